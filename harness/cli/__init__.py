@@ -1,0 +1,36 @@
+"""`harness` command line: one module per command; errors become messages only here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+COMMANDS = ("run", "compare", "validate", "schema")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.cli import compare, run, schema, validate
+
+    parser = argparse.ArgumentParser(prog="harness", description="Quality + performance evaluation of LLM serving configs.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (run, compare, validate, schema):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted; servers stopped, partial results kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,26 @@
+"""`harness validate SPEC`: check a spec without starting anything."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from harness.cli.common import add_spec_arguments, spec_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="validate a spec and print the resolved variants")
+    add_spec_arguments(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from harness.spec.loader import resolve_variants
+
+    spec = spec_from_args(args)
+    resolved = resolve_variants(spec)
+    print(f"spec '{spec.name}' is valid: {len(resolved)} variant(s)")
+    for v in resolved:
+        print(yaml.safe_dump({v.name: v.server.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False).rstrip())
+    return 0

@@ -1,0 +1,1 @@
+"""Load stage: the Locust chat workload and its exact metrics."""

@@ -1,0 +1,58 @@
+"""Seeded synthetic prompts with controlled lengths.
+
+Without a tokenizer, lengths are in words drawn from a list of common English words that
+BPE tokenizers encode as one token each (with their leading space); the server's reported
+prompt tokens are what the metrics use.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.spec.model import LengthDist
+
+_WORDS = (
+    "the of and to in is was he for it with as his on be at by had are but from or have an they which "
+    "one you were her all she there would their we him been has when who will more no if out so said what "
+    "up its about into than them can only other new some could time these two may then do first any my now "
+    "such like our over man me even most made after also did many before must through back years where much "
+    "your way well down should because each just those people how too little state good very make world still "
+    "own see men work long get here between both life being under never day same another know while last might "
+    "us great old year off come since against go came right used take three"
+).split()
+
+_INSTRUCTION = "Read the words above and write a short story that uses as many of them as you can."
+
+
+def sample_length(dist: LengthDist, rng: random.Random) -> int:
+    hi = dist.max if dist.max is not None else 2 * dist.mean
+    if dist.kind == "fixed":
+        return dist.mean
+    if dist.kind == "uniform":
+        return rng.randint(dist.min, hi)
+    value = round(rng.gauss(dist.mean, dist.stdev))
+    return max(dist.min, min(hi, value))
+
+
+@dataclass(frozen=True)
+class PromptSample:
+    text: str
+    target_tokens: int
+    max_tokens: int
+
+
+class PromptGenerator:
+    """Deterministic for a given seed and stream index."""
+
+    def __init__(self, prompt_dist: LengthDist, output_dist: LengthDist, seed: int, stream: int = 0):
+        self.prompt_dist = prompt_dist
+        self.output_dist = output_dist
+        self.rng = random.Random(f"{seed}:{stream}")
+
+    def next(self) -> PromptSample:
+        n = sample_length(self.prompt_dist, self.rng)
+        overhead = len(_INSTRUCTION.split()) + 2
+        words = [self.rng.choice(_WORDS) for _ in range(max(1, n - overhead))]
+        text = " ".join(words) + "\n\n" + _INSTRUCTION
+        return PromptSample(text=text, target_tokens=n, max_tokens=sample_length(self.output_dist, self.rng))

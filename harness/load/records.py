@@ -1,0 +1,70 @@
+"""Raw per-request records: the ground truth every performance metric is computed from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RequestRecord:
+    """One chat request as the client saw it. Times: `t_start` is epoch seconds, the rest offsets from it."""
+
+    t_start: float
+    """Epoch seconds when the request was sent."""
+    ok: bool = False
+    status: int | None = None
+    """HTTP status, None when no response arrived."""
+    error: str | None = None
+    ttft_s: float | None = None
+    """Request sent -> first chunk with non-empty content."""
+    first_reasoning_s: float | None = None
+    """Request sent -> first chunk with reasoning content, when the model emits any."""
+    chunk_offsets_s: list[float] = field(default_factory=list)
+    """Arrival offset of every chunk carrying content."""
+    e2e_s: float | None = None
+    """Request sent -> stream finished."""
+    prompt_tokens: int | None = None
+    """From the server's usage."""
+    completion_tokens: int | None = None
+    """From the server's usage."""
+    max_tokens: int | None = None
+    prompt_tokens_target: int | None = None
+    output_chars: int = 0
+    finish_reason: str | None = None
+    reconnected: bool = False
+    """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
+    user: int = 0
+    pid: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RequestRecord":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def read_records(paths: Iterable[Path]) -> list[RequestRecord]:
+    """Read and merge JSONL record files, ordered by start time; a torn last line is skipped."""
+    out: list[RequestRecord] = []
+    for path in paths:
+        for rec in iter_records(path):
+            out.append(rec)
+    out.sort(key=lambda r: r.t_start)
+    return out
+
+
+def iter_records(path: Path) -> Iterator[RequestRecord]:
+    with path.open() as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield RequestRecord.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line torn by a crash mid-write

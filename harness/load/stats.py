@@ -1,0 +1,171 @@
+"""Performance metrics computed from raw request records (never from Locust's rounded buckets).
+
+Definitions (docs/metrics.md):
+- TTFT: request sent -> first chunk with non-empty content.
+- TPOT: (e2e - TTFT) / (N - 1), N = completion tokens from the server's usage; undefined for N <= 1.
+- ITL: every gap between consecutive content chunks, pooled over requests.
+- E2E: request sent -> stream finished.
+- Percentiles: linear interpolation between closest ranks (numpy's default, as `vllm bench serve`).
+- Window: requests *started* in [t0 + warm-up, t_end); throughput divides by the time from the
+  window start to the last measured request's end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from harness.load.records import RequestRecord
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear-interpolated percentile of `values` (0 <= p <= 100); NaN for no values."""
+    if not values:
+        return math.nan
+    if not 0 <= p <= 100:
+        raise ValueError("p must be within [0, 100]")
+    xs = sorted(values)
+    if len(xs) == 1:
+        return float(xs[0])
+    rank = (len(xs) - 1) * p / 100.0
+    lo = math.floor(rank)
+    hi = math.ceil(rank)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (rank - lo))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Summary of one latency metric, in milliseconds."""
+
+    count: int
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of_seconds(cls, values: Sequence[float]) -> "Distribution":
+        ms = [v * 1000.0 for v in values]
+        if not ms:
+            nan = math.nan
+            return cls(0, nan, nan, nan, nan, nan, nan)
+        return cls(
+            count=len(ms),
+            mean=sum(ms) / len(ms),
+            p50=percentile(ms, 50),
+            p90=percentile(ms, 90),
+            p95=percentile(ms, 95),
+            p99=percentile(ms, 99),
+            max=max(ms),
+        )
+
+
+def tpot_s(rec: RequestRecord) -> float | None:
+    """Time per output token after the first; None when undefined."""
+    n = rec.completion_tokens
+    if not rec.ok or rec.ttft_s is None or rec.e2e_s is None or n is None or n <= 1:
+        return None
+    return (rec.e2e_s - rec.ttft_s) / (n - 1)
+
+
+def itls_s(rec: RequestRecord) -> list[float]:
+    """Gaps between consecutive content chunks of one request."""
+    offs = rec.chunk_offsets_s
+    return [b - a for a, b in zip(offs, offs[1:])]
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """Everything the load stage reports for one variant."""
+
+    requests: int
+    """Requests started in the measured window."""
+    ok: int
+    errors: int
+    error_rate: float
+    reconnects: int
+    usage_missing: int
+    """Successful requests whose stream carried no usage (token metrics exclude them)."""
+    window_s: float
+    requests_per_s: float
+    output_tokens_per_s: float
+    total_tokens_per_s: float
+    prompt_tokens_mean: float
+    completion_tokens_mean: float
+    ttft_ms: Distribution
+    tpot_ms: Distribution
+    itl_ms: Distribution
+    e2e_ms: Distribution
+    excluded_warmup: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
+        """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
+        out: dict[str, float] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict) and key.endswith("_ms"):
+                base = key[: -len("_ms")]
+                for stat, v in value.items():
+                    if stat == "count":
+                        continue
+                    out[f"{prefix}{base}_{stat}_ms"] = v
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[prefix + key] = float(value)
+        return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def _error_kind(err: str | None) -> str:
+    if not err:
+        return "unknown"
+    return err.split(":", 1)[0][:60]
+
+
+def summarize(records: Sequence[RequestRecord], window_start: float | None = None, window_end: float | None = None) -> LoadSummary:
+    """Summarise records started within [window_start, window_end)."""
+    lo = -math.inf if window_start is None else window_start
+    hi = math.inf if window_end is None else window_end
+    measured = [r for r in records if lo <= r.t_start < hi]
+    excluded = sum(1 for r in records if r.t_start < lo)
+    ok = [r for r in measured if r.ok]
+    errors = [r for r in measured if not r.ok]
+    with_usage = [r for r in ok if r.completion_tokens is not None]
+    if measured:
+        start = measured[0].t_start if window_start is None else window_start
+        end = max(r.t_start + (r.e2e_s or 0.0) for r in measured)
+        window_s = max(end - start, 1e-9)
+    else:
+        window_s = 0.0
+    out_tokens = sum(r.completion_tokens or 0 for r in with_usage)
+    in_tokens = sum(r.prompt_tokens or 0 for r in with_usage)
+    kinds: dict[str, int] = {}
+    for r in errors:
+        kinds[_error_kind(r.error)] = kinds.get(_error_kind(r.error), 0) + 1
+
+    def rate(x: float) -> float:
+        return x / window_s if window_s > 0 else 0.0
+
+    return LoadSummary(
+        requests=len(measured),
+        ok=len(ok),
+        errors=len(errors),
+        error_rate=len(errors) / len(measured) if measured else 0.0,
+        reconnects=sum(1 for r in measured if r.reconnected),
+        usage_missing=len(ok) - len(with_usage),
+        window_s=window_s,
+        requests_per_s=rate(len(ok)),
+        output_tokens_per_s=rate(out_tokens),
+        total_tokens_per_s=rate(out_tokens + in_tokens),
+        prompt_tokens_mean=in_tokens / len(with_usage) if with_usage else math.nan,
+        completion_tokens_mean=out_tokens / len(with_usage) if with_usage else math.nan,
+        ttft_ms=Distribution.of_seconds([r.ttft_s for r in ok if r.ttft_s is not None]),
+        tpot_ms=Distribution.of_seconds([t for r in ok if (t := tpot_s(r)) is not None]),
+        itl_ms=Distribution.of_seconds([g for r in ok for g in itls_s(r)]),
+        e2e_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None]),
+        excluded_warmup=excluded,
+        error_kinds=kinds,
+    )

@@ -1,0 +1,55 @@
+"""Typed records passed from the stages to tracking and reporting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.load.runner import LoadResult
+from harness.quality.runner import QualityResult
+from harness.server.launch import RunningServer
+from harness.spec.model import ResolvedVariant
+
+
+@dataclass
+class VariantOutcome:
+    """Everything one variant produced; stages that failed leave their field None."""
+
+    variant: ResolvedVariant
+    folder: Path
+    server: RunningServer | None = None
+    load: LoadResult | None = None
+    quality: QualityResult | None = None
+    server_metrics: dict[str, float] = field(default_factory=dict)
+    metrics_file: Path | None = None
+    errors: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.load is not None:
+            out.update(self.load.summary.flat_metrics("perf/"))
+        if self.quality is not None:
+            out.update(self.quality.flat_metrics("quality/"))
+            out["timing/quality_s"] = self.quality.duration_s
+        out.update({f"server/{k}": v for k, v in self.server_metrics.items()})
+        if self.server is not None:
+            out["timing/server_ready_s"] = self.server.ready_s
+        out["timing/variant_s"] = self.duration_s
+        return out
+
+
+@dataclass
+class SweepResult:
+    experiment: str
+    parent_run_id: str | None
+    outcomes: list[VariantOutcome]
+    folder: Path
+
+    @property
+    def failed(self) -> bool:
+        return any(o.failed for o in self.outcomes)

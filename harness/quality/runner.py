@@ -1,0 +1,207 @@
+"""Run lm-eval (local-chat-completions) against the endpoint as a subprocess.
+
+One lm-eval process per variant, with no request cache: lm-eval's cache key ignores the model
+and URL, so a shared cache would hand one config's answers to another.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import QualityError
+from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
+from harness.server.endpoint import Endpoint
+from harness.server.process import ManagedProcess
+from harness.spec.model import QualitySpec
+
+# lm-eval result keys -> harness metric names, per task
+_METRICS = {
+    "gsm8k": {
+        "exact_match,strict-match": "exact_match_strict",
+        "exact_match,flexible-extract": "exact_match_flexible",
+    },
+    "ifeval": {
+        "prompt_level_strict_acc,none": "prompt_level_strict_acc",
+        "inst_level_strict_acc,none": "inst_level_strict_acc",
+        "prompt_level_loose_acc,none": "prompt_level_loose_acc",
+        "inst_level_loose_acc,none": "inst_level_loose_acc",
+    },
+}
+
+# a strict-vs-flexible GSM8K gap above this is flagged as a prompt-format problem
+GSM8K_FORMAT_GAP = 0.10
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    stderr: float | None
+
+
+@dataclass
+class QualityResult:
+    """Typed output of the quality stage."""
+
+    scores: dict[str, dict[str, Score]]
+    """task -> metric -> score."""
+    samples: dict[str, int]
+    """task -> number of scored samples."""
+    plans: list[TaskPlan]
+    results_file: Path
+    sample_files: list[Path]
+    duration_s: float
+    log: Path
+    flags: list[str] = field(default_factory=list)
+
+    def flat_metrics(self, prefix: str = "quality/") -> dict[str, float]:
+        out: dict[str, float] = {}
+        for task, metrics in self.scores.items():
+            for name, score in metrics.items():
+                out[f"{prefix}{task}/{name}"] = score.value
+                if score.stderr is not None:
+                    out[f"{prefix}{task}/{name}_stderr"] = score.stderr
+            out[f"{prefix}{task}/samples"] = float(self.samples.get(task, 0))
+        gsm = self.scores.get("gsm8k", {})
+        if "exact_match_strict" in gsm and "exact_match_flexible" in gsm:
+            out[f"{prefix}gsm8k/flexible_minus_strict"] = gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value
+        return out
+
+
+def lm_eval_argv(spec: QualitySpec, endpoint: Endpoint, include_dir: Path, out_dir: Path, plans: list[TaskPlan]) -> list[str]:
+    model_args = ",".join(
+        [
+            f"model={endpoint.model}",
+            f"base_url={endpoint.base_url}/v1/chat/completions",
+            f"num_concurrent={spec.num_concurrent}",
+            "max_retries=3",
+            "tokenized_requests=False",
+            f"timeout={int(spec.timeout_s)}",
+        ]
+    )
+    argv = [
+        sys.executable, "-m", "lm_eval", "run",
+        "--model", "local-chat-completions",
+        "--model_args", model_args,
+        "--tasks", ",".join(p.lm_eval_task for p in plans),
+        "--include_path", str(include_dir),
+        "--apply_chat_template",
+        "--output_path", str(out_dir),
+        "--log_samples",
+        "--seed", str(spec.seed),
+    ]
+    if spec.fewshot_as_multiturn:
+        argv.append("--fewshot_as_multiturn")
+    if spec.limit is not None:
+        argv += ["--limit", str(spec.limit)]
+    return argv
+
+
+def _score(entry: dict, key: str) -> Score | None:
+    if key not in entry:
+        return None
+    metric, _, filt = key.partition(",")
+    err = entry.get(f"{metric}_stderr,{filt}")
+    try:
+        stderr = float(err) if err is not None else None
+    except (TypeError, ValueError):
+        stderr = None  # lm-eval writes "N/A" where it has none
+    if stderr is not None and math.isnan(stderr):
+        stderr = None
+    return Score(float(entry[key]), stderr)
+
+
+def parse_results(results: dict, plans: list[TaskPlan]) -> tuple[dict[str, dict[str, Score]], dict[str, int]]:
+    """Pick the harness metrics out of an lm-eval results JSON."""
+    scores: dict[str, dict[str, Score]] = {}
+    counts: dict[str, int] = {}
+    for plan in plans:
+        entry = results.get("results", {}).get(plan.lm_eval_task)
+        if entry is None:
+            raise QualityError(f"lm-eval results have no entry for {plan.lm_eval_task}")
+        scores[plan.task] = {}
+        for key, name in _METRICS[plan.task].items():
+            s = _score(entry, key)
+            if s is not None:
+                scores[plan.task][name] = s
+        n = results.get("n-samples", {}).get(plan.lm_eval_task, {})
+        counts[plan.task] = int(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0
+    return scores, counts
+
+
+def quality_flags(scores: dict[str, dict[str, Score]]) -> list[str]:
+    flags = []
+    gsm = scores.get("gsm8k", {})
+    if "exact_match_strict" in gsm and "exact_match_flexible" in gsm:
+        gap = gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value
+        if gap > GSM8K_FORMAT_GAP or (gsm["exact_match_strict"].value == 0 and gsm["exact_match_flexible"].value > 0):
+            flags.append(
+                f"gsm8k: flexible-extract exceeds strict-match by {gap:.3f}; the model answers but not in the "
+                "'#### N' format: a prompt-format problem, not necessarily a model problem"
+            )
+    return flags
+
+
+class QualityRun:
+    """A started lm-eval subprocess; `finish()` waits and parses."""
+
+    def __init__(self, spec: QualitySpec, endpoint: Endpoint, folder: Path):
+        self.spec = spec
+        self.endpoint = endpoint
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.data_dir = resolve_data_dir(spec)
+        self.plans = render_tasks(spec, folder / "tasks", self.data_dir)
+        self.out_dir = folder / "lm_eval"
+        self.log = folder / "lm_eval.log"
+        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        key = endpoint.api_key
+        env["OPENAI_API_KEY"] = key or "EMPTY"
+        if self.data_dir is not None:
+            env["HF_DATASETS_OFFLINE"] = "1"
+            env["HF_HUB_OFFLINE"] = "1"
+        self.proc = ManagedProcess(lm_eval_argv(spec, endpoint, folder / "tasks", self.out_dir, self.plans), self.log, env=env)
+        self.started = 0.0
+
+    def start(self) -> "QualityRun":
+        self.started = time.time()
+        self.proc.start()
+        return self
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+    def progress(self) -> str:
+        return f"quality running {time.time() - self.started:.0f}s"
+
+    def finish(self) -> QualityResult:
+        deadline = self.started + self.spec.timeout_s
+        while self.proc.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        code = self.proc.poll()
+        self.proc.stop()
+        if code is None:
+            raise QualityError(f"lm-eval did not finish within quality.timeout_s={self.spec.timeout_s:.0f}s; log: {self.log}")
+        results_files = sorted(self.out_dir.rglob("results_*.json"))
+        if code != 0 or not results_files:
+            raise QualityError(f"lm-eval exited with code {code}; see {self.log}:\n" + self.proc.log_tail(30))
+        results = json.loads(results_files[-1].read_text())
+        scores, counts = parse_results(results, self.plans)
+        return QualityResult(
+            scores=scores,
+            samples=counts,
+            plans=self.plans,
+            results_file=results_files[-1],
+            sample_files=sorted(self.out_dir.rglob("samples_*.jsonl")),
+            duration_s=time.time() - self.started,
+            log=self.log,
+            flags=quality_flags(scores),
+        )

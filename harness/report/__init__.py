@@ -1,0 +1,1 @@
+"""Report stage: compare variants from MLflow."""

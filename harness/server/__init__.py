@@ -1,0 +1,1 @@
+"""Server stage: launch or attach, readiness, metrics scrape."""

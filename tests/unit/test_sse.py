@@ -1,0 +1,49 @@
+"""SSE parsing: role-only first chunk, empty deltas, usage chunk, [DONE], split lines."""
+
+from __future__ import annotations
+
+from harness.load.sse import SSEDecoder, parse_chat_event
+
+
+def _events(stream: bytes, step: int) -> list[str]:
+    dec = SSEDecoder()
+    out: list[str] = []
+    for i in range(0, len(stream), step):
+        out += list(dec.feed(stream[i : i + step]))
+    return out + list(dec.close())
+
+
+def test_real_vllm_stream_any_split(vllm_fixtures):
+    raw = (vllm_fixtures / "chat_stream.sse").read_bytes()
+    whole = _events(raw, len(raw))
+    for step in (1, 3, 7, 64):
+        assert _events(raw, step) == whole
+    chunks = [parse_chat_event(e) for e in whole]
+    assert chunks[-1].done
+    text = "".join(c.content for c in chunks)
+    assert text.startswith("The capital of France")
+    assert chunks[0].content == ""  # role-only first chunk carries no content
+    usage = [c.usage for c in chunks if c.usage]
+    assert usage and usage[-1]["completion_tokens"] > 0
+
+
+def test_crlf_comments_and_multiline_data():
+    raw = b": keep-alive\r\ndata: a\r\ndata: b\r\n\r\nevent: x\ndata: c\n\n"
+    assert _events(raw, 2) == ["a\nb", "c"]
+
+
+def test_final_event_without_blank_line():
+    assert _events(b"data: [DONE]", 4) == ["[DONE]"]
+
+
+def test_chat_event_kinds():
+    assert parse_chat_event('{"choices":[{"delta":{"role":"assistant","content":""}}]}').content == ""
+    assert parse_chat_event('{"choices":[{"delta":{}}]}').content == ""
+    c = parse_chat_event('{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}')
+    assert c.usage == {"prompt_tokens": 5, "completion_tokens": 7} and c.content == ""
+    c = parse_chat_event('{"choices":[{"delta":{"content":"hi"},"finish_reason":"length"}]}')
+    assert c.content == "hi" and c.finish_reason == "length"
+    assert parse_chat_event('{"choices":[{"delta":{"reasoning_content":"hmm"}}]}').reasoning == "hmm"
+    assert "server error" in parse_chat_event('{"error":{"message":"boom"}}').error
+    assert "malformed" in parse_chat_event("{nope").error
+    assert parse_chat_event(" [DONE]").done
