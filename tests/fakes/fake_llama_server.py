@@ -1,0 +1,35 @@
+"""Stands in for `llama-server` in fault-injection tests: accepts its flags, serves the fake API.
+
+FAKE_DIE_AFTER=<seconds> makes it print an out-of-memory line and exit 137 mid-run;
+FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+from tests.fakes.openai_server import FakeState, start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--alias", default="fake-model")
+    args, _unknown = p.parse_known_args([a for a in sys.argv[1:] if a != "--"])
+    state = FakeState(mode=os.environ.get("FAKE_MODE", "ok"), chunks=8, ttft_s=0.02, interval_s=0.01, model=args.alias)
+    start(state, args.port)
+    print(f"fake llama-server listening on {args.port}", flush=True)
+    die_after = float(os.environ.get("FAKE_DIE_AFTER", "0"))
+    if die_after:
+        time.sleep(die_after)
+        print("ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer: out of memory", flush=True)
+        os._exit(137)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
