@@ -65,3 +65,7 @@ class TrackingError(HarnessError):
 
 class ReportError(HarnessError):
     """A comparison or report could not be produced."""
+
+
+class GateError(HarnessError):
+    """Gates could not be evaluated (no gates configured, baseline not found, bad gates file)."""

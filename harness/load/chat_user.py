@@ -19,13 +19,18 @@ import threading
 import time
 from typing import Any
 
+import gevent
 import requests
-from locust import User, constant, events, task
+from locust import User, events, task
 
-from harness.load.prompts import PromptGenerator
+from harness.load.pacer import ArrivalSchedule, SharedPacer
 from harness.load.records import RequestRecord
-from harness.load.sse import SSEDecoder, parse_chat_event
-from harness.spec.model import LoadSpec
+from harness.load.timeline import StreamTimeline
+from harness.load.workload import ChatRequest, Workload, load_dataset
+from harness.spec.load import LoadSpec
+
+LAG_TICK_S = 0.005
+IDLE_S = 3600.0
 
 
 @events.init_command_line_parser.add_listener
@@ -40,6 +45,8 @@ def _add_arguments(parser: Any) -> None:
         help="The spec's `load` block as JSON (prompt/output lengths, seed, ...)",
     )
     parser.add_argument("--api-key-env", type=str, env_var="HARNESS_API_KEY_ENV", default="", help="Name of the env var holding the API key")
+    parser.add_argument("--pacer-file", type=str, env_var="HARNESS_PACER_FILE", default="", help="Open loop: file through which local processes share one arrival schedule")
+    parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
 
 
 class _RecordWriter:
@@ -80,14 +87,44 @@ def _setup(environment: Any) -> dict[str, Any]:
         r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30)
         r.raise_for_status()
         model = r.json()["data"][0]["id"]
-    _shared.update(load=load, writer=_RecordWriter(path), headers=headers, model=model, next_user=0)
+    pacer = None
+    if load.open_loop:
+        share = (0, 1)
+        runner = environment.runner
+        if load.distributed.role == "worker" and runner is not None:
+            share = (getattr(runner, "worker_index", 0), load.distributed.expect_workers)
+        pacer = SharedPacer(ArrivalSchedule(load, share), (opts.pacer_file or None) if opts else None)
+    dataset = load_dataset(load.dataset) if load.dataset is not None else None
+    _shared.update(load=load, writer=_RecordWriter(path), headers=headers, model=model, next_user=0, pacer=pacer, dataset=dataset)
+    if opts and opts.lag_file:
+        gevent.spawn(_lag_monitor, f"{opts.lag_file}.{os.getpid()}")
     return _shared
 
 
-class ChatUser(User):
-    """One simulated chat client: closed loop, one streaming request at a time."""
+def _lag_monitor(path: str) -> None:
+    """Sample how late a 5 ms timer fires: the client's own scheduling delay, appended once a second."""
+    with open(path, "a", buffering=1) as fh:
+        while True:
+            samples = []
+            end = time.perf_counter() + 1.0
+            while time.perf_counter() < end:
+                t = time.perf_counter()
+                gevent.sleep(LAG_TICK_S)
+                samples.append(round((time.perf_counter() - t - LAG_TICK_S) * 1000, 3))
+            fh.write(json.dumps(samples) + "\n")
 
-    wait_time = constant(0)
+
+class ChatUser(User):
+    """One simulated chat client: closed loop (back to back) or open loop (sends at the shared pacer's times)."""
+
+    def wait_time(self) -> float:
+        """Closed loop: none. Open loop: until this user's next claimed arrival (interruptible, unlike a task)."""
+        if self.pacer is None:
+            return 0.0
+        self.slot = self.pacer.claim()
+        if self.slot is None:
+            return IDLE_S  # the schedule is over; Locust's run time ends the test
+        return max(0.0, self.slot[1] - time.time())
 
     def on_start(self) -> None:
         shared = _setup(self.environment)
@@ -95,46 +132,62 @@ class ChatUser(User):
         self.writer: _RecordWriter = shared["writer"]
         self.headers: dict[str, str] = shared["headers"]
         self.model: str = shared["model"]
+        self.pacer: SharedPacer | None = shared["pacer"]
+        self.slot: tuple[int, float] | None = None
         self.index = shared["next_user"]
         shared["next_user"] += 1
-        self.prompts = PromptGenerator(self.load.prompt_tokens, self.load.output_tokens, self.load.seed, stream=os.getpid() * 100_000 + self.index)
+        self.workload = Workload(self.load, os.getpid() * 100_000 + self.index, shared["dataset"])
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.session = requests.Session()
+        if self.pacer is not None:  # the first task runs before any wait_time
+            self.slot = self.pacer.claim()
+            gevent.sleep(max(0.0, self.slot[1] - time.time()) if self.slot else IDLE_S)
 
     def on_stop(self) -> None:
         self.session.close()
 
     @task
     def chat(self) -> None:
-        sample = self.prompts.next()
+        req: ChatRequest = self.workload.next()
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": sample.text}],
-            "max_tokens": sample.max_tokens,
+            "messages": req.messages,
+            "max_tokens": req.max_tokens,
             "temperature": self.load.temperature,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
         if self.load.ignore_eos:
             body["ignore_eos"] = True
-        rec = self._send(body)
-        rec.max_tokens = sample.max_tokens
-        rec.prompt_tokens_target = sample.target_tokens
+        if self.load.min_tokens is not None:
+            body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
+        keep_text = self.load.turns > 1
+        rec, reply = self._send(body, keep_text)
+        if self.slot is not None:
+            rec.t_scheduled = self.slot[1]
+            rec.send_lag_s = rec.t_start - self.slot[1]
+        rec.max_tokens = req.max_tokens
+        rec.prompt_tokens_target = req.prompt_tokens_target
+        rec.conversation, rec.turn = req.conversation, req.turn
+        rec.ignore_eos = self.load.ignore_eos
+        rec.min_tokens = body.get("min_tokens")
         rec.user = self.index
         rec.pid = os.getpid()
         self.writer.write(rec)
         self._fire(rec)
+        self.workload.reply(reply if rec.ok else None)
 
-    def _send(self, body: dict[str, Any]) -> RequestRecord:
+    def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str]:
         payload = json.dumps(body).encode()
         reuse = self.load.reuse_connections
         for attempt in (0, 1):
             session = self.session if reuse else requests.Session()
             rec = RequestRecord(t_start=time.time())
             t0 = time.perf_counter()
+            timeline = StreamTimeline(rec, keep_text)
             try:
-                self._stream(session, payload, rec, t0)
-                return rec
+                self._stream(session, payload, timeline, t0)
+                return rec, timeline.reply()
             except requests.ConnectionError as exc:
                 # A pooled connection the server had closed: retry once on a fresh one, and say so.
                 if reuse and attempt == 0 and rec.status is None:
@@ -143,11 +196,11 @@ class ChatUser(User):
                     continue
                 rec.error = f"ConnectionError: {exc}"[:300]
                 rec.e2e_s = time.perf_counter() - t0
-                return rec
+                return rec, ""
             except Exception as exc:  # any failure is a measured error, never a lost record
                 rec.error = f"{type(exc).__name__}: {exc}"[:300]
                 rec.e2e_s = time.perf_counter() - t0
-                return rec
+                return rec, ""
             finally:
                 if not reuse:
                     session.close()
@@ -155,44 +208,18 @@ class ChatUser(User):
                     rec.reconnected = True
         raise AssertionError("unreachable")
 
-    def _stream(self, session: requests.Session, payload: bytes, rec: RequestRecord, t0: float) -> None:
+    def _stream(self, session: requests.Session, payload: bytes, timeline: StreamTimeline, t0: float) -> None:
+        rec = timeline.rec
         with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(10, self.load.request_timeout_s)) as resp:
             rec.status = resp.status_code
             if resp.status_code != 200:
                 rec.error = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 rec.e2e_s = time.perf_counter() - t0
                 return
-            decoder = SSEDecoder()
-            chars = 0
-            done = False
             # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival
             while raw := resp.raw.read1(65536):
-                now = time.perf_counter() - t0
-                for data in decoder.feed(raw):
-                    chunk = parse_chat_event(data)
-                    if chunk.error:
-                        rec.error = chunk.error
-                    if chunk.reasoning and rec.first_reasoning_s is None:
-                        rec.first_reasoning_s = now
-                    if chunk.content:
-                        if rec.ttft_s is None:
-                            rec.ttft_s = now
-                        rec.chunk_offsets_s.append(now)
-                        chars += len(chunk.content)
-                    if chunk.finish_reason:
-                        rec.finish_reason = chunk.finish_reason
-                    if chunk.usage:
-                        rec.prompt_tokens = chunk.usage.get("prompt_tokens")
-                        rec.completion_tokens = chunk.usage.get("completion_tokens")
-                    if chunk.done:
-                        done = True
-            rec.e2e_s = time.perf_counter() - t0
-            rec.output_chars = chars
-            if rec.error is None and not done:
-                rec.error = "IncompleteStream: the stream ended without [DONE]"
-            if rec.error is None and rec.ttft_s is None and (rec.completion_tokens or 0) > 0:
-                rec.error = "NoContent: usage reports tokens but no content arrived"
-            rec.ok = rec.error is None
+                timeline.feed(time.perf_counter() - t0, raw)
+            timeline.finish(time.perf_counter() - t0)
 
     def _fire(self, rec: RequestRecord) -> None:
         fire = self.environment.events.request.fire

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.spec.model import LengthDist
+from harness.spec.load import LengthDist
 
 _WORDS = (
     "the of and to in is was he for it with as his on be at by had are but from or have an they which "
@@ -23,6 +23,30 @@ _WORDS = (
 ).split()
 
 _INSTRUCTION = "Read the words above and write a short story that uses as many of them as you can."
+_QUESTION = "Using only the document above, summarise what it says about the first and the last sentence."
+_SYSTEM_TAIL = "You are a helpful assistant. Answer the user's request."
+
+
+def words(n: int, rng: random.Random) -> str:
+    """`n` seeded words, each one token for common BPE tokenizers."""
+    return " ".join(rng.choice(_WORDS) for _ in range(max(1, n)))
+
+
+def document(n: int, rng: random.Random) -> str:
+    """About `n` tokens of sentence-shaped text (one word ~ one token; full stops add a few)."""
+    out, left = [], max(1, n)
+    while left > 0:
+        k = min(left, rng.randint(8, 20))
+        out.append(words(k, rng).capitalize() + ".")
+        left -= k
+    return " ".join(out)
+
+
+def system_prompt(n: int, seed: int) -> str:
+    """The shared system prompt: the same text for every user and process of a seed."""
+    rng = random.Random(f"{seed}:system")
+    body = max(1, n - len(_SYSTEM_TAIL.split()))
+    return words(body, rng) + "\n\n" + _SYSTEM_TAIL
 
 
 def sample_length(dist: LengthDist, rng: random.Random) -> int:
@@ -45,14 +69,18 @@ class PromptSample:
 class PromptGenerator:
     """Deterministic for a given seed and stream index."""
 
-    def __init__(self, prompt_dist: LengthDist, output_dist: LengthDist, seed: int, stream: int = 0):
+    def __init__(self, prompt_dist: LengthDist, output_dist: LengthDist, seed: int, stream: int = 0, kind: str = "chat"):
         self.prompt_dist = prompt_dist
         self.output_dist = output_dist
+        self.kind = kind
         self.rng = random.Random(f"{seed}:{stream}")
 
     def next(self) -> PromptSample:
         n = sample_length(self.prompt_dist, self.rng)
-        overhead = len(_INSTRUCTION.split()) + 2
-        words = [self.rng.choice(_WORDS) for _ in range(max(1, n - overhead))]
-        text = " ".join(words) + "\n\n" + _INSTRUCTION
+        if self.kind == "document_qa":
+            overhead = len(_QUESTION.split()) + 4
+            text = "Document:\n" + document(n - overhead, self.rng) + "\n\n" + _QUESTION
+        else:
+            overhead = len(_INSTRUCTION.split()) + 2
+            text = words(n - overhead, self.rng) + "\n\n" + _INSTRUCTION
         return PromptSample(text=text, target_tokens=n, max_tokens=sample_length(self.output_dist, self.rng))

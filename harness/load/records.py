@@ -36,6 +36,18 @@ class RequestRecord:
     finish_reason: str | None = None
     reconnected: bool = False
     """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
+    t_scheduled: float | None = None
+    """Open loop: epoch seconds the pacer scheduled this request for (None in closed loop)."""
+    send_lag_s: float | None = None
+    """Open loop: `t_start - t_scheduled`, how late the client sent it (a busy pool or a slow client)."""
+    conversation: int = 0
+    """Conversation number within this user (multi-turn)."""
+    turn: int = 0
+    """Turn within the conversation, from 0."""
+    ignore_eos: bool = False
+    """`ignore_eos` was sent."""
+    min_tokens: int | None = None
+    """`min_tokens` sent, if any."""
     user: int = 0
     pid: int = 0
 

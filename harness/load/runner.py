@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import struct
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import LoadError
 from harness.load.records import RequestRecord, read_records
-from harness.load.stats import LoadSummary, summarize
+from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
@@ -17,10 +19,12 @@ from harness.spec.model import LoadSpec
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def default_locustfile() -> Path:
-    """The bundled locustfile; the packaged user module when the repo layout is absent."""
-    bundled = REPO_ROOT / "locustfiles" / "chat.py"
-    return bundled if bundled.is_file() else Path(__file__).with_name("chat_user.py")
+def default_locustfile(shaped: bool = False) -> Path:
+    """The bundled locustfile (chat_steps.py for closed-loop steps); the packaged module when the repo layout is absent."""
+    bundled = REPO_ROOT / "locustfiles" / ("chat_steps.py" if shaped else "chat.py")
+    if bundled.is_file():
+        return bundled
+    return Path(__file__).with_name("shape.py" if shaped else "chat_user.py")
 
 
 @dataclass
@@ -32,10 +36,33 @@ class LoadArtifacts:
     csv_prefix: Path
     html: Path
     log: Path
+    pacer: Path
+    lag: Path
 
     @classmethod
     def in_folder(cls, folder: Path) -> "LoadArtifacts":
-        return cls(folder, folder / "records.jsonl", folder / "locust", folder / "locust_report.html", folder / "locust.log")
+        return cls(
+            folder, folder / "records.jsonl", folder / "locust", folder / "locust_report.html", folder / "locust.log",
+            folder / "pacer.bin", folder / "client_lag",
+        )
+
+    def lag_samples_ms(self) -> list[float]:
+        out: list[float] = []
+        for path in sorted(self.folder.glob(self.lag.name + ".*")):
+            for line in path.read_text().splitlines():
+                try:
+                    out.extend(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # torn last line
+        return out
+
+    def pacer_start(self) -> float | None:
+        """Epoch start of the shared arrival schedule (open loop), if one was used."""
+        try:
+            t0, _ = struct.unpack("<dq", self.pacer.read_bytes()[:16])
+        except (OSError, struct.error):
+            return None
+        return t0 or None
 
     def record_files(self) -> list[Path]:
         return sorted(self.folder.glob(self.records.name + "*"))
@@ -57,15 +84,18 @@ class LoadResult:
 
 
 def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[str]:
-    run_time = int(round(spec.warmup_s + spec.duration_s))
+    run_time = int(round(spec.run_s()))
     argv = [
         sys.executable, "-m", "locust",
-        "-f", str(Path(spec.locustfile) if spec.locustfile else default_locustfile()),
+        "-f", str(Path(spec.locustfile) if spec.locustfile else default_locustfile(spec.shaped)),
         "--headless",
         "--host", endpoint.base_url,
-        "--users", str(spec.users),
-        "--spawn-rate", str(spec.spawn_rate),
-        "--run-time", f"{max(run_time, 1)}s",
+    ]
+    if not spec.shaped:  # a LoadTestShape sets users and duration itself
+        # open loop: the users are only senders, so the whole pool starts at once
+        spawn = max(spec.spawn_rate, float(spec.users)) if spec.open_loop else spec.spawn_rate
+        argv += ["--users", str(spec.users), "--spawn-rate", str(spawn), "--run-time", f"{max(run_time, 1)}s"]
+    argv += [
         "--stop-timeout", f"{int(spec.request_timeout_s)}s",
         "--csv", str(art.csv_prefix),
         "--csv-full-history",
@@ -75,11 +105,19 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
         "--model", endpoint.model,
         "--records", str(art.records),
         "--harness-load", spec.model_dump_json(),
+        "--lag-file", str(art.lag),
     ]
+    if spec.open_loop:
+        argv += ["--pacer-file", str(art.pacer)]
     if endpoint.api_key_env:
         argv += ["--api-key-env", endpoint.api_key_env]
     if spec.processes > 1:
         argv += ["--processes", str(spec.processes)]
+    d = spec.distributed
+    if d.role == "master":
+        argv += ["--master", "--master-bind-host", d.master_host, "--master-bind-port", str(d.master_port), "--expect-workers", str(d.expect_workers)]
+    elif d.role == "worker":
+        argv += ["--worker", "--master-host", d.master_host, "--master-port", str(d.master_port)]
     return argv
 
 
@@ -96,6 +134,7 @@ class LoadRun:
         self.stopped_early = False
 
     def start(self) -> "LoadRun":
+        self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start
         self.started = time.time()
         self.proc.start()
         return self
@@ -103,7 +142,7 @@ class LoadRun:
     def progress(self) -> str:
         done = sum(1 for p in self.art.record_files() for _ in p.open())
         elapsed = time.time() - self.started
-        total = self.spec.warmup_s + self.spec.duration_s
+        total = self.spec.run_s()
         return f"load {min(elapsed, total):.0f}/{total:.0f}s, {done} requests"
 
     def running(self) -> bool:
@@ -115,7 +154,7 @@ class LoadRun:
         self.proc.stop()
 
     def finish(self, timeout_s: float | None = None) -> LoadResult:
-        deadline = self.started + (timeout_s or (self.spec.warmup_s + self.spec.duration_s + self.spec.request_timeout_s + 120))
+        deadline = self.started + (timeout_s or (self.spec.run_s() + self.spec.request_timeout_s + 120))
         while self.proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         code = self.proc.poll()
@@ -130,6 +169,13 @@ class LoadRun:
                 + self.proc.log_tail(25)
             )
         t0 = records[0].t_start
+        paced = self.art.pacer_start()
+        if paced is not None:
+            t0 = min(t0, paced)
         start = t0 + self.spec.warmup_s
-        end = start + self.spec.duration_s
-        return LoadResult(summarize(records, start, end), records, start, end, code, self.art)
+        end = start + self.spec.measured_s()
+        summary = summarize(records, start, end, self.spec.slo)
+        lags = self.art.lag_samples_ms()
+        if lags:
+            summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))
+        return LoadResult(summary, records, start, end, code, self.art)

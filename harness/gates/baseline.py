@@ -1,0 +1,56 @@
+"""Find the baseline run of each candidate in MLflow (by run id, by tag, or a variant of the same sweep)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.errors import ReportError
+from harness.report.runs import RunRecord, latest_sweep_id, load_runs
+from harness.spec.gates import BaselineSpec
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+def pick(pool: list[RunRecord], candidate: RunRecord, spec: BaselineSpec, where: str) -> RunRecord | str:
+    """The baseline for `candidate` out of `pool` (the baseline sweep's variants), or why there is none."""
+    if len(pool) == 1 and spec.variant is None:
+        return pool[0]
+    want = spec.variant or candidate.name
+    found = [r for r in pool if r.name == want]
+    if not found:
+        return f"baseline {where} has no variant '{want}' (it has {sorted(r.name for r in pool)})"
+    base = found[-1]
+    if base.failed:
+        return f"baseline run {base.run_id} ({base.name}) failed; it cannot serve as a baseline"
+    return base
+
+
+def resolve_baselines(c: "MlflowClient", spec: BaselineSpec | None, candidates: list[RunRecord], experiment: str) -> dict[str, RunRecord | str]:
+    if spec is None:
+        return {}
+    out: dict[str, RunRecord | str] = {}
+    if spec.run_id is not None or spec.tag is not None:
+        try:
+            if spec.run_id is not None:
+                rid, where = spec.run_id, f"run {spec.run_id}"
+            else:
+                exp = spec.experiment or experiment
+                rid = latest_sweep_id(c, exp, spec.tag)
+                where = f"sweep {rid} (latest tagged {spec.tag} in '{exp}')"
+            pool = load_runs(c, [rid]).runs
+        except ReportError as exc:
+            return {r.run_id: f"baseline not found: {exc}" for r in candidates}
+        return {r.run_id: pick(pool, r, spec, where) for r in candidates}
+    # a variant of the candidate's own sweep
+    for r in candidates:
+        if r.parent_id is None:
+            out[r.run_id] = f"run {r.run_id} is not part of a sweep; baseline.variant needs one (or give baseline.run_id / tag)"
+            continue
+        try:
+            pool = load_runs(c, [r.parent_id]).runs
+        except ReportError as exc:
+            out[r.run_id] = f"baseline not found: {exc}"
+            continue
+        out[r.run_id] = pick(pool, r, spec, f"sweep {r.parent_id}")
+    return out

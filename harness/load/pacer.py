@@ -1,0 +1,141 @@
+"""Open-loop pacing: one seeded arrival schedule shared by every user and every local process.
+
+`ArrivalSchedule` is pure: the i-th arrival's offset (seconds from the start) for constant-rate,
+Poisson, rate-step and burst patterns. `SharedPacer` hands out arrival indices from a small
+file under an exclusive lock, so Locust's `--processes` workers draw from one schedule: the
+first claim fixes the start time, every later claim gets the next index. A user claims the next
+arrival only when it is free, so when every user is busy the send happens late and the lag
+(`send_lag_s`) shows it. Across machines (master/worker) each worker paces its own share
+(see docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import struct
+import time
+from pathlib import Path
+
+from harness.spec.load import LoadSpec
+
+_FMT = "<dq"  # start epoch, next index
+_SIZE = struct.calcsize(_FMT)
+
+
+def step_at(spec: LoadSpec, t: float) -> tuple[int, float] | None:
+    """Closed-loop steps: (users, spawn rate) at `t` seconds into the run, None after the last step."""
+    end = 0.0
+    for step in spec.steps:
+        end += step.duration_s
+        if t < end and step.users is not None:
+            return step.users, step.spawn_rate or spec.spawn_rate
+    return None
+
+
+class ArrivalSchedule:
+    """Offsets of arrivals 0, 1, 2, ... within [0, horizon_s); deterministic for a seed."""
+
+    def __init__(self, spec: LoadSpec, share: tuple[int, int] = (0, 1)):
+        """`share=(k, n)`: this pacer is worker k of n pacing independently (rate / n each)."""
+        self.spec = spec
+        self.k, self.n = share
+        self.horizon_s = spec.run_s()
+        self.rng = random.Random(f"{spec.seed}:arrivals:{self.k}")
+        self.offsets: list[float] = []
+        self._t = 0.0
+        self._seg = 0
+        self._j = 0
+        if spec.pattern == "steps":
+            self.segments = []
+            t = 0.0
+            for step in spec.steps:
+                self.segments.append((t, t + step.duration_s, float(step.rate or 0.0)))
+                t += step.duration_s
+            self.poisson = spec.step_arrivals == "poisson"
+        else:
+            self.segments = [(0.0, self.horizon_s, float(spec.rate or 0.0))]
+            self.poisson = spec.pattern == "poisson"
+
+    def offset(self, i: int) -> float | None:
+        """Offset of arrival i, or None when the schedule ends before it."""
+        while len(self.offsets) <= i:
+            nxt = self._next()
+            if nxt is None:
+                return None
+            self.offsets.append(nxt)
+        return self.offsets[i]
+
+    def _next(self) -> float | None:
+        if self.spec.pattern == "burst":
+            assert self.spec.burst is not None
+            b = self.spec.burst
+            j = len(self.offsets)
+            t = (j // b.size) * b.every_s
+            return t if t < self.horizon_s else None
+        if not self.poisson:
+            # evenly spaced: arrival j of a segment at lo + (k + j*n)/rate (no accumulated rounding)
+            while self._seg < len(self.segments):
+                lo, hi, rate = self.segments[self._seg]
+                t = lo + (self.k + self._j * self.n) / rate if rate > 0 else hi
+                if t < hi:
+                    self._j += 1
+                    return t
+                self._seg, self._j = self._seg + 1, 0
+            return None
+        t = self._t
+        for lo, hi, rate in self.segments:
+            if t >= hi or rate <= 0:
+                continue
+            # memoryless draws, restarted at a step boundary (exact for a piecewise-constant rate)
+            t = max(t, lo) + self.rng.expovariate(rate / self.n)
+            if t < hi:
+                self._t = t
+                return t
+            t = hi
+        return None
+
+
+class SharedPacer:
+    """Claims arrival slots from a schedule; shared across processes through `path` (or in-process when None)."""
+
+    def __init__(self, schedule: ArrivalSchedule, path: str | Path | None = None, lead_s: float = 0.0):
+        self.schedule = schedule
+        self.path = Path(path) if path else None
+        self.lead_s = lead_s
+        self._local = [0.0, 0]
+        if self.path is not None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_size < _SIZE:
+                    os.pwrite(fd, struct.pack(_FMT, 0.0, 0), 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def _take(self) -> tuple[float, int]:
+        if self.path is None:
+            if not self._local[0]:
+                self._local[0] = time.time() + self.lead_s
+            i = int(self._local[1])
+            self._local[1] = i + 1
+            return self._local[0], i
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            t0, i = struct.unpack(_FMT, os.pread(fd, _SIZE, 0))
+            if not t0:
+                t0 = time.time() + self.lead_s
+            os.pwrite(fd, struct.pack(_FMT, t0, i + 1), 0)
+            return t0, i
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def claim(self) -> tuple[int, float] | None:
+        """(index, scheduled epoch time) of the next arrival, or None when the schedule is over."""
+        t0, i = self._take()
+        off = self.schedule.offset(i)
+        return None if off is None else (i, t0 + off)

@@ -1,0 +1,158 @@
+"""The `gates` section: what a variant must meet.
+
+The same limits serve two purposes: the recommendation of `harness compare` (the best variant
+that meets every SLO and quality floor) and CI gates (`harness gate`, `harness run --gate`).
+Metric names are the MLflow names (`perf/ttft_p95_ms`, `quality/gsm8k/exact_match_flexible`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from harness.spec.base import Strict
+
+METRIC_FAMILIES = ("perf/", "quality/", "server/", "timing/", "knob/", "roofline/")
+_METRIC_RE = re.compile(r"^[a-z]+/[A-Za-z0-9_./-]+$")
+
+
+def check_metric_name(name: str) -> str:
+    """A full MLflow metric name of a known family, or a ValueError naming the fix."""
+    if not _METRIC_RE.match(name) or not name.startswith(METRIC_FAMILIES):
+        hint = f"perf/{name}" if "/" not in name else "perf/ttft_p95_ms"
+        raise ValueError(
+            f"'{name}' is not a harness metric name; use the full MLflow name with its family "
+            f"({', '.join(METRIC_FAMILIES)}), e.g. {hint}"
+        )
+    return name
+
+
+class Bound(Strict):
+    """An absolute limit on one metric: min and/or max (inclusive)."""
+
+    min: float | None = Field(None, description="Lowest passing value (inclusive), e.g. a quality floor of 0.30.")
+    max: float | None = Field(None, description="Highest passing value (inclusive), e.g. 500 for perf/ttft_p95_ms.")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> "Bound":
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both (e.g. {max: 500})")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max})")
+        return self
+
+
+class RelativeBound(Strict):
+    """A limit relative to the baseline's value of the same metric: ratio and/or absolute delta."""
+
+    min_ratio: float | None = Field(
+        None, ge=0, description="Candidate must be >= min_ratio x baseline (0.99 = at least 99% of the baseline's accuracy, as MLPerf)."
+    )
+    max_ratio: float | None = Field(None, ge=0, description="Candidate must be <= max_ratio x baseline (1.10 = at most 10% slower).")
+    max_drop: float | None = Field(None, ge=0, description="Candidate must be >= baseline - max_drop (absolute points, e.g. 0.02).")
+    max_rise: float | None = Field(None, ge=0, description="Candidate must be <= baseline + max_rise (absolute, in the metric's unit).")
+
+    @model_validator(mode="after")
+    def _something(self) -> "RelativeBound":
+        if all(v is None for v in (self.min_ratio, self.max_ratio, self.max_drop, self.max_rise)):
+            raise ValueError("give at least one of min_ratio, max_ratio, max_drop, max_rise (e.g. {min_ratio: 0.99})")
+        return self
+
+
+class BaselineSpec(Strict):
+    """Which run the relative rules compare against."""
+
+    variant: str | None = Field(
+        None,
+        description="A variant of the same sweep (e.g. bf16); the recommendation's relative quality floor uses it. "
+        "With run_id/tag: the variant of the baseline sweep to use for every candidate.",
+    )
+    run_id: str | None = Field(None, description="An MLflow run id: a sweep (its variant of the same name is used) or one variant run.")
+    tag: str | None = Field(
+        None, description="`key=value`: the latest finished sweep run carrying this tag (e.g. harness.baseline=true) is the baseline."
+    )
+    experiment: str | None = Field(None, description="MLflow experiment searched for `tag`; None = the candidate's experiment.")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        if v is not None and (("=" not in v) or not v.split("=", 1)[0].strip()):
+            raise ValueError("use key=value, e.g. harness.baseline=true")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "BaselineSpec":
+        if self.run_id is not None and self.tag is not None:
+            raise ValueError("give run_id or tag, not both")
+        if self.variant is None and self.run_id is None and self.tag is None:
+            raise ValueError("give variant (same sweep), run_id or tag")
+        return self
+
+
+class RecommendSpec(Strict):
+    """How `harness compare` ranks the variants that pass the gates, and the Pareto axes."""
+
+    objective: str = Field("perf/output_tokens_per_s", description="Metric the recommendation maximizes among passing variants.")
+    quality_metric: str = Field("quality/gsm8k/exact_match_flexible", description="Quality axis of the Pareto frontiers (higher is better).")
+    throughput_metric: str = Field("perf/output_tokens_per_s", description="Throughput axis of the first frontier (higher is better).")
+    latency_metric: str = Field("perf/ttft_p95_ms", description="Latency axis of the second frontier (lower is better).")
+    bootstrap_samples: int = Field(2000, ge=100, le=100000, description="Paired-bootstrap resamples for quality differences.")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level: a drop is significant when the (1-alpha) interval excludes 0.")
+
+    @field_validator("objective", "quality_metric", "throughput_metric", "latency_metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        return check_metric_name(v)
+
+
+class RooflineSpec(Strict):
+    """Inputs of the decode roofline (an upper bound on output tokens/s); unknown values skip it."""
+
+    gpu: str | None = Field(None, description="Hardware name from the known table (harness/report/roofline.py), e.g. H100-SXM; None = detected.")
+    memory_bandwidth_gbs: float | None = Field(None, gt=0, description="Override: memory bandwidth in GB/s (needed for CPUs and unknown GPUs).")
+    peak_tflops: float | None = Field(None, gt=0, description="Override: dense peak TFLOP/s at the weights' compute dtype.")
+    params_b: float | None = Field(None, gt=0, description="Model parameters in billions; None = from the model name when it says (e.g. 8B, 135M).")
+    bits_per_weight: float | None = Field(None, gt=0, le=32, description="Override: bits per weight; None = from the quantization (bf16 16, fp8 8, AWQ ~4.25, Q4_1 5).")
+    kv_bytes_per_token: float | None = Field(
+        None, gt=0, description="KV-cache bytes per token (2 x layers x kv_heads x head_dim x dtype bytes); None = KV traffic ignored."
+    )
+    context_tokens: int = Field(512, ge=0, description="Mean context length per sequence for the KV traffic term.")
+
+
+class GatesSpec(Strict):
+    """SLOs, quality floors and rules relative to a baseline: CI gates and the recommendation's constraints."""
+
+    slo: dict[str, Bound] = Field(
+        default_factory=dict, description="Absolute limits by metric name, e.g. {perf/ttft_p95_ms: {max: 500}, perf/error_rate: {max: 0.01}}."
+    )
+    quality_floor: dict[str, Bound] = Field(
+        default_factory=dict, description="Absolute quality floors by metric name, e.g. {quality/gsm8k/exact_match_flexible: {min: 0.3}}."
+    )
+    relative: dict[str, RelativeBound] = Field(
+        default_factory=dict, description="Rules against the baseline, e.g. {quality/gsm8k/exact_match_flexible: {min_ratio: 0.99}}."
+    )
+    baseline: BaselineSpec | None = Field(None, description="The baseline of the relative rules; required when `relative` is not empty.")
+    missing: Literal["fail", "skip"] = Field(
+        "fail", description="A gated metric the run did not log: fail (an error in the gate report) or skip."
+    )
+    recommend: RecommendSpec = Field(default_factory=RecommendSpec, description="Ranking and Pareto axes for `harness compare`.")
+    roofline: RooflineSpec = Field(default_factory=RooflineSpec, description="Decode roofline inputs (hardware, model size, bytes per weight).")
+
+    @field_validator("slo", "quality_floor", "relative")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        for name in v:
+            check_metric_name(name)
+        return v
+
+    @model_validator(mode="after")
+    def _baseline_needed(self) -> "GatesSpec":
+        if self.relative and self.baseline is None:
+            raise ValueError("`relative` rules need `baseline` (variant: NAME, run_id: ID or tag: key=value)")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not (self.slo or self.quality_floor or self.relative)

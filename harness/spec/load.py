@@ -1,0 +1,225 @@
+"""The `load` section: load pattern, workload, SLOs and rate sweeps (docs/metrics.md explains the metrics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness.spec.base import Strict
+
+
+class LengthDist(Strict):
+    """A token-length distribution, sampled per request with the load seed."""
+
+    kind: Literal["fixed", "uniform", "normal"] = Field("fixed", description="fixed: always `mean`; uniform: [min, max]; normal: N(mean, stdev) clipped to [min, max].")
+    mean: int = Field(..., ge=1, description="Mean (or fixed) length in tokens.")
+    stdev: float = Field(0.0, ge=0, description="Standard deviation for kind=normal.")
+    min: int = Field(1, ge=1, description="Lower bound in tokens.")
+    max: int | None = Field(None, ge=1, description="Upper bound in tokens; None = 2 x mean.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "LengthDist":
+        hi = self.max if self.max is not None else 2 * self.mean
+        if self.min > hi:
+            raise ValueError(f"min ({self.min}) is larger than max ({hi})")
+        if self.kind == "fixed" and not (self.min <= self.mean <= hi):
+            raise ValueError("mean must lie within [min, max]")
+        return self
+
+
+def _dist(mean: int, stdev: int, lo: int, hi: int) -> dict[str, Any]:
+    return {"kind": "normal", "mean": mean, "stdev": stdev, "min": lo, "max": hi}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "chat-short": {"prompt_tokens": _dist(128, 32, 32, 256), "output_tokens": _dist(128, 32, 32, 256)},
+    "chat-medium": {"prompt_tokens": _dist(512, 128, 128, 1024), "output_tokens": _dist(256, 64, 64, 512)},
+    "chat-long": {"prompt_tokens": _dist(2048, 512, 512, 4096), "output_tokens": _dist(512, 128, 128, 1024)},
+    "rag": {"prompt_tokens": _dist(4096, 1024, 1024, 8192), "output_tokens": _dist(128, 32, 32, 256), "prompt_kind": "document_qa"},
+}
+"""Workload presets: the lengths (in tokens) they set unless the spec sets them itself."""
+
+
+class SLOSpec(Strict):
+    """Service-level objectives: a request meets them when it succeeded and every set bound holds."""
+
+    ttft_ms: float | None = Field(None, gt=0, description="Bound on TTFT in ms; None = no TTFT objective.")
+    tpot_ms: float | None = Field(None, gt=0, description="Bound on TPOT in ms; None = none. A request with undefined TPOT (N <= 1) meets it.")
+    e2e_ms: float | None = Field(None, gt=0, description="Bound on end-to-end latency in ms; None = none.")
+    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate sweep: a load point passes when at least this fraction of its requests meet every SLO.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate sweep: a load point passes only when its error rate is at most this.")
+
+
+class LoadStep(Strict):
+    """One step of pattern=steps: either a user count (closed loop, via a Locust LoadTestShape) or an arrival rate."""
+
+    duration_s: float = Field(..., gt=0, description="How long this step lasts.")
+    users: int | None = Field(None, ge=1, description="Concurrent users during this step (closed loop).")
+    rate: float | None = Field(None, gt=0, description="Requests per second during this step (open loop, `load.users` is the pool of senders).")
+    spawn_rate: float | None = Field(None, gt=0, description="Users started (or stopped) per second when entering this step; a slow value makes a ramp. None = `load.spawn_rate`.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "LoadStep":
+        if (self.users is None) == (self.rate is None):
+            raise ValueError("set exactly one of `users` (closed loop) or `rate` (open loop) per step")
+        return self
+
+
+class BurstSpec(Strict):
+    """pattern=burst: `size` requests released together every `every_s` seconds."""
+
+    size: int = Field(..., ge=1, description="Requests released at once (needs `load.users` >= size to send them together).")
+    every_s: float = Field(..., gt=0, description="Seconds between bursts.")
+
+
+class DatasetSpec(Strict):
+    """Prompts from a JSONL file instead of synthetic text."""
+
+    path: str = Field(..., description="JSONL file; each line `{\"messages\": [{role, content}, ...]}` (OpenAI) or `{\"conversations\": [{from, value}, ...]}` (ShareGPT).")
+    format: Literal["auto", "openai", "sharegpt"] = Field("auto", description="Line format; auto = detect per line from its keys.")
+    shuffle: bool = Field(True, description="Visit the lines in a seeded random order (per user) rather than file order.")
+
+    @model_validator(mode="after")
+    def _exists(self) -> "DatasetSpec":
+        if not Path(self.path).is_file():
+            raise ValueError(f"dataset file {self.path!r} does not exist (paths are relative to the working directory)")
+        return self
+
+
+class SweepSpec(Strict):
+    """Several load points per variant, run one after another; the highest one meeting `load.slo` is reported."""
+
+    points: list[float] = Field(..., min_length=1, description="Load points in increasing order: requests/s for pattern constant/poisson, users for closed.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SweepSpec":
+        if any(p <= 0 for p in self.points):
+            raise ValueError("points must be > 0")
+        if sorted(self.points) != self.points or len(set(self.points)) != len(self.points):
+            raise ValueError("points must be strictly increasing, e.g. [1, 4, 16, 64]")
+        return self
+
+
+class DistributedSpec(Strict):
+    """Locust master/worker across machines (`load.processes` covers several processes on one machine)."""
+
+    role: Literal["local", "master", "worker"] = Field("local", description="local: one machine; master: start a master that waits for `expect_workers`; worker: connect to `master_host`.")
+    master_host: str = Field("127.0.0.1", description="Master address (role=worker) or the interface it binds to (role=master).")
+    master_port: int = Field(5557, ge=1, le=65535, description="Master port (Locust's default 5557).")
+    expect_workers: int = Field(1, ge=1, description="Role master: workers to wait for before starting.")
+
+
+class LoadSpec(Strict):
+    """The Locust chat workload run against the endpoint."""
+
+    enabled: bool = Field(True, description="Run the load test at all.")
+    locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `locustfiles/chat.py` (or `chat_steps.py` for closed-loop steps).")
+    pattern: Literal["closed", "constant", "poisson", "steps", "burst"] = Field(
+        "closed",
+        description="closed: `users` send back to back; constant / poisson: open loop at `rate` req/s (evenly spaced or Poisson arrivals) "
+        "from one pacer shared by all users and processes; steps: `steps`; burst: `burst`.",
+    )
+    users: int = Field(4, ge=1, description="Concurrent simulated users (closed loop); for open-loop patterns the pool of senders, i.e. the most requests in flight.")
+    rate: float | None = Field(None, gt=0, description="Requests per second for pattern constant / poisson.")
+    steps: list[LoadStep] = Field(default_factory=list, description="pattern=steps: consecutive steps, all by `users` or all by `rate`; the run lasts their total.")
+    step_arrivals: Literal["constant", "poisson"] = Field("poisson", description="Arrival process of rate steps.")
+    burst: BurstSpec | None = Field(None, description="pattern=burst: the bursts.")
+    spawn_rate: float = Field(4.0, gt=0, description="Users started per second (closed loop); open-loop patterns start the whole pool at once.")
+    duration_s: float = Field(60.0, gt=0, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
+    warmup_s: float = Field(5.0, ge=0, description="Seconds at the start whose requests are excluded from metrics.")
+    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate sweep.")
+    sweep: SweepSpec | None = Field(None, description="Rate sweep: run each point (warm-up + duration each) and find the highest meeting `slo`.")
+    preset: Literal["chat-short", "chat-medium", "chat-long", "rag"] | None = Field(
+        None, description="Workload preset: sets `prompt_tokens`, `output_tokens` (and `prompt_kind` for rag) unless given; see docs/metrics.md."
+    )
+    prompt_kind: Literal["chat", "document_qa"] = Field("chat", description="Synthetic prompt shape: chat (words + an instruction) or document_qa (a long document + a question, RAG-like).")
+    prompt_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="uniform", mean=128, min=64, max=192), description="Prompt length distribution (synthetic prompts; per turn for multi-turn).")
+    output_tokens: LengthDist = Field(default_factory=lambda: LengthDist(kind="fixed", mean=64, min=1, max=64), description="Output length distribution, sent as max_tokens.")
+    system_prompt_tokens: int = Field(0, ge=0, description="Length of one seeded system prompt shared by every request (exercises prefix caching); 0 = none.")
+    turns: int = Field(1, ge=1, description="Turns per conversation: each turn resends the history (previous prompts and replies) plus a new user message.")
+    dataset: DatasetSpec | None = Field(None, description="Take prompts from a JSONL file instead of synthetic text.")
+    ignore_eos: bool = Field(False, description="Ask the server to ignore EOS so outputs reach max_tokens (llama.cpp and vLLM support it); recorded per request.")
+    min_tokens: int | None = Field(None, ge=1, description="Send `min_tokens` (vLLM supports it; llama.cpp ignores it); recorded per request.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature of load requests.")
+    seed: int = Field(0, description="Seed for prompts, lengths and arrival times.")
+    reuse_connections: bool = Field(
+        False,
+        description="Keep HTTP connections alive between requests. Off by default: llama-server closes the "
+        "connection after a streamed response; with it on, a request that fails on a stale pooled connection "
+        "is retried once on a fresh one and counted as a reconnect.",
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    processes: int = Field(1, ge=1, description="Locust worker processes on this machine (1 = a single process).")
+    distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Master/worker across machines.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            data = {**PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _pattern(self) -> "LoadSpec":
+        p = self.pattern
+        if p in ("constant", "poisson") and self.rate is None and self.sweep is None:
+            raise ValueError(f"pattern={p} needs `rate` (requests per second), e.g. rate: 4")
+        if p not in ("constant", "poisson") and self.rate is not None:
+            raise ValueError(f"`rate` is used by pattern constant/poisson only (pattern is {p}); use steps[].rate for steps")
+        if p == "steps":
+            if not self.steps:
+                raise ValueError("pattern=steps needs `steps`, e.g. [{duration_s: 30, users: 2}, {duration_s: 30, users: 8}]")
+            if len({s.users is None for s in self.steps}) > 1:
+                raise ValueError("steps must all set `users` or all set `rate`, not a mix")
+            if sum(s.duration_s for s in self.steps) <= self.warmup_s:
+                raise ValueError("the steps' total duration must exceed `warmup_s`")
+        elif self.steps:
+            raise ValueError(f"`steps` is used by pattern=steps only (pattern is {p})")
+        if p == "burst":
+            if self.burst is None:
+                raise ValueError("pattern=burst needs `burst: {size: N, every_s: S}`")
+            if self.users < self.burst.size:
+                raise ValueError(f"burst.size ({self.burst.size}) exceeds users ({self.users}): set users >= burst.size so a burst goes out at once")
+        elif self.burst is not None:
+            raise ValueError(f"`burst` is used by pattern=burst only (pattern is {p})")
+        if self.sweep is not None:
+            if p in ("steps", "burst"):
+                raise ValueError("a rate sweep needs pattern closed (points = users) or constant/poisson (points = requests/s)")
+            if p == "closed" and any(x != int(x) for x in self.sweep.points):
+                raise ValueError("pattern=closed: sweep points are user counts and must be whole numbers")
+        if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
+            raise ValueError("`dataset` supplies whole conversations: leave turns=1, system_prompt_tokens=0 and preset unset")
+        if self.distributed.role != "local" and self.processes > 1:
+            raise ValueError("use either `processes` (one machine) or `distributed` (master/worker), not both")
+        return self
+
+    @property
+    def open_loop(self) -> bool:
+        """Requests are sent on a schedule (pacer) rather than back to back."""
+        return self.pattern in ("constant", "poisson", "burst") or (self.pattern == "steps" and self.steps[0].rate is not None)
+
+    @property
+    def shaped(self) -> bool:
+        """Closed-loop steps: the user count follows a Locust LoadTestShape."""
+        return self.pattern == "steps" and self.steps[0].users is not None
+
+    def run_s(self) -> float:
+        """Total run length including warm-up."""
+        if self.pattern == "steps":
+            return sum(s.duration_s for s in self.steps)
+        return self.warmup_s + self.duration_s
+
+    def measured_s(self) -> float:
+        return self.run_s() - self.warmup_s
+
+    def at_point(self, point: float) -> "LoadSpec":
+        """This spec at one sweep point (rate for open loop, users for closed), without the sweep."""
+        data = self.model_dump()
+        data["sweep"] = None
+        if self.pattern == "closed":
+            data["users"] = int(point)
+        else:
+            data["rate"] = point
+        return LoadSpec.model_validate(data)
