@@ -32,7 +32,7 @@ class VariantOutcome:
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.load is not None:
-            out.update(self.load.summary.flat_metrics("perf/"))
+            out.update(self.load.flat_metrics("perf/"))
         if self.quality is not None:
             out.update(self.quality.flat_metrics("quality/"))
             out["timing/quality_s"] = self.quality.duration_s

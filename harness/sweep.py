@@ -14,6 +14,7 @@ import yaml
 
 from harness.errors import HarnessError, ServerExitedError
 from harness.load.runner import LoadRun
+from harness.load.series import LoadSeries
 from harness.outcome import SweepResult, VariantOutcome
 from harness.quality.runner import QualityRun
 from harness.server.launch import RunningServer, serve
@@ -92,7 +93,8 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
             scraper = None
         else:
             scraper.start()
-    load = LoadRun(spec.load, endpoint, outcome.folder / "load").start() if spec.load.enabled else None
+    runner = LoadSeries if spec.load.sweep is not None else LoadRun
+    load = runner(spec.load, endpoint, outcome.folder / "load").start() if spec.load.enabled else None
     quality = None
     if spec.quality.enabled:
         try:
@@ -123,6 +125,9 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
     if load is not None:
         try:
             outcome.load = load.finish()
+            if isinstance(load, LoadSeries):
+                outcome.errors.extend(load.errors)
+                progress(f"sweep: highest point meeting the SLOs: {outcome.load.max_point_meeting_slo}")
             s = outcome.load.summary
             progress(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, TTFT p50 {s.ttft_ms.p50:.0f} ms")
         except HarnessError as exc:

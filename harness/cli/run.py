@@ -38,6 +38,15 @@ def command(args: argparse.Namespace) -> int:
             print(compare(result.experiment, spec.tracking.uri, result.parent_run_id).render())
         except ReportError as exc:
             _progress(f"comparison unavailable: {exc}")
+    if not args.no_compare and result.parent_run_id and any(not o.failed for o in result.outcomes):
+        from harness.cli.compare import print_report
+        from harness.errors import HarnessError
+        from harness.report.publish import publish
+
+        try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts
+            print_report(publish(result.folder / "report", [result.parent_run_id], uri=spec.tracking.uri, gates=spec.gates))
+        except HarnessError as exc:
+            _progress(f"decision report unavailable: {exc}")
     gate_code = 0
     if args.gate and result.parent_run_id:
         from pathlib import Path

@@ -6,7 +6,7 @@ import json
 import struct
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import LoadError
@@ -17,6 +17,7 @@ from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+OPEN_LOOP_MARGIN_S = 2
 
 
 def default_locustfile(shaped: bool = False) -> Path:
@@ -81,10 +82,36 @@ class LoadResult:
     window_end: float
     exit_code: int
     artifacts: LoadArtifacts
+    sweep: list["SweepPoint"] = field(default_factory=list)
+    """Rate sweep: every load point, in order (this result is the chosen point's)."""
+    max_point_meeting_slo: float | None = None
+    """Rate sweep: the highest point meeting the SLOs, None when none did."""
+
+    def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
+        """The summary's metrics, plus `<prefix>sweep/<point>/...` per sweep point."""
+        out = self.summary.flat_metrics(prefix)
+        for pt in self.sweep:
+            out.update(pt.result.summary.flat_metrics(f"{prefix}sweep/{pt.point:g}/"))
+            out[f"{prefix}sweep/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
+        if self.sweep:
+            out[f"{prefix}sweep/max_point_meeting_slo"] = self.max_point_meeting_slo or 0.0
+        return out
+
+
+@dataclass
+class SweepPoint:
+    """One load point of a rate sweep."""
+
+    point: float
+    """Requests/s (open loop) or users (closed loop)."""
+    result: LoadResult
+    meets_slo: bool
 
 
 def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[str]:
     run_time = int(round(spec.run_s()))
+    if spec.open_loop:  # the schedule starts at the first claim, a moment after Locust's clock: let it finish
+        run_time += OPEN_LOOP_MARGIN_S
     argv = [
         sys.executable, "-m", "locust",
         "-f", str(Path(spec.locustfile) if spec.locustfile else default_locustfile(spec.shaped)),

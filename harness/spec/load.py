@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import Strict
 
@@ -81,11 +81,12 @@ class DatasetSpec(Strict):
     format: Literal["auto", "openai", "sharegpt"] = Field("auto", description="Line format; auto = detect per line from its keys.")
     shuffle: bool = Field(True, description="Visit the lines in a seeded random order (per user) rather than file order.")
 
-    @model_validator(mode="after")
-    def _exists(self) -> "DatasetSpec":
-        if not Path(self.path).is_file():
-            raise ValueError(f"dataset file {self.path!r} does not exist (paths are relative to the working directory)")
-        return self
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: str) -> str:
+        if not Path(v).is_file():
+            raise ValueError(f"dataset file {v!r} does not exist (paths are relative to the working directory)")
+        return v
 
 
 class SweepSpec(Strict):

@@ -107,6 +107,9 @@ class SweepLogger:
         }
         if variant.description:
             tags["mlflow.note.content"] = variant.description
+        from harness.tracking.knobs import variant_tags
+
+        tags.update(variant_tags(variant))
         run = self.client.create_run(self.experiment_id, run_name=variant.name, tags=tags)
         return run.info.run_id
 
@@ -134,8 +137,19 @@ class SweepLogger:
                 params[f"quality.task.{plan.task}.num_fewshot"] = str(plan.num_fewshot)
                 params[f"quality.task.{plan.task}.generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
         self._log_params(run_id, params)
-        self._log_metrics(run_id, outcome.metrics())
+        from harness.tracking.knobs import knob_metrics
+
+        self._log_metrics(run_id, {**knob_metrics(v), **outcome.metrics()})
+        from harness.tracking.datasets import dataset_inputs
+
+        plans = outcome.quality.plans if outcome.quality is not None else []
         tags = {"harness.status": "failed" if outcome.failed else "ok"}
+        try:
+            self.client.log_inputs(run_id, datasets=dataset_inputs(plans, redact(self.spec.load.model_dump_json(), self.secrets)))
+        except Exception as exc:  # a store without dataset support must not lose the run
+            tags["harness.inputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
+            tags["harness.engine_version"] = outcome.server.endpoint.info["server_version"][:250]
         if outcome.errors:
             tags["harness.error"] = redact("\n".join(outcome.errors), self.secrets)[:4900]
         if outcome.quality is not None and outcome.quality.flags:

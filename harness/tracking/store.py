@@ -53,6 +53,11 @@ def ensure_experiment(c: "MlflowClient", name: str, uri: str) -> str:
             if exp.lifecycle_stage == "deleted":
                 c.restore_experiment(exp.experiment_id)
             return exp.experiment_id
-        return c.create_experiment(name, artifact_location=default_artifact_location(uri))
+        # tell the MLflow UI this is a runs-and-metrics experiment (not GenAI traces)
+        return c.create_experiment(
+            name,
+            artifact_location=default_artifact_location(uri),
+            tags={"mlflow.experimentKind": "custom_model_development", "harness.created_by": "harness"},
+        )
     except Exception as exc:  # mlflow raises many types
         raise TrackingError(f"cannot open MLflow experiment '{name}' at {uri}: {exc}") from exc

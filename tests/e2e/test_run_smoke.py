@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -49,11 +51,13 @@ def test_local_smoke_end_to_end(tmp_path, data_dir):
     overrides = ["load.duration_s=20", "load.warmup_s=3", "quality.limit=2", "quality.max_gen_toks={gsm8k: 96, ifeval: 96}",
                  f"tracking.run_dir={tmp_path / 'runs'}"]
     env = {"HARNESS_DATA_DIR": str(data_dir), "NLTK_DATA": str(data_dir.parent / "nltk_data"), "OPENAI_API_KEY": "sk-e2e-secret-123"}
-    args = ["run", "examples/local-smoke.yaml"]
+    overrides += ["gates.slo={perf/error_rate: {max: 0.01}}", "gates.quality_floor={quality/gsm8k/exact_match_flexible: {min: 0.0}}"]
+    args = ["run", "examples/local-smoke.yaml", "--gate"]
     for o in overrides:
         args += ["--set", o]
     proc = _harness(args, tmp_path, env)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "gates: pass (exit 0)" in proc.stdout and "recommend " in proc.stdout
     assert "parallel-1" in proc.stdout and "parallel-4" in proc.stdout  # comparison printed
     assert "load " in proc.stderr and "requests" in proc.stderr  # progress shown
 
@@ -85,6 +89,44 @@ def test_local_smoke_end_to_end(tmp_path, data_dir):
     cmp = _harness(["compare", "local-smoke"], tmp_path)
     assert cmp.returncode == 0, cmp.stderr
     assert "parallel-1" in cmp.stdout and "parallel-4" in cmp.stdout and "TTFT p50 ms" in cmp.stdout and "*" in cmp.stdout
+    _check_decisions(c, parents[0], children, tmp_path)
+
+
+def _check_decisions(c, parent, children, tmp: Path) -> None:
+    """Issue 5 on the real store: knobs/tags, report + gate artifacts, a must-fail gate exits 1 naming it."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    for run in children:
+        m, tags = run.data.metrics, run.data.tags
+        assert m["knob/parallel"] == (1.0 if tags["harness.variant"] == "parallel-1" else 4.0)
+        assert m["knob/bits_per_weight"] == 5.0 and m["knob/params_b"] == 0.135
+        assert tags["harness.quantization"] == "Q4_1" and tags["harness.engine"] == "llamacpp" and tags["harness.cpu"]
+        inputs = {d.dataset.name: d.dataset for d in c.get_run(run.info.run_id).inputs.dataset_inputs}
+        assert set(inputs) == {"gsm8k", "ifeval", "load-prompts"} and inputs["gsm8k"].source_type == "local"
+    sweep = parent.info.run_id
+    files = _artifact_paths(c, sweep)
+    for expected in ("report/report.md", "report/report.html", "report/table.csv", "report/recommendation.json",
+                     "report/pareto_exact_match_flexible_vs_output_tokens_per_s.png", "report/latency_vs_load.png",
+                     "gate/junit.xml", "gate/gate.json", "gate/gate.md"):
+        assert expected in files, (expected, files)
+    rec = json.loads(open(c.download_artifacts(sweep, "report/recommendation.json", str(tmp / "rec"))).read())
+    assert rec["recommended"] in ("parallel-1", "parallel-4") and len(rec["frontiers"]) == 2
+    assert {d["metric"] for d in rec["differences"]} >= {"quality/gsm8k/exact_match_flexible"}  # paired over real samples
+    local = Path(c.get_run(sweep).data.tags["harness.run_dir"]) / "report"
+    assert (local / "report.html").read_text().count("<img") == 3
+    # compare on the same store writes the report where asked
+    out = tmp / "cmp-report"
+    cmp = _harness(["compare", "local-smoke", "--out", str(out), "--no-log", "--baseline", "parallel-1"], tmp)
+    assert cmp.returncode == 0 and "recommend" in cmp.stdout and (out / "report.md").is_file(), cmp.stderr[-2000:]
+    # a gate that must fail: exit 1 and the JUnit file names it
+    gates = tmp / "must-fail.yaml"
+    gates.write_text("slo:\n  perf/ttft_p50_ms: {max: 0.001}\n")
+    gate = _harness(["gate", sweep, "--gates", str(gates), "--out", str(tmp / "gate"), "--no-log"], tmp)
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    root = ET.parse(tmp / "gate" / "junit.xml").getroot()
+    failed = {tc.get("name") for tc in root.iter("testcase") if tc.find("failure") is not None}
+    assert failed == {"slo: perf/ttft_p50_ms <= 0.001"}
 
 
 def test_mid_run_crash_marks_failed_and_moves_on(tmp_path):
@@ -128,3 +170,49 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
     assert by["dies"].data.metrics.get("perf/requests", 0) > 0
     assert "load/records.jsonl" in _artifact_paths(c, by["dies"].info.run_id)
     assert by["healthy"].data.metrics["perf/error_rate"] == 0
+    # `harness gate` on a sweep with a crashed run exits 2 and reports the crash in the JUnit file
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("slo:\n  perf/error_rate: {max: 1.0}\n")
+    gate = _harness(["gate", parents[0].info.run_id, "--gates", str(gates), "--out", str(tmp_path / "gate")], tmp_path)
+    assert gate.returncode == 2, gate.stdout + gate.stderr
+    junit = (tmp_path / "gate" / "junit.xml").read_text()
+    assert 'classname="harness.gates.dies" name="run finished"' in junit and "server died" in junit
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
+def test_mlflow_ui_shows_the_sweep_in_a_real_browser(tmp_path):
+    """The store the harness writes opens in MLflow's own UI, on the runs view, with the sweep listed."""
+    from harness.server.launch import free_port
+    from harness.server.process import ManagedProcess
+    from harness.spec import build_spec, resolve_variants
+    from harness.tracking.mlflow_logger import SweepLogger
+
+    spec = build_spec({"name": "ui-check", "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}, {}, [])
+    logger = SweepLogger(spec, resolve_variants(spec))
+    parent = logger.start_sweep(tmp_path)
+    logger.end_sweep(failed=False)
+    run_name = logger.client.get_run(parent).info.run_name
+    port = free_port()
+    argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with ManagedProcess(argv, tmp_path / "mlflow-ui.log", grace_s=5) as proc:
+        import httpx
+
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError(proc.log_tail())
+        dom = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
+             "--window-size=1600,1000", "--virtual-time-budget=15000", "--dump-dom",
+             f"http://127.0.0.1:{port}/#/experiments/{logger.experiment_id}/runs"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    assert run_name in dom, dom[-3000:]
+    assert "Training runs" in dom or "matching run" in dom

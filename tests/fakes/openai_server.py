@@ -15,14 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeState:
-    def __init__(self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model"):
+    def __init__(self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0):
         self.mode = mode
         self.chunks = chunks
         self.ttft_s = ttft_s
         self.interval_s = interval_s
         self.model = model
+        self.slots = threading.Semaphore(slots) if slots else None  # >0: at most this many streams at once, the rest queue
         self.requests = 0
         self.generated = 0
+        self.bodies: list[dict] = []  # the last 1000 request bodies, for assertions on what clients sent
         self.lock = threading.Lock()
 
 
@@ -69,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         with st.lock:
             st.requests += 1
+            st.bodies = st.bodies[-999:] + [body]
         if st.mode == "http500":
             self._json(500, {"error": {"message": "injected failure"}})
             return
@@ -76,6 +79,13 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"choices": [{"message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
             return
+        if st.slots is not None:
+            with st.slots:
+                self._stream(st, body)
+        else:
+            self._stream(st, body)
+
+    def _stream(self, st: FakeState, body: dict) -> None:
         n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

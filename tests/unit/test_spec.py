@@ -128,7 +128,7 @@ def test_non_mapping_yaml(tmp_path):
         load_spec(p)
 
 
-@pytest.mark.parametrize("name", ["local-smoke.yaml", "vllm-quant-sweep.yaml"])
+@pytest.mark.parametrize("name", ["local-smoke.yaml", "vllm-quant-sweep.yaml", "load-patterns.yaml"])
 def test_examples_validate(name):
     spec = load_spec(REPO / "examples" / name, environ={})
     assert len(resolve_variants(spec)) >= 2

@@ -1,0 +1,152 @@
+"""From logged runs to a decision: table, Pareto frontiers, recommendation, significance, roofline, flags."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.quality.runner import GSM8K_FORMAT_GAP
+from harness.report.compare import COLUMNS
+from harness.report.pareto import Frontier, Point, frontier
+from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
+from harness.report.roofline import Hardware, Roofline, bits_from, decode_ceiling, match_gpu, params_from_name
+from harness.report.runs import RunRecord, download_samples
+from harness.report.significance import Difference, paired_bootstrap, read_samples
+from harness.spec.gates import GatesSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+SIGNIFICANCE_METRICS = ("quality/gsm8k/exact_match_strict", "quality/gsm8k/exact_match_flexible",
+                        "quality/ifeval/prompt_level_strict_acc", "quality/ifeval/prompt_level_loose_acc")
+
+
+@dataclass
+class DecisionReport:
+    experiment: str
+    sweep_id: str | None
+    smoke: bool
+    runs: list[RunRecord]
+    gates: GatesSpec
+    table: "pd.DataFrame"
+    frontiers: list[Frontier]
+    recommendation: Recommendation
+    differences: list[Difference] = field(default_factory=list)
+    significance_note: str = ""
+    flags: list[str] = field(default_factory=list)
+    rooflines: list[Roofline] = field(default_factory=list)
+    roofline_note: str = ""
+
+
+def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows: dict[str, dict[str, object]] = {}
+    knobs = sorted({k for r in runs for k in r.metrics if k.startswith("knob/")})
+    for r in runs:
+        row: dict[str, object] = {"status": r.status}
+        for k in knobs:
+            row[k.removeprefix("knob/")] = r.metrics.get(k, math.nan)
+        for metric, label, _ in COLUMNS:
+            row[label] = r.metrics.get(metric, math.nan)
+        for f in frontiers:
+            row[f"pareto {f.x_metric.split('/')[-1]}"] = f.status(r.name)
+        row["recommended"] = "yes" if rec.chosen == r.name else ""
+        rows[r.name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    keep = [c for c in table.columns if not (table[c].dtype.kind == "f" and table[c].isna().all())]
+    return table[keep]
+
+
+def gsm8k_flags(runs: list[RunRecord]) -> list[str]:
+    out = []
+    for r in runs:
+        strict, flex = r.metric("quality/gsm8k/exact_match_strict"), r.metric("quality/gsm8k/exact_match_flexible")
+        if strict is None or flex is None:
+            continue
+        if flex - strict > GSM8K_FORMAT_GAP or (strict == 0 and flex > 0):
+            out.append(
+                f"{r.name}: GSM8K flexible-extract {flex:.3f} vs strict-match {strict:.3f} (gap {flex - strict:.3f}): the model answers "
+                "but not in the '#### N' format — likely a prompt-format problem, not a model problem; compare variants on "
+                "exact_match_flexible or fix the prompt before concluding the model is worse"
+            )
+    return out
+
+
+def compare_quality(c: "MlflowClient | None", runs: list[RunRecord], baseline: RunRecord | None, gates: GatesSpec,
+                    workdir: Path) -> tuple[list[Difference], str]:
+    """Paired bootstrap of each variant against the baseline on the same documents."""
+    if baseline is None:
+        return [], "no baseline variant (set gates.baseline.variant); significance not computed"
+    if c is None:
+        return [], "no MLflow store: per-sample files unavailable"
+    samples = {r.run_id: read_samples(download_samples(c, r.run_id, workdir / r.run_id)) for r in runs if not r.failed}
+    base = samples.get(baseline.run_id, {})
+    if not base:
+        return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
+    out = []
+    for r in runs:
+        if r.run_id == baseline.run_id or r.run_id not in samples:
+            continue
+        for metric in SIGNIFICANCE_METRICS:
+            if metric in base and metric in samples[r.run_id]:
+                out.append(paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
+                                            gates.recommend.bootstrap_samples, gates.recommend.alpha))
+    note = f"paired bootstrap ({gates.recommend.bootstrap_samples} resamples) over the documents both variants scored; baseline {baseline.name}"
+    return out, note
+
+
+def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], str]:
+    spec = gates.roofline
+    out: list[Roofline] = []
+    skipped: list[str] = []
+    for r in runs:
+        hw = match_gpu(spec.gpu) or match_gpu(r.tags.get("harness.gpu", "").partition("x ")[2] or r.tags.get("harness.gpu"))
+        if spec.memory_bandwidth_gbs is not None:
+            hw = Hardware(hw.name if hw else "override", spec.memory_bandwidth_gbs, spec.peak_tflops or (hw.peak_tflops if hw else None))
+        elif hw is not None and spec.peak_tflops is not None:
+            hw = Hardware(hw.name, hw.bandwidth_gbs, spec.peak_tflops)
+        model = r.tags.get("harness.model", "")
+        params = spec.params_b * 1e9 if spec.params_b else params_from_name(model)
+        bits = spec.bits_per_weight or r.metric("knob/bits_per_weight") or bits_from(model, r.params.get("server.vllm.quantization") or None,
+                                                                                     r.params.get("server.vllm.dtype") or None)
+        if bits is None and r.tags.get("harness.engine") == "vllm":
+            bits = 16.0  # unquantized checkpoint, dtype auto: bf16/fp16
+        if hw is None or params is None or bits is None:
+            missing = [n for n, v in (("hardware bandwidth (gates.roofline.gpu or memory_bandwidth_gbs)", hw),
+                                      ("parameter count (gates.roofline.params_b)", params), ("bits per weight", bits)) if v is None]
+            skipped.append(f"{r.name}: missing {', '.join(missing)}")
+            continue
+        running = r.metric("server/requests_running_mean")
+        slots = r.metric("knob/parallel") or r.metric("knob/max_num_seqs")
+        batch = max(1, round(running)) if running else int(slots or 1)
+        ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, spec.kv_bytes_per_token or 0.0, spec.context_tokens)
+        out.append(Roofline(r.name, hw.name, batch, params, bits, ceiling, bound, r.metric("perf/output_tokens_per_s")))
+    note = "decode ceiling = batch / max(bytes per step / bandwidth, 2 x params x batch / peak FLOP/s); batch = mean running requests"
+    if skipped:
+        note += "; skipped: " + "; ".join(skipped)
+    return out, note
+
+
+def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
+                   c: "MlflowClient | None" = None, workdir: Path | None = None,
+                   baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
+    rec_spec = gates.recommend
+    q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric
+    ok = [r for r in runs if not r.failed]
+    frontiers = [
+        frontier([Point(r.name, r.metric(t), r.metric(q)) for r in ok], t, q, x_higher=True),
+        frontier([Point(r.name, r.metric(lat), r.metric(q)) for r in ok], lat, q, x_higher=False),
+    ]
+    rec = recommend(runs, gates, baselines)
+    table = build_table(runs, frontiers, rec)
+    base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
+    base = next((b for b in base_map.values() if isinstance(b, RunRecord)), None)
+    if base is None and gates.baseline is None and ok:
+        base = ok[0]  # no baseline configured: differences against the first variant
+    diffs, note = compare_quality(c, runs, base, gates, workdir or Path(".")) if base is not None else ([], "no finished variant")
+    roof, roof_note = rooflines(ok, gates)
+    return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof, roof_note)

@@ -1,0 +1,69 @@
+"""PNG plots of a decision report (matplotlib, Agg backend, imported lazily)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report.pareto import Frontier
+from harness.report.runs import RunRecord
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Path:
+    """Quality against throughput/latency: frontier points joined, dominated points grey, recommendation starred."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    placed = {p.name: p for p in f.points if p.complete}
+    for name, p in placed.items():
+        on = name in f.on
+        ax.scatter([p.x], [p.y], s=60, color="tab:blue" if on else "lightgray", edgecolor="black" if on else "gray", zorder=3,
+                   marker="*" if name == recommended else "o")
+        ax.annotate(name + ("" if on else " (dominated)"), (p.x, p.y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    line = [placed[n] for n in f.on]
+    if len(line) > 1:
+        ax.plot([p.x for p in line], [p.y for p in line], color="tab:blue", linestyle="--", zorder=2)
+    ax.set_xlabel(f.x_metric + (" (higher is better)" if f.x_higher else " (lower is better)"))
+    ax.set_ylabel(f.y_metric)
+    ax.set_title(f"Pareto frontier: {f.y_metric.split('/')[-1]} vs {f.x_metric.split('/')[-1]}")
+    if f.missing:
+        ax.text(0.01, 0.01, "not placed (missing metric): " + ", ".join(f.missing), transform=ax.transAxes, fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
+    """TTFT p50/p95 and E2E p95 against the achieved request rate, one point per variant."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    for metric, marker in (("perf/ttft_p50_ms", "o"), ("perf/ttft_p95_ms", "^"), ("perf/e2e_p95_ms", "s")):
+        pts = [(r.metric("perf/requests_per_s"), r.metric(metric), r.name) for r in runs]
+        pts = sorted((x, y, n) for x, y, n in pts if x is not None and y is not None)
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=":", label=metric)
+        if metric == "perf/ttft_p95_ms":
+            for x, y, n in pts:
+                ax.annotate(n, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("perf/requests_per_s (achieved load)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency vs load")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,81 @@
+"""Build the decision report for runs in MLflow, write it locally and log it to the sweep (parent) run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.gates.baseline import resolve_baselines
+from harness.report.decision import DecisionReport, build_decision
+from harness.report.plots import frontier_plot, latency_vs_load_plot
+from harness.report.render import markdown, to_html
+from harness.report.runs import gates_of_sweep, latest_sweep_id, load_runs
+from harness.spec.gates import GatesSpec
+from harness.tracking.store import client, tracking_uri
+
+
+@dataclass(frozen=True)
+class PublishedReport:
+    report: DecisionReport
+    folder: Path
+    files: list[Path]
+    logged_to: str | None
+
+
+def publish(
+    out_dir: Path,
+    run_ids: list[str] | None = None,
+    experiment: str | None = None,
+    uri: str | None = None,
+    gates: GatesSpec | None = None,
+    baseline_variant: str | None = None,
+    log_artifacts: bool = True,
+) -> PublishedReport:
+    """Report on `run_ids` (sweeps expand to their variants) or the latest sweep of `experiment`."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    c = client(tracking_uri(uri))
+    if not run_ids:
+        run_ids = [latest_sweep_id(c, experiment or "local-smoke")]
+    runset = load_runs(c, run_ids)
+    with tempfile.TemporaryDirectory() as tmp:
+        if gates is None:
+            gates = gates_of_sweep(c, runset.sweep_id, Path(tmp)) if runset.sweep_id else GatesSpec()
+        if baseline_variant is not None:
+            from harness.spec.gates import BaselineSpec
+
+            gates = gates.model_copy(update={"baseline": BaselineSpec(variant=baseline_variant)})
+        baselines = None
+        if gates.baseline is not None and (gates.baseline.run_id or gates.baseline.tag):
+            baselines = resolve_baselines(c, gates.baseline, runset.runs, runset.experiment)
+        smoke = any(r.tags.get("harness.smoke") == "true" for r in runset.runs)
+        report = build_decision(runset.runs, gates, runset.experiment, runset.sweep_id, smoke, c, Path(tmp), baselines)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images: dict[str, str] = {}
+    for i, f in enumerate(report.frontiers):
+        name = f"pareto_{f.y_metric.split('/')[-1]}_vs_{f.x_metric.split('/')[-1]}.png"
+        frontier_plot(f, out_dir / name, report.recommendation.chosen)
+        images[f"frontier {i + 1}"] = name
+    latency_vs_load_plot(report.runs, out_dir / "latency_vs_load.png")
+    images["latency vs load"] = "latency_vs_load.png"
+    (out_dir / "report.md").write_text(markdown(report, images))
+    (out_dir / "report.html").write_text(to_html(report, images))
+    report.table.to_csv(out_dir / "table.csv")
+    (out_dir / "recommendation.json").write_text(json.dumps({
+        "recommended": report.recommendation.chosen, "objective": report.recommendation.objective, "value": report.recommendation.value,
+        "verdicts": [asdict(v) for v in report.recommendation.verdicts],
+        "frontiers": [{"x": f.x_metric, "y": f.y_metric, "on": f.on, "dominated_by": f.dominated_by, "missing": f.missing} for f in report.frontiers],
+        "differences": [{**asdict(d), "significant": d.significant} for d in report.differences],
+        "flags": report.flags,
+    }, indent=2, default=str))
+    files = sorted(p for p in out_dir.iterdir() if p.is_file())
+    logged = None
+    if log_artifacts and runset.sweep_id:
+        c.log_artifacts(runset.sweep_id, str(out_dir), "report")
+        if report.recommendation.chosen:
+            c.set_tag(runset.sweep_id, "harness.recommended", report.recommendation.chosen)
+        logged = runset.sweep_id
+    return PublishedReport(report, out_dir, files, logged)
