@@ -20,6 +20,8 @@ class VariantOutcome:
     server: RunningServer | None = None
     load: LoadResult | None = None
     quality: QualityResult | None = None
+    quality_idle: QualityResult | None = None
+    """The same samples scored with no load (quality.idle_baseline)."""
     server_metrics: dict[str, float] = field(default_factory=dict)
     metrics_file: Path | None = None
     errors: list[str] = field(default_factory=list)
@@ -36,11 +38,27 @@ class VariantOutcome:
         if self.quality is not None:
             out.update(self.quality.flat_metrics("quality/"))
             out["timing/quality_s"] = self.quality.duration_s
+        if self.quality_idle is not None:
+            out.update(self.quality_idle.flat_metrics("quality_idle/"))
+            out.update(load_deltas(self.quality_idle, self.quality))
         out.update({f"server/{k}": v for k, v in self.server_metrics.items()})
         if self.server is not None:
             out["timing/server_ready_s"] = self.server.ready_s
         out["timing/variant_s"] = self.duration_s
         return out
+
+
+def load_deltas(idle: QualityResult, loaded: QualityResult | None) -> dict[str, float]:
+    """quality/<task>/<metric>_load_delta = score under load - score with no load (same samples)."""
+    if loaded is None:
+        return {}
+    out: dict[str, float] = {}
+    for task, metrics in loaded.scores.items():
+        for name, score in metrics.items():
+            base = idle.scores.get(task, {}).get(name)
+            if base is not None:
+                out[f"quality/{task}/{name}_load_delta"] = score.value - base.value
+    return out
 
 
 @dataclass

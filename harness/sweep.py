@@ -82,6 +82,21 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
         outcome.duration_s = time.time() - started
 
 
+def _score_idle(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, progress: Progress) -> None:
+    """Score the quality samples with no load first, for the quality-under-load delta."""
+    progress("quality with no load (idle baseline) ...")
+    try:
+        run = QualityRun(spec.quality, running.endpoint, outcome.folder / "quality_idle").start()
+        while run.running():
+            time.sleep(0.5)
+            if not running.alive():
+                run.stop()
+                raise ServerExitedError("the server died during the idle quality run", None, "", None)
+        outcome.quality_idle = run.finish()
+    except HarnessError as exc:
+        outcome.errors.append(f"idle quality baseline: {exc}")
+
+
 def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, progress: Progress) -> None:
     endpoint = running.endpoint
     scraper = None
@@ -93,6 +108,8 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
             scraper = None
         else:
             scraper.start()
+    if spec.quality.enabled and spec.quality.idle_baseline:
+        _score_idle(spec, running, outcome, progress)
     runner = LoadSeries if spec.load.sweep is not None else LoadRun
     load = runner(spec.load, endpoint, outcome.folder / "load").start() if spec.load.enabled else None
     quality = None

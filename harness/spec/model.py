@@ -152,6 +152,11 @@ class QualitySpec(Strict):
     )
     timeout_s: float = Field(3600.0, gt=0, description="Deadline for the whole evaluation.")
     seed: int = Field(1234, description="lm-eval random/numpy/fewshot seed.")
+    idle_baseline: bool = Field(
+        False,
+        description="Quality under load: first score the same samples with no load (same seed and limit), then "
+        "with the load on; logs quality_idle/* and quality/<task>/<metric>_load_delta (loaded - idle). Doubles eval time.",
+    )
 
     @field_validator("num_fewshot", "max_gen_toks")
     @classmethod
