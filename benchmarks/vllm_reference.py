@@ -80,15 +80,19 @@ class Point:
     """bench B / bench A."""
 
 
-def scrape(url: str | None) -> object | None:
+def scrape(url: str | None, save: Path | None = None) -> object | None:
+    """Parse one /metrics scrape, keeping its text in `save` (so the server view can be recomputed)."""
     if not url:
         return None
     import httpx
 
     try:
-        return parse_metrics(httpx.get(url, timeout=10).text)
+        text = httpx.get(url, timeout=10).text
     except httpx.HTTPError:
         return None
+    if save is not None:
+        save.write_text(text)
+    return parse_metrics(text)
 
 
 def server_view(before, after) -> dict[str, float]:
@@ -110,12 +114,12 @@ def run_bench(args, endpoint: Endpoint, out: Path, tag: str, seed: int, rate: fl
         "--save-result", "--result-dir", str(out), "--result-filename", f"bench_{tag}.json",
     ]
     cmd += ["--request-rate", "inf", "--max-concurrency", str(concurrency)] if concurrency else ["--request-rate", f"{rate:g}"]
-    before = scrape(endpoint.metrics_url)
+    before = scrape(endpoint.metrics_url, out / f"metrics_bench_{tag}_before.txt")
     t = time.time()
     with (out / f"bench_{tag}.txt").open("w") as log:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.time() - t
-    after = scrape(endpoint.metrics_url)
+    after = scrape(endpoint.metrics_url, out / f"metrics_bench_{tag}_after.txt")
     if code != 0:
         raise SystemExit(f"vllm bench serve exited {code}; see {out / f'bench_{tag}.txt'}")
     res = json.loads((out / f"bench_{tag}.json").read_text())
@@ -142,11 +146,11 @@ def run_harness(args, endpoint: Endpoint, out: Path, tag: str, seed: int, rate: 
         # the same number of requests as the bench: num_prompts at `rate`
         load.update(pattern="poisson", rate=rate, users=args.users, duration_s=args.duration_s or args.num_prompts / rate)
     spec = LoadSpec(**load)
-    before = scrape(endpoint.metrics_url)
+    before = scrape(endpoint.metrics_url, out / f"metrics_harness_{tag}_before.txt")
     t = time.time()
     result = LoadRun(spec, endpoint, out / f"harness_{tag}").start().finish()
     wall = time.time() - t
-    after = scrape(endpoint.metrics_url)
+    after = scrape(endpoint.metrics_url, out / f"metrics_harness_{tag}_after.txt")
     s = result.summary
     numbers = {k: float(get(s)) for k, _, get, *_ in METRICS + EXTRA}
     numbers.update(completed=float(s.ok), failed=float(s.errors), prompt_tokens_mean=s.prompt_tokens_mean, duration_s=s.window_s)

@@ -22,12 +22,14 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("perf/requests_per_s", "req/s", True),
     ("perf/ttft_p50_ms", "TTFT p50 ms", False),
     ("perf/ttft_p95_ms", "TTFT p95 ms", False),
+    ("server/ttft_s_p50", "server TTFT p50 s", False),
     ("perf/tpot_p50_ms", "TPOT p50 ms", False),
     ("perf/itl_p95_ms", "ITL p95 ms", False),
     ("perf/e2e_p95_ms", "E2E p95 ms", False),
     ("perf/error_rate", "error rate", False),
     ("server/requests_waiting_mean", "waiting mean", False),
     ("server/queue_time_s_p50", "queue p50 s", False),
+    ("server/queue_time_s_mean", "queue mean s", False),
 ]
 
 

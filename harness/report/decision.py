@@ -11,7 +11,7 @@ from harness.quality.runner import GSM8K_FORMAT_GAP
 from harness.report.compare import COLUMNS
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
-from harness.report.roofline import Hardware, Roofline, bits_from, decode_ceiling, match_gpu, params_from_name
+from harness.report.roofline import Hardware, Roofline, batch_sizes, bits_from, decode_ceiling, match_gpu, params_from_name
 from harness.report.runs import RunRecord, download_samples
 from harness.report.significance import Difference, paired_bootstrap, read_samples
 from harness.spec.gates import GatesSpec
@@ -123,8 +123,11 @@ def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], 
         running = r.metric("server/requests_running_mean")
         slots = r.metric("knob/parallel") or r.metric("knob/max_num_seqs")
         batch = max(1, round(running)) if running else int(slots or 1)
-        ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, spec.kv_bytes_per_token or 0.0, spec.context_tokens)
-        out.append(Roofline(r.name, hw.name, batch, params, bits, ceiling, bound, r.metric("perf/output_tokens_per_s")))
+        kv, ctx = spec.kv_bytes_per_token or 0.0, spec.context_tokens
+        ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, kv, ctx)
+        curve = tuple((b, decode_ceiling(params, bits, b, hw.bandwidth_gbs, hw.peak_tflops, kv, ctx)[0])
+                      for b in batch_sizes(int(max(slots or 1, batch))))
+        out.append(Roofline(r.name, hw.name, batch, params, bits, ceiling, bound, r.metric("perf/output_tokens_per_s"), curve))
     note = "decode ceiling = batch / max(bytes per step / bandwidth, 2 x params x batch / peak FLOP/s); batch = mean running requests"
     if skipped:
         note += "; skipped: " + "; ".join(skipped)

@@ -38,7 +38,9 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
         out.append(("Flags", r.flags))
     roof = [f"{x.variant}: batch {x.batch} on {x.hardware}, {x.params / 1e9:.3g}B params x {x.bits_per_weight:g} bits: ceiling "
             f"{x.ceiling_tok_s:.0f} tok/s ({x.bound}-bound); achieved "
-            + (f"{x.achieved_tok_s:.1f} tok/s = {100 * x.fraction:.1f}%" if x.fraction is not None else "n/a") for x in r.rooflines]
+            + (f"{x.achieved_tok_s:.1f} tok/s = {100 * x.fraction:.1f}%" if x.fraction is not None else "n/a")
+            + ("; ceiling by batch size: " + ", ".join(f"{b}: {c:.0f}" for b, c in x.by_batch) if x.by_batch else "")
+            for x in r.rooflines]
     out.append(("Roofline (decode)", roof + [r.roofline_note]))
     return out
 

@@ -109,6 +109,8 @@ class Roofline:
     ceiling_tok_s: float
     bound: str
     achieved_tok_s: float | None
+    by_batch: tuple[tuple[int, float], ...] = ()
+    """The ceiling for each batch size 1, 2, 4, ... up to the variant's slot count (decode-bound curve)."""
 
     @property
     def fraction(self) -> float | None:
@@ -116,3 +118,12 @@ class Roofline:
 
     def ceilings(self, batches: tuple[int, ...], bandwidth_gbs: float, peak_tflops: float | None, kv: float = 0.0, ctx: int = 0) -> dict[int, float]:
         return {b: decode_ceiling(self.params, self.bits_per_weight, b, bandwidth_gbs, peak_tflops, kv, ctx)[0] for b in batches}
+
+
+def batch_sizes(limit: int) -> tuple[int, ...]:
+    """Powers of two up to `limit` (at least 1), plus `limit` itself."""
+    sizes, b = [], 1
+    while b < max(1, limit):
+        sizes.append(b)
+        b *= 2
+    return tuple(sizes + [max(1, limit)])

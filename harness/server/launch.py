@@ -35,12 +35,28 @@ class RunningServer:
     model: ResolvedModel | None
     argv: list[str] = field(default_factory=list)
     env_names: list[str] = field(default_factory=list)
+    inherited_env: dict[str, str] = field(default_factory=dict)
+    """Engine-relevant variables the server inherited from the harness's environment (VLLM_*, CUDA_*, ...), secrets left out."""
     log_path: Path | None = None
     ready_s: float = 0.0
     process: ManagedProcess | None = None
 
     def alive(self) -> bool:
         return self.process is None or self.process.poll() is None
+
+
+# inherited variables that change what an engine does: logged with the run so it can be reproduced
+_ENGINE_ENV_PREFIXES = ("VLLM_", "CUDA_", "NCCL_", "TORCH_", "PYTORCH_", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "GGML_", "LLAMA_ARG_")
+_SECRET_NAME = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def inherited_engine_env(spec_env: dict[str, str]) -> dict[str, str]:
+    """Engine-relevant variables from this process's environment that the spec's `env` does not set."""
+    return {
+        k: v
+        for k, v in sorted(os.environ.items())
+        if k.startswith(_ENGINE_ENV_PREFIXES) and k not in spec_env and not any(s in k.upper() for s in _SECRET_NAME)
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -125,6 +141,8 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
             model=model,
             argv=argv,
             env_names=sorted(env),
+            # a container sees only what `docker run -e` passes: nothing is inherited there
+            inherited_env={} if spec.kind == "vllm" and spec.vllm.launcher == "docker" else inherited_engine_env(env),
             log_path=log_path,
             ready_s=ready,
             process=proc,

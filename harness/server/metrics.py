@@ -51,8 +51,16 @@ def parse_metrics(text: str, t: float | None = None) -> Scrape:
     )
 
 
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """Prometheus-style quantile from cumulative buckets (linear within a bucket)."""
+def histogram_quantile(q: float, buckets: list[tuple[float, float]], total_sum: float | None = None) -> float | None:
+    """Quantile from cumulative buckets, linear within a bucket (as Prometheus' histogram_quantile).
+
+    One refinement when `total_sum` (the histogram's _sum over the same window) is given: in the
+    lowest bucket, whose lower edge is 0, Prometheus interpolates over [0, le], so a queue time of
+    ~0 s in vLLM's first bucket [0, 0.3 s] reads as p50 = 0.15 s. The sum bounds the mean of the
+    observations in that bucket (every other observation is at least its bucket's lower edge), and
+    the estimate interpolates over [0, min(le, 2 x that mean)] instead: exact-ish for a bucket of
+    near-zero values, unchanged for values spread over the bucket.
+    """
     if not buckets:
         return None
     total = buckets[-1][1]
@@ -60,13 +68,17 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
         return None
     rank = q * total
     prev_le, prev_count = 0.0, 0.0
-    for le, count in buckets:
+    for i, (le, count) in enumerate(buckets):
         if count >= rank:
             if math.isinf(le):
                 return prev_le  # cannot interpolate into +Inf: the highest finite bound
             if count == prev_count:
                 return le
-            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+            hi = le
+            if i == 0 and total_sum is not None:
+                above = sum((c - pc) * pl for (pl, pc), (_, c) in zip(buckets, buckets[1:]))
+                hi = min(le, 2.0 * max(total_sum - above, 0.0) / count)
+            return prev_le + (hi - prev_le) * (rank - prev_count) / (count - prev_count)
         prev_le, prev_count = le, count
     return buckets[-1][0]
 
@@ -102,7 +114,7 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
             prev = dict(before.buckets.get(key, []))
             delta = [(le, c - prev.get(le, 0.0)) for le, c in after.buckets[key]]
             for q in HISTOGRAM_QUANTILES:
-                value = histogram_quantile(q, delta)
+                value = histogram_quantile(q, delta, total)
                 if value is not None:
                     out[f"{name}_p{int(q * 100)}"] = value
     if out.get("prefix_cache_queries"):

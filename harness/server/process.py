@@ -17,13 +17,26 @@ from types import TracebackType
 
 from harness.errors import DependencyError
 
-# Recognisable causes of a failed start, checked in order against the log tail.
+# Recognisable causes of a failed start, checked in order against the log tail. vLLM's own texts
+# (0.2x) come first: they are more specific than the generic patterns below them.
 _CAUSES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"No available memory for the cache blocks|larger than the available KV cache memory|"
+                r"estimated maximum model length is", re.I),
+     "GPU out of memory for the KV cache: raise gpu_memory_utilization or lower max_model_len / max_num_seqs"),
+    (re.compile(r"less than desired GPU memory utilization", re.I),
+     "GPU out of memory: another process holds GPU memory; lower gpu_memory_utilization or free the GPU"),
     (re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory", re.I), "GPU/CPU out of memory: lower gpu_memory_utilization, max_model_len or max_num_seqs, or use a smaller model"),
-    (re.compile(r"unrecognized arguments?:|unknown argument|error: invalid argument", re.I), "an unknown command-line flag: check server.extra_args and the engine version's --help"),
+    (re.compile(r"unrecognized arguments?:|unknown argument|error: invalid argument|invalid choice:", re.I), "an unknown command-line flag or value: check server.extra_args and the engine version's --help"),
     (re.compile(r"address already in use|bind.*failed|couldn't bind", re.I), "the port is taken: set server.port to a free port or leave it empty to pick one"),
-    (re.compile(r"quantization.*not supported|not supported.*quantization|Unknown quantization", re.I), "the quantization is not supported by this GPU or engine version"),
-    (re.compile(r"failed to load model|error loading model|No such file|does not exist", re.I), "the model could not be loaded: check server.model"),
+    (re.compile(r"quantization.*not supported|not supported.*quantization|Unknown quantization|"
+                r"is not supported for quantization method|Minimum capability: \d+", re.I),
+     "the quantization (or its dtype) is not supported by this GPU or engine version"),
+    (re.compile(r"No CUDA GPUs are available|Failed to infer device type|no NVIDIA driver", re.I), "no usable GPU is visible to the server"),
+    (re.compile(r"GatedRepoError|RepositoryNotFoundError|is not a valid model identifier|401 Client Error", re.I),
+     "the model could not be downloaded (unknown or gated repo, no network or no token): check server.model"),
+    # not a bare "does not exist": a healthy vLLM logs "The model `x` does not exist." for a client's wrong model name
+    (re.compile(r"failed to load model|error loading model|No such file|Invalid repository ID or local directory|"
+                r"Repo id must be in the form", re.I), "the model could not be loaded: check server.model"),
     (re.compile(r"compute capability", re.I), "the GPU's compute capability is too old for this config"),
 ]
 

@@ -23,7 +23,10 @@ _VALUED = {
 _TOGGLES = {
     "enable_chunked_prefill": ("--enable-chunked-prefill", "--no-enable-chunked-prefill"),
     "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
+    "enforce_eager": ("--enforce-eager", "--no-enforce-eager"),
 }
+# VllmSettings fields that are not engine flags
+NOT_FLAGS = {"launcher", "docker_image", "executable"}
 
 CONTAINER_MODEL_DIR = "/model"
 
@@ -40,8 +43,6 @@ def vllm_engine_args(server: ServerSpec, port: int) -> list[str]:
         value = getattr(v, field)
         if value is not None:
             args.append(on if value else off)
-    if v.enforce_eager:
-        args.append("--enforce-eager")
     if v.speculative_config is not None:
         args += ["--speculative-config", json.dumps(v.speculative_config, sort_keys=True)]
     if server.api_key_env:

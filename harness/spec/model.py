@@ -59,7 +59,7 @@ class VllmSettings(Strict):
     quantization: Literal["awq", "gptq", "fp8", "compressed-tensors", "bitsandbytes", "gguf", "awq_marlin", "gptq_marlin"] | None = Field(
         None, description="Quantization method (`--quantization`); None = unquantized or read from the checkpoint."
     )
-    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16"] | None = Field(
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16", "float16"] | None = Field(
         None, description="KV-cache dtype (`--kv-cache-dtype`)."
     )
     max_num_seqs: int | None = Field(None, ge=1, description="Max sequences per engine step (`--max-num-seqs`).")
@@ -68,7 +68,7 @@ class VllmSettings(Strict):
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="Fraction of GPU memory for vLLM (`--gpu-memory-utilization`).")
     enable_chunked_prefill: bool | None = Field(None, description="Chunked prefill on/off (`--enable-chunked-prefill` / `--no-enable-chunked-prefill`).")
     enable_prefix_caching: bool | None = Field(None, description="Prefix caching on/off (`--enable-prefix-caching` / `--no-enable-prefix-caching`).")
-    enforce_eager: bool | None = Field(None, description="Disable CUDA graphs (`--enforce-eager`).")
+    enforce_eager: bool | None = Field(None, description="Disable CUDA graphs and torch.compile (`--enforce-eager` / `--no-enforce-eager`).")
     tensor_parallel_size: int | None = Field(None, ge=1, description="Tensor-parallel GPUs (`--tensor-parallel-size`).")
     pipeline_parallel_size: int | None = Field(None, ge=1, description="Pipeline-parallel stages (`--pipeline-parallel-size`).")
     speculative_config: dict[str, Any] | None = Field(None, description="Speculative decoding config, passed as JSON (`--speculative-config`).")

@@ -123,6 +123,8 @@ class SweepLogger:
             s = outcome.server
             params["server.argv"] = " ".join(s.argv)
             params["server.env_names"] = ",".join(s.env_names)
+            for name, value in s.inherited_env.items():
+                params[f"server.env_inherited.{name}"] = value
             if s.model is not None:
                 params["model.location"] = s.model.location
                 if s.model.sha256:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_run_smoke import REPO, _harness, _runs
+from tests.fakes.fake_llama_server import install as install_fake_llama
 
 pytestmark = pytest.mark.e2e
 
 
 def test_idle_and_loaded_scores_and_delta_are_logged(tmp_path: Path, data_dir: Path):
-    fake = tmp_path / "fake-llama"
-    fake.write_text(f"#!{sys.executable}\nfrom tests.fakes.fake_llama_server import main\nmain()\n")
-    fake.chmod(0o755)
-    model = tmp_path / "model.gguf"
-    model.write_bytes(b"GGUF fake")
+    fake, model = install_fake_llama(tmp_path)
     spec = tmp_path / "qul.yaml"
     spec.write_text(
         f"""

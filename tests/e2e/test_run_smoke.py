@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.fake_llama_server import install as install_fake_llama
+
 from tests.integration.conftest import llamacpp_available
 
 pytestmark = pytest.mark.e2e
@@ -131,11 +133,7 @@ def _check_decisions(c, parent, children, tmp: Path) -> None:
 
 def test_mid_run_crash_marks_failed_and_moves_on(tmp_path):
     """A server that dies mid-load: its run is FAILED with what was measured; the next variant runs; exit 2."""
-    fake = tmp_path / "fake-llama"
-    fake.write_text(f"#!{sys.executable}\nfrom tests.fakes.fake_llama_server import main\nmain()\n")
-    fake.chmod(0o755)
-    model = tmp_path / "model.gguf"
-    model.write_bytes(b"GGUF fake")
+    fake, model = install_fake_llama(tmp_path)
     spec = tmp_path / "fault.yaml"
     spec.write_text(
         f"""

@@ -11,8 +11,19 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 from tests.fakes.openai_server import FakeState, start
+
+
+def install(folder: Path) -> tuple[Path, Path]:
+    """Write an executable `fake-llama` (this module under the current Python) and a dummy model file."""
+    fake = folder / "fake-llama"
+    fake.write_text(f"#!{sys.executable}\nfrom tests.fakes.fake_llama_server import main\nmain()\n")
+    fake.chmod(0o755)
+    model = folder / "model.gguf"
+    model.write_bytes(b"GGUF fake")
+    return fake, model
 
 
 def main() -> None:

@@ -59,3 +59,16 @@ def test_redaction():
     assert redact("key=sk-secret-value!", ["sk-secret-value"]) == "key=***!"
     flat = flatten({"a": {"b": 1, "c": [1, 2]}, "d": None})
     assert flat == {"a.b": "1", "a.c": "[1, 2]", "d": ""}
+
+
+def test_inherited_engine_env_is_recorded_without_secrets(monkeypatch):
+    from harness.server.launch import inherited_engine_env
+
+    monkeypatch.setenv("VLLM_USE_FLASHINFER_SAMPLER", "0")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("VLLM_API_KEY", "sk-never-logged")
+    monkeypatch.setenv("HF_TOKEN", "hf-never-logged")
+    env = inherited_engine_env({"CUDA_VISIBLE_DEVICES": "0"})
+    assert env["VLLM_USE_FLASHINFER_SAMPLER"] == "0"
+    assert "CUDA_VISIBLE_DEVICES" not in env  # the spec's env wins and is logged as server.env.*
+    assert "VLLM_API_KEY" not in env and "HF_TOKEN" not in env

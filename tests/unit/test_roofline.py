@@ -42,3 +42,14 @@ def test_unknown_hardware_and_sizes():
     assert bits_from("hf://org/Llama-3.1-8B-Instruct-AWQ", None) == 4.25
     assert bits_from("hf://org/m", "fp8") == 8.0 and bits_from("hf://org/m", None, "bfloat16") == 16.0
     assert bits_from("hf://org/m", None) is None
+
+
+def test_ceiling_curve_over_batch_sizes():
+    from harness.report.roofline import batch_sizes, decode_ceiling
+
+    assert batch_sizes(1) == (1,)
+    assert batch_sizes(8) == (1, 2, 4, 8)
+    assert batch_sizes(6) == (1, 2, 4, 6)
+    # memory-bound with no KV term: the ceiling grows linearly with the batch
+    one = decode_ceiling(1e9, 16, 1, 1000.0)[0]
+    assert decode_ceiling(1e9, 16, 8, 1000.0)[0] == pytest.approx(8 * one)
