@@ -82,6 +82,13 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
         outcome.duration_s = time.time() - started
 
 
+def _raise_server_died(running: RunningServer, during: str) -> None:
+    """The server process is gone: raise with its exit code, log tail and likely cause."""
+    log = running.process.log_tail(40) if running.process else ""
+    code = running.process.poll() if running.process else None
+    raise ServerExitedError(f"the server died during {during}", code, log, likely_cause(log))
+
+
 def _score_idle(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, progress: Progress) -> None:
     """Score the quality samples with no load first, for the quality-under-load delta."""
     progress("quality with no load (idle baseline) ...")
@@ -91,7 +98,7 @@ def _score_idle(spec: ExperimentSpec, running: RunningServer, outcome: VariantOu
             time.sleep(0.5)
             if not running.alive():
                 run.stop()
-                raise ServerExitedError("the server died during the idle quality run", None, "", None)
+                _raise_server_died(running, "the idle quality run")
         outcome.quality_idle = run.finish()
     except HarnessError as exc:
         outcome.errors.append(f"idle quality baseline: {exc}")
@@ -123,8 +130,7 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
         while (load and load.running()) or (quality and quality.running()):
             time.sleep(0.5)
             if not running.alive():
-                log = running.process.log_tail(40) if running.process else ""
-                raise ServerExitedError("the server died during the measurement", running.process.poll() if running.process else None, log, likely_cause(log))
+                _raise_server_died(running, "the measurement")
             if time.time() - last >= PROGRESS_EVERY_S:
                 last = time.time()
                 parts = [p.progress() for p in (load, quality) if p is not None and p.running()]

@@ -17,6 +17,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Lay out, write the PNG (creating its folder) and free the figure."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Path:
     """Quality against throughput/latency: frontier points joined, dominated points grey, recommendation starred."""
     plt = _pyplot()
@@ -36,11 +45,7 @@ def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Pa
     if f.missing:
         ax.text(0.01, 0.01, "not placed (missing metric): " + ", ".join(f.missing), transform=ax.transAxes, fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
@@ -62,8 +67,4 @@ def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
