@@ -12,8 +12,9 @@ HERE = Path(__file__).resolve().parent
 
 
 class SSEServer:
-    def __init__(self, chunks: int, interval: float, ttft: float):
+    def __init__(self, chunks: int, interval: float, ttft: float, extra: list[str] | None = None):
         self.argv = [sys.executable, str(HERE / "sse_server.py"), "--port", "0", "--chunks", str(chunks), "--interval", str(interval), "--ttft", str(ttft)]
+        self.argv += extra or []
         self.proc: subprocess.Popen | None = None
         self.port = 0
 

@@ -55,6 +55,10 @@ class LoadError(HarnessError):
     """The load generator (Locust) failed."""
 
 
+class TokenizerError(LoadError):
+    """The tokenizer for client-side token counts (`load.tokenizer`) could not be built or used."""
+
+
 class QualityError(HarnessError):
     """The quality evaluation (lm-eval) failed."""
 

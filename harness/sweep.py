@@ -153,6 +153,8 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
                 progress(f"sweep: highest point meeting the SLOs: {outcome.load.max_point_meeting_slo}")
             s = outcome.load.summary
             progress(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, TTFT p50 {s.ttft_ms.p50:.0f} ms")
+            if s.tokenizer_error:
+                progress(f"warning: client-side token counts skipped ({s.tokenizer_error})")
         except HarnessError as exc:
             outcome.errors.append(str(exc))
     if quality is not None:

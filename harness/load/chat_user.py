@@ -17,15 +17,18 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 import requests
 from locust import User, events, task
 
+from harness.load import relay, transport
 from harness.load.pacer import ArrivalSchedule, SharedPacer
 from harness.load.records import RequestRecord
 from harness.load.timeline import StreamTimeline
+from harness.load.transport import Transport
 from harness.load.workload import ChatRequest, Workload, load_dataset
 from harness.spec.load import LoadSpec
 
@@ -49,21 +52,32 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
 
 
+@events.init.add_listener
+def _init(environment: Any, runner: Any = None, **_: Any) -> None:
+    """Master/worker across machines: records travel to the master over Locust's channel (harness/load/relay.py)."""
+    if runner is not None:
+        relay.install(environment, runner)
+
+
 class _RecordWriter:
-    """Appends one JSON line per record and flushes it, so a crash loses nothing already measured."""
+    """Appends one JSON line per record and flushes it, so a crash loses nothing already measured;
+    then hands the line to `forward` (a remote worker's relay to the master), if any."""
 
     _lock = threading.Lock()
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, forward: Callable[[str], None] | None = None):
         self.path = path
+        self.forward = forward
         self._fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
 
     def write(self, rec: RequestRecord) -> None:
-        if self._fh is None:
-            return
+        line = rec.to_json()
         with self._lock:
-            self._fh.write(rec.to_json() + "\n")
-            self._fh.flush()
+            if self._fh is not None:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+            if self.forward is not None:
+                self.forward(line)
 
 
 _shared: dict[str, Any] = {}
@@ -74,10 +88,21 @@ def _setup(environment: Any) -> dict[str, Any]:
     if _shared:
         return _shared
     opts = environment.parsed_options
-    load = LoadSpec.model_validate_json(opts.harness_load) if opts and opts.harness_load else LoadSpec()
-    path = opts.records if opts else ""
-    if path and environment.runner is not None and type(environment.runner).__name__ == "WorkerRunner":
-        path = f"{path}.{os.getpid()}"
+    raw_load = opts.harness_load if opts else ""
+    runner = environment.runner
+    # A worker of a harness master (the master's spec says role master): its own paths, relayed to the master.
+    remote = relay.worker_relay() if relay.master_role(raw_load) else None
+    if remote is not None:
+        load = relay.worker_spec(raw_load)
+        remote.enable()
+        path = f"{remote.own_records}.{os.getpid()}" if remote.own_records else ""
+        lag_path = f"{remote.own_lag}.{os.getpid()}" if remote.own_lag else ""
+    else:
+        load = LoadSpec.model_validate_json(raw_load) if raw_load else LoadSpec()
+        path = opts.records if opts else ""
+        if path and runner is not None and type(runner).__name__ == "WorkerRunner":
+            path = f"{path}.{os.getpid()}"
+        lag_path = f"{opts.lag_file}.{os.getpid()}" if opts and opts.lag_file else ""
     key_env = opts.api_key_env if opts else ""
     headers = {"Content-Type": "application/json"}
     if key_env and os.environ.get(key_env):
@@ -89,29 +114,34 @@ def _setup(environment: Any) -> dict[str, Any]:
         model = r.json()["data"][0]["id"]
     pacer = None
     if load.open_loop:
-        share = (0, 1)
-        runner = environment.runner
-        if load.distributed.role == "worker" and runner is not None:
-            share = (getattr(runner, "worker_index", 0), load.distributed.expect_workers)
-        pacer = SharedPacer(ArrivalSchedule(load, share), (opts.pacer_file or None) if opts else None)
+        if remote is not None:  # worker k of n paces its own share in-process (docs/metrics.md)
+            share = (max(getattr(runner, "worker_index", 0), 0), load.distributed.expect_workers)
+            pacer = SharedPacer(ArrivalSchedule(load, share), None)
+        else:
+            pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
     dataset = load_dataset(load.dataset) if load.dataset is not None else None
-    _shared.update(load=load, writer=_RecordWriter(path), headers=headers, model=model, next_user=0, pacer=pacer, dataset=dataset)
-    if opts and opts.lag_file:
-        gevent.spawn(_lag_monitor, f"{opts.lag_file}.{os.getpid()}")
+    forward = remote.add_record if remote is not None else None
+    _shared.update(load=load, writer=_RecordWriter(path, forward), headers=headers, model=model, next_user=0, pacer=pacer, dataset=dataset)
+    if lag_path or remote is not None:
+        gevent.spawn(_lag_monitor, lag_path, remote.add_lag if remote is not None else None)
     return _shared
 
 
-def _lag_monitor(path: str) -> None:
-    """Sample how late a 5 ms timer fires: the client's own scheduling delay, appended once a second."""
-    with open(path, "a", buffering=1) as fh:
-        while True:
-            samples = []
-            end = time.perf_counter() + 1.0
-            while time.perf_counter() < end:
-                t = time.perf_counter()
-                gevent.sleep(LAG_TICK_S)
-                samples.append(round((time.perf_counter() - t - LAG_TICK_S) * 1000, 3))
-            fh.write(json.dumps(samples) + "\n")
+def _lag_monitor(path: str, forward: Callable[[str], None] | None = None) -> None:
+    """Sample how late a 5 ms timer fires: the client's own scheduling delay, appended once a second (and forwarded)."""
+    fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
+    while True:
+        samples = []
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            gevent.sleep(LAG_TICK_S)
+            samples.append(round((time.perf_counter() - t - LAG_TICK_S) * 1000, 3))
+        line = json.dumps(samples)
+        if fh is not None:
+            fh.write(line + "\n")
+        if forward is not None:
+            forward(line)
 
 
 class ChatUser(User):
@@ -138,13 +168,13 @@ class ChatUser(User):
         shared["next_user"] += 1
         self.workload = Workload(self.load, os.getpid() * 100_000 + self.index, shared["dataset"])
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
-        self.session = requests.Session()
+        self.transport: Transport = transport.make(self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections)
         if self.pacer is not None:  # the first task runs before any wait_time
             self.slot = self.pacer.claim()
             gevent.sleep(max(0.0, self.slot[1] - time.time()) if self.slot else IDLE_S)
 
     def on_stop(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     @task
     def chat(self) -> None:
@@ -161,7 +191,7 @@ class ChatUser(User):
             body["ignore_eos"] = True
         if self.load.min_tokens is not None:
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
-        keep_text = self.load.turns > 1
+        keep_text = self.load.turns > 1 or self.load.tokenizer is not None
         rec, reply = self._send(body, keep_text)
         if self.slot is not None:
             rec.t_scheduled = self.slot[1]
@@ -173,53 +203,32 @@ class ChatUser(User):
         rec.min_tokens = body.get("min_tokens")
         rec.user = self.index
         rec.pid = os.getpid()
+        if self.load.tokenizer is not None and rec.ok:  # counted by the parent after the run
+            rec.output_text = reply
         self.writer.write(rec)
         self._fire(rec)
         self.workload.reply(reply if rec.ok else None)
 
     def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str]:
         payload = json.dumps(body).encode()
-        reuse = self.load.reuse_connections
         for attempt in (0, 1):
-            session = self.session if reuse else requests.Session()
-            rec = RequestRecord(t_start=time.time())
+            rec = RequestRecord(t_start=time.time(), reconnected=attempt == 1)
             t0 = time.perf_counter()
             timeline = StreamTimeline(rec, keep_text)
             try:
-                self._stream(session, payload, timeline, t0)
+                self.transport.post(payload, timeline, t0)
                 return rec, timeline.reply()
-            except requests.ConnectionError as exc:
-                # A pooled connection the server had closed: retry once on a fresh one, and say so.
-                if reuse and attempt == 0 and rec.status is None:
-                    self.session.close()
-                    self.session = requests.Session()
+            except transport.StaleConnection:
+                # A kept-alive connection the server had closed: retry once on a fresh one, and say so.
+                if attempt == 0:
                     continue
-                rec.error = f"ConnectionError: {exc}"[:300]
-                rec.e2e_s = time.perf_counter() - t0
-                return rec, ""
+                rec.error = "ConnectionError: the server closed the connection before responding"
             except Exception as exc:  # any failure is a measured error, never a lost record
                 rec.error = f"{type(exc).__name__}: {exc}"[:300]
-                rec.e2e_s = time.perf_counter() - t0
-                return rec, ""
-            finally:
-                if not reuse:
-                    session.close()
-                if attempt == 1:
-                    rec.reconnected = True
+            rec.ok = False
+            rec.e2e_s = time.perf_counter() - t0
+            return rec, ""
         raise AssertionError("unreachable")
-
-    def _stream(self, session: requests.Session, payload: bytes, timeline: StreamTimeline, t0: float) -> None:
-        rec = timeline.rec
-        with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(10, self.load.request_timeout_s)) as resp:
-            rec.status = resp.status_code
-            if resp.status_code != 200:
-                rec.error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                rec.e2e_s = time.perf_counter() - t0
-                return
-            # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival
-            while raw := resp.raw.read1(65536):
-                timeline.feed(time.perf_counter() - t0, raw)
-            timeline.finish(time.perf_counter() - t0)
 
     def _fire(self, rec: RequestRecord) -> None:
         fire = self.environment.events.request.fire

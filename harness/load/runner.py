@@ -8,10 +8,12 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import LoadError
 from harness.load.records import RequestRecord, read_records
 from harness.load.stats import Distribution, LoadSummary, summarize
+from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
@@ -108,6 +110,18 @@ class SweepPoint:
     meets_slo: bool
 
 
+def _workers_url(spec: LoadSpec, base_url: str) -> str:
+    """The server URL Locust's users get: with `distributed.server_host`, its host as other machines reach it."""
+    host = spec.distributed.server_host
+    if spec.distributed.role != "master" or not host:
+        return base_url
+    url = urlsplit(base_url)
+    netloc = f"[{host}]" if ":" in host else host
+    if url.port is not None:
+        netloc += f":{url.port}"
+    return urlunsplit(url._replace(netloc=netloc))
+
+
 def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[str]:
     run_time = int(round(spec.run_s()))
     if spec.open_loop:  # the schedule starts at the first claim, a moment after Locust's clock: let it finish
@@ -116,7 +130,7 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
         sys.executable, "-m", "locust",
         "-f", str(Path(spec.locustfile) if spec.locustfile else default_locustfile(spec.shaped)),
         "--headless",
-        "--host", endpoint.base_url,
+        "--host", _workers_url(spec, endpoint.base_url),
     ]
     if not spec.shaped:  # a LoadTestShape sets users and duration itself
         # open loop: the users are only senders, so the whole pool starts at once
@@ -141,10 +155,11 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
     if spec.processes > 1:
         argv += ["--processes", str(spec.processes)]
     d = spec.distributed
-    if d.role == "master":
-        argv += ["--master", "--master-bind-host", d.master_host, "--master-bind-port", str(d.master_port), "--expect-workers", str(d.expect_workers)]
-    elif d.role == "worker":
-        argv += ["--worker", "--master-host", d.master_host, "--master-port", str(d.master_port)]
+    if d.role == "master":  # workers: `harness worker` (harness/load/worker.py); they relay their records here
+        argv += [
+            "--master", "--master-bind-host", d.master_host, "--master-bind-port", str(d.master_port),
+            "--expect-workers", str(d.expect_workers), "--expect-workers-max-wait", str(d.wait_for_workers_s),
+        ]
     return argv
 
 
@@ -159,8 +174,11 @@ class LoadRun:
         self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10)
         self.started = 0.0
         self.stopped_early = False
+        self.counter: TokenCounter | None = None
 
     def start(self) -> "LoadRun":
+        if self.spec.tokenizer is not None:  # a tokenizer that cannot be built fails now, not after the run
+            self.counter = make_counter(self.spec.tokenizer, self.endpoint)
         self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start
         self.started = time.time()
         self.proc.start()
@@ -181,7 +199,9 @@ class LoadRun:
         self.proc.stop()
 
     def finish(self, timeout_s: float | None = None) -> LoadResult:
-        deadline = self.started + (timeout_s or (self.spec.run_s() + self.spec.request_timeout_s + 120))
+        d = self.spec.distributed
+        waiting = d.wait_for_workers_s if d.role == "master" else 0
+        deadline = self.started + (timeout_s or (self.spec.run_s() + self.spec.request_timeout_s + 120 + waiting))
         while self.proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         code = self.proc.poll()
@@ -189,6 +209,12 @@ class LoadRun:
         records = read_records(self.art.record_files()) if self.art.record_files() else []
         if code is None:
             raise LoadError(f"Locust did not finish in time; {len(records)} records kept in {self.art.folder}")
+        if d.role == "master" and not records and "Gave up waiting for workers" in self.proc.log_tail(200):
+            raise LoadError(
+                f"fewer than {d.expect_workers} Locust worker(s) connected to the master on {d.master_host}:{d.master_port} "
+                f"within {d.wait_for_workers_s}s; on each worker machine run `harness worker --master <this host>:{d.master_port}`"
+                f" (see {self.art.log})"
+            )
         if (code not in (0, 1) and not self.stopped_early) or not records:
             # 1 means "some requests failed", which the records show; anything else is a crash
             raise LoadError(
@@ -201,7 +227,10 @@ class LoadRun:
             t0 = min(t0, paced)
         start = t0 + self.spec.warmup_s
         end = start + self.spec.measured_s()
-        summary = summarize(records, start, end, self.spec.slo)
+        tokenizer_error = None
+        if self.counter is not None:  # after Locust has exited: never in the load generator's hot path
+            tokenizer_error = count_records([r for r in records if start <= r.t_start < end], self.counter)
+        summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error)
         lags = self.art.lag_samples_ms()
         if lags:
             summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))

@@ -6,40 +6,47 @@ Pure code (no I/O, no gevent): the Locust user feeds it bytes as they arrive.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 
 class SSEDecoder:
-    """Feed raw bytes; get complete events' `data` payloads (multi-line data joined by '\\n')."""
+    """Feed raw bytes; get complete events' `data` payloads (multi-line data joined by '\\n').
+
+    Runs once per received read in the load generator, so it splits a read's lines in one call
+    and special-cases `data:` lines, the only field chat streams use.
+    """
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[str] = []
 
-    def feed(self, chunk: bytes) -> Iterator[str]:
-        self._buf += chunk
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                return
-            raw, self._buf = self._buf[:nl], self._buf[nl + 1 :]
-            line = raw.rstrip(b"\r").decode("utf-8", "replace")
-            event = self._line(line)
+    def feed(self, chunk: bytes) -> list[str]:
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\n" not in buf:
+            self._buf = buf
+            return []
+        *lines, self._buf = buf.split(b"\n")
+        out: list[str] = []
+        for raw in lines:
+            if raw.startswith(b"data:"):
+                value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                self._data.append(value.rstrip(b"\r").decode("utf-8", "replace"))
+                continue
+            event = self._line(raw.rstrip(b"\r").decode("utf-8", "replace"))
             if event is not None:
-                yield event
+                out.append(event)
+        return out
 
-    def close(self) -> Iterator[str]:
+    def close(self) -> list[str]:
         """Flush a final event not followed by a blank line."""
+        out: list[str] = []
         if self._buf:
-            event = self._line(self._buf.rstrip(b"\r").decode("utf-8", "replace"))
-            self._buf = b""
-            if event is not None:
-                yield event
+            out += self.feed(b"\n")
         if self._data:
             data, self._data = "\n".join(self._data), []
-            yield data
+            out.append(data)
+        return out
 
     def _line(self, line: str) -> str | None:
         if line == "":
@@ -67,12 +74,16 @@ class ChatChunk:
     done: bool = False
 
 
+_decode = json.JSONDecoder().decode
+_DONE = ChatChunk(done=True)
+
+
 def parse_chat_event(data: str) -> ChatChunk:
     """Interpret one `data:` payload of /v1/chat/completions with stream=true."""
-    if data.strip() == "[DONE]":
-        return ChatChunk(done=True)
+    if data == "[DONE]" or data.strip() == "[DONE]":
+        return _DONE
     try:
-        obj = json.loads(data)
+        obj = _decode(data)
     except json.JSONDecodeError:
         return ChatChunk(error=f"malformed stream event: {data[:120]!r}")
     if not isinstance(obj, dict):
@@ -81,8 +92,20 @@ def parse_chat_event(data: str) -> ChatChunk:
         err = obj["error"]
         msg = err.get("message") if isinstance(err, dict) else str(err)
         return ChatChunk(error=f"server error in stream: {msg}")
+    choices = obj.get("choices") or ()
+    usage = obj.get("usage")
+    usage = usage if isinstance(usage, dict) else None
+    if len(choices) == 1:  # the usual case: one choice, one delta
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        return ChatChunk(
+            delta.get("content") or "",
+            delta.get("reasoning_content") or delta.get("reasoning") or "",
+            usage,
+            choice.get("finish_reason"),
+        )
     content, reasoning, finish = [], [], None
-    for choice in obj.get("choices") or []:
+    for choice in choices:
         delta = choice.get("delta") or {}
         if delta.get("content"):
             content.append(delta["content"])
@@ -90,5 +113,4 @@ def parse_chat_event(data: str) -> ChatChunk:
         if r:
             reasoning.append(r)
         finish = choice.get("finish_reason") or finish
-    usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else None
     return ChatChunk(content="".join(content), reasoning="".join(reasoning), usage=usage, finish_reason=finish)

@@ -129,6 +129,14 @@ class LoadSummary:
     """The load generator's event-loop lag (a 5 ms timer's oversleep), sampled during the run."""
     chunk_token_diff_pct: float = math.nan
     """(content chunks counted by the client - completion tokens in the server's usage) / usage, in %."""
+    client_completion_tokens_mean: float = math.nan
+    """Mean tokens per reply by `load.tokenizer`, over successful requests with usage (NaN without a tokenizer)."""
+    client_token_diff_pct: float = math.nan
+    """(sum of tokens counted by `load.tokenizer` - sum of usage completion tokens) / that usage, in %, over requests having both."""
+    client_token_diff_abs_p99: float = math.nan
+    """p99 over those requests of |client count - usage completion tokens|, in tokens."""
+    tokenizer_error: str | None = None
+    """Why the client-side token counts are missing although `load.tokenizer` is set (e.g. no /tokenize)."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
@@ -143,6 +151,18 @@ class LoadSummary:
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[prefix + key] = float(value)
         return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
+    """Client-side token counts against usage, over records having both."""
+    pairs = [(r.client_completion_tokens, r.completion_tokens or 0) for r in with_usage if r.client_completion_tokens is not None]
+    client = sum(c for c, _ in pairs)
+    usage = sum(u for _, u in pairs)
+    return {
+        "client_completion_tokens_mean": client / len(pairs) if pairs else math.nan,
+        "client_token_diff_pct": 100.0 * (client - usage) / usage if usage else math.nan,
+        "client_token_diff_abs_p99": percentile([abs(c - u) for c, u in pairs], 99),
+    }
 
 
 def _error_kind(err: str | None) -> str:
@@ -205,4 +225,5 @@ def summarize(
         ttfr_ms=Distribution.of_seconds([r.first_reasoning_s for r in ok if r.first_reasoning_s is not None]),
         send_lag_ms=Distribution.of_seconds([r.send_lag_s for r in measured if r.send_lag_s is not None]),
         chunk_token_diff_pct=100.0 * (chunks - out_tokens) / out_tokens if out_tokens else math.nan,
+        **_client_token_stats(with_usage),
     )

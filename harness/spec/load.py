@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rag": {"prompt_tokens": _dist(4096, 1024, 1024, 8192), "output_tokens": _dist(128, 32, 32, 256), "prompt_kind": "document_qa"},
 }
 """Workload presets: the lengths (in tokens) they set unless the spec sets them itself."""
+
+_HF_TOKENIZER = re.compile(r"hf:(//)?[\w.-]+/[\w.-]+")
 
 
 class SLOSpec(Strict):
@@ -106,10 +109,31 @@ class SweepSpec(Strict):
 class DistributedSpec(Strict):
     """Locust master/worker across machines (`load.processes` covers several processes on one machine)."""
 
-    role: Literal["local", "master", "worker"] = Field("local", description="local: one machine; master: start a master that waits for `expect_workers`; worker: connect to `master_host`.")
-    master_host: str = Field("127.0.0.1", description="Master address (role=worker) or the interface it binds to (role=master).")
-    master_port: int = Field(5557, ge=1, le=65535, description="Master port (Locust's default 5557).")
-    expect_workers: int = Field(1, ge=1, description="Role master: workers to wait for before starting.")
+    role: Literal["local", "master", "worker"] = Field(
+        "local",
+        description="local: one machine; master: a Locust master that runs no users, waits for `expect_workers` worker processes "
+        "(started on other machines with `harness worker --master HOST:PORT`) and merges the records they relay; "
+        "worker: not valid in a spec (workers take everything from the master; run `harness worker`).",
+    )
+    master_host: str = Field("127.0.0.1", description="Role master: the interface the master binds to; 0.0.0.0 (or `*`) accepts workers from other machines.")
+    master_port: int = Field(5557, ge=1, le=65535, description="Master port (Locust's default 5557); workers connect to it.")
+    expect_workers: int = Field(1, ge=1, description="Role master: worker processes to wait for before starting (each `harness worker --processes N` counts N).")
+    wait_for_workers_s: int = Field(300, ge=1, description="Role master: give up (the load stage fails) when fewer than `expect_workers` have connected after this long.")
+    server_host: str | None = Field(
+        None,
+        description="Role master: the server's host name or address as the worker machines reach it; it replaces the host of the "
+        "endpoint URL sent to the workers (scheme and port stay). None = the endpoint URL as the master uses it, e.g. "
+        "http://127.0.0.1:PORT for a launched server, which workers on other machines cannot reach.",
+    )
+
+    @model_validator(mode="after")
+    def _no_worker(self) -> "DistributedSpec":
+        if self.role == "worker":
+            raise ValueError(
+                "role: worker is not run from a spec: give the master's spec role: master and on each worker machine run "
+                "`harness worker --master HOST:PORT` (it takes the workload, host and model from the master)"
+            )
+        return self
 
 
 class LoadSpec(Strict):
@@ -152,8 +176,43 @@ class LoadSpec(Strict):
         "is retried once on a fresh one and counted as a reconnect.",
     )
     request_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    http_client: Literal["auto", "reactor", "requests"] = Field(
+        "auto",
+        description="How the load generator reads streams. reactor: one epoll reader per process stamps every "
+        "chunk as it is read (thousands of streams per process; plain http:// only, ignores proxy variables); "
+        "requests: urllib3 per user (TLS, proxies; slower per chunk, so timestamps lag sooner under load); "
+        "auto: reactor for http://, requests for https://.",
+    )
     processes: int = Field(1, ge=1, description="Locust worker processes on this machine (1 = a single process).")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Master/worker across machines.")
+    tokenizer: str | None = Field(
+        None,
+        description="Count each reply's tokens on the client too, after the run, and report how far they differ from the server's usage "
+        "(`perf/client_token_diff_pct`): `server` (the server's own POST /tokenize, llama.cpp or vLLM), a `tokenizer.json` file or a "
+        "folder holding one, a `.gguf` file (its gpt2-style BPE vocabulary), or `hf:ORG/NAME` (downloads tokenizer.json; needs the "
+        "Hub). None = no client-side token counts (replies are then not kept).",
+    )
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer(cls, v: str | None) -> str | None:
+        if v is None or v == "server":
+            return v
+        if v.startswith("hf:"):
+            if not _HF_TOKENIZER.fullmatch(v):
+                raise ValueError(f"{v!r} is not a Hub repository; write hf:ORG/NAME, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+            return v
+        path = Path(v).expanduser()
+        if path.is_dir() and not (path / "tokenizer.json").is_file():
+            raise ValueError(f"folder {v!r} holds no tokenizer.json; point at the file itself, a .gguf file, `server` or hf:ORG/NAME")
+        if path.is_file() and path.suffix not in (".json", ".gguf"):
+            raise ValueError(f"{v!r} is neither a tokenizer.json nor a .gguf file; use one of those, `server` or hf:ORG/NAME")
+        if not path.exists():
+            raise ValueError(
+                f"{v!r} is not `server`, hf:ORG/NAME or an existing tokenizer.json / folder / .gguf path "
+                "(paths are relative to the working directory)"
+            )
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -193,7 +252,10 @@ class LoadSpec(Strict):
         if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
             raise ValueError("`dataset` supplies whole conversations: leave turns=1, system_prompt_tokens=0 and preset unset")
         if self.distributed.role != "local" and self.processes > 1:
-            raise ValueError("use either `processes` (one machine) or `distributed` (master/worker), not both")
+            raise ValueError(
+                "use either `processes` (one machine) or `distributed` (master/worker), not both: a master runs no users; "
+                "start several processes per worker machine with `harness worker --processes N` and count them in expect_workers"
+            )
         return self
 
     @property

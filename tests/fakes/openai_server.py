@@ -2,6 +2,8 @@
 
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
 drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, unhealthy (/health 503).
+`tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
+whitespace-separated word); None answers it 404.
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
 """
 
@@ -15,7 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeState:
-    def __init__(self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0):
+    def __init__(
+        self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
+        tokenize: str | None = None,
+    ):
+        self.tokenize = tokenize
+        self.tokenize_bodies: list[dict] = []
         self.mode = mode
         self.chunks = chunks
         self.ttft_s = ttft_s
@@ -69,6 +76,9 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/tokenize":
+            self._tokenize(st, body)
+            return
         with st.lock:
             st.requests += 1
             st.bodies = st.bodies[-999:] + [body]
@@ -84,6 +94,20 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(st, body)
         else:
             self._stream(st, body)
+
+    def _tokenize(self, st: FakeState, body: dict) -> None:
+        with st.lock:
+            st.tokenize_bodies = st.tokenize_bodies[-999:] + [body]
+        if st.tokenize == "llamacpp":  # like llama-server: no `content` -> no tokens
+            self._json(200, {"tokens": list(range(len(str(body.get("content", "")).split())))})
+        elif st.tokenize == "vllm":  # like vLLM: `prompt` and `model` required, extra keys ignored
+            if "prompt" not in body or body.get("model") != st.model:
+                self._json(422 if "prompt" not in body else 404, {"error": {"message": "bad tokenize request"}})
+                return
+            n = len(body["prompt"].split())
+            self._json(200, {"count": n, "max_model_len": 4096, "tokens": list(range(n)), "token_strs": None})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
 
     def _stream(self, st: FakeState, body: dict) -> None:
         n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
@@ -114,9 +138,9 @@ class Handler(BaseHTTPRequestHandler):
         send("[DONE]")
 
 
-def start(state: FakeState, port: int = 0) -> ThreadingHTTPServer:
+def start(state: FakeState, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

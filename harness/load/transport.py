@@ -1,0 +1,203 @@
+"""How a Locust user sends one streaming request: through the process's reactor, or through `requests`.
+
+Imported only inside a Locust (gevent) process. Both transports fill a `StreamTimeline` with the
+same definitions (docs/metrics.md) and raise `StaleConnection` when a kept-alive connection turned
+out to be closed by the server before any response byte (the caller retries once on a fresh one).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import gevent.socket
+import requests
+from gevent import monkey
+
+from harness.load.reactor import Stream, StreamReactor
+from harness.load.timeline import StreamTimeline
+
+CONNECT_TIMEOUT_S = 10.0
+ERROR_BODY_CHARS = 200
+
+
+class StaleConnection(ConnectionError):
+    """A reused connection was closed by the server; safe to retry on a new one."""
+
+
+class Transport(Protocol):
+    reused: bool
+    """Whether the last `post` went over a kept-alive connection."""
+
+    def post(self, payload: bytes, timeline: StreamTimeline, t0: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def pick(kind: str, base_url: str) -> str:
+    """`load.http_client` resolved: auto = reactor for http://, requests for https://."""
+    if kind != "auto":
+        return kind
+    return "reactor" if urlsplit(base_url).scheme == "http" else "requests"
+
+
+_poll = monkey.get_original("select", "poll") if monkey.is_module_patched("select") else select.poll
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether a socket has something to read right now (never blocks, never yields)."""
+    p = _poll()
+    p.register(sock.fileno(), select.POLLIN)
+    return bool(p.poll(0))
+
+
+_RESOLVED: dict[tuple[str, int], tuple[int, tuple]] = {}
+
+
+def _resolve(addr: tuple[str, int]) -> tuple[int, tuple]:
+    if addr not in _RESOLVED:
+        family, _, _, _, sockaddr = gevent.socket.getaddrinfo(addr[0], addr[1], 0, socket.SOCK_STREAM)[0]
+        _RESOLVED[addr] = (family, sockaddr)
+    return _RESOLVED[addr]
+
+
+class ReactorTransport:
+    """One connection per user (kept alive when asked), read by the process's `StreamReactor`."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool):
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError(f"the reactor client speaks plain http, not {parts.scheme!r}; set load.http_client: requests")
+        self.addr = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        lines = [f"Host: {host}", "Accept: text/event-stream", f"Connection: {'keep-alive' if reuse else 'close'}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length", "connection")]
+        self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self.timeout_s = timeout_s
+        self.reuse = reuse
+        self.reused = False
+        self._sock: socket.socket | None = None
+        self._reactor = StreamReactor.get()
+
+    def _connect(self) -> socket.socket:
+        # resolved once per process: gevent resolves names in a thread pool, a GIL hand-off per request
+        family, sockaddr = _resolve(self.addr)
+        sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.timeout_s)
+        return sock
+
+    def post(self, payload: bytes, timeline: StreamTimeline, t0: float) -> None:
+        rec = timeline.rec
+        if self._sock is not None and _readable(self._sock):
+            self.close()  # an idle kept connection with something to read was closed by the server
+        self.reused = self._sock is not None
+        sock = self._sock or self._connect()
+        self._sock = None
+        error_body: list[bytes] = []
+
+        def on_body(offset: float, data: bytes) -> None:
+            if stream.status == 200:
+                timeline.feed(offset, data)
+            elif sum(map(len, error_body)) < 4096:
+                error_body.append(data)
+
+        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (self.path.encode(), self._head, len(payload))
+        stream = Stream(sock, on_body, t0)
+        keep = False
+        try:
+            sock.sendall(request + payload)
+            self._reactor.add(stream)
+            if not stream.done.wait(self.timeout_s - (time.perf_counter() - t0)):
+                self._reactor.cancel(stream, TimeoutError(f"no complete response within {self.timeout_s:g} s (load.request_timeout_s)"))
+            rec.status = stream.status
+            if stream.error is not None:
+                if self.reused and stream.status is None and not stream.received_any:
+                    raise StaleConnection(str(stream.error))
+                if stream.status == 200:
+                    timeline.finish((stream.t_end or time.perf_counter()) - t0)  # what arrived is kept
+                    rec.error = f"{type(stream.error).__name__}: {stream.error}"[:300]
+                    rec.ok = False
+                    return
+                raise stream.error
+            end = (stream.t_end or time.perf_counter()) - t0
+            if stream.status != 200:
+                text = b"".join(error_body).decode("utf-8", "replace")
+                rec.error = f"HTTP {stream.status}: {text[:ERROR_BODY_CHARS]}"
+                rec.e2e_s = end
+                return
+            timeline.finish(end)
+            keep = self.reuse and stream.keep_alive
+        except BaseException:
+            if not stream.done.is_set():
+                self._reactor.cancel(stream, ConnectionAbortedError("request abandoned"))
+            raise
+        finally:
+            if keep:
+                self._sock = sock
+            else:
+                sock.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class RequestsTransport:
+    """`requests` with `read1`: TLS, proxies and everything else urllib3 supports; slower per chunk."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool):
+        self.url = url
+        self.headers = headers
+        self.timeout_s = timeout_s
+        self.reuse = reuse
+        self.reused = False
+        self._session: requests.Session | None = None
+
+    def post(self, payload: bytes, timeline: StreamTimeline, t0: float) -> None:
+        self.reused = self._session is not None
+        session = self._session or requests.Session()
+        self._session = None
+        rec = timeline.rec
+        try:
+            with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(CONNECT_TIMEOUT_S, self.timeout_s)) as resp:
+                rec.status = resp.status_code
+                if resp.status_code != 200:
+                    rec.error = f"HTTP {resp.status_code}: {resp.text[:ERROR_BODY_CHARS]}"
+                    rec.e2e_s = time.perf_counter() - t0
+                    return
+                # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival
+                while raw := resp.raw.read1(65536):
+                    timeline.feed(time.perf_counter() - t0, raw)
+                timeline.finish(time.perf_counter() - t0)
+        except requests.ConnectionError as exc:
+            session.close()
+            if self.reused and rec.status is None:
+                raise StaleConnection(str(exc)) from exc
+            raise
+        if self.reuse:
+            self._session = session
+        else:
+            session.close()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def make(kind: str, url: str, headers: dict[str, str], timeout_s: float, reuse: bool) -> Transport:
+    if pick(kind, url) == "reactor":
+        return ReactorTransport(url, headers, timeout_s, reuse)
+    return RequestsTransport(url, headers, timeout_s, reuse)

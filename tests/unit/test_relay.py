@@ -1,0 +1,120 @@
+"""Records relayed from remote Locust workers to the master: batching, the wire format, the master's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from harness.errors import LoadError, SpecError
+from harness.load.records import RequestRecord, read_records
+from harness.load.relay import Batcher, RecordSink, master_role, relay_suffix, worker_spec
+from harness.load.worker import parse_master, worker_argv
+from harness.spec import build_spec
+
+
+def test_batches_keep_order_cap_size_and_mark_the_last_done():
+    b = Batcher(max_bytes=25)
+    for i in range(5):
+        b.add_record(f"r{i:09d}")  # 10 characters each
+    b.add_record("x" * 40)  # longer than a batch: goes alone
+    b.add_lag("[1.0]")
+    out = b.take(done=True)
+    assert [p["records"] for p in out[:4]] == [["r000000000", "r000000001"], ["r000000002", "r000000003"], ["r000000004"], ["x" * 40]]
+    assert out[4:] == [{"records": [], "lag": ["[1.0]"], "done": True}]  # the long line filled its payload
+    assert [p["done"] for p in out] == [False] * (len(out) - 1) + [True]
+    assert b.take() == []  # emptied
+
+
+def test_done_alone_is_one_empty_payload():
+    assert Batcher().take(done=True) == [{"records": [], "lag": [], "done": True}]
+    assert Batcher().take() == []
+
+
+def test_records_survive_the_wire_and_land_in_one_file_per_worker(tmp_path: Path):
+    recs = [RequestRecord(t_start=100.0 + i, ok=True, ttft_s=0.1, chunk_offsets_s=[0.1, 0.2], completion_tokens=2, pid=7) for i in range(3)]
+    b = Batcher()
+    for r in recs:
+        b.add_record(r.to_json())
+    b.add_lag(json.dumps([0.1, 0.2]))
+    sink = RecordSink(str(tmp_path / "records.jsonl"), str(tmp_path / "client_lag"))
+    for payload in b.take(done=True):
+        wire = msgpack.unpackb(msgpack.packb(payload))  # what Locust's Message does to the data
+        assert sink.accept("host-a_0f3c/../x y", wire) is True
+    sink.accept("host-b_1", {"records": [recs[0].to_json()], "lag": []})
+    sink.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["client_lag.worker-host-a_0f3c_.._x_y", "records.jsonl.worker-host-a_0f3c_.._x_y", "records.jsonl.worker-host-b_1"]
+    got = read_records([tmp_path / "records.jsonl.worker-host-a_0f3c_.._x_y"])
+    assert [r.to_json() for r in got] == [r.to_json() for r in recs]
+    assert sink.received == {"host-a_0f3c/../x y": 3, "host-b_1": 1} and sink.finished == {"host-a_0f3c/../x y"}
+
+
+def test_malformed_payloads_are_skipped_not_written(tmp_path: Path):
+    sink = RecordSink(str(tmp_path / "records.jsonl"))
+    assert sink.accept("w", ["not", "a", "dict"]) is False
+    assert sink.accept("w", {"records": ["{}", 5, "a\nb", "  "], "lag": ["[1]"], "done": "yes"}) is False
+    sink.close()
+    assert (tmp_path / "records.jsonl.worker-w").read_text() == "{}\n"
+    assert not list(tmp_path.glob("client_lag*"))  # no lag path given: lag lines dropped
+    assert relay_suffix("") == "worker-unknown" and relay_suffix("a" * 300) == "worker-" + "a" * 120
+
+
+def test_the_master_role_is_read_from_the_raw_load_json():
+    assert master_role(json.dumps({"distributed": {"role": "master"}}))
+    assert not master_role(json.dumps({"distributed": {"role": "local"}})) and not master_role("") and not master_role("{bad")
+
+
+def test_a_remote_worker_keeps_replies_for_a_tokenizer_that_lives_on_the_master():
+    spec = worker_spec(json.dumps({"tokenizer": "/only/on/the/master/tokenizer.json", "distributed": {"role": "master"}}))
+    assert spec.tokenizer == "server" and spec.distributed.role == "master"
+
+
+@pytest.mark.parametrize(
+    "text,expect",
+    [("10.0.0.5", ("10.0.0.5", 5557)), ("gen-box:6000", ("gen-box", 6000)), ("[fd00::1]:7000", ("fd00::1", 7000)), ("[fd00::1]", ("fd00::1", 5557))],
+)
+def test_master_addresses(text, expect):
+    assert parse_master(text) == expect
+
+
+@pytest.mark.parametrize("text", [":5557", "h:0", "h:port", "[fd00::1", "[fd00::1]x"])
+def test_bad_master_addresses(text):
+    with pytest.raises(LoadError, match="--master"):
+        parse_master(text)
+
+
+def test_worker_argv_has_its_own_folder_and_no_workload():
+    argv = worker_argv("10.0.0.5", 6000, Path("/w/run-1"), processes=3)
+    assert argv[argv.index("--master-host") + 1] == "10.0.0.5" and argv[argv.index("--master-port") + 1] == "6000"
+    assert argv[argv.index("--records") + 1] == "/w/run-1/records.jsonl" and argv[argv.index("--processes") + 1] == "3"
+    assert "--worker" in argv and "--harness-load" not in argv and "--host" not in argv and argv[argv.index("-f") + 1].endswith("chat.py")
+
+
+@pytest.mark.parametrize(
+    "load,needle",
+    [
+        ({"distributed": {"role": "worker"}}, "harness worker --master HOST:PORT"),
+        ({"processes": 2, "distributed": {"role": "master"}}, "harness worker --processes N"),
+    ],
+)
+def test_distributed_spec_errors_say_what_to_run(load, needle):
+    with pytest.raises(SpecError) as info:
+        build_spec({"name": "x", "load": load}, {}, [])
+    assert needle in "\n".join(info.value.problems)
+
+
+def test_workers_get_the_server_url_as_they_reach_it():
+    from harness.load.runner import LoadArtifacts, locust_argv
+    from harness.server.endpoint import Endpoint
+    from harness.spec.load import LoadSpec
+
+    def host(**dist) -> str:
+        argv = locust_argv(LoadSpec(distributed=dist), Endpoint(base_url="http://127.0.0.1:8080", model="m"), LoadArtifacts.in_folder(Path("/tmp/x")))
+        return argv[argv.index("--host") + 1]
+
+    assert host(role="master", server_host="gpu-box.lan") == "http://gpu-box.lan:8080"
+    assert host(role="master", server_host="fd00::4") == "http://[fd00::4]:8080"
+    assert host(role="master") == "http://127.0.0.1:8080" == host(role="local", server_host="ignored")
