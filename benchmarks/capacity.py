@@ -31,6 +31,35 @@ from harness.server.endpoint import Endpoint  # noqa: E402
 from harness.spec.load import LoadSpec  # noqa: E402
 
 
+def _cpu_jiffies() -> tuple[int, int]:
+    """(all, steal) jiffies of the machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
+def _proc_cpu_s(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of a process and its children (Locust's --processes forks)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
+        if pid == root or ppid == root:
+            total += _proc_cpu_s(pid)
+    return total
+
+
+def _sample(pids: list[int]) -> tuple[float, float, tuple[int, int]]:
+    return time.time(), sum(_tree_cpu_s(p) for p in pids), _cpu_jiffies()
+
+
 def one(users: int, processes: int, a: argparse.Namespace) -> dict:
     with SSEServer(a.chunks, a.interval, a.ttft) as srv, tempfile.TemporaryDirectory() as tmp:
         spec = LoadSpec(
@@ -39,8 +68,17 @@ def one(users: int, processes: int, a: argparse.Namespace) -> dict:
         )
         ep = Endpoint(base_url=srv.url, model="bench-model")
         t = time.time()
-        res = LoadRun(spec, ep, Path(tmp)).start().finish()
+        run = LoadRun(spec, ep, Path(tmp)).start()
+        # CPU of client and server, and the machine's steal, over the measured part of the run
+        time.sleep(a.warmup + 1)
+        client0, server0, j0 = _sample([run.proc.pid or 0]), _sample([srv.proc.pid]), _cpu_jiffies()
+        time.sleep(max(a.duration - 2, 1))
+        client1, server1, j1 = _sample([run.proc.pid or 0]), _sample([srv.proc.pid]), _cpu_jiffies()
+        res = run.finish()
         server = srv.stats()
+    t_lo, t_hi = client0[0], client1[0]
+    sampled_chunks = sum(1 for r in res.records for o in r.chunk_offsets_s if t_lo <= r.t_start + o < t_hi)
+    client_cpu_s, server_cpu_s = client1[1] - client0[1], server1[1] - server0[1]
     lo, hi = res.window_start, res.window_end
     arrivals = [r.t_start + o for r in res.records for o in r.chunk_offsets_s]
     in_window = [x for x in arrivals if lo <= x < hi]
@@ -51,20 +89,27 @@ def one(users: int, processes: int, a: argparse.Namespace) -> dict:
         "users": users, "processes": processes, "wall_s": round(time.time() - t, 1),
         "server_max_concurrent_streams": server["max_active"],
         "chunks_per_s": round(chunks_per_s), "chunks_per_s_per_process": round(chunks_per_s / processes),
-        "programmed_chunks_per_s": round(min(users, server["max_active"]) / a.interval),
+        # each stream: `chunks` chunks over ttft + (chunks - 1) x interval, then the next request starts
+        "programmed_chunks_per_s": round(min(users, server["max_active"]) * a.chunks / (a.ttft + (a.chunks - 1) * a.interval)),
         "client_loop_lag_p50_ms": round(s.client_lag_ms.p50, 2), "client_loop_lag_p99_ms": round(s.client_lag_ms.p99, 2),
         "itl_error_p50_ms": round(percentile(itl_err, 50), 2), "itl_error_p99_ms": round(percentile(itl_err, 99), 2),
         "ttft_p50_ms": round(s.ttft_ms.p50, 1), "ttft_p99_ms": round(s.ttft_ms.p99, 1), "programmed_ttft_ms": a.ttft * 1000,
         "server_send_lag_p99_ms": round(server["send_lag_p99_ms"], 2),
         "errors": s.errors, "requests": s.requests,
+        # CPU per 1000 chunks received while measured (client: all its processes): what each side's path costs
+        "client_cpu_ms_per_1k_chunks": round(1e6 * client_cpu_s / max(sampled_chunks, 1), 1),
+        "client_cpu_cores": round(client_cpu_s / (t_hi - t_lo), 2),
+        "server_cpu_ms_per_1k_chunks": round(1e6 * server_cpu_s / max(sampled_chunks, 1), 1),
+        # share of the machine's CPU time the hypervisor gave to other guests meanwhile (vmstat's 'st')
+        "cpu_steal_pct": round(100 * (j1[1] - j0[1]) / max(j1[0] - j0[0], 1), 1),
     }
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--points", default="100x1,300x1,1000x1,1000x2", help="users x processes, comma separated")
+    p.add_argument("--points", default="100x1,300x1,1000x1,1000x2,2000x2", help="users x processes, comma separated")
     p.add_argument("--chunks", type=int, default=200)
-    p.add_argument("--interval", type=float, default=0.05)
+    p.add_argument("--interval", type=float, default=0.045)
     p.add_argument("--ttft", type=float, default=0.1)
     p.add_argument("--warmup", type=float, default=6)
     p.add_argument("--duration", type=float, default=10)

@@ -27,8 +27,8 @@ import gevent.event
 from gevent import monkey
 from geventhttpclient.response import HTTPResponse
 
-READ_SIZE = 262_144
-BATCH = 256
+READ_SIZE = 65_536
+BATCH = 64
 """Sockets served per epoll poll before yielding to other greenlets (bounds the reader's time slice)."""
 
 OnBody = Callable[[float, bytes], None]

@@ -10,7 +10,8 @@ samples travel the same way (`<--lag-file>.worker-<client id>`).
 At the end of a run the master asks every worker to drain (`harness_drain`): the worker stops its
 users (in-flight requests finish, within Locust's stop timeout), sends what is left and says
 `done`; the master waits for all of them (or the stop timeout) before it quits, so no finished
-request is lost. Locally (`load.processes`) nothing is relayed: the processes share the folder.
+request is lost. Locally (`load.processes`) nothing is relayed (the processes share the folder),
+but the master drains its workers the same way.
 
 The pure parts (`Batcher`, `RecordSink`) need no Locust; `install()` is called from the
 locustfile's init hook, inside a Locust process only.
@@ -215,7 +216,10 @@ def install(environment: Any, runner: Any) -> None:
         runner.register_message(DRAIN_MESSAGE, _worker.on_drain, concurrent=True)
         environment.events.test_stop.add_listener(_worker.on_test_stop)
         environment.events.quitting.add_listener(_worker.on_quitting)
-    elif kind == "MasterRunner" and _is_distributed(opts):
+    elif kind == "MasterRunner":
+        # Every master drains its workers at the end, local `--processes` ones included: Locust's own
+        # master quits 0.5 s after telling them to, which would cut the requests still in flight.
+        # Only a distributed master's workers relay lines; local ones write to the shared folder.
         _install_master(environment, runner, RecordSink(getattr(opts, "records", "") or "", getattr(opts, "lag_file", "") or ""))
 
 
@@ -239,10 +243,6 @@ def worker_spec(raw_load: str) -> LoadSpec:
     if data.get("tokenizer") not in (None, "server"):
         data["tokenizer"] = "server"
     return LoadSpec.model_validate_json(json.dumps(data))  # JSON mode, as the master validated it
-
-
-def _is_distributed(opts: Any) -> bool:
-    return master_role(getattr(opts, "harness_load", "") if opts is not None else "")
 
 
 def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:

@@ -49,3 +49,15 @@ def test_two_processes_merge_records(fake_server, tmp_path):
     per_file = sum(sum(1 for _ in f.open()) for f in files)
     assert len(result.records) == per_file
     assert len({r.pid for r in result.records}) == 2
+
+
+def test_processes_finish_requests_in_flight_at_the_end(fake_server, tmp_path):
+    # 8 s streams, 3 s of run time: every request is in flight when the run ends. Locust's own
+    # master gives its --processes children 3 s and then interrupts them; the harness's drain
+    # waits (up to the stop timeout) for them to finish and write their records.
+    ep, state = fake_server(ttft_s=0.05, interval_s=0.2, chunks=40)
+    spec = _spec(processes=2, users=4, duration_s=2, warmup_s=1, output_tokens=LengthDist(mean=40, max=40), request_timeout_s=20)
+    result = LoadRun(spec, ep, tmp_path).start().finish()
+    assert state.requests == 4
+    assert len(result.records) == 4
+    assert all(r.ok and r.completion_tokens == 40 for r in result.records), {r.error for r in result.records}
