@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -32,26 +33,54 @@ PROMPT = "the of and to in is was he for it with as his on be at by had are but 
 
 
 def harness_run(url: str, model: str, a: argparse.Namespace) -> dict:
-    spec = LoadSpec(users=a.concurrency, spawn_rate=1000, warmup_s=a.warmup, duration_s=a.duration,
-                    prompt_tokens={"mean": 20}, output_tokens={"mean": a.max_tokens, "max": a.max_tokens}, request_timeout_s=60)
     with tempfile.TemporaryDirectory() as tmp:
-        s = LoadRun(spec, Endpoint(base_url=url, model=model), Path(tmp)).start().finish().summary
+        # the reference's prompt, as a one-line dataset, so both send identical requests
+        prompts = Path(tmp) / "prompt.jsonl"
+        prompts.write_text(json.dumps({"messages": [{"role": "user", "content": PROMPT}]}) + "\n")
+        spec = LoadSpec(users=a.concurrency, spawn_rate=1000, warmup_s=a.warmup, duration_s=a.duration, dataset={"path": str(prompts)},
+                        output_tokens={"mean": a.max_tokens, "max": a.max_tokens}, ignore_eos=a.ignore_eos, request_timeout_s=60)
+        s = LoadRun(spec, Endpoint(base_url=url, model=model), Path(tmp) / "load").start().finish().summary
     return {"requests": s.requests, "ttft_p50_ms": s.ttft_ms.p50, "ttft_p99_ms": s.ttft_ms.p99, "tpot_p50_ms": s.tpot_ms.p50,
             "output_tokens_per_s": s.output_tokens_per_s, "client_lag_p99_ms": s.client_lag_ms.p99}
 
 
+def _steal_pct(run):
+    """Run `run()`; also return the share of machine CPU time stolen by the hypervisor meanwhile (vmstat's 'st')."""
+    def read() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields[:8]), fields[7]
+
+    a = read()
+    out = run()
+    b = read()
+    out["cpu_steal_pct"] = round(100 * (b[1] - a[1]) / max(b[0] - a[0], 1), 1)
+    return out
+
+
 def compare(url: str, model: str, a: argparse.Namespace) -> dict:
-    h = harness_run(url, model, a)
-    r = asyncio.run(reference_run(url, model, a.concurrency, a.duration, a.warmup, a.max_tokens, PROMPT))
+    """`--repeats` pairs, the order alternating (harness first, then reference first, ...) so drift in a real
+    server's speed does not favour one client; ratios are of the medians over the repeats."""
+    hs: list[dict] = []
+    rs: list[dict] = []
+    for i in range(a.repeats):
+        pair = [lambda: hs.append(_steal_pct(lambda: harness_run(url, model, a))),
+                lambda: rs.append(_steal_pct(lambda: asyncio.run(reference_run(url, model, a.concurrency, a.duration, a.warmup, a.max_tokens, PROMPT, a.ignore_eos))))]
+        for step in pair if i % 2 == 0 else pair[::-1]:
+            step()
     keys = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tokens_per_s")
+    h = {k: statistics.median(x[k] for x in hs) for k in keys}
+    r = {k: statistics.median(x[k] for x in rs) for k in keys}
     ratios = {k: h[k] / r[k] for k in keys}
-    return {"concurrency": a.concurrency, "harness": h, "reference": r, "ratios": ratios,
-            "within_3pct": {k: abs(v - 1) <= 0.03 for k, v in ratios.items()}}
+    return {"concurrency": a.concurrency, "repeats": a.repeats, "harness": h, "reference": r, "ratios": ratios,
+            "within_3pct": {k: abs(v - 1) <= 0.03 for k, v in ratios.items()}, "harness_runs": hs, "reference_runs": rs}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", help="an existing endpoint; default: start benchmarks/sse_server.py")
+    p.add_argument("--llamacpp", action="store_true", help="launch the embedded default (llama-server + SmolLM2, as `harness run` does) and check against it")
+    p.add_argument("--parallel", type=int, default=8, help="--llamacpp: llama-server slots")
+    p.add_argument("--threads", type=int, default=None, help="--llamacpp: llama-server CPU threads (default: its own); fewer than the cores leaves the clients a core")
     p.add_argument("--model", default="bench-model")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--max-tokens", type=int, default=64)
@@ -59,18 +88,30 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=0.02)
     p.add_argument("--warmup", type=float, default=3)
     p.add_argument("--duration", type=float, default=20)
+    p.add_argument("--ignore-eos", action="store_true", help="ask a real model server for exactly --max-tokens tokens (both clients)")
+    p.add_argument("--repeats", type=int, default=1, help="pairs of runs, alternating which client goes first (use >= 3 on a real server)")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     if a.url:
         row = compare(a.url, a.model, a)
         server = {"url": a.url}
+    elif a.llamacpp:
+        from harness.server.launch import serve
+        from harness.spec import build_spec, resolve_variants
+
+        llamacpp = {"parallel": a.parallel, "ctx_size": 4096 * a.parallel, **({"threads": a.threads} if a.threads else {})}
+        spec = build_spec({"name": "crosscheck", "server": {"llamacpp": llamacpp}}, {}, [])
+        (variant,) = resolve_variants(spec)
+        with tempfile.TemporaryDirectory() as tmp, serve(variant, Path(tmp)) as running:
+            row = compare(running.endpoint.base_url, running.endpoint.model, a)
+            server = {"llamacpp": {"argv": running.argv[1:], "model": running.endpoint.model}}
     else:
         with SSEServer(a.max_tokens, a.interval, a.ttft) as srv:
             row = compare(srv.url, a.model, a)
         server = {"sse_server": {"ttft_s": a.ttft, "interval_s": a.interval, "chunks": a.max_tokens}}
     print(json.dumps(row, indent=1))
     meta = {"cpus": os.cpu_count(), "python": platform.python_version(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), **server,
-            "warmup_s": a.warmup, "duration_s": a.duration}
+            "warmup_s": a.warmup, "duration_s": a.duration, "max_tokens": a.max_tokens, "ignore_eos": a.ignore_eos}
     if a.out:
         a.out.write_text(json.dumps({"meta": meta, **row}, indent=1) + "\n")
 

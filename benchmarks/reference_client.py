@@ -17,9 +17,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 
-async def one_request(host: str, port: int, model: str, max_tokens: int, prompt: str) -> dict:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                       "stream": True, "stream_options": {"include_usage": True}, "temperature": 0}).encode()
+async def one_request(host: str, port: int, model: str, max_tokens: int, prompt: str, ignore_eos: bool = False) -> dict:
+    req = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+           "stream": True, "stream_options": {"include_usage": True}, "temperature": 0}
+    if ignore_eos:
+        req["ignore_eos"] = True
+    body = json.dumps(req).encode()
     t0 = time.perf_counter()
     start = time.time()
     reader, writer = await asyncio.open_connection(host, port)
@@ -66,7 +69,7 @@ async def one_request(host: str, port: int, model: str, max_tokens: int, prompt:
     return {"start": start, "ttft": ttft, "e2e": e2e, "n": n}
 
 
-async def run(url: str, model: str, concurrency: int, duration: float, warmup: float, max_tokens: int, prompt: str) -> dict:
+async def run(url: str, model: str, concurrency: int, duration: float, warmup: float, max_tokens: int, prompt: str, ignore_eos: bool = False) -> dict:
     u = urlparse(url)
     records: list[dict] = []
     t_begin = time.time()
@@ -74,7 +77,7 @@ async def run(url: str, model: str, concurrency: int, duration: float, warmup: f
 
     async def worker() -> None:
         while time.time() < stop_at:
-            records.append(await one_request(u.hostname, u.port, model, max_tokens, prompt))
+            records.append(await one_request(u.hostname, u.port, model, max_tokens, prompt, ignore_eos))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     t0 = min(r["start"] for r in records)

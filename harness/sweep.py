@@ -17,6 +17,7 @@ from harness.load.runner import LoadRun
 from harness.load.series import LoadSeries
 from harness.outcome import SweepResult, VariantOutcome
 from harness.quality.runner import QualityRun
+from harness.report.plots import load_curve_plot
 from harness.server.launch import RunningServer, serve
 from harness.server.metrics import MetricsScraper, Scrape, summarize
 from harness.server.process import likely_cause
@@ -151,6 +152,13 @@ def _measure(spec: ExperimentSpec, running: RunningServer, outcome: VariantOutco
             if isinstance(load, LoadSeries):
                 outcome.errors.extend(load.errors)
                 progress(f"sweep: highest point meeting the SLOs: {outcome.load.max_point_meeting_slo}")
+            curve = load_curve_plot(outcome.load, outcome.folder / "load" / "load_curve.png")
+            if curve is not None:
+                progress(f"load curve: {curve}")
+            for st in outcome.load.steps:
+                t = st.summary
+                progress(f"step {st.index} ({st.offered:g} {'users' if st.users is not None else 'req/s'}): {t.requests} requests, "
+                         f"TTFT p50 {t.ttft_ms.p50:.0f} ms, TPOT p50 {t.tpot_ms.p50:.1f} ms, {t.output_tokens_per_s:.1f} output tok/s")
             s = outcome.load.summary
             progress(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, TTFT p50 {s.ttft_ms.p50:.0f} ms")
             if s.tokenizer_error:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import gc
 import json
 import os
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,8 @@ from harness.spec.load import LoadSpec
 
 LAG_TICK_S = 0.005
 GC_GEN0_THRESHOLD = 50_000
+_PROCESS_STREAM = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+"""Seeds this process's users' prompt streams: distinct across the processes and machines of one run."""
 IDLE_S = 3600.0
 
 
@@ -182,7 +186,7 @@ class ChatUser(User):
         self.slot: tuple[int, float] | None = None
         self.index = shared["next_user"]
         shared["next_user"] += 1
-        self.workload = Workload(self.load, os.getpid() * 100_000 + self.index, shared["dataset"])
+        self.workload = Workload(self.load, _PROCESS_STREAM * 100_000 + self.index, shared["dataset"])
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections)
         if self.pacer is not None:  # the first task runs before any wait_time

@@ -152,7 +152,7 @@ class StreamReactor:
             parser.feed(data)  # b"" tells llhttp the connection closed (ends a close-delimited body)
         except Exception as exc:  # noqa: BLE001 - a malformed response is a measured error
             self._flush(stream, now)
-            self._finish(stream, exc)
+            self._finish(stream, exc if data else StreamClosed("connection closed before the response ended"))
             return
         self._flush(stream, now)
         if parser.message_complete:

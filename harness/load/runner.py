@@ -88,16 +88,56 @@ class LoadResult:
     """Rate sweep: every load point, in order (this result is the chosen point's)."""
     max_point_meeting_slo: float | None = None
     """Rate sweep: the highest point meeting the SLOs, None when none did."""
+    steps: list[StepResult] = field(default_factory=list)
+    """pattern=steps: one summary per step, in order (`summary` covers the whole measured run)."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
-        """The summary's metrics, plus `<prefix>sweep/<point>/...` per sweep point."""
+        """The summary's metrics, plus `<prefix>sweep/<point>/...` per sweep point and `<prefix>step/<i>/...` per step."""
         out = self.summary.flat_metrics(prefix)
         for pt in self.sweep:
             out.update(pt.result.summary.flat_metrics(f"{prefix}sweep/{pt.point:g}/"))
             out[f"{prefix}sweep/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
         if self.sweep:
             out[f"{prefix}sweep/max_point_meeting_slo"] = self.max_point_meeting_slo or 0.0
+        for st in self.steps:
+            out.update(st.summary.flat_metrics(f"{prefix}step/{st.index}/"))
+            out[f"{prefix}step/{st.index}/{'users' if st.users is not None else 'rate'}"] = st.offered
         return out
+
+
+@dataclass
+class StepResult:
+    """One step of `pattern: steps`: the requests started during it (warm-up excluded)."""
+
+    index: int
+    users: int | None
+    """Concurrent users of the step (closed loop), else None."""
+    rate: float | None
+    """Requests/s of the step (open loop), else None."""
+    start_s: float
+    """Window start, seconds from the run's start (the step's start, or the end of the warm-up)."""
+    end_s: float
+    summary: LoadSummary
+
+    @property
+    def offered(self) -> float:
+        return float(self.users if self.users is not None else self.rate or 0.0)
+
+
+def step_results(spec: LoadSpec, records: list[RequestRecord], t0: float) -> list[StepResult]:
+    """Per-step summaries of a `pattern: steps` run (empty otherwise); a step wholly inside the warm-up is left out."""
+    if spec.pattern != "steps":
+        return []
+    out: list[StepResult] = []
+    lo = 0.0
+    for i, step in enumerate(spec.steps):
+        hi = lo + step.duration_s
+        start = max(lo, spec.warmup_s)
+        if start < hi:
+            summary = summarize(records, t0 + start, t0 + hi, spec.slo)
+            out.append(StepResult(i, step.users, step.rate, start, hi, summary))
+        lo = hi
+    return out
 
 
 @dataclass
@@ -234,4 +274,4 @@ class LoadRun:
         lags = self.art.lag_samples_ms()
         if lags:
             summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))
-        return LoadResult(summary, records, start, end, code, self.art)
+        return LoadResult(summary, records, start, end, code, self.art, steps=step_results(self.spec, records, t0))

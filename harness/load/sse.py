@@ -6,8 +6,7 @@ Pure code (no I/O, no gevent): the Locust user feeds it bytes as they arrive.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class SSEDecoder:
@@ -62,9 +61,8 @@ class SSEDecoder:
         return None
 
 
-@dataclass(frozen=True)
-class ChatChunk:
-    """What one chat-completions stream event carries."""
+class ChatChunk(NamedTuple):
+    """What one chat-completions stream event carries (a NamedTuple: built once per chunk, so it must be cheap)."""
 
     content: str = ""
     reasoning: str = ""

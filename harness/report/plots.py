@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.report.pareto import Frontier
 from harness.report.runs import RunRecord
+
+if TYPE_CHECKING:
+    from harness.load.runner import LoadResult
 
 
 def _pyplot():
@@ -67,4 +71,38 @@ def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
+    return _save(plt, fig, path)
+
+
+def load_curve_plot(result: "LoadResult", path: Path) -> Path | None:
+    """One variant's latency and throughput against offered load: its rate-sweep points or its steps.
+
+    Returns None (and writes nothing) when the run had neither.
+    """
+    if result.sweep:
+        points = [(pt.point, pt.result.summary) for pt in result.sweep]
+        xlabel = "offered load (sweep point: req/s or users)"
+    elif result.steps:
+        points = [(st.offered, st.summary) for st in result.steps]
+        xlabel = "offered load (step: " + ("users)" if result.steps[0].users is not None else "req/s)")
+    else:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    xs = [x for x, _ in points]
+    for label, get, marker in (
+        ("TTFT p50", lambda s: s.ttft_ms.p50, "o"),
+        ("TTFT p99", lambda s: s.ttft_ms.p99, "^"),
+        ("TPOT p50", lambda s: s.tpot_ms.p50, "s"),
+    ):
+        ax.plot(xs, [get(s) for _, s in points], marker=marker, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("latency (ms)")
+    ax.grid(alpha=0.3)
+    right = ax.twinx()
+    right.plot(xs, [s.output_tokens_per_s for _, s in points], color="grey", linestyle="--", marker="x", label="output tok/s")
+    right.set_ylabel("output tokens/s")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    ax.set_title("Latency and throughput vs load")
     return _save(plt, fig, path)

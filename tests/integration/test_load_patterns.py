@@ -64,6 +64,18 @@ def test_user_steps_follow_the_shape(fake_server, tmp_path):
     second = {r.user for r in result.records if r.t_start - t0 > 2.6}
     assert first == {0} and len(second) == 3
     assert max(r.t_start for r in result.records) - t0 < 4.2  # the shape ended the run
+    # one summary per step; the first step's window starts after the warm-up
+    one, three = result.steps
+    assert (one.users, three.users) == (1, 3) and (one.start_s, one.end_s, three.start_s, three.end_s) == (0.5, 2, 2, 4)
+    assert three.summary.requests > 2 * one.summary.requests  # three users send ~3x as many
+    assert one.summary.requests + three.summary.requests == result.summary.requests
+    m = result.flat_metrics()
+    assert m["perf/step/1/users"] == 3 and m["perf/step/1/requests"] == three.summary.requests
+    assert 95 <= m["perf/step/0/ttft_p50_ms"] <= 130
+    from harness.report.plots import load_curve_plot
+
+    png = load_curve_plot(result, tmp_path / "curve.png")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_multi_turn_with_shared_system_prompt(fake_server, tmp_path):

@@ -182,6 +182,16 @@ def test_stall_times_out_and_keeps_the_first_chunk():
     assert 0.45 <= took < 1.5
 
 
+def test_chunked_stream_cut_short_keeps_its_chunks():
+    srv = RawServer(lambda conn, n: conn.sendall(HEAD + _chunk(EVENT) + _chunk(EVENT)))  # then closes, mid-body
+    try:
+        rec = _post(transport.make("reactor", srv.url, HEADERS, 2, reuse=False))
+    finally:
+        srv.close()
+    assert not rec.ok and rec.status == 200 and "StreamClosed: connection closed before the response ended" in rec.error
+    assert len(rec.chunk_offsets_s) == 2
+
+
 def test_not_http_at_all_is_a_parse_error():
     srv = RawServer(lambda conn, n: conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" * 4))
     try:
