@@ -61,10 +61,11 @@ def _sample(pids: list[int]) -> tuple[float, float, tuple[int, int]]:
 
 
 def one(users: int, processes: int, a: argparse.Namespace) -> dict:
-    with SSEServer(a.chunks, a.interval, a.ttft) as srv, tempfile.TemporaryDirectory() as tmp:
+    with SSEServer(a.chunks, a.interval, a.ttft, ["--keep-alive"] if a.keep_alive else []) as srv, tempfile.TemporaryDirectory() as tmp:
         spec = LoadSpec(
             users=users, processes=processes, spawn_rate=a.spawn_rate, warmup_s=a.warmup, duration_s=a.duration,
             prompt_tokens={"mean": 16}, output_tokens={"mean": a.chunks, "max": a.chunks}, request_timeout_s=60,
+            reuse_connections=a.keep_alive, http_client=a.http_client,
         )
         ep = Endpoint(base_url=srv.url, model="bench-model")
         t = time.time()
@@ -114,6 +115,8 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=6)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--spawn-rate", type=float, default=500)
+    p.add_argument("--keep-alive", action="store_true", help="server keeps connections open and the harness reuses them (load.reuse_connections)")
+    p.add_argument("--http-client", default="auto", choices=["auto", "reactor", "requests"], help="load.http_client")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     rows = []
@@ -123,7 +126,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     meta = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(), "chunks": a.chunks, "interval_s": a.interval,
-            "warmup_s": a.warmup, "duration_s": a.duration, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "warmup_s": a.warmup, "duration_s": a.duration, "keep_alive": a.keep_alive, "http_client": a.http_client, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     if a.out:
         a.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
 

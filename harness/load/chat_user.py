@@ -36,7 +36,6 @@ from harness.load.workload import ChatRequest, Workload, load_dataset
 from harness.spec.load import LoadSpec
 
 LAG_TICK_S = 0.005
-GC_GEN0_THRESHOLD = 50_000
 _PROCESS_STREAM = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
 """Seeds this process's users' prompt streams: distinct across the processes and machines of one run."""
 IDLE_S = 3600.0
@@ -90,16 +89,14 @@ _shared: dict[str, Any] = {}
 
 
 def _quiet_gc() -> None:
-    """Fewer, shorter garbage-collector pauses: each one stalls every stream's timestamps in this process.
+    """Shorter garbage-collector pauses: each one stalls every stream's timestamps in this process.
 
-    Objects alive at start-up (Locust, gevent, this package) are frozen out of collection, and the
-    young generation is collected less often; records and chunks hold no reference cycles.
+    Objects alive at start-up (Locust, gevent, this package) are frozen out of collection, so a
+    full collection walks only what the run allocated. (A larger young generation made each
+    pause longer here: benchmarks/results/README.md.)
     """
-    if os.environ.get("HARNESS_GC_DEFAULT"):
-        return
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 1000)
 
 
 def _setup(environment: Any) -> dict[str, Any]:
