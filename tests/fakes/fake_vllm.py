@@ -71,7 +71,7 @@ class Replay:
 
 
 class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"  # like uvicorn: keep-alive, streams in chunked transfer encoding
     replay: Replay
 
     def log_message(self, fmt: str, *args) -> None:  # an access log like uvicorn's, on stdout
@@ -130,11 +130,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for event in r.events:
             time.sleep(r.itl_s)
-            self.wfile.write(event.encode() + b"\n\n")
+            data = event.encode() + b"\n\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
 
 def parse(argv: list[str], known: set[str] | None) -> dict[str, str]:
