@@ -7,7 +7,8 @@
 #   wait [SECS]    wait for `work` to finish (or SECS, default 540), then `collect`
 #   collect        copy the results so far to $OUT (results.tgz + the small text files)
 #   work           sweep (examples/vllm-smoke.yaml) -> compare -> export -> reference comparison
-# Env: VARIANTS="bf16 bf16-seqs8 fp8" (default all of the spec), REF_RATES="16", REF_CONC="" (closed-loop points).
+# Env: VARIANTS="bf16 bf16-seqs8 fp8" (default all of the spec), REF_RATES="16", REF_CONC="" (closed-loop points),
+#      REF_PROMPTS (prompts per bench run, default 400), SKIP_SWEEP=1 (only the reference comparison).
 set -u
 T=${T:-$(pwd)/.gpu-parts/tools}
 . $T/dev_common.sh
@@ -55,13 +56,16 @@ work)
   python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust) " > $RES/versions.txt
   SETS="--set server.model=$MODEL --set server.vllm.executable=/root/bin/vllm --set tracking.run_dir=$RES/runs"
   VSEL=""; for v in ${VARIANTS:-}; do VSEL="$VSEL --variant $v"; done
-  log "sweep: harness run examples/vllm-smoke.yaml $SETS $VSEL"
-  python3 -m harness run examples/vllm-smoke.yaml $SETS $VSEL > $RES/sweep.log 2>&1; log "sweep rc=$?"
-  python3 -m harness compare vllm-smoke > $RES/compare.txt 2>&1; log "compare rc=$?"
-  python3 scripts/vllm-gpu/export_mlflow.py "$MLFLOW_TRACKING_URI" vllm-smoke $RES/export 2>&1 | tail -2
+  if [ -z "${SKIP_SWEEP:-}" ]; then
+    log "sweep: harness run examples/vllm-smoke.yaml $SETS $VSEL"
+    python3 -m harness run examples/vllm-smoke.yaml $SETS $VSEL > $RES/sweep.log 2>&1; log "sweep rc=$?"
+    python3 -m harness compare vllm-smoke > $RES/compare.txt 2>&1; log "compare rc=$?"
+    python3 scripts/vllm-gpu/export_mlflow.py "$MLFLOW_TRACKING_URI" vllm-smoke $RES/export 2>&1 | tail -2
+  fi
   log "reference: rates ${REF_RATES:-16} concurrency ${REF_CONC:-}"
   python3 benchmarks/vllm_reference.py --spec examples/vllm-smoke.yaml --variant bf16 $SETS --tokenizer $MODEL \
-    --vllm /root/bin/vllm --rates ${REF_RATES:-16} ${REF_CONC:+--concurrency $REF_CONC} --out $RES/reference > $RES/reference.log 2>&1
+    --vllm /root/bin/vllm --rates ${REF_RATES:-16} ${REF_CONC:+--concurrency $REF_CONC} ${REF_PROMPTS:+--num-prompts $REF_PROMPTS} \
+    --out $RES/reference > $RES/reference.log 2>&1
   log "reference rc=$?"; touch $RES/DONE
   ;;
 *) echo "usage: device_run.sh install|model|start|wait|collect|work"; exit 2 ;;
