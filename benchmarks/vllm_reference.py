@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -161,20 +162,52 @@ def ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
-def measure_point(args, endpoint: Endpoint, out: Path, rate: float | None, concurrency: int | None, i: int) -> Point:
+def measure_point(args, endpoint: Endpoint, out: Path, rate: float | None, concurrency: int | None, i: int, rep: int = 0) -> Point:
     label = f"concurrency {concurrency}" if concurrency else f"rate {rate:g}"
-    tag = f"c{concurrency}" if concurrency else f"r{rate:g}"
-    print(f"== {label}: vllm bench serve (A)", flush=True)
-    a = run_bench(args, endpoint, out, f"{tag}_a", 100 + 10 * i, rate, concurrency)
+    tag = (f"c{concurrency}" if concurrency else f"r{rate:g}") + (f"_{rep}" if rep else "")
+    seed = 100 + 10 * i + 1000 * rep
+    print(f"== {label}{f' (repeat {rep})' if rep else ''}: vllm bench serve (A)", flush=True)
+    a = run_bench(args, endpoint, out, f"{tag}_a", seed, rate, concurrency)
     print(f"== {label}: harness load", flush=True)
-    h = run_harness(args, endpoint, out, tag, 101 + 10 * i, rate, concurrency)
+    h = run_harness(args, endpoint, out, tag, seed + 1, rate, concurrency)
     print(f"== {label}: vllm bench serve (B)", flush=True)
-    b = run_bench(args, endpoint, out, f"{tag}_b", 102 + 10 * i, rate, concurrency)
+    b = run_bench(args, endpoint, out, f"{tag}_b", seed + 2, rate, concurrency)
     ratios = {k: ratio(h.numbers[k], (a.numbers[k] + b.numbers[k]) / 2) for k, *_ in METRICS}
     noise = {k: ratio(b.numbers[k], a.numbers[k]) for k, *_ in METRICS}
     point = Point(label, a, h, b, ratios, noise)
     print(render_point(point), flush=True)
     return point
+
+
+def over_repeats(points: list[Point]) -> dict[str, dict]:
+    """Per load point measured more than once: median harness / median of all bench runs (A and B pooled),
+    and the bench's own spread (max / min over its runs) as the noise the ratio has to be read against."""
+    out: dict[str, dict] = {}
+    for label in dict.fromkeys(p.load for p in points):
+        group = [p for p in points if p.load == label]
+        if len(group) < 2:
+            continue
+        row: dict[str, dict[str, float]] = {}
+        for k, *_ in METRICS:
+            bench = [r.numbers[k] for p in group for r in (p.bench_a, p.bench_b)]
+            harness = [p.harness.numbers[k] for p in group]
+            row[k] = {"harness_median": statistics.median(harness), "bench_median": statistics.median(bench),
+                      "ratio": ratio(statistics.median(harness), statistics.median(bench)),
+                      "bench_spread": ratio(max(bench), min(bench)), "harness_spread": ratio(max(harness), min(harness))}
+        out[label] = {"repeats": len(group), "metrics": row}
+    return out
+
+
+def render_repeats(summary: dict[str, dict]) -> str:
+    rows = ["## Over the repeats (medians)", "", "| load point | repeats | metric | harness | bench (A and B) | ratio | within ±3% | bench max/min | harness max/min |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for label, item in summary.items():
+        for k, _, _, name in METRICS:
+            m = item["metrics"][k]
+            ok = "yes" if abs(m["ratio"] - 1) <= GOAL else "no"
+            rows.append(f"| {label} | {item['repeats']} | {name} | {m['harness_median']:.2f} | {m['bench_median']:.2f} | {m['ratio']:.3f} | {ok} | "
+                        f"{m['bench_spread']:.3f} | {m['harness_spread']:.3f} |")
+    return "\n".join(rows) + "\n"
 
 
 def render_point(p: Point) -> str:
@@ -219,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=64, help="open loop: the harness's pool of senders (most requests in flight)")
     p.add_argument("--processes", type=int, default=1, help="Locust processes for the harness load")
     p.add_argument("--keep-prefix-caching", action="store_true", help="do not add --no-enable-prefix-caching to the launched server")
+    p.add_argument("--repeats", type=int, default=1, help="rounds over all points (each: bench A, harness, bench B); >1 adds medians")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     if not args.rates and not args.concurrency:
@@ -245,11 +279,17 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = running.endpoint
             server_info = {"argv": running.argv, "ready_s": running.ready_s, "variant": variant.name, **running.endpoint.info}
             print(f"server ready in {running.ready_s:.0f}s: {' '.join(running.argv)}", flush=True)
-        points = [measure_point(args, endpoint, out, r, None, i) for i, r in enumerate(args.rates)]
-        points += [measure_point(args, endpoint, out, None, c, 50 + i) for i, c in enumerate(args.concurrency)]
+        points: list[Point] = []
+        for rep in range(args.repeats):  # a whole round of points per repeat: drift spreads over all of them
+            points += [measure_point(args, endpoint, out, r, None, i, rep) for i, r in enumerate(args.rates)]
+            points += [measure_point(args, endpoint, out, None, c, 50 + i, rep) for i, c in enumerate(args.concurrency)]
 
-    (out / "reference.json").write_text(json.dumps({"server": server_info, "goal": GOAL, "points": [asdict(p) for p in points]}, indent=1, default=str))
+    summary = over_repeats(points)
+    (out / "reference.json").write_text(json.dumps({"server": server_info, "goal": GOAL, "points": [asdict(p) for p in points],
+                                                    "over_repeats": summary}, indent=1, default=str))
     md = ["# harness load vs `vllm bench serve`", "", f"server: `{' '.join(server_info.get('argv', [])) or server_info}`", ""]
+    if summary:
+        md.append(render_repeats(summary))
     md += [render_point(p) for p in points]
     (out / "reference.md").write_text("\n".join(md))
     print(f"wrote {out / 'reference.json'} and {out / 'reference.md'}")

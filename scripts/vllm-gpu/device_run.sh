@@ -8,7 +8,7 @@
 #   collect        copy the results so far to $OUT (results.tgz + the small text files)
 #   work           sweep (examples/vllm-smoke.yaml) -> compare -> export -> reference comparison
 # Env: VARIANTS="bf16 bf16-seqs8 fp8" (default all of the spec), REF_RATES="16", REF_CONC="" (closed-loop points),
-#      REF_PROMPTS (prompts per bench run, default 400), SKIP_SWEEP=1 (only the reference comparison).
+#      REF_PROMPTS (prompts per bench run, default 400), REF_REPEATS (rounds), SKIP_SWEEP=1 (only the reference comparison).
 set -u
 T=${T:-$(pwd)/.gpu-parts/tools}
 . $T/dev_common.sh
@@ -64,7 +64,7 @@ work)
   fi
   log "reference: rates ${REF_RATES:-16} concurrency ${REF_CONC:-}"
   python3 benchmarks/vllm_reference.py --spec examples/vllm-smoke.yaml --variant bf16 $SETS --tokenizer $MODEL \
-    --vllm /root/bin/vllm --rates ${REF_RATES:-16} ${REF_CONC:+--concurrency $REF_CONC} ${REF_PROMPTS:+--num-prompts $REF_PROMPTS} \
+    --vllm /root/bin/vllm --rates ${REF_RATES:-16} ${REF_CONC:+--concurrency $REF_CONC} ${REF_PROMPTS:+--num-prompts $REF_PROMPTS} ${REF_REPEATS:+--repeats $REF_REPEATS} \
     --out $RES/reference > $RES/reference.log 2>&1
   log "reference rc=$?"; touch $RES/DONE
   ;;

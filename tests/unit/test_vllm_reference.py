@@ -66,3 +66,20 @@ def test_ratios_and_table(ref):
     text = ref.render_point(point)
     assert "| TTFT p50 ms | 100.00 | 103.00 | 110.00 | 0.981 | 1.100 | yes |" in text
     assert ref.ratio(1.0, 0.0) != ref.ratio(1.0, 0.0)  # NaN, not a division error
+
+
+def test_repeats_use_medians_over_all_bench_runs(ref):
+    keys = [k for k, *_ in ref.METRICS + ref.EXTRA] + ["prompt_tokens_mean", "completed", "failed", "duration_s"]
+
+    def run(v: float) -> object:
+        return ref.Run("x", 0, {k: v for k in keys})
+
+    # three rounds of rate 16: bench runs 100, 90 | 120, 100 | 110, 100 -> median 100; harness 101, 99, 130 -> median 101
+    pts = [ref.Point("rate 16", run(a), run(h), run(b), {}, {}) for a, h, b in [(100, 101, 90), (120, 99, 100), (110, 130, 100)]]
+    pts.append(ref.Point("rate 4", run(50), run(50), run(50), {}, {}))  # measured once: no median row
+    summary = ref.over_repeats(pts)
+    assert list(summary) == ["rate 16"] and summary["rate 16"]["repeats"] == 3
+    m = summary["rate 16"]["metrics"]["ttft_p50_ms"]
+    assert m["harness_median"] == 101 and m["bench_median"] == 100 and m["ratio"] == pytest.approx(1.01)
+    assert m["bench_spread"] == pytest.approx(120 / 90) and m["harness_spread"] == pytest.approx(130 / 99)
+    assert "| rate 16 | 3 | TTFT p50 ms | 101.00 | 100.00 | 1.010 | yes | 1.333 | 1.313 |" in ref.render_repeats(summary)
