@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._machine import cpu_jiffies, steal_pct, tree_cpu_s  # noqa: E402
 from benchmarks._server import SSEServer  # noqa: E402
 from harness.load.runner import LoadRun  # noqa: E402
 from harness.load.stats import percentile  # noqa: E402
@@ -31,33 +32,8 @@ from harness.server.endpoint import Endpoint  # noqa: E402
 from harness.spec.load import LoadSpec  # noqa: E402
 
 
-def _cpu_jiffies() -> tuple[int, int]:
-    """(all, steal) jiffies of the machine since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields[:8]), fields[7]
-
-
-def _proc_cpu_s(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds of a process and its children (Locust's --processes forks)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
-        if pid == root or ppid == root:
-            total += _proc_cpu_s(pid)
-    return total
-
-
-def _sample(pids: list[int]) -> tuple[float, float, tuple[int, int]]:
-    return time.time(), sum(_tree_cpu_s(p) for p in pids), _cpu_jiffies()
+def _sample(pid: int) -> tuple[float, float]:
+    return time.time(), tree_cpu_s(pid)
 
 
 def one(users: int, processes: int, a: argparse.Namespace) -> dict:
@@ -72,9 +48,9 @@ def one(users: int, processes: int, a: argparse.Namespace) -> dict:
         run = LoadRun(spec, ep, Path(tmp)).start()
         # CPU of client and server, and the machine's steal, over the measured part of the run
         time.sleep(a.warmup + 1)
-        client0, server0, j0 = _sample([run.proc.pid or 0]), _sample([srv.proc.pid]), _cpu_jiffies()
+        client0, server0, j0 = _sample(run.proc.pid or 0), _sample(srv.proc.pid), cpu_jiffies()
         time.sleep(max(a.duration - 2, 1))
-        client1, server1, j1 = _sample([run.proc.pid or 0]), _sample([srv.proc.pid]), _cpu_jiffies()
+        client1, server1, j1 = _sample(run.proc.pid or 0), _sample(srv.proc.pid), cpu_jiffies()
         res = run.finish()
         server = srv.stats()
     t_lo, t_hi = client0[0], client1[0]
@@ -102,7 +78,7 @@ def one(users: int, processes: int, a: argparse.Namespace) -> dict:
         "client_cpu_cores": round(client_cpu_s / (t_hi - t_lo), 2),
         "server_cpu_ms_per_1k_chunks": round(1e6 * server_cpu_s / max(sampled_chunks, 1), 1),
         # share of the machine's CPU time the hypervisor gave to other guests meanwhile (vmstat's 'st')
-        "cpu_steal_pct": round(100 * (j1[1] - j0[1]) / max(j1[0] - j0[0], 1), 1),
+        "cpu_steal_pct": steal_pct(j0, j1),
     }
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._machine import cpu_jiffies, steal_pct  # noqa: E402
 from benchmarks._server import SSEServer  # noqa: E402
 from benchmarks.reference_client import run as reference_run  # noqa: E402
 from harness.load.runner import LoadRun  # noqa: E402
@@ -45,15 +46,10 @@ def harness_run(url: str, model: str, a: argparse.Namespace) -> dict:
 
 
 def _steal_pct(run):
-    """Run `run()`; also return the share of machine CPU time stolen by the hypervisor meanwhile (vmstat's 'st')."""
-    def read() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields[:8]), fields[7]
-
-    a = read()
+    """Run `run()`; also return the share of machine CPU time stolen by the hypervisor meanwhile."""
+    before = cpu_jiffies()
     out = run()
-    b = read()
-    out["cpu_steal_pct"] = round(100 * (b[1] - a[1]) / max(b[0] - a[0], 1), 1)
+    out["cpu_steal_pct"] = steal_pct(before, cpu_jiffies())
     return out
 
 

@@ -58,7 +58,7 @@ class Stream:
     t0: float
     """perf_counter() when the request was sent; body arrival offsets are relative to it."""
     method: str = "POST"
-    parser: HTTPResponse | None = None
+    parser: HTTPResponse = field(init=False)
     pending: list[bytes] = field(default_factory=list)
     done: gevent.event.Event = field(default_factory=gevent.event.Event)
     error: BaseException | None = None
@@ -70,17 +70,11 @@ class Stream:
 
     @property
     def status(self) -> int | None:
-        p = self.parser
-        return p.status_code if p is not None and p.headers_complete else None
+        return self.parser.status_code if self.parser.headers_complete else None
 
     @property
     def keep_alive(self) -> bool:
-        p = self.parser
-        return p is not None and p.message_complete and not p.should_close()
-
-    def header(self, name: str) -> str | None:
-        value = self.parser.get(name) if self.parser is not None else None
-        return value if isinstance(value, str) else None
+        return self.parser.message_complete and not self.parser.should_close()
 
 
 class StreamReactor:
@@ -147,7 +141,6 @@ class StreamReactor:
             return
         now = time.perf_counter()
         parser = stream.parser
-        assert parser is not None
         try:
             parser.feed(data)  # b"" tells llhttp the connection closed (ends a close-delimited body)
         except Exception as exc:  # noqa: BLE001 - a malformed response is a measured error

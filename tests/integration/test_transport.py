@@ -86,6 +86,17 @@ def test_faults_keep_what_arrived(kind, mode, kind_of_error):
         assert "injected failure" in rec.error and rec.status == 500
 
 
+def _read_request(conn: socket.socket) -> None:
+    """Read one whole request (head and Content-Length body: `requests` sends them in separate writes)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += conn.recv(65536)
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
 class RawServer:
     """A TCP server whose per-connection behaviour is a script: for faults `http.server` can't make."""
 
@@ -107,7 +118,7 @@ class RawServer:
 
     def _one(self, conn: socket.socket, n: int) -> None:
         with conn:
-            conn.recv(65536)
+            _read_request(conn)
             self.script(conn, n)
 
     @property
@@ -133,7 +144,7 @@ def _respond_once_then(after: str) -> Callable[[socket.socket, int], None]:
     def script(conn: socket.socket, n: int) -> None:
         conn.sendall(HEAD + _chunk(EVENT + TAIL) + b"0\r\n\r\n")
         if after == "close-on-next":
-            conn.recv(65536)
+            _read_request(conn)
 
     return script
 
