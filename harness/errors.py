@@ -5,6 +5,8 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class HarnessError(Exception):
     """Base class of every error the harness raises on purpose."""
@@ -36,6 +38,7 @@ class ServerExitedError(ServerError):
     """The server process exited while it was expected to be running."""
 
     def __init__(self, message: str, returncode: int | None, log_tail: str, cause: str | None = None):
+        self.message = message
         self.returncode = returncode
         self.log_tail = log_tail
         self.cause = cause
@@ -73,3 +76,58 @@ class ReportError(HarnessError):
 
 class GateError(HarnessError):
     """Gates could not be evaluated (no gates configured, baseline not found, bad gates file)."""
+
+
+# ---------------------------------------------------------------- failures as data
+
+STAGES = ("server", "load", "quality", "quality_idle", "fidelity", "metrics", "tracking", "interrupt", "harness")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One stage's failure, kept as data until the CLI or the MLflow error tag renders it.
+
+    Stage results carry a list of these instead of strings, so the exit code, log tail and
+    likely cause of a server that died survive to the report.
+    """
+
+    stage: str
+    """Which stage failed: one of STAGES."""
+    message: str
+    kind: str = "HarnessError"
+    """The exception's class name."""
+    exit_code: int | None = None
+    cause: str | None = None
+    """Likely cause recognised from the log (ServerExitedError)."""
+    log_tail: str = ""
+
+    @classmethod
+    def of(cls, stage: str, exc: BaseException, context: str = "") -> "Failure":
+        """From an exception: keeps ServerExitedError's exit code, likely cause and log tail."""
+        if isinstance(exc, ServerExitedError):
+            return cls(stage, f"{context}{exc.message}", type(exc).__name__, exc.returncode, exc.cause, exc.log_tail)
+        if isinstance(exc, KeyboardInterrupt):
+            return cls("interrupt", f"{context}interrupted by the user (Ctrl-C)", "KeyboardInterrupt")
+        text = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        return cls(stage, f"{context}{text}", type(exc).__name__)
+
+    @property
+    def headline(self) -> str:
+        """One line: stage, the message's first line, exit code and likely cause."""
+        line = self.message.splitlines()[0] if self.message else self.kind
+        if self.exit_code is not None and "exit" not in line:
+            line += f" (exit code {self.exit_code})"
+        if self.cause:
+            line += f"; likely cause: {self.cause}"
+        return f"{self.stage}: {line}"
+
+    def text(self) -> str:
+        """Everything, for the MLflow error tag and logs."""
+        out = f"[{self.stage}] {self.message}"
+        if self.exit_code is not None:
+            out += f"\nexit code: {self.exit_code}"
+        if self.cause:
+            out += f"\nlikely cause: {self.cause}"
+        if self.log_tail:
+            out += "\n--- last lines of the log ---\n" + self.log_tail
+        return out
