@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import Failure
 from harness.load.runner import LoadResult
 from harness.quality.runner import QualityResult
 from harness.server.launch import RunningServer
+from harness.server.metrics import ScrapeResult
 from harness.spec.model import ResolvedVariant
 
 
@@ -22,14 +24,24 @@ class VariantOutcome:
     quality: QualityResult | None = None
     quality_idle: QualityResult | None = None
     """The same samples scored with no load (quality.idle_baseline)."""
-    server_metrics: dict[str, float] = field(default_factory=dict)
-    metrics_file: Path | None = None
-    errors: list[str] = field(default_factory=list)
+    scrape: ScrapeResult | None = None
+    """The server's /metrics over the measured window (None when not scraped)."""
+    failures: list[Failure] = field(default_factory=list)
+    """Every stage failure, as data (rendered only by the CLI and the MLflow error tag)."""
     duration_s: float = 0.0
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors)
+        return bool(self.failures)
+
+    @property
+    def server_metrics(self) -> dict[str, float]:
+        return self.scrape.metrics if self.scrape is not None else {}
+
+    @property
+    def error_text(self) -> str:
+        """Every failure in full, for the MLflow error tag."""
+        return "\n".join(f.text() for f in self.failures)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -41,7 +53,8 @@ class VariantOutcome:
         if self.quality_idle is not None:
             out.update(self.quality_idle.flat_metrics("quality_idle/"))
             out.update(load_deltas(self.quality_idle, self.quality))
-        out.update({f"server/{k}": v for k, v in self.server_metrics.items()})
+        if self.scrape is not None:
+            out.update(self.scrape.flat_metrics("server/"))
         if self.server is not None:
             out["timing/server_ready_s"] = self.server.ready_s
         out["timing/variant_s"] = self.duration_s

@@ -1,9 +1,10 @@
-"""`harness run SPEC`: the sweep."""
+"""`harness run SPEC`: the sweep, then comparison, decision report and (with --gate) gates."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from harness.cli.common import add_spec_arguments, spec_from_args
 
@@ -17,48 +18,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=command)
 
 
-def _progress(message: str) -> None:
+def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def command(args: argparse.Namespace) -> int:
-    from harness.sweep import run_sweep
+    from harness.pipeline import run_experiment
+    from harness.pipeline.presenter import Presenter
 
     spec = spec_from_args(args)
-    if args.gate and spec.gates.empty:
-        from harness.errors import SpecError
-
-        raise SpecError(["gates: --gate needs gates to check; add slo:, quality_floor: or relative: to the spec's gates section"])
-    result = run_sweep(spec, _progress)
-    if not args.no_compare and result.parent_run_id:
-        from harness.errors import ReportError
-        from harness.report.compare import compare
-
-        try:
-            print(compare(result.experiment, spec.tracking.uri, result.parent_run_id).render())
-        except ReportError as exc:
-            _progress(f"comparison unavailable: {exc}")
-    if not args.no_compare and result.parent_run_id and any(not o.failed for o in result.outcomes):
+    result = run_experiment(spec, Presenter(_say), compare=not args.no_compare, gate=args.gate,
+                            gate_out=Path(args.gate_out) if args.gate_out else None)
+    if result.comparison is not None:
+        print(result.comparison.render())
+    if result.report is not None:
         from harness.cli.compare import print_report
-        from harness.errors import HarnessError
-        from harness.report.publish import publish
 
-        try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts
-            print_report(publish(result.folder / "report", [result.parent_run_id], uri=spec.tracking.uri, gates=spec.gates))
-        except HarnessError as exc:
-            _progress(f"decision report unavailable: {exc}")
-    gate_code = 0
-    if args.gate and result.parent_run_id:
-        from pathlib import Path
-
+        print_report(result.report)
+    for problem in result.problems:
+        _say(problem.message)
+    if result.gate is not None:
         from harness.cli.gate import print_outcome
-        from harness.gates.check import check_gates
 
-        outcome = check_gates([result.parent_run_id], Path(args.gate_out or result.folder / "gate"), spec.gates, spec.tracking.uri)
-        print_outcome(outcome)
-        gate_code = outcome.report.exit_code
-    failed = [o.variant.name for o in result.outcomes if o.failed]
-    if failed:
-        _progress(f"{len(failed)} variant(s) failed: {', '.join(failed)} (details in MLflow tag harness.error)")
-        return 2
-    return gate_code
+        print_outcome(result.gate)
+    if result.failed_variants:
+        _say(f"{len(result.failed_variants)} variant(s) failed: {', '.join(result.failed_variants)} (details in MLflow tag harness.error)")
+    return result.exit_code

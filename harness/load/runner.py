@@ -10,13 +10,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.errors import LoadError
+from harness.errors import Failure, LoadError
 from harness.load.records import RequestRecord, read_records
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
+from harness.stage import Progress
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPEN_LOOP_MARGIN_S = 2
@@ -84,21 +85,23 @@ class LoadResult:
     window_end: float
     exit_code: int
     artifacts: LoadArtifacts
-    sweep: list["SweepPoint"] = field(default_factory=list)
-    """Rate sweep: every load point, in order (this result is the chosen point's)."""
+    scan: list["ScanPoint"] = field(default_factory=list)
+    """Rate scan: every load point, in order (this result is the chosen point's)."""
     max_point_meeting_slo: float | None = None
-    """Rate sweep: the highest point meeting the SLOs, None when none did."""
+    """Rate scan: the highest point meeting the SLOs, None when none did."""
     steps: list[StepResult] = field(default_factory=list)
     """pattern=steps: one summary per step, in order (`summary` covers the whole measured run)."""
+    failures: list[Failure] = field(default_factory=list)
+    """Partial failures that still left a result (a rate-scan point that failed)."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
-        """The summary's metrics, plus `<prefix>sweep/<point>/...` per sweep point and `<prefix>step/<i>/...` per step."""
+        """The summary's metrics, plus `<prefix>scan/<point>/...` per scan point and `<prefix>step/<i>/...` per step."""
         out = self.summary.flat_metrics(prefix)
-        for pt in self.sweep:
-            out.update(pt.result.summary.flat_metrics(f"{prefix}sweep/{pt.point:g}/"))
-            out[f"{prefix}sweep/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
-        if self.sweep:
-            out[f"{prefix}sweep/max_point_meeting_slo"] = self.max_point_meeting_slo or 0.0
+        for pt in self.scan:
+            out.update(pt.result.summary.flat_metrics(f"{prefix}scan/{pt.point:g}/"))
+            out[f"{prefix}scan/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
+        if self.scan:
+            out[f"{prefix}scan/max_point_meeting_slo"] = self.max_point_meeting_slo or 0.0
         for st in self.steps:
             out.update(st.summary.flat_metrics(f"{prefix}step/{st.index}/"))
             out[f"{prefix}step/{st.index}/{'users' if st.users is not None else 'rate'}"] = st.offered
@@ -141,8 +144,8 @@ def step_results(spec: LoadSpec, records: list[RequestRecord], t0: float) -> lis
 
 
 @dataclass
-class SweepPoint:
-    """One load point of a rate sweep."""
+class ScanPoint:
+    """One load point of a rate scan."""
 
     point: float
     """Requests/s (open loop) or users (closed loop)."""
@@ -204,7 +207,9 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
 
 
 class LoadRun:
-    """A started Locust subprocess; `finish()` waits and summarises."""
+    """A started Locust subprocess; `finish()` waits and summarises (the load stage, harness/stage.py)."""
+
+    name = "load"
 
     def __init__(self, spec: LoadSpec, endpoint: Endpoint, folder: Path):
         self.spec = spec
@@ -224,11 +229,11 @@ class LoadRun:
         self.proc.start()
         return self
 
-    def progress(self) -> str:
+    def progress(self) -> Progress:
         done = sum(1 for p in self.art.record_files() for _ in p.open())
         elapsed = time.time() - self.started
         total = self.spec.run_s()
-        return f"load {min(elapsed, total):.0f}/{total:.0f}s, {done} requests"
+        return Progress("load", min(elapsed, total), total, "s", f"{done} requests")
 
     def running(self) -> bool:
         return self.proc.poll() is None

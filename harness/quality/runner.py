@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import QualityError
+from harness.errors import Failure, QualityError
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import QualitySpec
+from harness.stage import Progress
 
 # lm-eval result keys -> harness metric names, per task
 _METRICS = {
@@ -57,6 +58,8 @@ class QualityResult:
     duration_s: float
     log: Path
     flags: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    """Partial failures that still left a result (none today; the shape every stage result has)."""
 
     def flat_metrics(self, prefix: str = "quality/") -> dict[str, float]:
         out: dict[str, float] = {}
@@ -147,7 +150,9 @@ def quality_flags(scores: dict[str, dict[str, Score]]) -> list[str]:
 
 
 class QualityRun:
-    """A started lm-eval subprocess; `finish()` waits and parses."""
+    """A started lm-eval subprocess; `finish()` waits and parses (the quality stage, harness/stage.py)."""
+
+    name = "quality"
 
     def __init__(self, spec: QualitySpec, endpoint: Endpoint, folder: Path):
         self.spec = spec
@@ -178,8 +183,8 @@ class QualityRun:
     def stop(self) -> None:
         self.proc.stop()
 
-    def progress(self) -> str:
-        return f"quality running {time.time() - self.started:.0f}s"
+    def progress(self) -> Progress:
+        return Progress("quality", time.time() - self.started, None, "s", "running")
 
     def finish(self) -> QualityResult:
         deadline = self.started + self.spec.timeout_s

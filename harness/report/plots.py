@@ -75,13 +75,13 @@ def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
 
 
 def load_curve_plot(result: "LoadResult", path: Path) -> Path | None:
-    """One variant's latency and throughput against offered load: its rate-sweep points or its steps.
+    """One variant's latency and throughput against offered load: its rate-scan points or its steps.
 
     Returns None (and writes nothing) when the run had neither.
     """
-    if result.sweep:
-        points = [(pt.point, pt.result.summary) for pt in result.sweep]
-        xlabel = "offered load (sweep point: req/s or users)"
+    if result.scan:
+        points = [(pt.point, pt.result.summary) for pt in result.scan]
+        xlabel = "offered load (scan point: req/s or users)"
     elif result.steps:
         points = [(st.offered, st.summary) for st in result.steps]
         xlabel = "offered load (step: " + ("users)" if result.steps[0].users is not None else "req/s)")

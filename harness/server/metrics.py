@@ -19,6 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
+from harness.stage import Progress
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,35 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
     return out
 
 
+def window_scrapes(series: list[Scrape], start: float, end: float) -> tuple[Scrape, Scrape]:
+    """The last scrape at or before `start` and the first at or after `end` (falling back to the ends)."""
+    before = [s for s in series if s.t <= start]
+    after = [s for s in series if s.t >= end]
+    return (before[-1] if before else series[0]), (after[0] if after else series[-1])
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    """The scrape stage's typed result: the window's server metrics and how the scraping went."""
+
+    metrics: dict[str, float]
+    """Harness-named server metrics over the measured window (logged as server/<name>)."""
+    scrapes: int
+    """Scrapes answered (each one saved in `file`)."""
+    failures: int
+    """Scrapes that got no answer (timeouts, refused, HTTP errors)."""
+    file: Path
+    last_error: str | None = None
+
+    def flat_metrics(self, prefix: str = "server/") -> dict[str, float]:
+        return {**{f"{prefix}{k}": v for k, v in self.metrics.items()},
+                f"{prefix}scrapes": float(self.scrapes), f"{prefix}scrape_failures": float(self.failures)}
+
+
 class MetricsScraper:
-    """Scrapes /metrics every `interval_s` on a background thread, writing each scrape to disk first."""
+    """The scrape stage: /metrics every `interval_s` on a background thread, each scrape written to disk first."""
+
+    name = "metrics"
 
     def __init__(self, url: str, out_path: Path, interval_s: float = 2.0, headers: dict[str, str] | None = None):
         self.url = url
@@ -131,19 +159,22 @@ class MetricsScraper:
         self.interval_s = interval_s
         self.headers = headers or {}
         self.series: list[Scrape] = []
-        self.errors = 0
+        self.failures = 0
+        self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def scrape_once(self, label: str = "during") -> Scrape | None:
-        """Scrape now; returns None (and counts an error) when the server does not answer."""
+        """Scrape now; returns None (and counts a failure) when the server does not answer."""
         try:
             r = httpx.get(self.url, headers=self.headers, timeout=10.0)
             r.raise_for_status()
             text = r.text
-        except httpx.HTTPError:
-            self.errors += 1
+        except httpx.HTTPError as exc:
+            with self._lock:
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             return None
         t = time.time()
         with self._lock:
@@ -159,11 +190,30 @@ class MetricsScraper:
             self.scrape_once("during")
 
     def start(self) -> "MetricsScraper":
+        """Scrape once ("before"); when that was answered, keep scraping in the background."""
+        if self.scrape_once("before") is None:
+            return self
         self._thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
         self._thread.start()
         return self
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def progress(self) -> Progress:
+        return Progress("metrics", len(self.series), None, " scrapes", f"{self.failures} failed" if self.failures else "")
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_s + 15)
+
+    def finish(self, window: tuple[float, float] | None = None) -> ScrapeResult:
+        """Stop, scrape once more ("after") and summarise over `window` (epoch start, end; None = all scrapes)."""
+        self.stop()
+        self.scrape_once("after")
+        metrics: dict[str, float] = {}
+        if self.series:
+            before, after = window_scrapes(self.series, *window) if window else (self.series[0], self.series[-1])
+            metrics = summarize(before, after, self.series)
+        return ScrapeResult(metrics, len(self.series), self.failures, self.out_path, self.last_error)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 
+class SpecDeprecation(FutureWarning):
+    """A spec key that still works under an old name; shown on screen (FutureWarning is shown by default)."""
+
+
 class Strict(BaseModel):
     """Base: unknown keys are errors, assignment is validated."""
 

@@ -1,14 +1,15 @@
-"""The `load` section: load pattern, workload, SLOs and rate sweeps (docs/metrics.md explains the metrics)."""
+"""The `load` section: load pattern, workload, SLOs and rate scans (docs/metrics.md explains the metrics)."""
 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from harness.spec.base import Strict
+from harness.spec.base import SpecDeprecation, Strict
 
 
 class LengthDist(Strict):
@@ -51,8 +52,8 @@ class SLOSpec(Strict):
     ttft_ms: float | None = Field(None, gt=0, description="Bound on TTFT in ms; None = no TTFT objective.")
     tpot_ms: float | None = Field(None, gt=0, description="Bound on TPOT in ms; None = none. A request with undefined TPOT (N <= 1) meets it.")
     e2e_ms: float | None = Field(None, gt=0, description="Bound on end-to-end latency in ms; None = none.")
-    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate sweep: a load point passes when at least this fraction of its requests meet every SLO.")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate sweep: a load point passes only when its error rate is at most this.")
+    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate scan: a load point passes when at least this fraction of its requests meet every SLO.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate scan: a load point passes only when its error rate is at most this.")
 
 
 class LoadStep(Strict):
@@ -92,13 +93,13 @@ class DatasetSpec(Strict):
         return v
 
 
-class SweepSpec(Strict):
+class RateScanSpec(Strict):
     """Several load points per variant, run one after another; the highest one meeting `load.slo` is reported."""
 
     points: list[float] = Field(..., min_length=1, description="Load points in increasing order: requests/s for pattern constant/poisson, users for closed.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "SweepSpec":
+    def _ordered(self) -> "RateScanSpec":
         if any(p <= 0 for p in self.points):
             raise ValueError("points must be > 0")
         if sorted(self.points) != self.points or len(set(self.points)) != len(self.points):
@@ -154,8 +155,11 @@ class LoadSpec(Strict):
     spawn_rate: float = Field(4.0, gt=0, description="Users started per second (closed loop); open-loop patterns start the whole pool at once.")
     duration_s: float = Field(60.0, gt=0, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
     warmup_s: float = Field(5.0, ge=0, description="Seconds at the start whose requests are excluded from metrics.")
-    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate sweep.")
-    sweep: SweepSpec | None = Field(None, description="Rate sweep: run each point (warm-up + duration each) and find the highest meeting `slo`.")
+    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate scan.")
+    rate_scan: RateScanSpec | None = Field(
+        None, description="Rate scan within one variant: run each load point (warm-up + duration each) and find the highest meeting `slo`. "
+        "(Formerly `sweep`, which still works with a deprecation warning.)"
+    )
     preset: Literal["chat-short", "chat-medium", "chat-long", "rag"] | None = Field(
         None, description="Workload preset: sets `prompt_tokens`, `output_tokens` (and `prompt_kind` for rag) unless given; see docs/metrics.md."
     )
@@ -217,6 +221,11 @@ class LoadSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sweep" in data:  # the old name of rate_scan
+            if "rate_scan" in data:
+                raise ValueError("`sweep` is the deprecated name of `rate_scan`: give only `rate_scan`")
+            warnings.warn("load.sweep is deprecated: rename it to load.rate_scan (same fields)", SpecDeprecation, stacklevel=2)
+            data = {("rate_scan" if k == "sweep" else k): v for k, v in data.items()}
         if isinstance(data, dict) and data.get("preset") in PRESETS:
             data = {**PRESETS[data["preset"]], **data}
         return data
@@ -224,7 +233,7 @@ class LoadSpec(Strict):
     @model_validator(mode="after")
     def _pattern(self) -> "LoadSpec":
         p = self.pattern
-        if p in ("constant", "poisson") and self.rate is None and self.sweep is None:
+        if p in ("constant", "poisson") and self.rate is None and self.rate_scan is None:
             raise ValueError(f"pattern={p} needs `rate` (requests per second), e.g. rate: 4")
         if p not in ("constant", "poisson") and self.rate is not None:
             raise ValueError(f"`rate` is used by pattern constant/poisson only (pattern is {p}); use steps[].rate for steps")
@@ -244,11 +253,11 @@ class LoadSpec(Strict):
                 raise ValueError(f"burst.size ({self.burst.size}) exceeds users ({self.users}): set users >= burst.size so a burst goes out at once")
         elif self.burst is not None:
             raise ValueError(f"`burst` is used by pattern=burst only (pattern is {p})")
-        if self.sweep is not None:
+        if self.rate_scan is not None:
             if p in ("steps", "burst"):
-                raise ValueError("a rate sweep needs pattern closed (points = users) or constant/poisson (points = requests/s)")
-            if p == "closed" and any(x != int(x) for x in self.sweep.points):
-                raise ValueError("pattern=closed: sweep points are user counts and must be whole numbers")
+                raise ValueError("a rate scan needs pattern closed (points = users) or constant/poisson (points = requests/s)")
+            if p == "closed" and any(x != int(x) for x in self.rate_scan.points):
+                raise ValueError("pattern=closed: rate_scan points are user counts and must be whole numbers")
         if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
             raise ValueError("`dataset` supplies whole conversations: leave turns=1, system_prompt_tokens=0 and preset unset")
         if self.distributed.role != "local" and self.processes > 1:
@@ -278,9 +287,9 @@ class LoadSpec(Strict):
         return self.run_s() - self.warmup_s
 
     def at_point(self, point: float) -> "LoadSpec":
-        """This spec at one sweep point (rate for open loop, users for closed), without the sweep."""
+        """This spec at one scan point (rate for open loop, users for closed), without the scan."""
         data = self.model_dump()
-        data["sweep"] = None
+        data["rate_scan"] = None
         if self.pattern == "closed":
             data["users"] = int(point)
         else:

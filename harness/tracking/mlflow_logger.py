@@ -152,8 +152,8 @@ class SweepLogger:
             tags["harness.inputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
         if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
             tags["harness.engine_version"] = outcome.server.endpoint.info["server_version"][:250]
-        if outcome.errors:
-            tags["harness.error"] = redact("\n".join(outcome.errors), self.secrets)[:4900]
+        if outcome.failures:
+            tags["harness.error"] = redact(outcome.error_text, self.secrets)[:4900]
         if outcome.quality is not None and outcome.quality.flags:
             tags["harness.quality_flags"] = "\n".join(outcome.quality.flags)[:4900]
         for k, val in tags.items():

@@ -115,20 +115,20 @@ def test_two_processes_share_one_open_loop_schedule(fake_server, tmp_path):
     assert len(result.records) == pytest.approx(80, rel=0.15)
 
 
-def test_rate_sweep_finds_the_highest_point_meeting_the_slo(fake_server, tmp_path):
-    from harness.load.series import LoadSeries
+def test_rate_scan_finds_the_highest_point_meeting_the_slo(fake_server, tmp_path):
+    from harness.load.scan import RateScan
 
     ep, state = fake_server(slots=1, **TIMING)  # one stream at a time: more users queue, TTFT grows
-    spec = _spec(duration_s=2, sweep={"points": [1, 4]}, slo={"ttft_ms": 200, "min_attainment": 0.9})
-    series = LoadSeries(spec, ep, tmp_path).start()
+    spec = _spec(duration_s=2, rate_scan={"points": [1, 4]}, slo={"ttft_ms": 200, "min_attainment": 0.9})
+    series = RateScan(spec, ep, tmp_path).start()
     while series.running():
         time.sleep(0.2)
     result = series.finish()
-    low, high = result.sweep
+    low, high = result.scan
     assert (low.point, high.point) == (1, 4)
     assert low.meets_slo and not high.meets_slo
     assert low.result.summary.slo_attainment == 1.0 and high.result.summary.ttft_ms.p50 > 200
     assert result.max_point_meeting_slo == 1 and result is low.result
     m = result.flat_metrics()
-    assert m["perf/sweep/max_point_meeting_slo"] == 1 and m["perf/sweep/4/meets_slo"] == 0.0 and "perf/sweep/1/ttft_p99_ms" in m
+    assert m["perf/scan/max_point_meeting_slo"] == 1 and m["perf/scan/4/meets_slo"] == 0.0 and "perf/scan/1/ttft_p99_ms" in m
     assert (tmp_path / "point-1" / "records.jsonl").is_file() and (tmp_path / "point-4" / "records.jsonl").is_file()

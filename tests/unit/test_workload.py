@@ -102,8 +102,8 @@ def _problems(load: dict) -> str:
         ({"pattern": "steps"}, "pattern=steps needs `steps`"),
         ({"pattern": "steps", "steps": [{"duration_s": 5, "users": 1}, {"duration_s": 5, "rate": 2}]}, "all set `users` or all set `rate`"),
         ({"pattern": "steps", "steps": [{"duration_s": 5, "users": 1, "rate": 2}]}, "exactly one of `users`"),
-        ({"pattern": "constant", "rate": 1, "sweep": {"points": [4, 1]}}, "strictly increasing"),
-        ({"sweep": {"points": [1.5, 3]}}, "whole numbers"),
+        ({"pattern": "constant", "rate": 1, "rate_scan": {"points": [4, 1]}}, "strictly increasing"),
+        ({"rate_scan": {"points": [1.5, 3]}}, "whole numbers"),
         ({"dataset": {"path": "/nope.jsonl"}}, "load.dataset.path"),
         ({"processes": 2, "distributed": {"role": "master"}}, "not both"),
         ({"preset": "chat-huge"}, "load.preset"),
@@ -114,10 +114,20 @@ def test_bad_load_specs_name_the_field_and_fix(load, needle):
     assert needle in text and "load" in text
 
 
-def test_sweep_points_become_rate_or_users():
-    spec = LoadSpec(pattern="poisson", sweep={"points": [1, 4]})
-    assert spec.at_point(4).rate == 4 and spec.at_point(4).sweep is None
-    assert LoadSpec(sweep={"points": [2, 8]}).at_point(8).users == 8
+def test_scan_points_become_rate_or_users():
+    spec = LoadSpec(pattern="poisson", rate_scan={"points": [1, 4]})
+    assert spec.at_point(4).rate == 4 and spec.at_point(4).rate_scan is None
+    assert LoadSpec(rate_scan={"points": [2, 8]}).at_point(8).users == 8
+
+
+def test_the_old_sweep_key_still_works_with_a_deprecation_warning():
+    from harness.spec.base import SpecDeprecation
+
+    with pytest.warns(SpecDeprecation, match="load.rate_scan"):
+        spec = LoadSpec(sweep={"points": [2, 8]})
+    assert spec.rate_scan is not None and spec.rate_scan.points == [2.0, 8.0]
+    with pytest.raises(ValueError, match="only `rate_scan`"):
+        LoadSpec(sweep={"points": [2]}, rate_scan={"points": [2]})
 
 
 def _argv(**kw) -> list[str]:

@@ -1,7 +1,7 @@
-"""Rate sweep: the load points of `load.sweep`, run one after another on the same server.
+"""Rate scan: the load points of `load.rate_scan`, run one after another on the same server.
 
-`LoadSeries` has LoadRun's interface (start / running / progress / stop / finish), so the
-pipeline drives a sweep exactly like a single load run; `running()` moves on to the next point
+`RateScan` has LoadRun's interface (start / running / progress / stop / finish), so the
+pipeline drives a scan exactly like a single load run; `running()` moves on to the next point
 when one ends. A point passes when its SLO attainment reaches `slo.min_attainment` and its error
 rate stays within `slo.max_error_rate`; `finish()` returns the highest passing point's result
 (the last point's when none passes) with every point attached.
@@ -13,11 +13,12 @@ import math
 import time
 from pathlib import Path
 
-from harness.errors import LoadError
-from harness.load.runner import LoadResult, LoadRun, SweepPoint
+from harness.errors import Failure, LoadError
+from harness.load.runner import LoadResult, LoadRun, ScanPoint
 from harness.load.stats import LoadSummary
 from harness.server.endpoint import Endpoint
 from harness.spec.load import LoadSpec, SLOSpec
+from harness.stage import Progress
 
 
 def meets(summary: LoadSummary, slo: SLOSpec) -> bool:
@@ -27,16 +28,20 @@ def meets(summary: LoadSummary, slo: SLOSpec) -> bool:
     return math.isnan(summary.slo_attainment) or summary.slo_attainment >= slo.min_attainment
 
 
-class LoadSeries:
+class RateScan:
+    """The load stage of a rate scan (harness/stage.py): one LoadRun per point."""
+
+    name = "load"
+
     def __init__(self, spec: LoadSpec, endpoint: Endpoint, folder: Path):
-        if spec.sweep is None:
-            raise ValueError("LoadSeries needs load.sweep")
+        if spec.rate_scan is None:
+            raise ValueError("RateScan needs load.rate_scan")
         self.spec = spec
         self.endpoint = endpoint
         self.folder = folder
-        self.points = list(spec.sweep.points)
-        self.done: list[SweepPoint] = []
-        self.errors: list[str] = []
+        self.points = list(spec.rate_scan.points)
+        self.done: list[ScanPoint] = []
+        self.failures: list[Failure] = []
         self.current: LoadRun | None = None
         self.index = -1
         self.stopped = False
@@ -46,7 +51,7 @@ class LoadSeries:
         point = self.points[self.index]
         self.current = LoadRun(self.spec.at_point(point), self.endpoint, self.folder / f"point-{point:g}").start()
 
-    def start(self) -> "LoadSeries":
+    def start(self) -> "RateScan":
         self._next()
         return self
 
@@ -55,9 +60,9 @@ class LoadSeries:
         point = self.points[self.index]
         try:
             result = self.current.finish()
-            self.done.append(SweepPoint(point, result, meets(result.summary, self.spec.slo)))
+            self.done.append(ScanPoint(point, result, meets(result.summary, self.spec.slo)))
         except LoadError as exc:
-            self.errors.append(f"sweep point {point:g}: {exc}")
+            self.failures.append(Failure.of("load", exc, f"scan point {point:g}: "))
             self.stopped = True  # higher load will not do better
         self.current = None
 
@@ -72,9 +77,12 @@ class LoadSeries:
             return True
         return False
 
-    def progress(self) -> str:
-        inner = self.current.progress() if self.current else "done"
-        return f"sweep point {self.index + 1}/{len(self.points)} ({self.points[self.index]:g}): {inner}"
+    def progress(self) -> Progress:
+        where = f"scan point {self.index + 1}/{len(self.points)} ({self.points[self.index]:g})"
+        if self.current is None:
+            return Progress("load", self.index + 1, len(self.points), " points", where)
+        inner = self.current.progress()
+        return Progress("load", inner.done, inner.total, inner.unit, f"{inner.detail}; {where}")
 
     def stop(self) -> None:
         self.stopped = True
@@ -82,14 +90,15 @@ class LoadSeries:
             self.current.stop()
 
     def finish(self, timeout_s: float | None = None) -> LoadResult:
-        """The chosen point's result with all points attached; failed points are in `errors`."""
+        """The chosen point's result with all points attached; failed points are in the result's `failures`."""
         while self.running():  # normally already over: the pipeline polls running()
             time.sleep(0.2)
         if not self.done:
-            raise LoadError("rate sweep: no load point finished; " + "; ".join(self.errors))
+            raise LoadError("rate scan: no load point finished; " + "; ".join(f.message for f in self.failures))
         passing = [p for p in self.done if p.meets_slo]
         chosen = passing[-1] if passing else self.done[-1]
         result = chosen.result
-        result.sweep = list(self.done)
+        result.scan = list(self.done)
         result.max_point_meeting_slo = passing[-1].point if passing else None
+        result.failures = list(self.failures)
         return result

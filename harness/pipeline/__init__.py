@@ -1,0 +1,82 @@
+"""Run an experiment end to end: sweep -> comparison and decision report -> gates.
+
+This is the harness's Python API::
+
+    from harness import load_spec, run_experiment
+
+    result = run_experiment(load_spec("examples/local-smoke.yaml"), gate=True)
+    print(result.exit_code, result.report.report.recommendation.chosen if result.report else None)
+
+The CLI (`harness run`) only parses arguments, calls `run_experiment` and prints its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import Failure, HarnessError, SpecError
+from harness.outcome import SweepResult
+from harness.pipeline.presenter import Presenter
+from harness.pipeline.sweep import run_sweep
+from harness.spec.model import ExperimentSpec
+
+if TYPE_CHECKING:
+    from harness.gates.check import GateOutcome
+    from harness.report.compare import Comparison
+    from harness.report.publish import PublishedReport
+
+
+@dataclass
+class ExperimentResult:
+    """Everything one `run_experiment` produced."""
+
+    sweep: SweepResult
+    comparison: "Comparison | None" = None
+    report: "PublishedReport | None" = None
+    gate: "GateOutcome | None" = None
+    problems: list[Failure] = field(default_factory=list)
+    """Post-run steps that could not be done (comparison or report unavailable)."""
+
+    @property
+    def failed_variants(self) -> list[str]:
+        return [o.variant.name for o in self.sweep.outcomes if o.failed]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when a variant failed, else 1 when a gate failed, else 0."""
+        if self.failed_variants:
+            return 2
+        return self.gate.report.exit_code if self.gate is not None else 0
+
+
+def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, compare: bool = True, gate: bool = False,
+                   gate_out: Path | None = None) -> ExperimentResult:
+    """Sweep every variant of `spec`, then (optionally) compare, report and gate them."""
+    if gate and spec.gates.empty:
+        raise SpecError(["gates: --gate needs gates to check; add slo:, quality_floor: or relative: to the spec's gates section"])
+    result = ExperimentResult(run_sweep(spec, presenter))
+    sweep_id = result.sweep.parent_run_id
+    if sweep_id is None:
+        return result
+    uri = spec.tracking.uri
+    if compare:
+        from harness.report.compare import compare as compare_runs
+
+        try:
+            result.comparison = compare_runs(result.sweep.experiment, uri, sweep_id)
+        except HarnessError as exc:
+            result.problems.append(Failure.of("report", exc, "comparison unavailable: "))
+    if compare and any(not o.failed for o in result.sweep.outcomes):
+        from harness.report.publish import publish
+
+        try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts
+            result.report = publish(result.sweep.folder / "report", [sweep_id], uri=uri, gates=spec.gates)
+        except HarnessError as exc:
+            result.problems.append(Failure.of("report", exc, "decision report unavailable: "))
+    if gate:
+        from harness.gates.check import check_gates
+
+        result.gate = check_gates([sweep_id], Path(gate_out or result.sweep.folder / "gate"), spec.gates, uri)
+    return result

@@ -1,0 +1,82 @@
+"""What a sweep says while it runs: the one place progress is formatted.
+
+The pipeline calls these methods with typed values; the presenter turns them into lines for
+`write` (the CLI's stderr). A program using `run_experiment` can pass its own presenter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.load.runner import LoadResult
+    from harness.outcome import VariantOutcome
+    from harness.quality.runner import QualityResult
+    from harness.server.launch import RunningServer
+    from harness.server.metrics import ScrapeResult
+    from harness.spec.model import ResolvedVariant
+    from harness.stage import Progress
+
+PROGRESS_EVERY_S = 10.0
+
+
+class Presenter:
+    """Progress as plain lines, one call per event."""
+
+    every_s = PROGRESS_EVERY_S
+
+    def __init__(self, write: Callable[[str], None] = print):
+        self.write = write
+        self._prefix = ""
+
+    # ---------------------------------------------------------------- the sweep
+
+    def sweep_started(self, name: str, n_variants: int, folder: object, uri: str, experiment: str) -> None:
+        self.write(f"sweep '{name}': {n_variants} variant(s); raw files in {folder}; MLflow {uri} (experiment '{experiment}')")
+
+    def variant_started(self, i: int, n: int, variant: "ResolvedVariant") -> None:
+        self._prefix = f"  {variant.name}: "
+        self.write(f"[{i}/{n}] {variant.name}: starting {variant.server.kind} server")
+
+    def variant_done(self, i: int, n: int, outcome: "VariantOutcome", run_id: str | None) -> None:
+        status = "FAILED: " + "; ".join(f.headline for f in outcome.failures) if outcome.failed else "ok"
+        self.write(f"[{i}/{n}] {outcome.variant.name}: {status} ({outcome.duration_s:.0f}s, MLflow run {run_id})")
+        self._prefix = ""
+
+    # ---------------------------------------------------------------- one variant
+
+    def say(self, message: str) -> None:
+        self.write(self._prefix + message)
+
+    def ready(self, running: "RunningServer") -> None:
+        self.say(f"ready in {running.ready_s:.1f}s at {running.endpoint.base_url}")
+
+    def progress(self, items: Sequence["Progress"]) -> None:
+        if items:
+            self.say(" | ".join(str(p) for p in items))
+
+    def load_done(self, result: "LoadResult") -> None:
+        if result.scan:
+            self.say(f"rate scan: highest point meeting the SLOs: {result.max_point_meeting_slo}")
+        for st in result.steps:
+            t = st.summary
+            self.say(f"step {st.index} ({st.offered:g} {'users' if st.users is not None else 'req/s'}): {t.requests} requests, "
+                     f"TTFT p50 {t.ttft_ms.p50:.0f} ms, TPOT p50 {t.tpot_ms.p50:.1f} ms, {t.output_tokens_per_s:.1f} output tok/s")
+        s = result.summary
+        self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, TTFT p50 {s.ttft_ms.p50:.0f} ms")
+        if s.tokenizer_error:
+            self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")
+
+    def quality_done(self, result: "QualityResult") -> None:
+        q = result.flat_metrics("")
+        self.say("quality: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(q.items()) if not k.endswith(("_stderr", "/samples"))))
+        for flag in result.flags:
+            self.say(f"FLAG {flag}")
+
+    def scrape_done(self, result: "ScrapeResult") -> None:
+        if result.failures:
+            self.say(f"warning: {result.failures} /metrics scrape(s) failed ({result.last_error}); {result.scrapes} answered")
+
+    def file_written(self, what: str, path: object) -> None:
+        self.say(f"{what}: {path}")

@@ -1,0 +1,61 @@
+"""The sweep: every variant of the matrix in turn, each logged to MLflow as a child run.
+
+A fault in one variant marks that variant's run FAILED, keeps what was measured (raw files are
+already on disk and are logged) and the sweep moves on to the next variant.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from harness.errors import Failure
+from harness.outcome import SweepResult, VariantOutcome
+from harness.pipeline.presenter import Presenter
+from harness.pipeline.variant import run_variant
+from harness.report.plots import load_curve_plot
+from harness.spec.loader import resolve_variants
+from harness.spec.model import ExperimentSpec
+from harness.tracking.mlflow_logger import SweepLogger
+
+
+def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None) -> SweepResult:
+    presenter = presenter or Presenter()
+    variants = resolve_variants(spec)
+    folder = Path(spec.tracking.run_dir) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "experiment.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    logger = SweepLogger(spec, variants)
+    parent = logger.start_sweep(folder)
+    presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
+    outcomes: list[VariantOutcome] = []
+    try:
+        for i, variant in enumerate(variants, 1):
+            presenter.variant_started(i, len(variants), variant)
+            run_id = logger.start_variant(variant)
+            outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
+            try:
+                run_variant(spec, variant, outcome, presenter)
+            except KeyboardInterrupt as exc:
+                outcome.failures.append(Failure.of("interrupt", exc))
+                logger.finish_variant(run_id, outcome)
+                outcomes.append(outcome)
+                raise
+            _plots(outcome, presenter)
+            logger.finish_variant(run_id, outcome)
+            outcomes.append(outcome)
+            presenter.variant_done(i, len(variants), outcome, run_id)
+    finally:
+        logger.end_sweep(failed=any(o.failed for o in outcomes) or len(outcomes) < len(variants))
+    return SweepResult(logger.experiment, parent, outcomes, folder)
+
+
+def _plots(outcome: VariantOutcome, presenter: Presenter) -> None:
+    """Per-variant plots that belong in the variant's own artifacts (the load curve of a scan or steps)."""
+    if outcome.load is None:
+        return
+    curve = load_curve_plot(outcome.load, outcome.folder / "load" / "load_curve.png")
+    if curve is not None:
+        presenter.file_written("load curve", curve)

@@ -1,0 +1,141 @@
+"""One variant: serve -> (load || quality) with the scrape stage alongside -> a filled VariantOutcome.
+
+Failures are recorded in the outcome as `Failure` values rather than raised (except Ctrl-C);
+whatever a stage measured before a fault elsewhere is still finished into its result.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.errors import Failure, HarnessError, ServerExitedError
+from harness.load.runner import LoadRun
+from harness.load.scan import RateScan
+from harness.outcome import VariantOutcome
+from harness.pipeline.presenter import Presenter
+from harness.quality.runner import QualityRun
+from harness.server.launch import RunningServer, serve
+from harness.server.metrics import MetricsScraper
+from harness.server.process import likely_cause
+from harness.spec.model import ExperimentSpec, ResolvedVariant
+from harness.stage import Stage
+
+POLL_S = 0.5
+
+
+def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: VariantOutcome, presenter: Presenter) -> None:
+    """Fill `outcome`; errors are recorded in it rather than raised (except Ctrl-C)."""
+    started = time.time()
+    outcome.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with serve(variant, outcome.folder / "server") as running:
+            outcome.server = running
+            presenter.ready(running)
+            _Measurement(spec, running, outcome, presenter).run()
+    except HarnessError as exc:
+        outcome.failures.append(Failure.of("server", exc))
+    except OSError as exc:
+        outcome.failures.append(Failure.of("server", exc))
+    finally:
+        outcome.duration_s = time.time() - started
+
+
+def server_died(running: RunningServer, during: str) -> ServerExitedError:
+    """The server process is gone: its exit code, log tail and likely cause."""
+    log = running.process.log_tail(40) if running.process else ""
+    code = running.process.poll() if running.process else None
+    return ServerExitedError(f"the server died during {during}", code, log, likely_cause(log))
+
+
+class _Measurement:
+    """The stages of one variant against one running server."""
+
+    def __init__(self, spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, presenter: Presenter):
+        self.spec = spec
+        self.running = running
+        self.outcome = outcome
+        self.presenter = presenter
+
+    def run(self) -> None:
+        scraper = self._start_scraper()
+        if self.spec.quality.enabled and self.spec.quality.idle_baseline:
+            self._score_idle()
+        stages: list[Stage] = []
+        if self.spec.load.enabled:
+            scan = self.spec.load.rate_scan is not None
+            self._start(stages, "load", lambda: (RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
+        if self.spec.quality.enabled:
+            self._start(stages, "quality", lambda: QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / "quality"))
+        try:
+            self._watch(stages, "the measurement")
+        except (HarnessError, KeyboardInterrupt) as exc:
+            for stage in stages:
+                stage.stop()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.outcome.failures.append(Failure.of("server", exc))
+        finally:
+            if scraper is not None:
+                scraper.stop()
+        for stage in stages:
+            self._finish(stage)
+        if scraper is not None:
+            load = self.outcome.load
+            self.outcome.scrape = scraper.finish((load.window_start, load.window_end) if load is not None else None)
+            self.presenter.scrape_done(self.outcome.scrape)
+
+    def _start(self, stages: list[Stage], name: str, make) -> None:
+        try:
+            stages.append(make().start())
+        except HarnessError as exc:
+            self.outcome.failures.append(Failure.of(name, exc))
+
+    def _start_scraper(self) -> MetricsScraper | None:
+        endpoint = self.running.endpoint
+        if not (self.spec.metrics.enabled and endpoint.metrics_url):
+            return None
+        scraper = MetricsScraper(endpoint.metrics_url, self.outcome.folder / "server" / "metrics.jsonl",
+                                 self.spec.metrics.interval_s, endpoint.headers())
+        if not scraper.start().running():
+            self.presenter.say(f"warning: {endpoint.metrics_url} did not answer; server metrics skipped")
+            return None
+        return scraper
+
+    def _watch(self, stages: list[Stage], during: str) -> None:
+        """Poll until every stage is done; raise ServerExitedError when the server dies meanwhile."""
+        last = time.time()
+        while any(s.running() for s in stages):
+            time.sleep(POLL_S)
+            if not self.running.alive():
+                raise server_died(self.running, during)
+            if time.time() - last >= self.presenter.every_s:
+                last = time.time()
+                self.presenter.progress([s.progress() for s in stages if s.running()])
+
+    def _finish(self, stage: Stage) -> None:
+        try:
+            result = stage.finish()
+        except HarnessError as exc:
+            self.outcome.failures.append(Failure.of(stage.name, exc))
+            return
+        self.outcome.failures.extend(result.failures)
+        if stage.name == "load":
+            self.outcome.load = result
+            self.presenter.load_done(result)
+        else:
+            self.outcome.quality = result
+            self.presenter.quality_done(result)
+
+    def _score_idle(self) -> None:
+        """Score the quality samples with no load first, for the quality-under-load delta."""
+        self.presenter.say("quality with no load (idle baseline) ...")
+        try:
+            run = QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / "quality_idle").start()
+            try:
+                self._watch([run], "the idle quality run")
+            except ServerExitedError:
+                run.stop()
+                raise
+            self.outcome.quality_idle = run.finish()
+        except HarnessError as exc:
+            self.outcome.failures.append(Failure.of("quality_idle", exc, "idle quality baseline: "))

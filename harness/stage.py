@@ -1,0 +1,48 @@
+"""The one shape every measuring stage has.
+
+A stage is started, polled (`running`, `progress`) while the pipeline watches the server, may be
+stopped early, and is finished into its typed result. `finish()` raises a HarnessError when the
+stage produced nothing usable; partial failures (a rate-scan point that failed, scrapes that
+went unanswered) travel in the result's `failures`. The load (`LoadRun`, `RateScan`), quality
+(`QualityRun`) and scrape (`MetricsScraper`) stages implement it; the server stage is the
+`serve()` context manager, whose `RunningServer` answers `running()` and `progress()` alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+R = TypeVar("R", covariant=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a stage stands: `done` of `total` `unit` (total None when open-ended), plus a detail."""
+
+    stage: str
+    done: float
+    total: float | None = None
+    unit: str = ""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        of = f"/{self.total:.0f}" if self.total is not None else ""
+        text = f"{self.stage} {self.done:.0f}{of}{self.unit}"
+        return f"{text}, {self.detail}" if self.detail else text
+
+
+class Stage(Protocol[R]):
+    """start -> running/progress -> (stop) -> finish -> typed result."""
+
+    name: str
+
+    def start(self) -> "Stage[R]": ...
+
+    def running(self) -> bool: ...
+
+    def progress(self) -> Progress: ...
+
+    def stop(self) -> None: ...
+
+    def finish(self) -> R: ...
