@@ -8,6 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stopping signal (SIGINT, SIGTERM, SIGHUP) arrived; handled like Ctrl-C everywhere."""
+
+    def __init__(self, signal_name: str = "SIGINT"):
+        self.signal_name = signal_name
+        super().__init__(signal_name)
+
+
 class HarnessError(Exception):
     """Base class of every error the harness raises on purpose."""
 
@@ -107,7 +115,8 @@ class Failure:
         if isinstance(exc, ServerExitedError):
             return cls(stage, f"{context}{exc.message}", type(exc).__name__, exc.returncode, exc.cause, exc.log_tail)
         if isinstance(exc, KeyboardInterrupt):
-            return cls("interrupt", f"{context}interrupted by the user (Ctrl-C)", "KeyboardInterrupt")
+            how = f"a {exc.signal_name} signal" if isinstance(exc, Interrupted) and exc.signal_name != "SIGINT" else "the user (Ctrl-C)"
+            return cls("interrupt", f"{context}interrupted by {how}", type(exc).__name__)
         text = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
         return cls(stage, f"{context}{text}", type(exc).__name__)
 

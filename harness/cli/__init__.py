@@ -26,11 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from harness.server.shutdown import handle_signals, received
+
     try:
-        return int(args.func(args))
+        with handle_signals():  # SIGINT, SIGTERM, SIGHUP: one clean stop, children reaped
+            return int(args.func(args))
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted; servers stopped, partial results kept", file=sys.stderr)
+        how = received() or "SIGINT"
+        print(f"harness: interrupted ({how}); servers stopped, partial results kept, runs marked FAILED", file=sys.stderr)
         return 130

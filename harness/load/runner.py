@@ -15,6 +15,7 @@ from harness.load.records import RequestRecord, read_records
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.server.endpoint import Endpoint
+from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
 from harness.stage import Progress
@@ -196,7 +197,11 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
     if endpoint.api_key_env:
         argv += ["--api-key-env", endpoint.api_key_env]
     if spec.processes > 1:
-        argv += ["--processes", str(spec.processes)]
+        # Locust's master would bind *:5557: a fixed port on every interface, where a concurrent run's workers (or any
+        # host's) could join. Local workers only need loopback, on a port of this run's own.
+        port = free_port("127.0.0.1")
+        argv += ["--processes", str(spec.processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                 "--master-host", "127.0.0.1", "--master-port", str(port)]
     d = spec.distributed
     if d.role == "master":  # workers: `harness worker` (harness/load/worker.py); they relay their records here
         argv += [
@@ -219,6 +224,7 @@ class LoadRun:
         self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10)
         self.started = 0.0
         self.stopped_early = False
+        self.timed_out = False
         self.counter: TokenCounter | None = None
 
     def start(self) -> "LoadRun":
@@ -235,8 +241,20 @@ class LoadRun:
         total = self.spec.run_s()
         return Progress("load", min(elapsed, total), total, "s", f"{done} requests")
 
+    def deadline_s(self) -> float:
+        """Seconds after start by which Locust must have exited: the run, one request timeout, 120 s, the worker wait."""
+        d = self.spec.distributed
+        waiting = d.wait_for_workers_s if d.role == "master" else 0
+        return self.spec.run_s() + self.spec.request_timeout_s + 120 + waiting
+
     def running(self) -> bool:
-        return self.proc.poll() is None
+        if self.proc.poll() is not None:
+            return False
+        if time.time() - self.started > self.deadline_s():
+            self.timed_out = True
+            self.proc.stop()
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop early (a fault elsewhere); `finish()` still summarises the records written so far."""
@@ -245,14 +263,13 @@ class LoadRun:
 
     def finish(self, timeout_s: float | None = None) -> LoadResult:
         d = self.spec.distributed
-        waiting = d.wait_for_workers_s if d.role == "master" else 0
-        deadline = self.started + (timeout_s or (self.spec.run_s() + self.spec.request_timeout_s + 120 + waiting))
+        deadline = self.started + (timeout_s or self.deadline_s())
         while self.proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         code = self.proc.poll()
         self.proc.stop()
         records = read_records(self.art.record_files()) if self.art.record_files() else []
-        if code is None:
+        if code is None or self.timed_out:
             raise LoadError(f"Locust did not finish in time; {len(records)} records kept in {self.art.folder}")
         if d.role == "master" and not records and "Gave up waiting for workers" in self.proc.log_tail(200):
             raise LoadError(

@@ -6,12 +6,13 @@ already on disk and are logged) and the sweep moves on to the next variant.
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 
 import yaml
 
-from harness.errors import Failure
+from harness.errors import Failure, SpecError
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.presenter import Presenter
 from harness.pipeline.variant import run_variant
@@ -24,8 +25,7 @@ from harness.tracking.mlflow_logger import SweepLogger
 def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None) -> SweepResult:
     presenter = presenter or Presenter()
     variants = resolve_variants(spec)
-    folder = Path(spec.tracking.run_dir) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
     (folder / "experiment.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     logger = SweepLogger(spec, variants)
     parent = logger.start_sweep(folder)
@@ -50,6 +50,22 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None) -> Sweep
     finally:
         logger.end_sweep(failed=any(o.failed for o in outcomes) or len(outcomes) < len(variants))
     return SweepResult(logger.experiment, parent, outcomes, folder)
+
+
+def new_run_folder(run_dir: Path, name: str) -> Path:
+    """<run_dir>/<name>-<time>-<random>: two sweeps started in the same second never share a folder."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SpecError([f"tracking.run_dir: '{run_dir}' is a file, not a folder; point it at a folder (default: runs)"])
+    for _ in range(5):
+        folder = run_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SpecError([f"tracking.run_dir: cannot create '{folder}': {exc.strerror or exc}"]) from None
+    raise SpecError([f"tracking.run_dir: could not create a fresh folder under '{run_dir}'"])
 
 
 def _plots(outcome: VariantOutcome, presenter: Presenter) -> None:

@@ -66,23 +66,28 @@ class _Measurement:
             self._start(stages, "load", lambda: (RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
         if self.spec.quality.enabled:
             self._start(stages, "quality", lambda: QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / "quality"))
+        interrupted: KeyboardInterrupt | None = None
         try:
             self._watch(stages, "the measurement")
         except (HarnessError, KeyboardInterrupt) as exc:
             for stage in stages:
                 stage.stop()
             if isinstance(exc, KeyboardInterrupt):
-                raise
-            self.outcome.failures.append(Failure.of("server", exc))
+                interrupted = exc
+            else:
+                self.outcome.failures.append(Failure.of("server", exc))
         finally:
             if scraper is not None:
                 scraper.stop()
+        # finished work is kept even on Ctrl-C: the records written and any results lm-eval saved
         for stage in stages:
             self._finish(stage)
         if scraper is not None:
             load = self.outcome.load
             self.outcome.scrape = scraper.finish((load.window_start, load.window_end) if load is not None else None)
             self.presenter.scrape_done(self.outcome.scrape)
+        if interrupted is not None:
+            raise interrupted
 
     def _start(self, stages: list[Stage], name: str, make) -> None:
         try:

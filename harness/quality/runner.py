@@ -171,6 +171,8 @@ class QualityRun:
             env["HF_HUB_OFFLINE"] = "1"
         self.proc = ManagedProcess(lm_eval_argv(spec, endpoint, folder / "tasks", self.out_dir, self.plans), self.log, env=env)
         self.started = 0.0
+        self.stopped_early = False
+        self.timed_out = False
 
     def start(self) -> "QualityRun":
         self.started = time.time()
@@ -178,24 +180,32 @@ class QualityRun:
         return self
 
     def running(self) -> bool:
-        return self.proc.poll() is None
+        """Still scoring; past `quality.timeout_s` lm-eval is stopped (the deadline is real, not checked afterwards)."""
+        if self.proc.poll() is not None:
+            return False
+        if time.time() - self.started > self.spec.timeout_s:
+            self.timed_out = True
+            self.proc.stop()
+            return False
+        return True
 
     def stop(self) -> None:
+        """Stop early (a fault elsewhere, Ctrl-C); `finish()` still parses results lm-eval had written."""
+        self.stopped_early = True
         self.proc.stop()
 
     def progress(self) -> Progress:
         return Progress("quality", time.time() - self.started, None, "s", "running")
 
     def finish(self) -> QualityResult:
-        deadline = self.started + self.spec.timeout_s
-        while self.proc.poll() is None and time.time() < deadline:
+        while self.running():
             time.sleep(0.5)
         code = self.proc.poll()
         self.proc.stop()
-        if code is None:
-            raise QualityError(f"lm-eval did not finish within quality.timeout_s={self.spec.timeout_s:.0f}s; log: {self.log}")
         results_files = sorted(self.out_dir.rglob("results_*.json"))
-        if code != 0 or not results_files:
+        if self.timed_out and not results_files:
+            raise QualityError(f"lm-eval did not finish within quality.timeout_s={self.spec.timeout_s:.0f}s and was stopped; log: {self.log}")
+        if not results_files or (code != 0 and not self.stopped_early and not self.timed_out):
             raise QualityError(f"lm-eval exited with code {code}; see {self.log}:\n" + self.proc.log_tail(30))
         results = json.loads(results_files[-1].read_text())
         scores, counts = parse_results(results, self.plans)

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import DependencyError
+from harness.server import shutdown
 
 # Recognisable causes of a failed start, checked in order against the log tail. vLLM's own texts
 # (0.2x) come first: they are more specific than the generic patterns below them.
@@ -89,6 +90,7 @@ class ManagedProcess:
         except FileNotFoundError as exc:
             self._log.close()
             raise DependencyError(f"cannot start '{self.argv[0]}': not found on PATH ({exc})") from exc
+        shutdown.register(self)
         return self
 
     @property
@@ -108,17 +110,34 @@ class ManagedProcess:
             return None
         if self.proc.poll() is None:
             self._signal(signal.SIGTERM)
-            deadline = time.monotonic() + self.grace_s
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
+            start = time.monotonic()
+            while self.proc.poll() is None:
+                waited = time.monotonic() - start
+                if waited >= self.grace_s or (shutdown.hurry() and waited >= shutdown.HURRY_GRACE_S):
+                    break
+                try:
+                    time.sleep(0.05)
+                except KeyboardInterrupt:  # never abandon the group half-stopped: escalate instead
+                    break
             if self.proc.poll() is None:
                 self._signal(signal.SIGKILL)
-                self.proc.wait(timeout=10)
+                self._wait_killed()
         else:
             self._signal(signal.SIGKILL)  # reap any children left in the group
         if self._log and not self._log.closed:
             self._log.close()
         return self.proc.returncode
+
+    def _wait_killed(self) -> None:
+        assert self.proc is not None
+        for _ in range(3):
+            try:
+                self.proc.wait(timeout=10)
+                return
+            except KeyboardInterrupt:
+                continue
+            except subprocess.TimeoutExpired:
+                return
 
     def _signal(self, sig: int) -> None:
         assert self.proc is not None

@@ -1,7 +1,8 @@
 """A real HTTP server that speaks just enough of the OpenAI API to inject faults.
 
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
-drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, unhealthy (/health 503).
+drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, unhealthy (/health 503),
+slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`).
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
@@ -19,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
-        tokenize: str | None = None,
+        tokenize: str | None = None, slow_s: float = 0.0,
     ):
+        self.slow_s = slow_s
         self.tokenize = tokenize
         self.tokenize_bodies: list[dict] = []
         self.mode = mode
@@ -86,6 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             self._json(500, {"error": {"message": "injected failure"}})
             return
         if not body.get("stream"):
+            if st.mode == "slow" and int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 16:
+                # a stalled engine for scoring requests (the readiness warm-up asks for a few tokens and gets through)
+                time.sleep(st.slow_s or st.ttft_s)
             self._json(200, {"choices": [{"message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
             return
