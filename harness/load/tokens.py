@@ -20,6 +20,7 @@ import httpx
 from harness.errors import DependencyError, TokenizerError
 from harness.load.records import RequestRecord
 from harness.server.endpoint import Endpoint
+from harness.server.engines import engine, engines_behind
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +49,28 @@ class LocalCounter:
 
 
 class ServerCounter:
-    """The server's POST /tokenize: llama.cpp (`content` -> `tokens`) or vLLM (`prompt` -> `count`), whichever answers."""
+    """The server's POST /tokenize in the request shape of each engine that may serve it (its own first), whichever answers.
+
+    llama.cpp: `content` -> `tokens`; vLLM: `prompt` -> `count` (harness/server/engines/, `Engine.tokenize_body`).
+    """
 
     def __init__(self, endpoint: Endpoint, timeout_s: float = 30.0):
         self.endpoint = endpoint
         self.url = endpoint.base_url.rstrip("/") + "/tokenize"
         self.name = f"server /tokenize at {self.url}"
         self.timeout_s = timeout_s
-        vllm = endpoint.engine == "vllm"
-        self.shapes = ["vllm", "llamacpp"] if vllm else ["llamacpp", "vllm"]
-        """Request shapes still to try, the one that works first once one has."""
+        self.shapes = [e.kind for e in engines_behind(endpoint.engine) if e.tokenize_body(endpoint.model, "") is not None]
+        """Engines whose request shape is still to try, the one that works first once one has."""
 
     def _body(self, shape: str, text: str) -> dict[str, Any]:
-        if shape == "vllm":
-            return {"model": self.endpoint.model, "prompt": text, "add_special_tokens": False}
-        return {"content": text, "add_special": False}
+        body = engine(shape).tokenize_body(self.endpoint.model, text)
+        assert body is not None  # only engines with a /tokenize shape are in self.shapes
+        return body
 
     def _one(self, client: httpx.Client, text: str) -> int:
         if not text:
             return 0
-        problem = ""
+        problem = "nothing: no engine with a /tokenize request is registered"
         for shape in list(self.shapes):
             try:
                 resp = client.post(self.url, json=self._body(shape, text))

@@ -44,7 +44,7 @@ def server_died(running: RunningServer, during: str) -> ServerExitedError:
     """The server process is gone: its exit code, log tail and likely cause."""
     log = running.process.log_tail(40) if running.process else ""
     code = running.process.poll() if running.process else None
-    return ServerExitedError(f"the server died during {during}", code, log, likely_cause(log))
+    return ServerExitedError(f"the server died during {during}", code, log, likely_cause(log, running.endpoint.engine))
 
 
 class _Measurement:

@@ -11,9 +11,10 @@ from harness.quality.runner import GSM8K_FORMAT_GAP
 from harness.report.compare import COLUMNS
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
-from harness.report.roofline import Hardware, Roofline, batch_sizes, bits_from, decode_ceiling, match_gpu, params_from_name
+from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, match_gpu, params_from_name
 from harness.report.runs import RunRecord, download_samples
 from harness.report.significance import Difference, paired_bootstrap, read_samples
+from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec
 
 if TYPE_CHECKING:
@@ -111,17 +112,14 @@ def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], 
             hw = Hardware(hw.name, hw.bandwidth_gbs, spec.peak_tflops)
         model = r.tags.get("harness.model", "")
         params = spec.params_b * 1e9 if spec.params_b else params_from_name(model)
-        bits = spec.bits_per_weight or r.metric("knob/bits_per_weight") or bits_from(model, r.params.get("server.vllm.quantization") or None,
-                                                                                     r.params.get("server.vllm.dtype") or None)
-        if bits is None and r.tags.get("harness.engine") == "vllm":
-            bits = 16.0  # unquantized checkpoint, dtype auto: bf16/fp16
+        bits = spec.bits_per_weight or r.metric("knob/bits_per_weight") or logged_bits_per_weight(r.tags.get("harness.engine"), model, r.params)
         if hw is None or params is None or bits is None:
             missing = [n for n, v in (("hardware bandwidth (gates.roofline.gpu or memory_bandwidth_gbs)", hw),
                                       ("parameter count (gates.roofline.params_b)", params), ("bits per weight", bits)) if v is None]
             skipped.append(f"{r.name}: missing {', '.join(missing)}")
             continue
         running = r.metric("server/requests_running_mean")
-        slots = r.metric("knob/parallel") or r.metric("knob/max_num_seqs")
+        slots = next(filter(None, map(r.metric, slot_knobs(r.tags.get("harness.engine")))), None)
         batch = max(1, round(running)) if running else int(slots or 1)
         kv, ctx = spec.kv_bytes_per_token or 0.0, spec.context_tokens
         ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, kv, ctx)

@@ -8,8 +8,9 @@ Achieved fraction = measured output tokens/s / ceiling (the seeds did this by ha
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from harness.server.model_facts import BITS_PER_WEIGHT, bits_from, params_from_name  # noqa: F401  (model facts, used with the roofline)
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,6 @@ KNOWN_GPUS: dict[str, Hardware] = {h.name: h for h in (
     Hardware("RTX-4090", 1008, 165),
 )}
 
-# bits per weight by quantization / GGUF type (block scales included)
-BITS_PER_WEIGHT = {
-    "f32": 32.0, "float32": 32.0, "float": 32.0,
-    "bf16": 16.0, "bfloat16": 16.0, "f16": 16.0, "fp16": 16.0, "float16": 16.0, "half": 16.0, "auto": 16.0,
-    "fp8": 8.0, "q8_0": 8.5, "q6_k": 6.56, "q5_k_m": 5.69, "q5_0": 5.5, "q5_1": 6.0,
-    "q4_k_m": 4.85, "q4_0": 4.5, "q4_1": 5.0, "awq": 4.25, "awq_marlin": 4.25, "gptq": 4.25, "gptq_marlin": 4.25,
-    "bitsandbytes": 4.5,
-}
-
-
 def match_gpu(name: str | None) -> Hardware | None:
     """Known hardware for a name as written by nvidia-smi (e.g. 'NVIDIA H100 80GB HBM3') or the table key."""
     if not name:
@@ -60,31 +51,6 @@ def match_gpu(name: str | None) -> Hardware | None:
     for key in ("L40S", "L4", "A10G", "RTX-4090"):
         if key.replace("-", " ") in n or key in n:
             return KNOWN_GPUS[key]
-    return None
-
-
-def params_from_name(model: str) -> float | None:
-    """Parameter count from a model name that states it ('Llama-3.1-8B', 'SmolLM2-135M')."""
-    m = re.findall(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)([BM])(?![A-Za-z])", model.replace("_", "-").split("/")[-1], flags=re.I)
-    if not m:
-        return None
-    value, unit = m[-1]
-    return float(value) * (1e9 if unit.upper() == "B" else 1e6)
-
-
-def bits_from(model: str, quantization: str | None, dtype: str | None = None) -> float | None:
-    """Bits per weight from an explicit quantization, a GGUF file name (…Q4_1.gguf) or the dtype."""
-    if quantization and quantization.lower() in BITS_PER_WEIGHT:
-        return BITS_PER_WEIGHT[quantization.lower()]
-    gguf = re.search(r"[.-](Q\d_K_[SML]|Q\d_K|Q\d_\d|F16|BF16|F32)\.gguf$", model, flags=re.I)
-    if gguf and gguf.group(1).lower() in BITS_PER_WEIGHT:
-        return BITS_PER_WEIGHT[gguf.group(1).lower()]
-    if re.search(r"awq", model, flags=re.I):
-        return BITS_PER_WEIGHT["awq"]
-    if re.search(r"fp8", model, flags=re.I):
-        return 8.0
-    if dtype and dtype.lower() in BITS_PER_WEIGHT:
-        return BITS_PER_WEIGHT[dtype.lower()]
     return None
 
 
@@ -115,9 +81,6 @@ class Roofline:
     @property
     def fraction(self) -> float | None:
         return None if self.achieved_tok_s is None or self.ceiling_tok_s <= 0 else self.achieved_tok_s / self.ceiling_tok_s
-
-    def ceilings(self, batches: tuple[int, ...], bandwidth_gbs: float, peak_tflops: float | None, kv: float = 0.0, ctx: int = 0) -> dict[int, float]:
-        return {b: decode_ceiling(self.params, self.bits_per_weight, b, bandwidth_gbs, peak_tflops, kv, ctx)[0] for b in batches}
 
 
 def batch_sizes(limit: int) -> tuple[int, ...]:

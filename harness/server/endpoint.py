@@ -19,7 +19,7 @@ class Endpoint:
     api_key_env: str | None = None
     """Name of the environment variable holding the key."""
     engine: str = "unknown"
-    """llamacpp, vllm or openai."""
+    """A `server.kind` (harness/server/engines/), or "unknown"."""
     info: dict[str, str] = field(default_factory=dict)
     """Facts learned from the server (version, build) for tracking."""
 

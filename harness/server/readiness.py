@@ -26,10 +26,10 @@ class NotReady(Exception):
     """One readiness probe failed (retried)."""
 
 
-def _check_alive(proc: _Watched | None) -> None:
+def _check_alive(proc: _Watched | None, engine: str | None = None) -> None:
     if proc is not None and (code := proc.poll()) is not None:
         log = proc.log_tail(60)
-        raise ServerExitedError(f"server exited with code {code} before it was ready", code, log, likely_cause(log))
+        raise ServerExitedError(f"server exited with code {code} before it was ready", code, log, likely_cause(log, engine))
 
 
 def probe(endpoint: Endpoint, client: httpx.Client, warmup_max_tokens: int) -> None:
@@ -71,13 +71,13 @@ def wait_ready(
     last: list[str] = ["no probe yet"]
 
     def attempt() -> None:
-        _check_alive(proc)
+        _check_alive(proc, endpoint.engine)
         try:
             with httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0)) as client:
                 probe(endpoint, client, warmup_max_tokens)
         except NotReady as exc:
             last[0] = str(exc)
-            _check_alive(proc)
+            _check_alive(proc, endpoint.engine)
             raise
 
     retrying = tenacity.Retrying(

@@ -5,26 +5,14 @@ from __future__ import annotations
 import httpx
 
 from harness.server.endpoint import Endpoint
+from harness.server.engines import engines_behind
 
 
 def server_version(endpoint: Endpoint) -> dict[str, str]:
-    """Best-effort facts: vLLM's /version, llama.cpp's /props build_info."""
+    """Best-effort facts from each engine that may serve it (vLLM's /version, llama.cpp's /props); its own engine's first win."""
     info: dict[str, str] = {}
     with httpx.Client(timeout=5.0) as client:
-        try:
-            r = client.get(endpoint.base_url + "/version", headers=endpoint.headers())
-            if r.status_code == 200 and isinstance(r.json(), dict) and "version" in r.json():
-                info["server_version"] = str(r.json()["version"])
-        except (httpx.HTTPError, ValueError):
-            pass
-        try:
-            r = client.get(endpoint.base_url + "/props", headers=endpoint.headers())
-            if r.status_code == 200 and isinstance(r.json(), dict):
-                props = r.json()
-                if "build_info" in props:
-                    info["server_version"] = str(props["build_info"])
-                if "total_slots" in props:
-                    info["total_slots"] = str(props["total_slots"])
-        except (httpx.HTTPError, ValueError):
-            pass
+        for eng in engines_behind(endpoint.engine):
+            for key, value in eng.server_info(client, endpoint).items():
+                info.setdefault(key, value)
     return info

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from harness.server.llamacpp import llamacpp_argv
-from harness.server.vllm import vllm_argv, vllm_env
+from harness.server.engines.llamacpp import llamacpp_argv
+from harness.server.engines.vllm import vllm_argv, vllm_env
 from harness.spec import build_spec, resolve_variants
 
 

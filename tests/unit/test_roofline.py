@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.report.roofline import bits_from, decode_ceiling, match_gpu, params_from_name
+from harness.report.roofline import decode_ceiling, match_gpu
+from harness.server.model_facts import bits_from, params_from_name
 
 
 def test_memory_bound_decode_of_8b_bf16_on_h100():

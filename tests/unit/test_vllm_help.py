@@ -12,7 +12,7 @@ import typing
 
 import pytest
 
-from harness.server.vllm import _TOGGLES, _VALUED, NOT_FLAGS, vllm_argv, vllm_engine_args
+from harness.server.engines.vllm import _TOGGLES, _VALUED, NOT_FLAGS, vllm_argv, vllm_engine_args
 from harness.spec import build_spec, resolve_variants
 from harness.spec.model import VllmSettings
 

