@@ -80,7 +80,13 @@ class SweepResult:
     parent_run_id: str | None
     outcomes: list[VariantOutcome]
     folder: Path
+    kept: dict[str, str] = field(default_factory=dict)
+    """Resumed sweeps: variants measured before and kept, with their status (ok | failed)."""
+
+    @property
+    def failed_variants(self) -> list[str]:
+        return [n for n, s in self.kept.items() if s != "ok"] + [o.variant.name for o in self.outcomes if o.failed]
 
     @property
     def failed(self) -> bool:
-        return any(o.failed for o in self.outcomes)
+        return bool(self.failed_variants)

@@ -15,6 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
     p.add_argument("--gate", action="store_true", help="check the spec's gates afterwards: exit 0 pass, 1 a gate failed, 2 a run failed")
     p.add_argument("--gate-out", help="folder for gate.json, junit.xml, gate.md (default: <run folder>/gate)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the latest unfinished sweep of this spec: finished variants are kept, interrupted ones run again")
     p.set_defaults(func=command)
 
 
@@ -28,7 +30,7 @@ def command(args: argparse.Namespace) -> int:
 
     spec = spec_from_args(args)
     result = run_experiment(spec, Presenter(_say), compare=not args.no_compare, gate=args.gate,
-                            gate_out=Path(args.gate_out) if args.gate_out else None)
+                            gate_out=Path(args.gate_out) if args.gate_out else None, resume=args.resume)
     if result.comparison is not None:
         print(result.comparison.render())
     if result.report is not None:

@@ -41,7 +41,7 @@ class ExperimentResult:
 
     @property
     def failed_variants(self) -> list[str]:
-        return [o.variant.name for o in self.sweep.outcomes if o.failed]
+        return self.sweep.failed_variants
 
     @property
     def exit_code(self) -> int:
@@ -52,11 +52,11 @@ class ExperimentResult:
 
 
 def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, compare: bool = True, gate: bool = False,
-                   gate_out: Path | None = None) -> ExperimentResult:
-    """Sweep every variant of `spec`, then (optionally) compare, report and gate them."""
+                   gate_out: Path | None = None, resume: bool = False) -> ExperimentResult:
+    """Sweep every variant of `spec` (`resume`: continue its latest unfinished sweep), then compare, report and gate."""
     if gate and spec.gates.empty:
         raise SpecError(["gates: --gate needs gates to check; add slo:, quality_floor: or relative: to the spec's gates section"])
-    result = ExperimentResult(run_sweep(spec, presenter))
+    result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
     if sweep_id is None:
         return result
@@ -68,7 +68,7 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
             result.comparison = compare_runs(result.sweep.experiment, uri, sweep_id)
         except HarnessError as exc:
             result.problems.append(Failure.of("report", exc, "comparison unavailable: "))
-    if compare and any(not o.failed for o in result.sweep.outcomes):
+    if compare and (any(not o.failed for o in result.sweep.outcomes) or "ok" in result.sweep.kept.values()):
         from harness.report.publish import publish
 
         try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts

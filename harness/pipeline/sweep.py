@@ -15,6 +15,7 @@ import yaml
 from harness.errors import Failure, SpecError
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.presenter import Presenter
+from harness.pipeline.state import FINISHED, SweepState, latest_resumable
 from harness.pipeline.variant import run_variant
 from harness.report.plots import load_curve_plot
 from harness.spec.loader import resolve_variants
@@ -22,34 +23,63 @@ from harness.spec.model import ExperimentSpec
 from harness.tracking.mlflow_logger import SweepLogger
 
 
-def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None) -> SweepResult:
+def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: bool = False) -> SweepResult:
+    """Every variant in turn; with `resume`, the latest unfinished sweep of this spec continues where it stopped."""
     presenter = presenter or Presenter()
     variants = resolve_variants(spec)
-    folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
-    (folder / "experiment.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    names = [v.name for v in variants]
     logger = SweepLogger(spec, variants)
-    parent = logger.start_sweep(folder)
+    if resume:
+        folder = latest_resumable(Path(spec.tracking.run_dir), spec)
+        state = SweepState.read(folder)
+        parent = logger.resume_sweep(state.parent_run_id, folder)
+        for name in state.to_run(names):  # interrupted: its stale run is closed and the variant measured again
+            stale = state.variants[name].run_id
+            if stale:
+                logger.supersede(stale, "interrupted; measured again by `harness run --resume`")
+            _set_aside(folder / name)
+        kept = {n: state.variants[n].status for n in names if n not in state.to_run(names)}
+        presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
+    else:
+        folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
+        (folder / "experiment.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        state = SweepState.new(folder, spec, names)
+        parent = logger.start_sweep(folder)
+        kept = {}
+    state.parent_run_id, state.experiment = parent, logger.experiment
+    state.save()
     presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
     outcomes: list[VariantOutcome] = []
     try:
         for i, variant in enumerate(variants, 1):
+            if variant.name in kept:
+                continue
             presenter.variant_started(i, len(variants), variant)
             run_id = logger.start_variant(variant)
+            state.mark(variant.name, status="running", run_id=run_id, logged=False)
             outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
             try:
                 run_variant(spec, variant, outcome, presenter)
             except KeyboardInterrupt as exc:
                 outcome.failures.append(Failure.of("interrupt", exc))
+                state.mark(variant.name, status="interrupted")
                 logger.finish_variant(run_id, outcome)
+                state.mark(variant.name, logged=True)
                 outcomes.append(outcome)
                 raise
             _plots(outcome, presenter)
+            state.mark(variant.name, status="failed" if outcome.failed else "ok")
             logger.finish_variant(run_id, outcome)
+            state.mark(variant.name, logged=True)
             outcomes.append(outcome)
             presenter.variant_done(i, len(variants), outcome, run_id)
     finally:
-        logger.end_sweep(failed=any(o.failed for o in outcomes) or len(outcomes) < len(variants))
-    return SweepResult(logger.experiment, parent, outcomes, folder)
+        done = all(v.status in FINISHED for v in state.variants.values())
+        failed = any(v.status != "ok" for v in state.variants.values())
+        state.finished = done
+        state.save()
+        logger.end_sweep(failed=failed or not done)
+    return SweepResult(logger.experiment, parent, outcomes, folder, kept)
 
 
 def new_run_folder(run_dir: Path, name: str) -> Path:
@@ -66,6 +96,16 @@ def new_run_folder(run_dir: Path, name: str) -> Path:
         except OSError as exc:
             raise SpecError([f"tracking.run_dir: cannot create '{folder}': {exc.strerror or exc}"]) from None
     raise SpecError([f"tracking.run_dir: could not create a fresh folder under '{run_dir}'"])
+
+
+def _set_aside(variant_folder: Path) -> None:
+    """An interrupted attempt's files move to .attempts/<variant>-<n>: kept, but not mixed with the new measurement."""
+    if not variant_folder.exists():
+        return
+    attempts = variant_folder.parent / ".attempts"
+    attempts.mkdir(exist_ok=True)
+    n = 1 + sum(1 for p in attempts.glob(f"{variant_folder.name}-*"))
+    variant_folder.rename(attempts / f"{variant_folder.name}-{n}")
 
 
 def _plots(outcome: VariantOutcome, presenter: Presenter) -> None:

@@ -65,7 +65,7 @@ class _Measurement:
             scan = self.spec.load.rate_scan is not None
             self._start(stages, "load", lambda: (RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
         if self.spec.quality.enabled:
-            self._start(stages, "quality", lambda: QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / "quality"))
+            self._start(stages, "quality", lambda: self._quality("quality"))
         interrupted: KeyboardInterrupt | None = None
         try:
             self._watch(stages, "the measurement")
@@ -88,6 +88,11 @@ class _Measurement:
             self.presenter.scrape_done(self.outcome.scrape)
         if interrupted is not None:
             raise interrupted
+
+    def _quality(self, name: str) -> QualityRun:
+        """A quality run with this variant's own request cache (outside its artifacts): a resume skips answered samples."""
+        cache = self.outcome.folder.parent / ".cache" / self.outcome.variant.name
+        return QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / name, cache_dir=cache)
 
     def _start(self, stages: list[Stage], name: str, make) -> None:
         try:
@@ -135,7 +140,7 @@ class _Measurement:
         """Score the quality samples with no load first, for the quality-under-load delta."""
         self.presenter.say("quality with no load (idle baseline) ...")
         try:
-            run = QualityRun(self.spec.quality, self.running.endpoint, self.outcome.folder / "quality_idle").start()
+            run = self._quality("quality_idle").start()
             try:
                 self._watch([run], "the idle quality run")
             except ServerExitedError:

@@ -6,6 +6,7 @@ and URL, so a shared cache would hand one config's answers to another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -154,7 +155,8 @@ class QualityRun:
 
     name = "quality"
 
-    def __init__(self, spec: QualitySpec, endpoint: Endpoint, folder: Path):
+    def __init__(self, spec: QualitySpec, endpoint: Endpoint, folder: Path, cache_dir: Path | None = None):
+        """`cache_dir`: keep lm-eval's request cache there (one variant's own: a resumed run skips answered samples)."""
         self.spec = spec
         self.endpoint = endpoint
         self.folder = folder
@@ -169,7 +171,15 @@ class QualityRun:
         if self.data_dir is not None:
             env["HF_DATASETS_OFFLINE"] = "1"
             env["HF_HUB_OFFLINE"] = "1"
-        self.proc = ManagedProcess(lm_eval_argv(spec, endpoint, folder / "tasks", self.out_dir, self.plans), self.log, env=env)
+        argv = lm_eval_argv(spec, endpoint, folder / "tasks", self.out_dir, self.plans)
+        if cache_dir is not None:  # lm-eval's own cache key ignores model and URL: the path carries them
+            key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self.cache = cache_dir / f"{folder.name}-{key}"
+            argv += ["--use_cache", str(self.cache)]
+        else:
+            self.cache = None
+        self.proc = ManagedProcess(argv, self.log, env=env)
         self.started = 0.0
         self.stopped_early = False
         self.timed_out = False

@@ -162,6 +162,23 @@ class SweepLogger:
         self._log_folder(run_id, outcome.folder)
         self.client.set_terminated(run_id, "FAILED" if outcome.failed else "FINISHED")
 
+    def resume_sweep(self, parent_id: str | None, folder: Path) -> str:
+        """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow)."""
+        if parent_id is None:
+            return self.start_sweep(folder)
+        self.client.update_run(parent_id, status="RUNNING")
+        self.client.set_tag(parent_id, "harness.resumed", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.parent_id = parent_id
+        return parent_id
+
+    def supersede(self, run_id: str, reason: str) -> None:
+        """A stale variant run (left RUNNING by an interruption): FAILED with the reason, then moved out of the sweep."""
+        self.client.set_tag(run_id, "harness.status", "failed")
+        self.client.set_tag(run_id, "harness.error", reason)
+        self.client.set_tag(run_id, "harness.superseded", "true")
+        self.client.set_terminated(run_id, "FAILED")
+        self.client.delete_run(run_id)  # soft delete: the MLflow UI still shows it under "deleted"
+
     # ------------------------------------------------------------ helpers
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:
