@@ -61,3 +61,18 @@ def test_processes_finish_requests_in_flight_at_the_end(fake_server, tmp_path):
     assert state.requests == 4
     assert len(result.records) == 4
     assert all(r.ok and r.completion_tokens == 40 for r in result.records), {r.error for r in result.records}
+
+
+def test_unreadable_record_lines_are_counted_in_the_summary(fake_server, tmp_path):
+    """Lines of the record files that are not records reach the load metrics as `perf/records_dropped`."""
+    import time
+
+    ep, state = fake_server(ttft_s=0.01, interval_s=0.005)
+    run = LoadRun(_spec(duration_s=2, warmup_s=0), ep, tmp_path).start()
+    while run.running():
+        time.sleep(0.1)
+    with run.art.records.open("a") as fh:  # after Locust exited: a corrupt line, then a torn last line
+        fh.write('{"garbage": \n{"t_start": 1.0, "ok": tr')
+    result = run.finish()
+    assert result.summary.requests > 0 and result.summary.errors == 0
+    assert result.summary.records_dropped == 2 and result.flat_metrics()["perf/records_dropped"] == 2.0
