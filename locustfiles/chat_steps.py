@@ -1,10 +1,3 @@
-"""The chat workload with a stepped / ramped user count (`load.pattern: steps` with `users`).
+"""`locust -f locustfiles/chat_steps.py` from a checkout: the packaged locustfile (harness/loadgen/locustfiles/chat_steps.py)."""
 
-    locust -f locustfiles/chat_steps.py --host ... --headless \
-        --harness-load '{"pattern": "steps", "steps": [{"duration_s": 30, "users": 2}, {"duration_s": 30, "users": 8, "spawn_rate": 0.5}]}'
-
-Locust uses the shape class it finds here instead of --users / --run-time.
-"""
-
-from harness.load.chat_user import ChatUser  # noqa: F401  (Locust collects User classes from this module)
-from harness.load.shape import StepsShape  # noqa: F401  (and the shape class)
+from harness.loadgen.locustfiles.chat_steps import ChatUser, StepsShape  # noqa: F401  (Locust collects these from this module)

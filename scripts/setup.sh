@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-"$VPY" -m pip install -q --disable-pip-version-check --upgrade pip wheel 2>&1 | grep -v "is ignored" || true
+"$VPY" -m pip install -q --disable-pip-version-check --upgrade pip wheel "setuptools>=77" 2>&1 | grep -v "is ignored" || true
 
 log "installing the harness and its dependencies (lm-eval, locust, mlflow, ...)"
 "$VPY" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "is ignored" || true

@@ -1,1 +1,1 @@
-"""Load stage: the Locust chat workload and its exact metrics."""
+"""Load stage (the harness side): starts Locust (the load generator, harness/loadgen) and summarises its records."""

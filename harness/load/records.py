@@ -1,87 +1,65 @@
-"""Raw per-request records: the ground truth every performance metric is computed from."""
+"""Reading the raw per-request records back: JSONL files written by the Locust process(es).
+
+Every line that does not parse as a record is dropped and counted (`RecordFiles.dropped`, logged as
+`perf/records_dropped`): a torn last line (the writer was killed mid-line) quietly, any other one
+with a warning, since the writer never leaves one behind.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.loadgen.record import RequestRecord
+
+__all__ = ["RecordFiles", "RequestRecord", "iter_records", "read_record_files", "read_records"]
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
-class RequestRecord:
-    """One chat request as the client saw it. Times: `t_start` is epoch seconds, the rest offsets from it."""
+class RecordFiles:
+    """The records of some JSONL files, merged and ordered by start time, and how many lines were dropped."""
 
-    t_start: float
-    """Epoch seconds when the request was sent."""
-    ok: bool = False
-    status: int | None = None
-    """HTTP status, None when no response arrived."""
-    error: str | None = None
-    ttft_s: float | None = None
-    """Request sent -> first chunk with non-empty content."""
-    first_reasoning_s: float | None = None
-    """Request sent -> first chunk with reasoning content, when the model emits any."""
-    chunk_offsets_s: list[float] = field(default_factory=list)
-    """Arrival offset of every chunk carrying content."""
-    e2e_s: float | None = None
-    """Request sent -> stream finished."""
-    prompt_tokens: int | None = None
-    """From the server's usage."""
-    completion_tokens: int | None = None
-    """From the server's usage."""
-    max_tokens: int | None = None
-    prompt_tokens_target: int | None = None
-    output_chars: int = 0
-    finish_reason: str | None = None
-    reconnected: bool = False
-    """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
-    t_scheduled: float | None = None
-    """Open loop: epoch seconds the pacer scheduled this request for (None in closed loop)."""
-    send_lag_s: float | None = None
-    """Open loop: `t_start - t_scheduled`, how late the client sent it (a busy pool or a slow client)."""
-    conversation: int = 0
-    """Conversation number within this user (multi-turn)."""
-    turn: int = 0
-    """Turn within the conversation, from 0."""
-    ignore_eos: bool = False
-    """`ignore_eos` was sent."""
-    min_tokens: int | None = None
-    """`min_tokens` sent, if any."""
-    user: int = 0
-    pid: int = 0
-    output_text: str | None = None
-    """The reply's content, kept only when `load.tokenizer` is set (for client-side token counts)."""
-    client_completion_tokens: int | None = None
-    """Tokens in `output_text` by `load.tokenizer`, counted by the parent process after the run (never written by Locust)."""
-
-    def to_json(self) -> str:
-        # vars(), not asdict(): asdict deep-copies every chunk offset, which costs the load generator ~1 ms per record
-        return json.dumps(vars(self), separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RequestRecord":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    records: list[RequestRecord] = field(default_factory=list)
+    dropped: int = 0
+    """Lines that were not a record: torn last lines and corrupt ones."""
 
 
-def read_records(paths: Iterable[Path]) -> list[RequestRecord]:
-    """Read and merge JSONL record files, ordered by start time; a torn last line is skipped."""
-    out: list[RequestRecord] = []
+def read_record_files(paths: Iterable[Path]) -> RecordFiles:
+    """Read and merge JSONL record files, ordered by start time, counting the lines dropped."""
+    out = RecordFiles()
     for path in paths:
-        for rec in iter_records(path):
-            out.append(rec)
-    out.sort(key=lambda r: r.t_start)
+        out.records.extend(_parse(path, out))
+    out.records.sort(key=lambda r: r.t_start)
     return out
 
 
+def read_records(paths: Iterable[Path]) -> list[RequestRecord]:
+    """Read and merge JSONL record files, ordered by start time; unparsable lines are dropped."""
+    return read_record_files(paths).records
+
+
 def iter_records(path: Path) -> Iterator[RequestRecord]:
-    with path.open() as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield RequestRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line torn by a crash mid-write
+    """The records of one file, in file order; unparsable lines are dropped."""
+    return _parse(path, RecordFiles())
+
+
+def _parse(path: Path, tally: RecordFiles) -> Iterator[RequestRecord]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        line = fh.readline()
+        number = 1
+        while line:
+            nxt = fh.readline()
+            text = line.strip()
+            if text:
+                try:
+                    yield RequestRecord.from_dict(json.loads(text))
+                except (ValueError, TypeError, AttributeError):
+                    tally.dropped += 1
+                    if nxt or line.endswith("\n"):  # not a torn last line: something wrote a bad line
+                        log.warning("%s:%d: dropped a line that is not a request record: %.80r", path, number, text)
+            line, number = nxt, number + 1

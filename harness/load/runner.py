@@ -11,25 +11,22 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import Failure, LoadError
-from harness.load.records import RequestRecord, read_records
+from harness.load.records import RequestRecord, read_record_files
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
+from harness.loadgen.locustfiles import locustfile
 from harness.server.endpoint import Endpoint
 from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
 from harness.stage import Progress
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OPEN_LOOP_MARGIN_S = 2
 
 
 def default_locustfile(shaped: bool = False) -> Path:
-    """The bundled locustfile (chat_steps.py for closed-loop steps); the packaged module when the repo layout is absent."""
-    bundled = REPO_ROOT / "locustfiles" / ("chat_steps.py" if shaped else "chat.py")
-    if bundled.is_file():
-        return bundled
-    return Path(__file__).with_name("shape.py" if shaped else "chat_user.py")
+    """The packaged locustfile (chat_steps.py for closed-loop steps): harness/loadgen/locustfiles, read as package data."""
+    return locustfile(shaped)
 
 
 @dataclass
@@ -268,7 +265,8 @@ class LoadRun:
             time.sleep(0.2)
         code = self.proc.poll()
         self.proc.stop()
-        records = read_records(self.art.record_files()) if self.art.record_files() else []
+        read = read_record_files(self.art.record_files())
+        records = read.records
         if code is None or self.timed_out:
             raise LoadError(f"Locust did not finish in time; {len(records)} records kept in {self.art.folder}")
         if d.role == "master" and not records and "Gave up waiting for workers" in self.proc.log_tail(200):
@@ -292,7 +290,7 @@ class LoadRun:
         tokenizer_error = None
         if self.counter is not None:  # after Locust has exited: never in the load generator's hot path
             tokenizer_error = count_records([r for r in records if start <= r.t_start < end], self.counter)
-        summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error)
+        summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error, records_dropped=read.dropped)
         lags = self.art.lag_samples_ms()
         if lags:
             summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))

@@ -137,6 +137,8 @@ class LoadSummary:
     """p99 over those requests of |client count - usage completion tokens|, in tokens."""
     tokenizer_error: str | None = None
     """Why the client-side token counts are missing although `load.tokenizer` is set (e.g. no /tokenize)."""
+    records_dropped: int = 0
+    """Lines of the record files that were not a record (a torn last line, a corrupt one), over the whole run."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""

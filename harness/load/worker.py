@@ -3,7 +3,7 @@
 The master (`harness run` with `load.distributed.role: master`) sends each worker the host, the
 model, the `load` block and the API key's env var *name* when the test starts, so a worker needs
 only the master's address. Each worker process writes its raw records to its own folder first,
-then relays them to the master (harness/load/relay.py).
+then relays them to the master (harness/loadgen/relay.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Render the harness's lm-eval task configs (evals/*.yaml) for one run.
+"""Render the harness's lm-eval task configs (harness/quality/templates/*.yaml, package data) for one run.
 
 The templates include lm-eval's official task YAML, so prompts, filters and metric functions
 are the official ones; only the data source (local JSONL from the data directory) and the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ import yaml
 from harness.errors import QualityError
 from harness.spec.model import QualitySpec
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EVALS_DIR = REPO_ROOT / "evals"
+TEMPLATES = "harness.quality.templates"
+"""The package holding the task templates (`<task>.yaml`, package data)."""
 
 # files each task needs inside the data directory
 REQUIRED_FILES = {
@@ -104,7 +105,7 @@ def render_tasks(spec: QualitySpec, out_dir: Path, data_dir: Path | None) -> lis
     official_dir = official_tasks_dir()
     plans = []
     for task in spec.tasks:
-        template = (EVALS_DIR / f"{task}.yaml").read_text()
+        template = (files(TEMPLATES) / f"{task}.yaml").read_text(encoding="utf-8")
         text = _render(template, official_dir, data_dir)
         official = read_official(task)
         gen = dict(official.get("generation_kwargs") or {})

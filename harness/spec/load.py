@@ -148,7 +148,7 @@ class LoadSpec(Strict):
     """The Locust chat workload run against the endpoint."""
 
     enabled: bool = Field(True, description="Run the load test at all.")
-    locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `locustfiles/chat.py` (or `chat_steps.py` for closed-loop steps).")
+    locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `harness/loadgen/locustfiles/chat.py` (or `chat_steps.py` for closed-loop steps).")
     pattern: Literal["closed", "constant", "poisson", "steps", "burst"] = Field(
         "closed",
         description="closed: `users` send back to back; constant / poisson: open loop at `rate` req/s (evenly spaced or Poisson arrivals) "

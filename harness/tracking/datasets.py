@@ -33,6 +33,6 @@ def dataset_inputs(plans: list[TaskPlan], load_spec_json: str) -> list:
                          json.dumps({"path": HUB.get(plan.task, plan.official)}))
         out.append(DatasetInput(ds, [InputTag("mlflow.data.context", "quality")]))
     load = Dataset("load-prompts", hashlib.sha256(load_spec_json.encode()).hexdigest()[:16], "code",
-                   json.dumps({"generator": "harness/load/prompts.py", "load_spec": json.loads(load_spec_json)}))
+                   json.dumps({"generator": "harness/loadgen/prompts.py", "load_spec": json.loads(load_spec_json)}))
     out.append(DatasetInput(load, [InputTag("mlflow.data.context", "load")]))
     return out

@@ -61,3 +61,40 @@ def test_processes_finish_requests_in_flight_at_the_end(fake_server, tmp_path):
     assert state.requests == 4
     assert len(result.records) == 4
     assert all(r.ok and r.completion_tokens == 40 for r in result.records), {r.error for r in result.records}
+
+
+def test_unreadable_record_lines_are_counted_in_the_summary(fake_server, tmp_path):
+    """Lines of the record files that are not records reach the load metrics as `perf/records_dropped`."""
+    import time
+
+    ep, state = fake_server(ttft_s=0.01, interval_s=0.005)
+    run = LoadRun(_spec(duration_s=2, warmup_s=0), ep, tmp_path).start()
+    while run.running():
+        time.sleep(0.1)
+    with run.art.records.open("a") as fh:  # after Locust exited: a corrupt line, then a torn last line
+        fh.write('{"garbage": \n{"t_start": 1.0, "ok": tr')
+    result = run.finish()
+    assert result.summary.requests > 0 and result.summary.errors == 0
+    assert result.summary.records_dropped == 2 and result.flat_metrics()["perf/records_dropped"] == 2.0
+
+
+def test_each_process_sends_its_own_prompts(fake_server, tmp_path):
+    """`--processes` children seed their users' prompts per process (made after Locust forks): no prompt is sent twice."""
+    ep, state = fake_server(ttft_s=0.01, interval_s=0.005)
+    spec = _spec(processes=2, users=4, duration_s=2, warmup_s=0, prompt_tokens=LengthDist(mean=60))  # ~40 seeded words each
+    result = LoadRun(spec, ep, tmp_path).start().finish()
+    assert len({r.pid for r in result.records}) == 2
+    prompts = [b["messages"][-1]["content"] for b in state.bodies]
+    assert len(prompts) == state.requests > 8 and len(set(prompts)) == len(prompts)
+
+
+def test_a_load_generator_that_cannot_start_says_why(fake_server, tmp_path):
+    """A failure making the process state (here a dataset line that is not JSON) reaches the harness's error."""
+    from harness.errors import LoadError
+
+    ep, state = fake_server()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    with pytest.raises(LoadError, match=r"could not start: LoadError: .*bad.jsonl:1: not JSON"):
+        LoadRun(_spec(duration_s=1, warmup_s=0, dataset={"path": str(bad)}), ep, tmp_path / "load").start().finish()
+    assert state.requests == 0

@@ -19,9 +19,9 @@ import pytest
 gevent = pytest.importorskip("gevent")
 
 from benchmarks._server import SSEServer  # noqa: E402
-from harness.load import transport  # noqa: E402
-from harness.load.records import RequestRecord  # noqa: E402
-from harness.load.timeline import StreamTimeline  # noqa: E402
+from harness.loadgen import transport  # noqa: E402
+from harness.loadgen.record import RequestRecord  # noqa: E402
+from harness.loadgen.timeline import StreamTimeline  # noqa: E402
 from tests.fakes.openai_server import FakeState, start  # noqa: E402
 
 BODY = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10, "stream": True}).encode()

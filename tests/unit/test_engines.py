@@ -148,7 +148,7 @@ def test_no_engine_branch_outside_the_registry():
     """`if kind == "vllm"` and friends live in harness/server/engines/ only (spec/ declares the sections)."""
     branch = re.compile(r'\.(llamacpp|vllm)\b|(==|!=)\s*"(llamacpp|vllm|openai)"|"(llamacpp|vllm|openai)"\s*(==|!=)'
                         r"|kind\s+in\s*[(\[{]|\.engine\s*(==|!=)")
-    allowed = {('load/workload.py', 'fmt == "openai"')}  # a dataset line format, not an engine
+    allowed = {('loadgen/workload.py', 'fmt == "openai"')}  # a dataset line format, not an engine
     hits = []
     for path in sorted(HARNESS.rglob("*.py")):
         rel = path.relative_to(HARNESS).as_posix()

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from harness.load.records import RequestRecord
+from harness.loadgen.record import RequestRecord
 from harness.load.stats import meets_slo, summarize, tpot_s
-from harness.load.timeline import StreamTimeline
+from harness.loadgen.timeline import StreamTimeline
 from harness.spec.load import SLOSpec
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.load.records import RequestRecord
+from harness.loadgen.record import RequestRecord
 from harness.load.stats import Distribution, itls_s, percentile, summarize, tpot_s
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load.records import RequestRecord
+from harness.loadgen.record import RequestRecord
 from harness.load.runner import step_results
 from harness.spec.load import LoadSpec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SpecError, TokenizerError
-from harness.load.records import RequestRecord
+from harness.loadgen.record import RequestRecord
 from harness.load.stats import summarize
 from harness.load.tokens import LocalCounter, ServerCounter, count_records, make_counter
 from harness.server.endpoint import Endpoint

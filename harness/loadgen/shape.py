@@ -1,6 +1,6 @@
 """Locust LoadTestShape for closed-loop steps and ramps (`load.pattern: steps` with `users`).
 
-Imported only inside a Locust process (via locustfiles/chat_steps.py). The steps come from the
+Imported only inside a Locust process (via harness/loadgen/locustfiles/chat_steps.py). The steps come from the
 `--harness-load` option, so the shape and the users read one spec.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from harness.load.pacer import step_at
+from harness.loadgen.pacer import step_at
 from harness.spec.load import LoadSpec
 
 

@@ -13,19 +13,20 @@ users (in-flight requests finish, within Locust's stop timeout), sends what is l
 request is lost. Locally (`load.processes`) nothing is relayed (the processes share the folder),
 but the master drains its workers the same way.
 
-The pure parts (`Batcher`, `RecordSink`) need no Locust; `install()` is called from the
-locustfile's init hook, inside a Locust process only.
+The pure parts (`Batcher`, `RecordSink`, `WorkerLoadSpec`) need no Locust; `install()` is called
+from the user module's init hook, inside a Locust process only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from pydantic import ValidationError, field_validator
 
 from harness.spec.load import LoadSpec
 
@@ -197,52 +198,52 @@ class WorkerRelay:
             self.flush()
 
 
-_worker: WorkerRelay | None = None
+def install(environment: Any, runner: Any) -> WorkerRelay | None:
+    """Locust init hook: a master of a distributed harness run listens for records; a worker prepares to send them.
 
-
-def worker_relay() -> WorkerRelay | None:
-    """This process's relay when it is a Locust worker (installed at init), else None."""
-    return _worker
-
-
-def install(environment: Any, runner: Any) -> None:
-    """Locust init hook: a master of a distributed harness run listens for records; a worker prepares to send them."""
-    global _worker
+    Returns a worker's relay (it goes into the process's state when the test starts), else None.
+    """
     kind = type(runner).__name__
     opts = environment.parsed_options
     if kind == "WorkerRunner":
         # Snapshot the worker's own paths now: the master's options replace them when the test starts.
-        _worker = WorkerRelay(environment, getattr(opts, "records", "") or "", getattr(opts, "lag_file", "") or "")
-        runner.register_message(DRAIN_MESSAGE, _worker.on_drain, concurrent=True)
-        environment.events.test_stop.add_listener(_worker.on_test_stop)
-        environment.events.quitting.add_listener(_worker.on_quitting)
-    elif kind == "MasterRunner":
+        worker = WorkerRelay(environment, getattr(opts, "records", "") or "", getattr(opts, "lag_file", "") or "")
+        runner.register_message(DRAIN_MESSAGE, worker.on_drain, concurrent=True)
+        environment.events.test_stop.add_listener(worker.on_test_stop)
+        environment.events.quitting.add_listener(worker.on_quitting)
+        return worker
+    if kind == "MasterRunner":
         # Every master drains its workers at the end, local `--processes` ones included: Locust's own
         # master quits 0.5 s after telling them to, which would cut the requests still in flight.
         # Only a distributed master's workers relay lines; local ones write to the shared folder.
         _install_master(environment, runner, RecordSink(getattr(opts, "records", "") or "", getattr(opts, "lag_file", "") or ""))
+    return None
 
 
-def master_role(raw_load: str) -> bool:
-    """Whether a `--harness-load` JSON is a distributed master's (its workers relay their records)."""
-    try:
-        data = json.loads(raw_load) if raw_load else {}
-    except json.JSONDecodeError:
-        return False
-    dist = data.get("distributed") if isinstance(data, dict) else None
-    return isinstance(dist, dict) and dist.get("role") == "master"
-
-
-def worker_spec(raw_load: str) -> LoadSpec:
+class WorkerLoadSpec(LoadSpec):
     """The master's `load` block as a remote worker reads it.
 
     A tokenizer path names a file on the master, which counts the tokens after the run; the
     worker only has to keep each reply's text, so any tokenizer reads as `server` here.
     """
-    data = json.loads(raw_load)
-    if data.get("tokenizer") not in (None, "server"):
-        data["tokenizer"] = "server"
-    return LoadSpec.model_validate_json(json.dumps(data))  # JSON mode, as the master validated it
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _counted_on_the_master(cls, v: Any) -> Any:
+        return v if v in (None, "server") else "server"
+
+
+def master_role(raw_load: str) -> bool:
+    """Whether a `--harness-load` JSON is a distributed master's (its workers relay their records)."""
+    try:
+        return bool(raw_load) and WorkerLoadSpec.model_validate_json(raw_load).distributed.role == "master"
+    except ValidationError:
+        return False
+
+
+def worker_spec(raw_load: str) -> LoadSpec:
+    """The master's `load` block as a remote worker reads it (`WorkerLoadSpec`)."""
+    return WorkerLoadSpec.model_validate_json(raw_load)  # JSON mode, as the master validated it
 
 
 def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:

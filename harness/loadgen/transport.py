@@ -17,8 +17,8 @@ import gevent.socket
 import requests
 from gevent import monkey
 
-from harness.load.reactor import Stream, StreamReactor
-from harness.load.timeline import StreamTimeline
+from harness.loadgen.reactor import Stream, StreamReactor
+from harness.loadgen.timeline import StreamTimeline
 
 CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_CHARS = 200
@@ -54,20 +54,27 @@ def _readable(sock: socket.socket) -> bool:
     return bool(p.poll(0))
 
 
-_RESOLVED: dict[tuple[str, int], tuple[int, tuple]] = {}
+Resolved = dict[tuple[str, int], tuple[int, tuple]]
+"""(host, port) -> (address family, socket address): a process's resolver cache (`ProcessState.resolved`)."""
 
 
-def _resolve(addr: tuple[str, int]) -> tuple[int, tuple]:
-    if addr not in _RESOLVED:
+def _resolve(addr: tuple[str, int], cache: Resolved) -> tuple[int, tuple]:
+    if addr not in cache:
         family, _, _, _, sockaddr = gevent.socket.getaddrinfo(addr[0], addr[1], 0, socket.SOCK_STREAM)[0]
-        _RESOLVED[addr] = (family, sockaddr)
-    return _RESOLVED[addr]
+        cache[addr] = (family, sockaddr)
+    return cache[addr]
 
 
 class ReactorTransport:
-    """One connection per user (kept alive when asked), read by the process's `StreamReactor`."""
+    """One connection per user (kept alive when asked), read by the process's `StreamReactor`.
 
-    def __init__(self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool):
+    `reactor` and `resolved` are the process's (`ProcessState`); without them the transport gets its own.
+    """
+
+    def __init__(
+        self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool,
+        reactor: StreamReactor | None = None, resolved: Resolved | None = None,
+    ):
         parts = urlsplit(url)
         if parts.scheme != "http":
             raise ValueError(f"the reactor client speaks plain http, not {parts.scheme!r}; set load.http_client: requests")
@@ -81,11 +88,12 @@ class ReactorTransport:
         self.reuse = reuse
         self.reused = False
         self._sock: socket.socket | None = None
-        self._reactor = StreamReactor.get()
+        self._reactor = reactor if reactor is not None else StreamReactor()
+        self._resolved: Resolved = {} if resolved is None else resolved
 
     def _connect(self) -> socket.socket:
         # resolved once per process: gevent resolves names in a thread pool, a GIL hand-off per request
-        family, sockaddr = _resolve(self.addr)
+        family, sockaddr = _resolve(self.addr, self._resolved)
         sock = gevent.socket.socket(family, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_TIMEOUT_S)
         try:
@@ -197,7 +205,10 @@ class RequestsTransport:
             self._session = None
 
 
-def make(kind: str, url: str, headers: dict[str, str], timeout_s: float, reuse: bool) -> Transport:
+def make(
+    kind: str, url: str, headers: dict[str, str], timeout_s: float, reuse: bool,
+    reactor: StreamReactor | None = None, resolved: Resolved | None = None,
+) -> Transport:
     if pick(kind, url) == "reactor":
-        return ReactorTransport(url, headers, timeout_s, reuse)
+        return ReactorTransport(url, headers, timeout_s, reuse, reactor, resolved)
     return RequestsTransport(url, headers, timeout_s, reuse)

@@ -78,15 +78,7 @@ class Stream:
 
 
 class StreamReactor:
-    """Reads all registered streams of this process from one greenlet."""
-
-    _instance: "StreamReactor | None" = None
-
-    @classmethod
-    def get(cls) -> "StreamReactor":
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance
+    """Reads all registered streams from one greenlet (one per process: `ProcessState.reactor`)."""
 
     def __init__(self) -> None:
         epoll = monkey.get_original("select", "epoll") if monkey.is_module_patched("select") else select.epoll

@@ -8,8 +8,8 @@ points.
 
 from __future__ import annotations
 
-from harness.load.records import RequestRecord
-from harness.load.sse import SSEDecoder, parse_chat_event
+from harness.loadgen.record import RequestRecord
+from harness.loadgen.sse import SSEDecoder, parse_chat_event
 
 
 class StreamTimeline:

@@ -3,7 +3,7 @@
 Imported only inside a Locust process (it imports locust, which monkey-patches with gevent);
 the harness runs Locust as a subprocess. By hand:
 
-    locust -f locustfiles/chat.py --host http://127.0.0.1:8080
+    locust -f "$(python -m harness.loadgen.locustfiles)" --host http://127.0.0.1:8080
 
 opens the web UI; the model is discovered from /v1/models unless `--model` is given.
 Each request fires Locust request events named `chat` (end-to-end), `ttft` and `tpot`
@@ -13,31 +13,23 @@ record (JSON line) to `--records` as soon as it finishes.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import socket
-import threading
 import time
-import zlib
-from collections.abc import Callable
 from typing import Any
 
 import gevent
-import requests
 from locust import User, events, task
 
-from harness.load import relay, transport
-from harness.load.pacer import ArrivalSchedule, SharedPacer
-from harness.load.records import RequestRecord
-from harness.load.timeline import StreamTimeline
-from harness.load.transport import Transport
-from harness.load.workload import ChatRequest, Workload, load_dataset
+from harness.loadgen import process_state, relay, transport
+from harness.loadgen.pacer import SharedPacer
+from harness.loadgen.process_state import RecordWriter
+from harness.loadgen.record import RequestRecord
+from harness.loadgen.timeline import StreamTimeline
+from harness.loadgen.transport import Transport
+from harness.loadgen.workload import ChatRequest, Workload
 from harness.spec.load import LoadSpec
 
-LAG_TICK_S = 0.005
-_PROCESS_STREAM = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
-"""Seeds this process's users' prompt streams: distinct across the processes and machines of one run."""
 IDLE_S = 3600.0
 
 
@@ -59,106 +51,12 @@ def _add_arguments(parser: Any) -> None:
 
 @events.init.add_listener
 def _init(environment: Any, runner: Any = None, **_: Any) -> None:
-    """Master/worker across machines: records travel to the master over Locust's channel (harness/load/relay.py)."""
-    if runner is not None:
-        relay.install(environment, runner)
+    """Master/worker across machines: records travel to the master over Locust's channel (harness/loadgen/relay.py).
 
-
-class _RecordWriter:
-    """Appends one JSON line per record and flushes it, so a crash loses nothing already measured;
-    then hands the line to `forward` (a remote worker's relay to the master), if any."""
-
-    _lock = threading.Lock()
-
-    def __init__(self, path: str, forward: Callable[[str], None] | None = None):
-        self.path = path
-        self.forward = forward
-        self._fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
-
-    def write(self, rec: RequestRecord) -> None:
-        line = rec.to_json()
-        with self._lock:
-            if self._fh is not None:
-                self._fh.write(line + "\n")
-                self._fh.flush()
-            if self.forward is not None:
-                self.forward(line)
-
-
-_shared: dict[str, Any] = {}
-
-
-def _quiet_gc() -> None:
-    """Shorter garbage-collector pauses: each one stalls every stream's timestamps in this process.
-
-    Objects alive at start-up (Locust, gevent, this package) are frozen out of collection, so a
-    full collection walks only what the run allocated. (A larger young generation made each
-    pause longer here: benchmarks/results/README.md.)
+    The process's shared state is made when its test starts (a remote worker gets its options then).
     """
-    gc.collect()
-    gc.freeze()
-
-
-def _setup(environment: Any) -> dict[str, Any]:
-    """Per-process state, built once from the parsed options."""
-    if _shared:
-        return _shared
-    _quiet_gc()
-    opts = environment.parsed_options
-    raw_load = opts.harness_load if opts else ""
-    runner = environment.runner
-    # A worker of a harness master (the master's spec says role master): its own paths, relayed to the master.
-    remote = relay.worker_relay() if relay.master_role(raw_load) else None
-    if remote is not None:
-        load = relay.worker_spec(raw_load)
-        remote.enable()
-        path = f"{remote.own_records}.{os.getpid()}" if remote.own_records else ""
-        lag_path = f"{remote.own_lag}.{os.getpid()}" if remote.own_lag else ""
-    else:
-        load = LoadSpec.model_validate_json(raw_load) if raw_load else LoadSpec()
-        path = opts.records if opts else ""
-        if path and runner is not None and type(runner).__name__ == "WorkerRunner":
-            path = f"{path}.{os.getpid()}"
-        lag_path = f"{opts.lag_file}.{os.getpid()}" if opts and opts.lag_file else ""
-    key_env = opts.api_key_env if opts else ""
-    headers = {"Content-Type": "application/json"}
-    if key_env and os.environ.get(key_env):
-        headers["Authorization"] = f"Bearer {os.environ[key_env]}"
-    model = opts.model if opts and opts.model else ""
-    if not model:
-        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30)
-        r.raise_for_status()
-        model = r.json()["data"][0]["id"]
-    pacer = None
-    if load.open_loop:
-        if remote is not None:  # worker k of n paces its own share in-process (docs/metrics.md)
-            share = (max(getattr(runner, "worker_index", 0), 0), load.distributed.expect_workers)
-            pacer = SharedPacer(ArrivalSchedule(load, share), None)
-        else:
-            pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
-    dataset = load_dataset(load.dataset) if load.dataset is not None else None
-    forward = remote.add_record if remote is not None else None
-    _shared.update(load=load, writer=_RecordWriter(path, forward), headers=headers, model=model, next_user=0, pacer=pacer, dataset=dataset)
-    if lag_path or remote is not None:
-        gevent.spawn(_lag_monitor, lag_path, remote.add_lag if remote is not None else None)
-    return _shared
-
-
-def _lag_monitor(path: str, forward: Callable[[str], None] | None = None) -> None:
-    """Sample how late a 5 ms timer fires: the client's own scheduling delay, appended once a second (and forwarded)."""
-    fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
-    while True:
-        samples = []
-        end = time.perf_counter() + 1.0
-        while time.perf_counter() < end:
-            t = time.perf_counter()
-            gevent.sleep(LAG_TICK_S)
-            samples.append(round((time.perf_counter() - t - LAG_TICK_S) * 1000, 3))
-        line = json.dumps(samples)
-        if fh is not None:
-            fh.write(line + "\n")
-        if forward is not None:
-            forward(line)
+    worker = relay.install(environment, runner) if runner is not None else None
+    environment.events.test_start.add_listener(lambda environment, **_: process_state.start(environment, worker))
 
 
 class ChatUser(User):
@@ -174,18 +72,19 @@ class ChatUser(User):
         return max(0.0, self.slot[1] - time.time())
 
     def on_start(self) -> None:
-        shared = _setup(self.environment)
-        self.load: LoadSpec = shared["load"]
-        self.writer: _RecordWriter = shared["writer"]
-        self.headers: dict[str, str] = shared["headers"]
-        self.model: str = shared["model"]
-        self.pacer: SharedPacer | None = shared["pacer"]
+        state = process_state.current()
+        self.load: LoadSpec = state.spec
+        self.writer: RecordWriter = state.writer
+        self.headers: dict[str, str] = state.headers
+        self.model: str = state.model
+        self.pacer: SharedPacer | None = state.pacer
         self.slot: tuple[int, float] | None = None
-        self.index = shared["next_user"]
-        shared["next_user"] += 1
-        self.workload = Workload(self.load, _PROCESS_STREAM * 100_000 + self.index, shared["dataset"])
+        self.index = next(state.user_numbers)
+        self.workload = Workload(self.load, state.stream_seed * 100_000 + self.index, state.dataset)
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
-        self.transport: Transport = transport.make(self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections)
+        self.transport: Transport = transport.make(
+            self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved
+        )
         if self.pacer is not None:  # the first task runs before any wait_time
             self.slot = self.pacer.claim()
             gevent.sleep(max(0.0, self.slot[1] - time.time()) if self.slot else IDLE_S)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LoadError
-from harness.load.prompts import PromptGenerator, sample_length, system_prompt
+from harness.loadgen.prompts import PromptGenerator, sample_length, system_prompt
 from harness.spec.load import DatasetSpec, LoadSpec
 
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant", "model": "assistant", "system": "system"}

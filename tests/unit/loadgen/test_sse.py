@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.load.sse import SSEDecoder, parse_chat_event
+from harness.loadgen.sse import SSEDecoder, parse_chat_event
 
 
 def _events(stream: bytes, step: int) -> list[str]:

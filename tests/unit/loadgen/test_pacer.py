@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from harness.load.pacer import ArrivalSchedule, SharedPacer, step_at
+from harness.loadgen.pacer import ArrivalSchedule, SharedPacer, step_at
 from harness.spec.load import LoadSpec
 
 

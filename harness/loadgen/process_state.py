@@ -1,0 +1,176 @@
+"""What one Locust process shares between its users, as one frozen object made once per process.
+
+`start()` runs when the process's first test starts (Locust's `test_start`): a remote worker
+learns the master's options (host, `--harness-load`, ...) only then; what it knew at init (its
+relay to the master) is passed in. Users read it with `current()`. The master process of
+`--processes` / a distributed run has no users and builds none.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import requests
+
+from harness.errors import LoadError
+from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
+from harness.loadgen.reactor import StreamReactor
+from harness.loadgen.record import RequestRecord
+from harness.loadgen.relay import WorkerRelay, master_role, worker_spec
+from harness.loadgen.transport import Resolved
+from harness.loadgen.workload import load_dataset
+from harness.spec.load import LoadSpec
+
+LAG_TICK_S = 0.005
+
+
+class RecordWriter:
+    """Appends one JSON line per record and flushes it, so a crash loses nothing already measured;
+    then hands the line to `forward` (a remote worker's relay to the master), if any."""
+
+    def __init__(self, path: str, forward: Callable[[str], None] | None = None):
+        self.path = path
+        self.forward = forward
+        self._lock = threading.Lock()
+        self._fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
+
+    def write(self, rec: RequestRecord) -> None:
+        line = rec.to_json()
+        with self._lock:
+            if self._fh is not None:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+            if self.forward is not None:
+                self.forward(line)
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """One Locust process's shared parts (its users' spec, record writer, pacer, network), made once."""
+
+    spec: LoadSpec
+    headers: dict[str, str]
+    model: str
+    writer: RecordWriter
+    pacer: SharedPacer | None
+    """Open loop: the arrival schedule this process claims from (None in closed loop)."""
+    dataset: list[list[dict[str, str]]] | None
+    relay: WorkerRelay | None
+    """A remote worker's relay to its master (None otherwise)."""
+    reactor: StreamReactor
+    """The one stream reader of this process (used by the reactor transport)."""
+    stream_seed: int
+    """Seeds this process's users' prompt streams: distinct across the processes and machines of one run."""
+    resolved: Resolved = field(default_factory=dict)
+    """Host names resolved once per process: gevent resolves names in a thread pool, a GIL hand-off per request."""
+    user_numbers: Iterator[int] = field(default_factory=itertools.count)
+    """Hands each user of this process its index."""
+
+
+_current: ProcessState | Exception | None = None
+"""This process's state, or why it could not be made (the one per-process slot of the load generator)."""
+
+
+def current() -> ProcessState:
+    """The state made when this process's test started; raises what went wrong making it."""
+    if isinstance(_current, ProcessState):
+        return _current
+    if _current is None:
+        raise LoadError("the load generator's process state was not made: no test has started in this process")
+    raise LoadError(f"the load generator could not start: {type(_current).__name__}: {_current}")
+
+
+def start(environment: Any, relay: WorkerRelay | None) -> None:
+    """Locust `test_start` hook: make this process's state once (a failure is kept and raised to every user)."""
+    global _current
+    if type(environment.runner).__name__ == "MasterRunner" or isinstance(_current, ProcessState):
+        return
+    try:
+        _current = build(environment, relay)
+    except Exception as exc:  # noqa: BLE001 - each user re-raises it (current()), so it lands in the log and the error
+        _current = exc
+
+
+def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
+    """The state from the process's final options (a remote worker's come from its master)."""
+    _quiet_gc()
+    opts = environment.parsed_options
+    raw_load = opts.harness_load if opts else ""
+    runner = environment.runner
+    # A worker of a harness master (the master's spec says role master): its own paths, relayed to the master.
+    remote = relay if relay is not None and master_role(raw_load) else None
+    if remote is not None:
+        load = worker_spec(raw_load)
+        remote.enable()
+        path = f"{remote.own_records}.{os.getpid()}" if remote.own_records else ""
+        lag_path = f"{remote.own_lag}.{os.getpid()}" if remote.own_lag else ""
+    else:
+        load = LoadSpec.model_validate_json(raw_load) if raw_load else LoadSpec()
+        path = opts.records if opts else ""
+        if path and runner is not None and type(runner).__name__ == "WorkerRunner":
+            path = f"{path}.{os.getpid()}"
+        lag_path = f"{opts.lag_file}.{os.getpid()}" if opts and opts.lag_file else ""
+    key_env = opts.api_key_env if opts else ""
+    headers = {"Content-Type": "application/json"}
+    if key_env and os.environ.get(key_env):
+        headers["Authorization"] = f"Bearer {os.environ[key_env]}"
+    model = opts.model if opts and opts.model else ""
+    if not model:
+        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30)
+        r.raise_for_status()
+        model = r.json()["data"][0]["id"]
+    pacer = None
+    if load.open_loop:
+        if remote is not None:  # worker k of n paces its own share in-process (docs/metrics.md)
+            share = (max(getattr(runner, "worker_index", 0), 0), load.distributed.expect_workers)
+            pacer = SharedPacer(ArrivalSchedule(load, share), None)
+        else:
+            pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
+    dataset = load_dataset(load.dataset) if load.dataset is not None else None
+    state = ProcessState(
+        spec=load, headers=headers, model=model, writer=RecordWriter(path, remote.add_record if remote is not None else None),
+        pacer=pacer, dataset=dataset, relay=remote, reactor=StreamReactor(),
+        stream_seed=zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()),
+    )
+    if lag_path or remote is not None:
+        gevent.spawn(_lag_monitor, lag_path, remote.add_lag if remote is not None else None)
+    return state
+
+
+def _quiet_gc() -> None:
+    """Shorter garbage-collector pauses: each one stalls every stream's timestamps in this process.
+
+    Objects alive at start-up (Locust, gevent, this package) are frozen out of collection, so a
+    full collection walks only what the run allocated. (A larger young generation made each
+    pause longer here: benchmarks/results/README.md.)
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _lag_monitor(path: str, forward: Callable[[str], None] | None = None) -> None:
+    """Sample how late a 5 ms timer fires: the client's own scheduling delay, appended once a second (and forwarded)."""
+    fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
+    while True:
+        samples = []
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            gevent.sleep(LAG_TICK_S)
+            samples.append(round((time.perf_counter() - t - LAG_TICK_S) * 1000, 3))
+        line = json.dumps(samples)
+        if fh is not None:
+            fh.write(line + "\n")
+        if forward is not None:
+            forward(line)

@@ -1,0 +1,66 @@
+"""Raw per-request records: the ground truth every performance metric is computed from.
+
+Written (one JSON line each) by the Locust process; read back by the harness (harness/load/records.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestRecord:
+    """One chat request as the client saw it. Times: `t_start` is epoch seconds, the rest offsets from it."""
+
+    t_start: float
+    """Epoch seconds when the request was sent."""
+    ok: bool = False
+    status: int | None = None
+    """HTTP status, None when no response arrived."""
+    error: str | None = None
+    ttft_s: float | None = None
+    """Request sent -> first chunk with non-empty content."""
+    first_reasoning_s: float | None = None
+    """Request sent -> first chunk with reasoning content, when the model emits any."""
+    chunk_offsets_s: list[float] = field(default_factory=list)
+    """Arrival offset of every chunk carrying content."""
+    e2e_s: float | None = None
+    """Request sent -> stream finished."""
+    prompt_tokens: int | None = None
+    """From the server's usage."""
+    completion_tokens: int | None = None
+    """From the server's usage."""
+    max_tokens: int | None = None
+    prompt_tokens_target: int | None = None
+    output_chars: int = 0
+    finish_reason: str | None = None
+    reconnected: bool = False
+    """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
+    t_scheduled: float | None = None
+    """Open loop: epoch seconds the pacer scheduled this request for (None in closed loop)."""
+    send_lag_s: float | None = None
+    """Open loop: `t_start - t_scheduled`, how late the client sent it (a busy pool or a slow client)."""
+    conversation: int = 0
+    """Conversation number within this user (multi-turn)."""
+    turn: int = 0
+    """Turn within the conversation, from 0."""
+    ignore_eos: bool = False
+    """`ignore_eos` was sent."""
+    min_tokens: int | None = None
+    """`min_tokens` sent, if any."""
+    user: int = 0
+    pid: int = 0
+    output_text: str | None = None
+    """The reply's content, kept only when `load.tokenizer` is set (for client-side token counts)."""
+    client_completion_tokens: int | None = None
+    """Tokens in `output_text` by `load.tokenizer`, counted by the parent process after the run (never written by Locust)."""
+
+    def to_json(self) -> str:
+        # vars(), not asdict(): asdict deep-copies every chunk offset, which costs the load generator ~1 ms per record
+        return json.dumps(vars(self), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RequestRecord":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
