@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import struct
 import sys
 import time
@@ -15,6 +17,7 @@ from harness.load.records import RequestRecord, read_record_files
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.loadgen.locustfiles import locustfile
+from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX
 from harness.server.endpoint import Endpoint
 from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
@@ -67,7 +70,7 @@ class LoadArtifacts:
         return t0 or None
 
     def record_files(self) -> list[Path]:
-        return sorted(self.folder.glob(self.records.name + "*"))
+        return sorted(p for p in self.folder.glob(self.records.name + "*") if UNWRITABLE_SUFFIX not in p.name)
 
     def files(self) -> list[Path]:
         return [p for p in sorted(self.folder.iterdir()) if p.is_file()]
@@ -244,8 +247,15 @@ class LoadRun:
         waiting = d.wait_for_workers_s if d.role == "master" else 0
         return self.spec.run_s() + self.spec.request_timeout_s + 120 + waiting
 
+    def unwritable(self) -> list[Path]:
+        """Markers of load-generator processes that could not write a record (harness/loadgen/process_state.py)."""
+        return sorted(self.art.folder.glob(f"{self.art.records.name}*{UNWRITABLE_SUFFIX}.*"))
+
     def running(self) -> bool:
         if self.proc.poll() is not None:
+            return False
+        if self.unwritable():  # records no longer reach disk: stop the whole load now
+            self.stop()
             return False
         if time.time() - self.started > self.deadline_s():
             self.timed_out = True
@@ -261,12 +271,18 @@ class LoadRun:
     def finish(self, timeout_s: float | None = None) -> LoadResult:
         d = self.spec.distributed
         deadline = self.started + (timeout_s or self.deadline_s())
-        while self.proc.poll() is None and time.time() < deadline:
+        while self.running() and time.time() < deadline:
             time.sleep(0.2)
         code = self.proc.poll()
         self.proc.stop()
         read = read_record_files(self.art.record_files())
         records = read.records
+        markers = self.unwritable()
+        if markers or code == EXIT_RECORDS_UNWRITABLE:
+            code = markers[0].name.rsplit(".", 1)[-1] if markers else ""
+            why = f"{code}: {os.strerror(getattr(errno, code))}" if hasattr(errno, code) else "disk full or read-only?"
+            raise LoadError(f"the load generator could not write its raw records ({why}) and the load was stopped; "
+                            f"{len(records)} records kept in {self.art.folder}; free disk space under tracking.run_dir")
         if code is None or self.timed_out:
             raise LoadError(f"Locust did not finish in time; {len(records)} records kept in {self.art.folder}")
         if d.role == "master" and not records and "Gave up waiting for workers" in self.proc.log_tail(200):

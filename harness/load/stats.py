@@ -139,6 +139,10 @@ class LoadSummary:
     """Why the client-side token counts are missing although `load.tokenizer` is set (e.g. no /tokenize)."""
     records_dropped: int = 0
     """Lines of the record files that were not a record (a torn last line, a corrupt one), over the whole run."""
+    retry_after_waits: int = 0
+    """429/503 answers whose Retry-After the users honoured (waited before their next request)."""
+    backoffs: int = 0
+    """Closed loop: connection failures after which a user backed off (exponentially, up to 5 s)."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
@@ -227,5 +231,7 @@ def summarize(
         ttfr_ms=Distribution.of_seconds([r.first_reasoning_s for r in ok if r.first_reasoning_s is not None]),
         send_lag_ms=Distribution.of_seconds([r.send_lag_s for r in measured if r.send_lag_s is not None]),
         chunk_token_diff_pct=100.0 * (chunks - out_tokens) / out_tokens if out_tokens else math.nan,
+        retry_after_waits=sum(1 for r in measured if r.retry_after_s is not None),
+        backoffs=sum(1 for r in measured if r.backoff_s is not None),
         **_client_token_stats(with_usage),
     )

@@ -31,6 +31,9 @@ from harness.loadgen.workload import ChatRequest, Workload
 from harness.spec.load import LoadSpec
 
 IDLE_S = 3600.0
+RETRY_AFTER_MAX_S = 60.0
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 5.0
 
 
 @events.init_command_line_parser.add_listener
@@ -80,6 +83,7 @@ class ChatUser(User):
         self.pacer: SharedPacer | None = state.pacer
         self.slot: tuple[int, float] | None = None
         self.index = next(state.user_numbers)
+        self.failures_in_a_row = 0
         self.workload = Workload(self.load, state.stream_seed * 100_000 + self.index, state.dataset)
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(
@@ -121,9 +125,26 @@ class ChatUser(User):
         rec.pid = os.getpid()
         if self.load.tokenizer is not None and rec.ok:  # counted by the parent after the run
             rec.output_text = reply
+        wait = self._pause_after(rec)
         self.writer.write(rec)
         self._fire(rec)
         self.workload.reply(reply if rec.ok else None)
+        if wait:
+            gevent.sleep(wait)
+
+    def _pause_after(self, rec: RequestRecord) -> float:
+        """Seconds to wait before the next request: a 429/503's Retry-After (honoured, capped), or, closed loop,
+        an exponential backoff after connection failures (a dead server is not hammered at thousands of requests/s)."""
+        if rec.retry_after_s is not None:
+            return min(rec.retry_after_s, RETRY_AFTER_MAX_S)
+        if rec.ok or rec.status is not None:
+            self.failures_in_a_row = 0
+            return 0.0
+        self.failures_in_a_row += 1
+        if self.pacer is not None:  # open loop: the schedule, not the user, decides when to send
+            return 0.0
+        rec.backoff_s = min(BACKOFF_FIRST_S * 2 ** (self.failures_in_a_row - 1), BACKOFF_MAX_S)
+        return rec.backoff_s
 
     def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str]:
         payload = json.dumps(body).encode()

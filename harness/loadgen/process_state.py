@@ -8,6 +8,7 @@ relay to the master) is passed in. Users read it with `current()`. The master pr
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
 import json
@@ -26,7 +27,7 @@ import requests
 from harness.errors import LoadError
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
-from harness.loadgen.record import RequestRecord
+from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX, RequestRecord
 from harness.loadgen.relay import WorkerRelay, master_role, worker_spec
 from harness.loadgen.transport import Resolved
 from harness.loadgen.workload import load_dataset
@@ -49,10 +50,32 @@ class RecordWriter:
         line = rec.to_json()
         with self._lock:
             if self._fh is not None:
-                self._fh.write(line + "\n")
-                self._fh.flush()
+                try:
+                    self._fh.write(line + "\n")
+                    self._fh.flush()
+                except OSError as exc:
+                    self._unwritable(exc)
             if self.forward is not None:
                 self.forward(line)
+
+    def _unwritable(self, exc: OSError) -> None:
+        """A record that cannot reach disk stops the load generator: measuring on would lose records silently.
+
+        An empty marker file (`<records>.unwritable.<pid>.<errno name>`, needing no data blocks on a full disk)
+        tells the harness, which stops the rest of the load and fails the variant with the cause; then this
+        process exits at once.
+        """
+        reason = f"{type(exc).__name__}: {exc}"
+        code = errno.errorcode.get(exc.errno or 0, "EIO")
+        try:
+            open(f"{self.path}{UNWRITABLE_SUFFIX}.{os.getpid()}.{code}", "w").close()  # noqa: SIM115
+        except OSError:
+            pass
+        try:
+            os.write(2, f"harness: cannot write the raw records to {self.path} ({reason}); stopping the load\n".encode())
+        except OSError:
+            pass
+        os._exit(EXIT_RECORDS_UNWRITABLE)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+EXIT_RECORDS_UNWRITABLE = 75
+"""Exit code of a load-generator process that could not write a record (disk full, read-only): it stops at once."""
+UNWRITABLE_SUFFIX = ".unwritable"
+"""`<records>.unwritable.<pid>`: the empty marker such a process leaves for the harness."""
+
 
 @dataclass
 class RequestRecord:
@@ -35,6 +40,10 @@ class RequestRecord:
     prompt_tokens_target: int | None = None
     output_chars: int = 0
     finish_reason: str | None = None
+    retry_after_s: float | None = None
+    """A 429/503 answer's `Retry-After` (seconds); the user waited that long (at most RETRY_AFTER_MAX_S) before its next request."""
+    backoff_s: float | None = None
+    """Closed loop: after this failed connection, how long the user backed off before its next request."""
     reconnected: bool = False
     """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
     t_scheduled: float | None = None

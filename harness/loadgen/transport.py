@@ -24,6 +24,21 @@ CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_CHARS = 200
 
 
+def retry_after(status: int | None, value: str | None) -> float | None:
+    """Seconds to wait from a 429/503 answer's Retry-After (delta-seconds or an HTTP date), else None."""
+    if status not in (429, 503) or not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
 class StaleConnection(ConnectionError):
     """A reused connection was closed by the server; safe to retry on a new one."""
 
@@ -143,6 +158,7 @@ class ReactorTransport:
                 text = b"".join(error_body).decode("utf-8", "replace")
                 rec.error = f"HTTP {stream.status}: {text[:ERROR_BODY_CHARS]}"
                 rec.e2e_s = end
+                rec.retry_after_s = retry_after(stream.status, stream.parser.get("retry-after"))
                 return
             timeline.finish(end)
             keep = self.reuse and stream.keep_alive
@@ -184,6 +200,7 @@ class RequestsTransport:
                 if resp.status_code != 200:
                     rec.error = f"HTTP {resp.status_code}: {resp.text[:ERROR_BODY_CHARS]}"
                     rec.e2e_s = time.perf_counter() - t0
+                    rec.retry_after_s = retry_after(resp.status_code, resp.headers.get("retry-after"))
                     return
                 # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival
                 while raw := resp.raw.read1(65536):

@@ -1,7 +1,8 @@
 """A real HTTP server that speaks just enough of the OpenAI API to inject faults.
 
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
-drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, unhealthy (/health 503),
+drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, http429 (with Retry-After: `retry_after_s`),
+unhealthy (/health 503),
 slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`).
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
@@ -23,6 +24,7 @@ class FakeState:
         tokenize: str | None = None, slow_s: float = 0.0,
     ):
         self.slow_s = slow_s
+        self.retry_after_s = 1
         self.tokenize = tokenize
         self.tokenize_bodies: list[dict] = []
         self.mode = mode
@@ -86,6 +88,15 @@ class Handler(BaseHTTPRequestHandler):
             st.bodies = st.bodies[-999:] + [body]
         if st.mode == "http500":
             self._json(500, {"error": {"message": "injected failure"}})
+            return
+        if st.mode == "http429":  # rate limited, with Retry-After
+            body = json.dumps({"error": {"message": "rate limited"}}).encode()
+            self.send_response(429)
+            self.send_header("Retry-After", str(st.retry_after_s))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if not body.get("stream"):
             if st.mode == "slow" and int(body.get("max_tokens") or body.get("max_completion_tokens") or 0) > 16:
