@@ -105,7 +105,8 @@ def _check_binary(argv: list[str], eng: Engine) -> None:
         where = "does not exist" if "/" in argv[0] else "is not on PATH"
         raise DependencyError(f"server binary '{argv[0]}' {where}. {eng.install_hint}")
     if not Path(found).is_file() or not os.access(found, os.X_OK):
-        raise DependencyError(f"server binary '{found}' is not an executable file: `chmod +x` it, or point the spec at the program. {eng.install_hint}")
+        raise DependencyError(f"server binary '{found}' is not an executable file: `chmod +x` it, or point the spec at the program. "
+                              f"{eng.install_hint}")
     argv[0] = found
 
 
@@ -174,8 +175,11 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     proc = ManagedProcess(argv, log_path, env=env)
     try:
         proc.start()
-    except OSError as exc:  # not executable, not a program, no room for the log
-        raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}") from exc
+    except OSError as exc:  # not executable, not a program; or the log cannot be written
+        if exc.filename is not None and str(exc.filename) != argv[0]:
+            raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
+                              "and permissions of tracking.run_dir") from exc
+        raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
     with proc:
         ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})

@@ -67,7 +67,8 @@ def probe(endpoint: Endpoint, client: httpx.Client, warmup_max_tokens: int, dead
         left = PROBE_TIMEOUT_S if deadline is None else max(deadline - time.monotonic(), MIN_TIMEOUT_S)
         timeout = min(PROBE_TIMEOUT_S, left)
         try:
-            return client.request(method, endpoint.base_url + path, timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_S, left)), **kw)
+            limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_S, left))
+            return client.request(method, endpoint.base_url + path, timeout=limits, **kw)
         except httpx.HTTPError as exc:
             gone = unreachable(exc)
             if gone is not None:

@@ -36,7 +36,8 @@ def test_an_attached_endpoint_that_goes_away_is_dead_with_its_cause():
     wait_for(lambda: not running.alive(), 15, "the dead endpoint to be noticed")
     assert not running.alive()  # and it stays dead
     died = running.death("the measurement")
-    assert str(died).splitlines()[0] == f"the endpoint stopped answering during the measurement: connection refused at http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    assert str(died).splitlines()[0] == f"the endpoint stopped answering during the measurement: connection refused at {url}"
     assert died.cause and "stopped" in died.cause and died.returncode is None
 
 

@@ -207,3 +207,10 @@ def test_a_server_binary_that_cannot_be_run(tmp_path, content, mode):
     assert isinstance(err, DependencyError), repr(err)
     assert str(binary) in str(err) and "\n" not in str(err)
 
+
+
+def test_a_server_log_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "server"
+    blocker.write_text("a file where the server's folder should be")
+    err, _ = _fails(_launch(tmp_path), blocker)
+    assert type(err).__name__ == "ServerError" and "cannot write the server log" in str(err) and "tracking.run_dir" in str(err)
