@@ -16,7 +16,6 @@ from harness.pipeline.presenter import Presenter
 from harness.quality.runner import QualityRun
 from harness.server.launch import RunningServer, serve
 from harness.server.metrics import MetricsScraper
-from harness.server.process import likely_cause
 from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.stage import Stage
 
@@ -41,10 +40,8 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
 
 
 def server_died(running: RunningServer, during: str) -> ServerExitedError:
-    """The server process is gone: its exit code, log tail and likely cause."""
-    log = running.process.log_tail(40) if running.process else ""
-    code = running.process.poll() if running.process else None
-    return ServerExitedError(f"the server died during {during}", code, log, likely_cause(log, running.endpoint.engine))
+    """The server is gone: a launched one's exit code, log tail and likely cause; an attached endpoint that stopped answering."""
+    return running.death(during)
 
 
 class _Measurement:
@@ -58,8 +55,10 @@ class _Measurement:
 
     def run(self) -> None:
         scraper = self._start_scraper()
-        if self.spec.quality.enabled and self.spec.quality.idle_baseline:
-            self._score_idle()
+        if self.spec.quality.enabled and self.spec.quality.idle_baseline and not self._score_idle():
+            if scraper is not None:
+                self.outcome.scrape = scraper.finish()
+            return  # the server died during the idle run: nothing left to measure
         stages: list[Stage] = []
         if self.spec.load.enabled:
             scan = self.spec.load.rate_scan is not None
@@ -136,16 +135,18 @@ class _Measurement:
             self.outcome.quality = result
             self.presenter.quality_done(result)
 
-    def _score_idle(self) -> None:
-        """Score the quality samples with no load first, for the quality-under-load delta."""
+    def _score_idle(self) -> bool:
+        """Score the quality samples with no load first, for the quality-under-load delta; False when the server died."""
         self.presenter.say("quality with no load (idle baseline) ...")
         try:
             run = self._quality("quality_idle").start()
             try:
                 self._watch([run], "the idle quality run")
-            except ServerExitedError:
+            except ServerExitedError as exc:
                 run.stop()
-                raise
+                self.outcome.failures.append(Failure.of("server", exc))
+                return False
             self.outcome.quality_idle = run.finish()
         except HarnessError as exc:
             self.outcome.failures.append(Failure.of("quality_idle", exc, "idle quality baseline: "))
+        return True

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import DependencyError
+import httpx
+
+from harness.errors import DependencyError, ModelSourceError, ServerError, ServerExitedError, SpecError
 from harness.server.endpoint import Endpoint
-from harness.server.engines import ENGINES, Engine, Launch, engine
+from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
 from harness.server.model_source import ResolvedModel, resolve_model
-from harness.server.process import ManagedProcess
-from harness.server.readiness import wait_ready
+from harness.server.process import ManagedProcess, likely_cause
+from harness.server.readiness import Liveness, wait_ready
 from harness.server.version import server_version
 from harness.spec.model import ResolvedVariant, ServerSpec
 
@@ -39,9 +41,28 @@ class RunningServer:
     log_path: Path | None = None
     ready_s: float = 0.0
     process: ManagedProcess | None = None
+    liveness: Liveness | None = None
+    """Watches an attached endpoint (no process): made for one when not given."""
+
+    def __post_init__(self) -> None:
+        if self.process is None and self.liveness is None:
+            eng = find_engine(self.endpoint.engine)
+            self.liveness = Liveness(self.endpoint, eng.health_path if eng is not None else "/v1/models")
 
     def alive(self) -> bool:
-        return self.process is None or self.process.poll() is None
+        """False once the process exited, or an attached endpoint stopped answering (cheap: call it as often as you like)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.liveness is None or self.liveness.alive()
+
+    def death(self, during: str) -> ServerExitedError:
+        """Why the server is gone (call once `alive()` is False): exit code, log tail and likely cause, or the endpoint's silence."""
+        if self.process is not None:
+            log = self.process.log_tail(40)
+            return ServerExitedError(f"the server died during {during}", self.process.poll(), log, likely_cause(log, self.endpoint.engine))
+        problem = (self.liveness.problem if self.liveness else None) or f"it stopped answering at {self.endpoint.base_url}"
+        return ServerExitedError(f"the endpoint stopped answering during {during}: {problem}", None, "",
+                                 "the server behind the endpoint stopped, crashed or moved; its own log says why")
 
 
 # inherited variables that change what an engine does: logged with the run so it can be reproduced
@@ -80,10 +101,34 @@ def find_binary(name: str) -> str | None:
 def _check_binary(argv: list[str], eng: Engine) -> None:
     """Replace argv[0] by its full path, or explain how to install it."""
     found = find_binary(argv[0])
-    if found:
-        argv[0] = found
-        return
-    raise DependencyError(f"'{argv[0]}' is not on PATH. {eng.install_hint}")
+    if not found:
+        where = "does not exist" if "/" in argv[0] else "is not on PATH"
+        raise DependencyError(f"server binary '{argv[0]}' {where}. {eng.install_hint}")
+    if not Path(found).is_file() or not os.access(found, os.X_OK):
+        raise DependencyError(f"server binary '{found}' is not an executable file: `chmod +x` it, or point the spec at the program. "
+                              f"{eng.install_hint}")
+    argv[0] = found
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early when something already listens on the configured port (it would answer readiness for us)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(("127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host, port))
+        except OSError:
+            return
+    raise ServerError(f"port {port} is already in use by another process; leave server.port empty to pick a free one")
+
+
+def _resolve(spec: ServerSpec, eng: Engine) -> ResolvedModel:
+    try:
+        model = resolve_model(spec.model, want_file=eng.model_form == "file")
+    except OSError as exc:  # e.g. an unreadable file while hashing it
+        raise ModelSourceError(f"server.model: cannot read '{spec.model}': {exc.strerror or exc}") from exc
+    if eng.model_form == "file" and Path(model.location).is_dir():
+        raise ModelSourceError(f"server.model: '{spec.model}' is a folder; {eng.kind} needs one model file (e.g. a .gguf)")
+    return model
 
 
 @dataclass(frozen=True)
@@ -99,7 +144,7 @@ class Planned:
 def plan(spec: ServerSpec, port: int) -> Planned:
     """Resolve the model and build argv, env and endpoint for a launched engine on `port`."""
     eng = engine(spec.kind)
-    model = resolve_model(spec.model, want_file=eng.model_form == "file")
+    model = _resolve(spec, eng)
     launch = eng.launch(spec, model.location, port)
     argv = list(launch.argv)
     _check_binary(argv, eng)
@@ -113,15 +158,29 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     eng = engine(spec.kind)
     if not eng.launches:
         endpoint = eng.endpoint(spec, spec.port)
+        try:
+            httpx.URL(endpoint.base_url)
+        except httpx.InvalidURL as exc:
+            raise SpecError([f"server.openai.base_url: '{endpoint.base_url}' is not a valid URL ({exc})"]) from None
         ready = wait_ready(endpoint, spec.startup_timeout_s, None, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**endpoint.__dict__, "info": server_version(endpoint)})
         yield RunningServer(endpoint=endpoint, model=None, ready_s=ready)
         return
 
+    if spec.port:
+        _check_port_free(spec.host, spec.port)
     planned = plan(spec, spec.port or free_port(spec.host))
     argv, env = planned.launch.argv, planned.launch.env
     log_path = workdir / "server.log"
-    with ManagedProcess(argv, log_path, env=env) as proc:
+    proc = ManagedProcess(argv, log_path, env=env)
+    try:
+        proc.start()
+    except OSError as exc:  # not executable, not a program; or the log cannot be written
+        if exc.filename is not None and str(exc.filename) != argv[0]:
+            raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
+                              "and permissions of tracking.run_dir") from exc
+        raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
+    with proc:
         ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
         yield RunningServer(

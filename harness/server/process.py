@@ -81,6 +81,9 @@ class ManagedProcess:
         except FileNotFoundError as exc:
             self._log.close()
             raise DependencyError(f"cannot start '{self.argv[0]}': not found on PATH ({exc})") from exc
+        except OSError as exc:  # not executable, not a program, too many processes, ...
+            self._log.close()
+            raise DependencyError(f"cannot start '{self.argv[0]}': {exc.strerror or exc}") from exc
         shutdown.register(self)
         return self
 

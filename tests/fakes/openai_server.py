@@ -3,7 +3,9 @@
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
 drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, http429 (with Retry-After: `retry_after_s`),
 unhealthy (/health 503),
-slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`).
+slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`),
+stall (every completion, the warm-up included, answers nothing for `slow_s`, else an hour; GETs still answer).
+`gets` counts GET requests per path (e.g. liveness probes).
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
@@ -36,6 +38,7 @@ class FakeState:
         self.requests = 0
         self.generated = 0
         self.bodies: list[dict] = []  # the last 1000 request bodies, for assertions on what clients sent
+        self.gets: dict[str, int] = {}
         self.lock = threading.Lock()
 
 
@@ -56,6 +59,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         st = self.state
+        with st.lock:
+            st.gets[self.path] = st.gets.get(self.path, 0) + 1
         if self.path == "/health":
             self._json(503 if st.mode == "unhealthy" else 200, {"status": "ok"})
         elif self.path == "/v1/models":
@@ -86,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests += 1
             st.bodies = st.bodies[-999:] + [body]
+        if st.mode == "stall":
+            time.sleep(st.slow_s or 3600)
+            return
         if st.mode == "http500":
             self._json(500, {"error": {"message": "injected failure"}})
             return

@@ -82,6 +82,8 @@ class Engine:
     """Python distributions whose installed versions are logged with each run."""
     install_hint: ClassVar[str] = "Install it, or give its full path in the spec"
     """How to get the executable, for the message when it is missing."""
+    health_path: ClassVar[str] = "/health"
+    """Probed for liveness while a variant runs (any HTTP answer counts as alive)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

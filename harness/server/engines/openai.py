@@ -14,6 +14,7 @@ from harness.spec.model import ServerSpec
 class OpenAI(Engine):
     kind = "openai"
     launches = False
+    health_path = "/v1/models"  # the one path every OpenAI-compatible server has
 
     def endpoint(self, server: ServerSpec, port: int | None) -> Endpoint:
         assert server.openai is not None  # the spec requires it for kind=openai
