@@ -15,12 +15,10 @@ from harness.report.roofline import Hardware, Roofline, batch_sizes, bits_from, 
 from harness.report.significance import SAMPLE_METRICS, Difference, paired_bootstrap, read_samples
 from harness.spec.gates import GatesSpec
 from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX
-from harness.tracking.reader import RunRecord
+from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from harness.tracking.reader import RunStore
 
 SIGNIFICANCE_METRICS = tuple(SAMPLE_METRICS.values())
 

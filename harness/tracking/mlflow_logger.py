@@ -158,7 +158,8 @@ class SweepLogger:
         with mlflow_errors(f"cannot tag MLflow run {run_id}", RunNotFound):
             for k, val in tags.items():
                 self.client.set_tag(run_id, k, val)
-        variant_yaml = yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")}, sort_keys=False)
+        variant_yaml = yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
+                                      sort_keys=False)
         self._log_text(run_id, variant_yaml, VARIANT_SPEC_ARTIFACT)
         self._log_folder(run_id, outcome.folder)
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):

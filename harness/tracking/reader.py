@@ -115,7 +115,8 @@ class RunStore:
         return exp.experiment_id
 
     def sweep_children(self, sweep: Any) -> list[RunRecord]:
-        runs = self._search(sweep.info.experiment_id, f"tags.`{Tag.PARENT}` = '{sweep.info.run_id}'", order_by=["attributes.start_time ASC"])
+        query = f"tags.`{Tag.PARENT}` = '{sweep.info.run_id}'"
+        runs = self._search(sweep.info.experiment_id, query, order_by=["attributes.start_time ASC"])
         return [_record(r) for r in runs]
 
     def latest_sweep_id(self, experiment: str, tag: str | None = None) -> str:

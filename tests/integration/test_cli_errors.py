@@ -63,7 +63,8 @@ def test_compare_no_such_experiment(store):
 
 
 @pytest.mark.parametrize("kind,args", [("parent is a file", ["compare", "X"]), ("not a database", ["gate", "abc"]),
-                                       ("unknown scheme", ["compare", "X", "--runs", "abc"]), ("server down", ["gate", "--experiment", "X"])])
+                                       ("unknown scheme", ["compare", "X", "--runs", "abc"]),
+                                       ("server down", ["gate", "--experiment", "X"])])
 def test_tracking_uri_that_cannot_be_opened(tmp_path, kind, args):
     (tmp_path / "file").write_text("x")
     (tmp_path / "garbage.db").write_text("not a database " * 100)
@@ -97,7 +98,8 @@ def test_gates_file_with_misspelled_metric(store):
     gates.write_text("quality_floor:\n  quality/gsm8k/exact_match_flexibel: {min: 0.3}\n")
     proc = _harness(tmp, "gate", sweep, "--gates", str(gates), "--out", str(tmp / "g"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "gates.yaml: quality_floor.quality/gsm8k/exact_match_flexibel: unknown metric; did you mean quality/gsm8k/exact_match_flexible" in proc.stderr
+    assert ("gates.yaml: quality_floor.quality/gsm8k/exact_match_flexibel: unknown metric; "
+            "did you mean quality/gsm8k/exact_match_flexible") in proc.stderr
 
 
 def test_unwritable_output_is_one_line(store):

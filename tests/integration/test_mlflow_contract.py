@@ -180,7 +180,8 @@ def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
     monkeypatch.setattr(RunStore, "load_runs", no_second_read)
     monkeypatch.setattr(RunStore, "__init__", no_second_read)
     table = compare(runset)
-    assert table.parent_run_id == parent and sorted(table.table.index) == ["dies", "p4", "v"] and table.table.loc["dies", "status"] == "failed"
+    assert table.parent_run_id == parent and sorted(table.table.index) == ["dies", "p4", "v"]
+    assert table.table.loc["dies", "status"] == "failed"
     gates = GatesSpec.model_validate({"slo": {contract.TTFT_P95_MS: {"max": 500}}})
     published = publish(tmp_path / "report", runset, gates=gates, baseline_variant="p4")
     assert published.logged_to == parent and published.report.recommendation.chosen in ("p4", "v")
