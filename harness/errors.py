@@ -78,6 +78,22 @@ class TrackingError(HarnessError):
     """Logging to or reading from MLflow failed."""
 
 
+class TrackingUnavailable(TrackingError):
+    """The MLflow store cannot be opened or reached (bad URI, unreadable database, server down)."""
+
+
+class ExperimentNotFound(TrackingError):
+    """No MLflow experiment of that name."""
+
+
+class RunNotFound(TrackingError):
+    """No MLflow run of that id (or no harness sweep run where one was expected)."""
+
+
+class ArtifactNotFound(TrackingError):
+    """A run has no artifact at that path."""
+
+
 class ReportError(HarnessError):
     """A comparison or report could not be produced."""
 

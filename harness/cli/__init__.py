@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # an output path that cannot be written, a file that vanished: a message, not a traceback
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         how = received() or "SIGINT"
         print(f"harness: interrupted ({how}); servers stopped, partial results kept, runs marked FAILED", file=sys.stderr)

@@ -1,11 +1,15 @@
-"""Arguments shared by commands that read a spec."""
+"""Arguments shared by commands that read a spec; specs and gates files loaded for use are checked against the MLflow contract."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from harness.spec.loader import load_spec
 from harness.spec.model import ExperimentSpec
+
+if TYPE_CHECKING:
+    from harness.spec.gates import GatesSpec
 
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +26,10 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> ExperimentSpec:
+    from harness.tracking.contract import check_gates
+
     spec = load_spec(args.spec, assignments=args.overrides)
+    check_gates(spec)
     if args.variant:
         from harness.errors import SpecError
 
@@ -32,3 +39,11 @@ def spec_from_args(args: argparse.Namespace) -> ExperimentSpec:
             raise SpecError([f"--variant {unknown}: not in the spec; variants are {known}"])
         spec.variants = [v for v in spec.variants if v.name in args.variant]
     return spec
+
+
+def gates_from_file(path: str) -> "GatesSpec":
+    """`--gates FILE`: a gates section (or a whole spec), its metric names checked against the contract."""
+    from harness.spec.gates_file import load_gates_file
+    from harness.tracking.contract import check_gates
+
+    return load_gates_file(path, check_gates)

@@ -45,9 +45,10 @@ def print_report(published) -> None:  # PublishedReport
 
 def command(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from harness.cli.common import gates_from_file
     from harness.report.publish import publish
-    from harness.spec.gates_file import load_gates_file
 
+    gates = gates_from_file(args.gates) if args.gates else None
     if not args.runs:
         from harness.report.compare import compare
 
@@ -57,12 +58,11 @@ def command(args: argparse.Namespace) -> int:
             result.table.to_csv(args.csv)
         if args.no_report:
             return 0
-        run_ids = [result.parent_run_id]
+        run_ids = result.runs  # read once: the report uses the runs compared
         default_out = Path("reports") / f"{args.experiment}-{result.parent_run_id[:8]}"
     else:
         run_ids = args.runs
         default_out = Path("reports") / f"runs-{args.runs[0][:8]}"
-    gates = load_gates_file(args.gates) if args.gates else None
     published = publish(Path(args.out) if args.out else default_out, run_ids, args.experiment, args.tracking_uri, gates,
                         args.baseline, log_artifacts=not args.no_log)
     if args.runs:

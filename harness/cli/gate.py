@@ -30,10 +30,10 @@ def print_outcome(outcome) -> None:  # GateOutcome
 
 
 def command(args: argparse.Namespace) -> int:
+    from harness.cli.common import gates_from_file
     from harness.gates.check import check_gates
-    from harness.spec.gates_file import load_gates_file
 
-    gates = load_gates_file(args.gates) if args.gates else None
+    gates = gates_from_file(args.gates) if args.gates else None
     outcome = check_gates(args.runs, Path(args.out), gates, args.tracking_uri, args.experiment, log_artifacts=not args.no_log)
     print_outcome(outcome)
     return outcome.report.exit_code

@@ -1,1 +1,1 @@
-"""CI gates: evaluate SLOs, quality floors and baseline rules on logged runs; write JSON, JUnit XML, Markdown."""
+"""CI gates: run the gate evaluation (tracking.gating) on logged runs and write JSON, JUnit XML, Markdown."""

@@ -1,18 +1,17 @@
-"""`harness gate` and `harness run --gate`: runs from MLflow -> gate report -> files (+ parent-run artifacts)."""
+"""`harness gate` and `harness run --gate`: runs from MLflow -> gate report -> files (+ sweep-run artifacts)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GateError
-from harness.gates.baseline import resolve_baselines
-from harness.gates.evaluate import GateReport, evaluate
 from harness.gates.outputs import GateFiles, write_outputs
-from harness.report.runs import gates_of_sweep, latest_sweep_id, load_runs
 from harness.spec.gates import GatesSpec
-from harness.tracking.store import client, tracking_uri
+from harness.tracking.baselines import resolve_baselines
+from harness.tracking.contract import GATE_DIR, Tag
+from harness.tracking.gating import GateReport, evaluate
+from harness.tracking.reader import RunSet, RunStore
 
 
 @dataclass(frozen=True)
@@ -24,38 +23,41 @@ class GateOutcome:
 
 
 def check_gates(
-    run_ids: list[str],
+    run_ids: list[str] | RunSet,
     out_dir: Path,
     gates: GatesSpec | None = None,
     uri: str | None = None,
     experiment: str | None = None,
     log_artifacts: bool = True,
 ) -> GateOutcome:
-    """Gate the given runs (sweep ids expand to their variants; none = the latest sweep of `experiment`).
+    """Gate the given runs: run ids (sweep ids expand to their variants; none = the latest sweep of
+    `experiment`) or a RunSet already read (`uri` and `experiment` are then unused).
 
     `gates` None: the `gates` section of the spec each sweep was run with.
     """
-    u = tracking_uri(uri)
-    c = client(u)
-    if not run_ids:
-        if experiment is None:
-            raise GateError("give run ids or --experiment NAME (its latest sweep is gated)")
-        run_ids = [latest_sweep_id(c, experiment)]
-    runset = load_runs(c, run_ids)
+    if isinstance(run_ids, RunSet):
+        runset = run_ids
+        store = runset.store or RunStore(uri)
+    else:
+        store = RunStore(uri)
+        if not run_ids:
+            if experiment is None:
+                raise GateError("give run ids or --experiment NAME (its latest sweep is gated)")
+            run_ids = [store.latest_sweep_id(experiment)]
+        runset = store.load_runs(run_ids)
     if gates is None:
         if runset.sweep_id is None:
             raise GateError("these runs come from several sweeps (or none); pass the gates with --gates FILE")
-        with tempfile.TemporaryDirectory() as tmp:
-            gates = gates_of_sweep(c, runset.sweep_id, Path(tmp))
+        gates = store.gates_of_sweep(runset.sweep_id)
     if gates.empty:
         raise GateError("no gates configured: add a `gates:` section (slo, quality_floor, relative) to the spec or pass --gates FILE")
-    baselines = resolve_baselines(c, gates.baseline, runset.runs, runset.experiment) if gates.relative else {}
+    baselines = resolve_baselines(store, gates.baseline, runset.runs, runset.experiment) if gates.relative else {}
     report = evaluate(gates, runset.runs, baselines)
     files = write_outputs(report, out_dir)
     logged = False
     if log_artifacts and runset.sweep_id is not None:
         for f in (files.json, files.junit, files.markdown):
-            c.log_artifact(runset.sweep_id, str(f), "gate")
-        c.set_tag(runset.sweep_id, "harness.gate", report.verdict)
+            store.attach(runset.sweep_id, f, GATE_DIR)
+        store.set_tag(runset.sweep_id, Tag.GATE, report.verdict)
         logged = True
     return GateOutcome(report, files, runset.sweep_id, logged)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.gates.evaluate import GateReport
+from harness.tracking.gating import GateReport
 
 ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "skip": "➖"}
 

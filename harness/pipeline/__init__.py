@@ -56,27 +56,36 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     """Sweep every variant of `spec` (`resume`: continue its latest unfinished sweep), then compare, report and gate."""
     if gate and spec.gates.empty:
         raise SpecError(["gates: --gate needs gates to check; add slo:, quality_floor: or relative: to the spec's gates section"])
+    from harness.tracking.contract import check_gates as check_gate_names
+
+    check_gate_names(spec)  # a misspelled gate metric fails now, not after hours of measuring
     result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
-    if sweep_id is None:
+    if sweep_id is None or not (compare or gate):
         return result
-    uri = spec.tracking.uri
+    from harness.tracking.reader import read_runs
+
+    try:  # MLflow is read once for the comparison, the report and the gates
+        runs = read_runs(spec.tracking.uri, [sweep_id])
+    except HarnessError as exc:
+        result.problems.append(Failure.of("report", exc, "the sweep cannot be read back from MLflow: "))
+        return result
     if compare:
         from harness.report.compare import compare as compare_runs
 
         try:
-            result.comparison = compare_runs(result.sweep.experiment, uri, sweep_id)
+            result.comparison = compare_runs(runs)
         except HarnessError as exc:
             result.problems.append(Failure.of("report", exc, "comparison unavailable: "))
-    if compare and (any(not o.failed for o in result.sweep.outcomes) or "ok" in result.sweep.kept.values()):
-        from harness.report.publish import publish
+        if any(not r.failed for r in runs.runs):
+            from harness.report.publish import publish
 
-        try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts
-            result.report = publish(result.sweep.folder / "report", [sweep_id], uri=uri, gates=spec.gates)
-        except HarnessError as exc:
-            result.problems.append(Failure.of("report", exc, "decision report unavailable: "))
+            try:  # table, Pareto frontiers, recommendation, plots, Markdown/HTML: local and in the sweep run's artifacts
+                result.report = publish(result.sweep.folder / "report", runs, gates=spec.gates)
+            except HarnessError as exc:
+                result.problems.append(Failure.of("report", exc, "decision report unavailable: "))
     if gate:
         from harness.gates.check import check_gates
 
-        result.gate = check_gates([sweep_id], Path(gate_out or result.sweep.folder / "gate"), spec.gates, uri)
+        result.gate = check_gates(runs, Path(gate_out or result.sweep.folder / "gate"), spec.gates)
     return result

@@ -22,7 +22,7 @@ from harness.spec.model import QualitySpec
 from harness.stage import Progress
 
 # lm-eval result keys -> harness metric names, per task
-_METRICS = {
+TASK_METRICS = {
     "gsm8k": {
         "exact_match,strict-match": "exact_match_strict",
         "exact_match,flexible-extract": "exact_match_flexible",
@@ -128,7 +128,7 @@ def parse_results(results: dict, plans: list[TaskPlan]) -> tuple[dict[str, dict[
         if entry is None:
             raise QualityError(f"lm-eval results have no entry for {plan.lm_eval_task}")
         scores[plan.task] = {}
-        for key, name in _METRICS[plan.task].items():
+        for key, name in TASK_METRICS[plan.task].items():
             s = _score(entry, key)
             if s is not None:
                 scores[plan.task][name] = s

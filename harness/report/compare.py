@@ -6,42 +6,45 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.errors import ReportError
-from harness.tracking.store import client, tracking_uri
+from harness.tracking import contract as mc
+from harness.tracking.reader import RunSet, read_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # (metric, column label, higher is better)
 COLUMNS: list[tuple[str, str, bool]] = [
-    ("quality/gsm8k/exact_match_strict", "gsm8k strict", True),
-    ("quality/gsm8k/exact_match_flexible", "gsm8k flex", True),
-    ("quality/ifeval/prompt_level_strict_acc", "ifeval prompt strict", True),
-    ("quality/ifeval/inst_level_strict_acc", "ifeval inst strict", True),
-    ("perf/output_tokens_per_s", "out tok/s", True),
-    ("perf/requests_per_s", "req/s", True),
-    ("perf/ttft_p50_ms", "TTFT p50 ms", False),
-    ("perf/ttft_p95_ms", "TTFT p95 ms", False),
-    ("server/ttft_s_p50", "server TTFT p50 s", False),
-    ("perf/tpot_p50_ms", "TPOT p50 ms", False),
-    ("perf/itl_p95_ms", "ITL p95 ms", False),
-    ("perf/e2e_p95_ms", "E2E p95 ms", False),
-    ("perf/error_rate", "error rate", False),
-    ("server/requests_waiting_mean", "waiting mean", False),
-    ("server/queue_time_s_p50", "queue p50 s", False),
-    ("server/queue_time_s_mean", "queue mean s", False),
+    (mc.GSM8K_STRICT, "gsm8k strict", True),
+    (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
+    (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
+    (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
+    (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
+    (mc.REQUESTS_PER_S, "req/s", True),
+    (mc.TTFT_P50_MS, "TTFT p50 ms", False),
+    (mc.TTFT_P95_MS, "TTFT p95 ms", False),
+    (mc.SERVER_TTFT_S_P50, "server TTFT p50 s", False),
+    (mc.TPOT_P50_MS, "TPOT p50 ms", False),
+    (mc.ITL_P95_MS, "ITL p95 ms", False),
+    (mc.E2E_P95_MS, "E2E p95 ms", False),
+    (mc.ERROR_RATE, "error rate", False),
+    (mc.SERVER_REQUESTS_WAITING_MEAN, "waiting mean", False),
+    (mc.SERVER_QUEUE_TIME_S_P50, "queue p50 s", False),
+    (mc.SERVER_QUEUE_TIME_S_MEAN, "queue mean s", False),
 ]
 
 
 @dataclass
 class Comparison:
     experiment: str
-    parent_run_id: str
+    parent_run_id: str | None
+    """The sweep run; None when the runs come from several sweeps."""
     table: "pd.DataFrame"
     """Rows: variants; columns: labels above (only those present), plus status."""
     best: dict[str, str]
     """column label -> best variant."""
     smoke: bool
+    runs: RunSet | None = None
+    """The runs compared, for publish and gate without reading MLflow again."""
 
     def render(self) -> str:
         import pandas as pd
@@ -57,7 +60,8 @@ class Comparison:
         note = "\n* = best in column"
         if self.smoke:
             note += "\nSMOKE RUN: small limits; not comparable with full runs"
-        return f"experiment '{self.experiment}', sweep run {self.parent_run_id}\n{text}{note}"
+        where = f"sweep run {self.parent_run_id}" if self.parent_run_id else "runs of several sweeps"
+        return f"experiment '{self.experiment}', {where}\n{text}{note}"
 
 
 def _fmt(v: float) -> str:
@@ -66,33 +70,17 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
 
 
-def compare(experiment: str, uri: str | None = None, sweep_run_id: str | None = None) -> Comparison:
-    """Compare the child runs of one sweep (the latest in the experiment unless given)."""
+def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str | None = None) -> Comparison:
+    """Compare the variants of one sweep (the latest in `experiment` unless given), or of a RunSet already read."""
     import pandas as pd
 
-    u = tracking_uri(uri)
-    c = client(u)
-    exp = c.get_experiment_by_name(experiment)
-    if exp is None:
-        names = [e.name for e in c.search_experiments()]
-        raise ReportError(f"no MLflow experiment '{experiment}' at {u}; experiments there: {names}")
-    if sweep_run_id is None:
-        sweeps = c.search_runs([exp.experiment_id], "tags.`harness.kind` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1)
-        if not sweeps:
-            raise ReportError(f"experiment '{experiment}' has no harness sweep runs yet; run `harness run SPEC.yaml` first")
-        parent = sweeps[0]
-    else:
-        parent = c.get_run(sweep_run_id)
-    children = c.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", order_by=["attributes.start_time ASC"])
-    if not children:
-        raise ReportError(f"sweep run {parent.info.run_id} has no variant runs")
+    runset = experiment if isinstance(experiment, RunSet) else read_sweep(uri, experiment, sweep_run_id)
     rows = {}
-    for run in children:
-        name = run.data.tags.get("harness.variant", run.info.run_name)
-        row: dict[str, object] = {"status": run.data.tags.get("harness.status", run.info.status.lower())}
+    for run in runset.runs:
+        row: dict[str, object] = {"status": run.status}
         for metric, label, _ in COLUMNS:
-            row[label] = float(run.data.metrics.get(metric, math.nan))
-        rows[name] = row
+            row[label] = float(run.metrics.get(metric, math.nan))
+        rows[run.name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     present = ["status"] + [label for _, label, _ in COLUMNS if table[label].notna().any()]
     table = table[present]
@@ -101,5 +89,4 @@ def compare(experiment: str, uri: str | None = None, sweep_run_id: str | None = 
         if label in table and table[label].notna().sum() > 1:
             col = table[label].astype(float)
             best[label] = str(col.idxmax() if higher else col.idxmin())
-    smoke = parent.data.tags.get("harness.smoke") == "true"
-    return Comparison(experiment, parent.info.run_id, table, best, smoke)
+    return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset)

@@ -12,17 +12,16 @@ from harness.report.compare import COLUMNS
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
 from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, match_gpu, params_from_name
-from harness.report.runs import RunRecord, download_samples
-from harness.report.significance import Difference, paired_bootstrap, read_samples
+from harness.report.significance import SAMPLE_METRICS, Difference, paired_bootstrap, read_samples
 from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec
+from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX
+from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mlflow.tracking import MlflowClient
 
-SIGNIFICANCE_METRICS = ("quality/gsm8k/exact_match_strict", "quality/gsm8k/exact_match_flexible",
-                        "quality/ifeval/prompt_level_strict_acc", "quality/ifeval/prompt_level_loose_acc")
+SIGNIFICANCE_METRICS = tuple(SAMPLE_METRICS.values())
 
 
 @dataclass
@@ -46,11 +45,11 @@ def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommend
     import pandas as pd
 
     rows: dict[str, dict[str, object]] = {}
-    knobs = sorted({k for r in runs for k in r.metrics if k.startswith("knob/")})
+    knobs = sorted({k for r in runs for k in r.metrics if k.startswith(KNOB_PREFIX)})
     for r in runs:
         row: dict[str, object] = {"status": r.status}
         for k in knobs:
-            row[k.removeprefix("knob/")] = r.metrics.get(k, math.nan)
+            row[k.removeprefix(KNOB_PREFIX)] = r.metrics.get(k, math.nan)
         for metric, label, _ in COLUMNS:
             row[label] = r.metrics.get(metric, math.nan)
         for f in frontiers:
@@ -65,7 +64,7 @@ def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommend
 def gsm8k_flags(runs: list[RunRecord]) -> list[str]:
     out = []
     for r in runs:
-        strict, flex = r.metric("quality/gsm8k/exact_match_strict"), r.metric("quality/gsm8k/exact_match_flexible")
+        strict, flex = r.metric(GSM8K_STRICT), r.metric(GSM8K_FLEXIBLE)
         if strict is None or flex is None:
             continue
         if flex - strict > GSM8K_FORMAT_GAP or (strict == 0 and flex > 0):
@@ -77,14 +76,14 @@ def gsm8k_flags(runs: list[RunRecord]) -> list[str]:
     return out
 
 
-def compare_quality(c: "MlflowClient | None", runs: list[RunRecord], baseline: RunRecord | None, gates: GatesSpec,
+def compare_quality(store: "RunStore | None", runs: list[RunRecord], baseline: RunRecord | None, gates: GatesSpec,
                     workdir: Path) -> tuple[list[Difference], str]:
     """Paired bootstrap of each variant against the baseline on the same documents."""
     if baseline is None:
         return [], "no baseline variant (set gates.baseline.variant); significance not computed"
-    if c is None:
+    if store is None:
         return [], "no MLflow store: per-sample files unavailable"
-    samples = {r.run_id: read_samples(download_samples(c, r.run_id, workdir / r.run_id)) for r in runs if not r.failed}
+    samples = {r.run_id: read_samples(store.download_samples(r.run_id, workdir / r.run_id)) for r in runs if not r.failed}
     base = samples.get(baseline.run_id, {})
     if not base:
         return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
@@ -133,7 +132,7 @@ def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], 
 
 
 def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
-                   c: "MlflowClient | None" = None, workdir: Path | None = None,
+                   store: "RunStore | None" = None, workdir: Path | None = None,
                    baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
     rec_spec = gates.recommend
     q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric
@@ -148,6 +147,6 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     base = next((b for b in base_map.values() if isinstance(b, RunRecord)), None)
     if base is None and gates.baseline is None and ok:
         base = ok[0]  # no baseline configured: differences against the first variant
-    diffs, note = compare_quality(c, runs, base, gates, workdir or Path(".")) if base is not None else ([], "no finished variant")
+    diffs, note = compare_quality(store, runs, base, gates, workdir or Path(".")) if base is not None else ([], "no finished variant")
     roof, roof_note = rooflines(ok, gates)
     return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof, roof_note)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.report.pareto import Frontier
-from harness.report.runs import RunRecord
+from harness.tracking.contract import E2E_P95_MS, REQUESTS_PER_S, TTFT_P50_MS, TTFT_P95_MS
+from harness.tracking.reader import RunRecord
 
 if TYPE_CHECKING:
     from harness.load.runner import LoadResult
@@ -56,16 +57,16 @@ def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
     """TTFT p50/p95 and E2E p95 against the achieved request rate, one point per variant."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for metric, marker in (("perf/ttft_p50_ms", "o"), ("perf/ttft_p95_ms", "^"), ("perf/e2e_p95_ms", "s")):
-        pts = [(r.metric("perf/requests_per_s"), r.metric(metric), r.name) for r in runs]
+    for metric, marker in ((TTFT_P50_MS, "o"), (TTFT_P95_MS, "^"), (E2E_P95_MS, "s")):
+        pts = [(r.metric(REQUESTS_PER_S), r.metric(metric), r.name) for r in runs]
         pts = sorted((x, y, n) for x, y, n in pts if x is not None and y is not None)
         if not pts:
             continue
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=":", label=metric)
-        if metric == "perf/ttft_p95_ms":
+        if metric == TTFT_P95_MS:
             for x, y, n in pts:
                 ax.annotate(n, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("perf/requests_per_s (achieved load)")
+    ax.set_xlabel(f"{REQUESTS_PER_S} (achieved load)")
     ax.set_ylabel("latency (ms)")
     ax.set_title("Latency vs load")
     ax.grid(alpha=0.3)

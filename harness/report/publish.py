@@ -7,13 +7,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.gates.baseline import resolve_baselines
 from harness.report.decision import DecisionReport, build_decision
 from harness.report.plots import frontier_plot, latency_vs_load_plot
 from harness.report.render import markdown, to_html
-from harness.report.runs import gates_of_sweep, latest_sweep_id, load_runs
-from harness.spec.gates import GatesSpec
-from harness.tracking.store import client, tracking_uri
+from harness.spec.gates import BaselineSpec, GatesSpec
+from harness.tracking.baselines import resolve_baselines
+from harness.tracking.contract import REPORT_DIR, Tag
+from harness.tracking.reader import RunSet, RunStore
 
 
 @dataclass(frozen=True)
@@ -26,33 +26,29 @@ class PublishedReport:
 
 def publish(
     out_dir: Path,
-    run_ids: list[str] | None = None,
+    run_ids: list[str] | RunSet | None = None,
     experiment: str | None = None,
     uri: str | None = None,
     gates: GatesSpec | None = None,
     baseline_variant: str | None = None,
     log_artifacts: bool = True,
 ) -> PublishedReport:
-    """Report on `run_ids` (sweeps expand to their variants) or the latest sweep of `experiment`."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    c = client(tracking_uri(uri))
-    if not run_ids:
-        run_ids = [latest_sweep_id(c, experiment or "local-smoke")]
-    runset = load_runs(c, run_ids)
+    """Report on `run_ids` (sweeps expand to their variants), a RunSet already read, or the latest sweep of `experiment`."""
+    if isinstance(run_ids, RunSet):
+        runset = run_ids
+        store = runset.store or RunStore(uri)
+    else:
+        store = RunStore(uri)
+        runset = store.load_runs(run_ids or [store.latest_sweep_id(experiment or "local-smoke")])
+    if gates is None:
+        gates = store.gates_of_sweep(runset.sweep_id) if runset.sweep_id else GatesSpec()
+    if baseline_variant is not None:
+        gates = gates.model_copy(update={"baseline": BaselineSpec(variant=baseline_variant)})
+    baselines = None
+    if gates.baseline is not None and (gates.baseline.run_id or gates.baseline.tag):
+        baselines = resolve_baselines(store, gates.baseline, runset.runs, runset.experiment)
     with tempfile.TemporaryDirectory() as tmp:
-        if gates is None:
-            gates = gates_of_sweep(c, runset.sweep_id, Path(tmp)) if runset.sweep_id else GatesSpec()
-        if baseline_variant is not None:
-            from harness.spec.gates import BaselineSpec
-
-            gates = gates.model_copy(update={"baseline": BaselineSpec(variant=baseline_variant)})
-        baselines = None
-        if gates.baseline is not None and (gates.baseline.run_id or gates.baseline.tag):
-            baselines = resolve_baselines(c, gates.baseline, runset.runs, runset.experiment)
-        smoke = any(r.tags.get("harness.smoke") == "true" for r in runset.runs)
-        report = build_decision(runset.runs, gates, runset.experiment, runset.sweep_id, smoke, c, Path(tmp), baselines)
+        report = build_decision(runset.runs, gates, runset.experiment, runset.sweep_id, runset.smoke, store, Path(tmp), baselines)
     out_dir.mkdir(parents=True, exist_ok=True)
     images: dict[str, str] = {}
     for i, f in enumerate(report.frontiers):
@@ -74,8 +70,8 @@ def publish(
     files = sorted(p for p in out_dir.iterdir() if p.is_file())
     logged = None
     if log_artifacts and runset.sweep_id:
-        c.log_artifacts(runset.sweep_id, str(out_dir), "report")
+        store.attach(runset.sweep_id, out_dir, REPORT_DIR)
         if report.recommendation.chosen:
-            c.set_tag(runset.sweep_id, "harness.recommended", report.recommendation.chosen)
+            store.set_tag(runset.sweep_id, Tag.RECOMMENDED, report.recommendation.chosen)
         logged = runset.sweep_id
     return PublishedReport(report, out_dir, files, logged)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.gates.evaluate import passes
-from harness.report.runs import RunRecord
 from harness.spec.gates import GatesSpec
+from harness.tracking.gating import passes
+from harness.tracking.reader import RunRecord
 
 
 @dataclass(frozen=True)

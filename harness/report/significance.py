@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# (task, lm-eval filter, lm-eval metric) -> harness metric name (as in harness/quality/runner.py)
+from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT
+
+# (task, lm-eval filter, lm-eval metric) -> harness metric name
 SAMPLE_METRICS = {
-    ("gsm8k", "strict-match", "exact_match"): "exact_match_strict",
-    ("gsm8k", "flexible-extract", "exact_match"): "exact_match_flexible",
-    ("ifeval", "none", "prompt_level_strict_acc"): "prompt_level_strict_acc",
-    ("ifeval", "none", "prompt_level_loose_acc"): "prompt_level_loose_acc",
+    ("gsm8k", "strict-match", "exact_match"): GSM8K_STRICT,
+    ("gsm8k", "flexible-extract", "exact_match"): GSM8K_FLEXIBLE,
+    ("ifeval", "none", "prompt_level_strict_acc"): IFEVAL_PROMPT_STRICT,
+    ("ifeval", "none", "prompt_level_loose_acc"): IFEVAL_PROMPT_LOOSE,
 }
 _TASK_RE = re.compile(r"^samples_(?:harness_)?(gsm8k|ifeval)_")
 
@@ -38,7 +40,7 @@ def read_samples(paths: list[Path]) -> dict[str, dict[int, float]]:
                 row = json.loads(line)
                 for (t, filt, metric), name in SAMPLE_METRICS.items():
                     if t == task and row.get("filter", "none") == filt and metric in row:
-                        out.setdefault(f"quality/{task}/{name}", {})[int(row["doc_id"])] = float(row[metric])
+                        out.setdefault(name, {})[int(row["doc_id"])] = float(row[metric])
     return out
 
 

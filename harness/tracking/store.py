@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import TrackingError
+from harness.errors import TrackingUnavailable
+from harness.tracking.contract import Tag
+from harness.tracking.mlflow_errors import mlflow_errors
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -37,17 +39,21 @@ def default_artifact_location(uri: str) -> str | None:
 
 
 def client(uri: str) -> "MlflowClient":
+    """An MLflow client whose store is known to open (one cheap query), else TrackingUnavailable."""
     import logging
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from mlflow.tracking import MlflowClient
+    with mlflow_errors(f"cannot open the MLflow store {uri}", TrackingUnavailable, TrackingUnavailable):
+        from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+        c = MlflowClient(tracking_uri=uri)
+        c.search_experiments(max_results=1)
+    return c
 
 
 def ensure_experiment(c: "MlflowClient", name: str, uri: str) -> str:
     """The experiment's id, creating it (with the local artifact folder) when missing."""
-    try:
+    with mlflow_errors(f"cannot open MLflow experiment '{name}' at {uri}"):
         exp = c.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
@@ -57,7 +63,5 @@ def ensure_experiment(c: "MlflowClient", name: str, uri: str) -> str:
         return c.create_experiment(
             name,
             artifact_location=default_artifact_location(uri),
-            tags={"mlflow.experimentKind": "custom_model_development", "harness.created_by": "harness"},
+            tags={"mlflow.experimentKind": "custom_model_development", Tag.CREATED_BY: "harness"},
         )
-    except Exception as exc:  # mlflow raises many types
-        raise TrackingError(f"cannot open MLflow experiment '{name}' at {uri}: {exc}") from exc

@@ -5,10 +5,10 @@ from __future__ import annotations
 from harness.report.decision import build_decision
 from harness.report.plots import frontier_plot, latency_vs_load_plot
 from harness.report.render import markdown, to_html
-from harness.report.runs import RunRecord
 from harness.spec import build_spec, resolve_variants
 from harness.spec.gates import GatesSpec
 from harness.tracking.knobs import knob_metrics, quantization
+from harness.tracking.reader import RunRecord
 
 
 def run(name: str, q: float, strict: float, t: float, lat: float, status: str = "ok", **extra: float) -> RunRecord:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from harness.errors import SpecError
 from harness.load.tokens import ServerCounter
 from harness.report.decision import rooflines
-from harness.report.runs import RunRecord
+from harness.tracking.reader import RunRecord
 from harness.server import metric_names
 from harness.server.endpoint import Endpoint
 from harness.server.engines import ENGINES, Engine, Launch, MetricNames, engine, engines_behind, register, slot_knobs

@@ -8,13 +8,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.errors import SpecError
-from harness.gates.baseline import pick
-from harness.gates.evaluate import evaluate, passes
 from harness.gates.outputs import to_junit, to_markdown, write_outputs
-from harness.report.runs import RunRecord
 from harness.spec import build_spec
 from harness.spec.gates import BaselineSpec, GatesSpec
 from harness.spec.gates_file import load_gates_file, parse_gates
+from harness.tracking.baselines import pick
+from harness.tracking.gating import evaluate, passes
+from harness.tracking.reader import RunRecord
 
 
 def run(name: str, status: str = "ok", rid: str | None = None, **metrics: float) -> RunRecord:

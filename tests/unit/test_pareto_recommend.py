@@ -6,8 +6,8 @@ import math
 
 from harness.report.pareto import Point, dominates, frontier
 from harness.report.recommend import recommend
-from harness.report.runs import RunRecord
 from harness.spec.gates import GatesSpec
+from harness.tracking.reader import RunRecord
 
 Q, T, L = "quality/gsm8k/exact_match_flexible", "perf/output_tokens_per_s", "perf/ttft_p95_ms"
 

@@ -1,12 +1,12 @@
-"""Evaluate gates on run records: pure functions, no MLflow."""
+"""Evaluate gates on run records: pure functions, no MLflow (shared by CI gates and the recommendation)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from harness.report.runs import RunRecord
 from harness.spec.gates import Bound, GatesSpec, RelativeBound
+from harness.tracking.reader import RunRecord
 
 Status = Literal["pass", "fail", "error", "skip"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.errors import ReportError
-from harness.report.runs import RunRecord, latest_sweep_id, load_runs
+from harness.errors import ExperimentNotFound, RunNotFound
 from harness.spec.gates import BaselineSpec
+from harness.tracking.reader import RunRecord
 
 if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
+    from harness.tracking.reader import RunStore
 
 
 def pick(pool: list[RunRecord], candidate: RunRecord, spec: BaselineSpec, where: str) -> RunRecord | str:
@@ -26,7 +26,12 @@ def pick(pool: list[RunRecord], candidate: RunRecord, spec: BaselineSpec, where:
     return base
 
 
-def resolve_baselines(c: "MlflowClient", spec: BaselineSpec | None, candidates: list[RunRecord], experiment: str) -> dict[str, RunRecord | str]:
+def resolve_baselines(store: "RunStore", spec: BaselineSpec | None, candidates: list[RunRecord],
+                      experiment: str) -> dict[str, RunRecord | str]:
+    """Candidate run id -> its baseline run, or why none was found (a gate error, not a pass).
+
+    A baseline that does not exist is reported per candidate; a store that cannot be read raises.
+    """
     if spec is None:
         return {}
     out: dict[str, RunRecord | str] = {}
@@ -36,10 +41,10 @@ def resolve_baselines(c: "MlflowClient", spec: BaselineSpec | None, candidates: 
                 rid, where = spec.run_id, f"run {spec.run_id}"
             else:
                 exp = spec.experiment or experiment
-                rid = latest_sweep_id(c, exp, spec.tag)
+                rid = store.latest_sweep_id(exp, spec.tag)
                 where = f"sweep {rid} (latest tagged {spec.tag} in '{exp}')"
-            pool = load_runs(c, [rid]).runs
-        except ReportError as exc:
+            pool = store.load_runs([rid]).runs
+        except (RunNotFound, ExperimentNotFound) as exc:
             return {r.run_id: f"baseline not found: {exc}" for r in candidates}
         return {r.run_id: pick(pool, r, spec, where) for r in candidates}
     # a variant of the candidate's own sweep
@@ -48,8 +53,8 @@ def resolve_baselines(c: "MlflowClient", spec: BaselineSpec | None, candidates: 
             out[r.run_id] = f"run {r.run_id} is not part of a sweep; baseline.variant needs one (or give baseline.run_id / tag)"
             continue
         try:
-            pool = load_runs(c, [r.parent_id]).runs
-        except ReportError as exc:
+            pool = store.load_runs([r.parent_id]).runs
+        except (RunNotFound, ExperimentNotFound) as exc:
             out[r.run_id] = f"baseline not found: {exc}"
             continue
         out[r.run_id] = pick(pool, r, spec, f"sweep {r.parent_id}")

@@ -1,0 +1,246 @@
+"""The MLflow contract: every metric, param and tag name the harness writes.
+
+Metric names are derived from the typed records, not typed again: the writer logs
+`VariantOutcome.metrics()` (load summary, rate scan and steps, quality, idle quality and its
+`_load_delta`s, server summary, timings) plus `knob/*`; this module runs that same code on an
+outcome filled with placeholder values. Names holding a scan point or step index are pattern
+families (`perf/scan/<n>/ttft_p95_ms`). Consumers use the constants at the end, each checked
+against the derived names on import; gate and objective names of a spec are checked by
+`check_gates`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import types
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from harness.errors import SpecError
+
+_N = 7
+"""Placeholder number: a scan point or step index shows up as the path segment '7'."""
+KNOB_PREFIX = "knob/"
+FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", KNOB_PREFIX)
+"""Metric name prefixes (spec.gates.METRIC_FAMILIES must list the same)."""
+
+
+# ------------------------------------------------------------------ derivation
+
+def _value(hint: Any, depth: int, full: bool) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return _value(rest[0], depth, full) if rest and (full or len(rest) == len(args)) else None
+    if origin is Literal:
+        return args[0]
+    if origin is list:
+        item = args[0] if args else None
+        # one level of nested records (scan points, steps): with optionals set and unset
+        return [_fill(item, depth + 1, True), _fill(item, depth + 1, False)] if depth == 0 and is_dataclass(item) else []
+    if origin is dict:
+        return {}
+    if hint is bool:
+        return True
+    if hint in (int, float):
+        return hint(_N)
+    if hint is str:
+        return ""
+    if hint is Path:
+        return Path(".")
+    if is_dataclass(hint):
+        return _fill(hint, depth, full)
+    construct = getattr(hint, "model_construct", None)
+    return construct() if construct is not None else None
+
+
+def _fill(cls: Any, depth: int = 0, full: bool = True) -> Any:
+    """An instance of dataclass `cls` with every field set (`full`) or its optionals None."""
+    hints = get_type_hints(cls)
+    return cls(**{f.name: _value(hints[f.name], depth, full) for f in fields(cls) if f.init})
+
+
+def _server_summary() -> dict[str, float]:
+    """Every name the /metrics summary can produce: one scrape carrying every mapped metric."""
+    from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAMS
+    from harness.server.metrics import Scrape, summarize
+
+    samples = {names[0]: 1.0 for names in (*COUNTERS.values(), *GAUGES.values())}
+    for names in HISTOGRAMS.values():
+        samples |= {names[0] + "_count": 1.0, names[0] + "_sum": 0.5}
+    after = Scrape(1.0, samples, {names[0]: [(1.0, 1.0), (math.inf, 1.0)] for names in HISTOGRAMS.values()})
+    return summarize(Scrape(0.0, {}, {}), after, [after])
+
+
+def _written() -> dict[str, float]:
+    from harness.outcome import VariantOutcome
+    from harness.quality.runner import TASK_METRICS
+    from harness.quality.runner import Score
+
+    outcome = _fill(VariantOutcome)
+    for quality in (outcome.quality, outcome.quality_idle):
+        quality.scores = {task: {m: Score(float(_N), 0.1) for m in names.values()} for task, names in TASK_METRICS.items()}
+        quality.samples = {task: _N for task in TASK_METRICS}
+    from harness.server.metrics import ScrapeResult
+
+    outcome.scrape = ScrapeResult(_server_summary(), _N, 0, Path("metrics.jsonl"))
+    return outcome.metrics()
+
+
+def _split(names: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(exact names, pattern templates with <n> for the placeholder segment)."""
+    exact, patterns = set(), set()
+    for name in names:
+        parts = name.split("/")
+        if str(_N) in parts:
+            patterns.add("/".join("<n>" if p == str(_N) else p for p in parts))
+        else:
+            exact.add(name)
+    return frozenset(exact), tuple(sorted(patterns))
+
+
+METRICS, PATTERNS = _split(list(_written()))
+"""Exact metric names, and the families with a scan point or step index (`<n>`)."""
+_PATTERN_RES = [re.compile("/".join("[^/]+" if p == "<n>" else re.escape(p) for p in t.split("/"))) for t in PATTERNS]
+_KNOB_RE = re.compile(re.escape(KNOB_PREFIX) + r"[a-z][a-z0-9_]*")
+
+
+def is_metric(name: str) -> bool:
+    """Is `name` a metric the harness logs (exact, of a pattern family, or a knob)?"""
+    return name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r in _PATTERN_RES)
+
+
+def closest(name: str, n: int = 3) -> list[str]:
+    """The `n` valid names nearest to `name` (difflib's ratio; pattern families filled with `name`'s own segment)."""
+    parts = name.split("/")
+    candidates = set(METRICS)
+    for t in PATTERNS:
+        tp = t.split("/")
+        candidates.add("/".join(parts[i] if p == "<n>" and i < len(parts) else p for i, p in enumerate(tp)))
+    scored = []
+    for cand in candidates:
+        sm = difflib.SequenceMatcher(None, name, cand)
+        if sm.real_quick_ratio() >= 0.6 and sm.quick_ratio() >= 0.6 and sm.ratio() >= 0.6:
+            scored.append((-sm.ratio(), sorted(cand) != sorted(name), cand))  # ties: a transposition first
+    return [cand for _, _, cand in sorted(scored)[:n]]
+
+
+def unknown(name: str) -> str:
+    near = closest(name, 2)
+    if near:
+        return f"unknown metric; did you mean {', '.join(near)}?"
+    return f"unknown metric; harness metrics are named by family ({', '.join(FAMILIES)}), e.g. perf/ttft_p95_ms"
+
+
+class MetricName(str):
+    """A metric name the harness logs; constructing one with any other name raises ValueError."""
+
+    def __new__(cls, name: str) -> "MetricName":
+        if not is_metric(name):
+            raise ValueError(f"{name}: {unknown(name)}")
+        return super().__new__(cls, name)
+
+
+def quality_metric(task: str, metric: str, prefix: str = "quality/") -> MetricName:
+    return MetricName(f"{prefix}{task}/{metric}")
+
+
+def check_gates(spec: Any, prefix: str = "gates.") -> None:
+    """SpecError naming each gate or objective metric (of an ExperimentSpec or GatesSpec) the harness does not log."""
+    gates = getattr(spec, "gates", spec)
+    problems = [f"{prefix}{section}.{name}: {unknown(name)}"
+                for section in ("slo", "quality_floor", "relative") for name in getattr(gates, section) if not is_metric(name)]
+    for field in ("objective", "quality_metric", "throughput_metric", "latency_metric"):
+        name = getattr(gates.recommend, field)
+        if not is_metric(name):
+            problems.append(f"{prefix}recommend.{field}: '{name}': {unknown(name)}")
+    if problems:
+        raise SpecError(problems)
+
+
+# ------------------------------------------------------------------ tags, params, artifacts
+
+class Tag:
+    """Run tags the harness writes (and `harness.baseline`, which users set on a sweep)."""
+
+    KIND = "harness.kind"
+    VARIANT = "harness.variant"
+    STATUS = "harness.status"
+    ERROR = "harness.error"
+    FAILED_STAGE = "harness.failed_stage"
+    SMOKE = "harness.smoke"
+    RUN_DIR = "harness.run_dir"
+    ENGINE = "harness.engine"
+    ENGINE_VERSION = "harness.engine_version"
+    MODEL = "harness.model"
+    QUANTIZATION = "harness.quantization"
+    GPU = "harness.gpu"
+    CPU = "harness.cpu"
+    INPUTS_ERROR = "harness.inputs_error"
+    QUALITY_FLAGS = "harness.quality_flags"
+    GATE = "harness.gate"
+    RECOMMENDED = "harness.recommended"
+    BASELINE = "harness.baseline"
+    CREATED_BY = "harness.created_by"
+    RESUMED = "harness.resumed"
+    SUPERSEDED = "harness.superseded"
+    PARENT = "mlflow.parentRunId"
+    NOTE = "mlflow.note.content"
+
+
+KIND_SWEEP, KIND_VARIANT = "sweep", "variant"
+STATUS_OK, STATUS_FAILED, STATUS_RUNNING = "ok", "failed", "running"
+
+
+class Param:
+    """Params: the resolved spec flattened (`server.*`, `load.*`, `quality.*`, `metrics.*`) plus these."""
+
+    VARIANTS = "variants"
+    ARGV = "server.argv"
+    ENV_NAMES = "server.env_names"
+    ENV_INHERITED = "server.env_inherited."
+    SERVER_INFO = "server.info."
+    MODEL_LOCATION = "model.location"
+    MODEL_SHA256 = "model.sha256"
+    VERSION = "version."
+    QUALITY_TASK = "quality.task."
+
+
+PARAM_PREFIXES = ("server.", "load.", "quality.", "metrics.", "model.", "version.")
+
+
+def is_param(name: str) -> bool:
+    return name == Param.VARIANTS or name.startswith(PARAM_PREFIXES)
+
+
+SPEC_ARTIFACT = "spec/experiment.yaml"
+VARIANT_SPEC_ARTIFACT = "spec/variant.yaml"
+QUALITY_DIR, REPORT_DIR, GATE_DIR = "quality", "report", "gate"
+
+
+# ------------------------------------------------------------------ names consumers read
+
+OUTPUT_TOKENS_PER_S = MetricName("perf/output_tokens_per_s")
+REQUESTS_PER_S = MetricName("perf/requests_per_s")
+ERROR_RATE = MetricName("perf/error_rate")
+TTFT_P50_MS = MetricName("perf/ttft_p50_ms")
+TTFT_P95_MS = MetricName("perf/ttft_p95_ms")
+TPOT_P50_MS = MetricName("perf/tpot_p50_ms")
+ITL_P95_MS = MetricName("perf/itl_p95_ms")
+E2E_P95_MS = MetricName("perf/e2e_p95_ms")
+GSM8K_STRICT = quality_metric("gsm8k", "exact_match_strict")
+GSM8K_FLEXIBLE = quality_metric("gsm8k", "exact_match_flexible")
+IFEVAL_PROMPT_STRICT = quality_metric("ifeval", "prompt_level_strict_acc")
+IFEVAL_PROMPT_LOOSE = quality_metric("ifeval", "prompt_level_loose_acc")
+IFEVAL_INST_STRICT = quality_metric("ifeval", "inst_level_strict_acc")
+SERVER_TTFT_S_P50 = MetricName("server/ttft_s_p50")
+SERVER_REQUESTS_RUNNING_MEAN = MetricName("server/requests_running_mean")
+SERVER_REQUESTS_WAITING_MEAN = MetricName("server/requests_waiting_mean")
+SERVER_QUEUE_TIME_S_P50 = MetricName("server/queue_time_s_p50")
+SERVER_QUEUE_TIME_S_MEAN = MetricName("server/queue_time_s_mean")
+KNOB_PARALLEL = MetricName("knob/parallel")
+KNOB_MAX_NUM_SEQS = MetricName("knob/max_num_seqs")
+KNOB_BITS_PER_WEIGHT = MetricName("knob/bits_per_weight")

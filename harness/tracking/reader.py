@@ -1,0 +1,228 @@
+"""Read harness runs back from MLflow as typed records (for compare, reports and gates).
+
+Every MLflow call goes through `mlflow_errors`: a run or experiment that does not exist is
+RunNotFound / ExperimentNotFound, a store that cannot be read is TrackingUnavailable. Only an
+artifact that was never logged (the spec of an older sweep, lm-eval samples) means "none".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ArtifactNotFound, ExperimentNotFound, RunNotFound, TrackingError
+from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, Tag
+from harness.tracking.mlflow_errors import mlflow_errors
+from harness.tracking.store import client, tracking_uri
+
+if TYPE_CHECKING:
+    from harness.spec.gates import GatesSpec
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One variant run as logged by the harness."""
+
+    run_id: str
+    name: str
+    """Variant name (tag harness.variant), else the MLflow run name."""
+    experiment_id: str
+    parent_id: str | None
+    status: str
+    """ok | failed | running (a run that never finished counts as failed)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status != STATUS_OK
+
+    @property
+    def error(self) -> str:
+        return self.tags.get(Tag.ERROR, "") or ("the run did not finish" if self.status == STATUS_RUNNING else "")
+
+    @property
+    def smoke(self) -> bool:
+        return self.tags.get(Tag.SMOKE) == "true"
+
+    def metric(self, name: str) -> float | None:
+        v = self.metrics.get(name)
+        return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _record(run: Any) -> RunRecord:
+    tags = dict(run.data.tags)
+    status = tags.get(Tag.STATUS)
+    if status is None:
+        status = {"FINISHED": STATUS_OK, "FAILED": STATUS_FAILED, "KILLED": STATUS_FAILED}.get(run.info.status, STATUS_RUNNING)
+    elif status == STATUS_OK and run.info.status in ("FAILED", "KILLED"):
+        status = STATUS_FAILED
+    return RunRecord(
+        run_id=run.info.run_id,
+        name=tags.get(Tag.VARIANT, run.info.run_name or run.info.run_id),
+        experiment_id=run.info.experiment_id,
+        parent_id=tags.get(Tag.PARENT),
+        status=status,
+        metrics={k: float(v) for k, v in run.data.metrics.items()},
+        params=dict(run.data.params),
+        tags=tags,
+    )
+
+
+@dataclass
+class RunSet:
+    """Variant runs to report on or gate, with the sweep they came from (if one); read once, used by compare, publish and gate."""
+
+    runs: list[RunRecord]
+    sweep_id: str | None
+    """The sweep (parent) run when all runs come from one sweep."""
+    experiment: str
+    store: "RunStore | None" = None
+    """Where they were read (for samples, baselines and the report/gate files); None for hand-made sets."""
+
+    @property
+    def smoke(self) -> bool:
+        return any(r.smoke for r in self.runs)
+
+
+class RunStore:
+    """One MLflow store: run records, a sweep's logged spec and samples, and the post-run files and tags."""
+
+    def __init__(self, uri: str | None = None):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        self.uri = tracking_uri(uri)
+        self.client = client(self.uri)
+
+    def _run(self, run_id: str) -> Any:
+        with mlflow_errors(f"cannot read MLflow run '{run_id}'", RunNotFound):
+            return self.client.get_run(run_id)
+
+    def _search(self, experiment_id: str, query: str, **kw: Any) -> list[Any]:
+        with mlflow_errors(f"cannot search MLflow runs ({query})"):
+            return list(self.client.search_runs([experiment_id], query, **kw))
+
+    def experiment_id(self, name: str) -> str:
+        with mlflow_errors(f"cannot read MLflow experiment '{name}'", ExperimentNotFound):
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                names = [e.name for e in self.client.search_experiments()]
+                raise ExperimentNotFound(f"no MLflow experiment '{name}' at {self.uri}; experiments there: {names}")
+        return exp.experiment_id
+
+    def sweep_children(self, sweep: Any) -> list[RunRecord]:
+        query = f"tags.`{Tag.PARENT}` = '{sweep.info.run_id}'"
+        runs = self._search(sweep.info.experiment_id, query, order_by=["attributes.start_time ASC"])
+        return [_record(r) for r in runs]
+
+    def latest_sweep_id(self, experiment: str, tag: str | None = None) -> str:
+        """The newest sweep run of an experiment (optionally carrying tag `key=value`)."""
+        query = f"tags.`{Tag.KIND}` = '{KIND_SWEEP}'"
+        if tag is not None:
+            key, value = (s.strip() for s in tag.split("=", 1))
+            query += f" and tags.`{key}` = '{value}'"
+        runs = self._search(self.experiment_id(experiment), query, order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            extra = f" tagged {tag}" if tag else ""
+            raise RunNotFound(f"experiment '{experiment}' has no harness sweep run{extra}; run `harness run SPEC.yaml` first")
+        return runs[0].info.run_id
+
+    def load_runs(self, run_ids: list[str]) -> RunSet:
+        """Variant runs for the given ids; a sweep id expands to its variant runs."""
+        out: list[RunRecord] = []
+        sweeps: set[str] = set()
+        for rid in run_ids:
+            run = self._run(rid)
+            if run.data.tags.get(Tag.KIND) == KIND_SWEEP:
+                children = self.sweep_children(run)
+                if not children:
+                    raise RunNotFound(f"sweep run {rid} has no variant runs")
+                out += children
+                sweeps.add(rid)
+            else:
+                rec = _record(run)
+                out.append(rec)
+                if rec.parent_id:
+                    sweeps.add(rec.parent_id)
+        if not out:
+            raise RunNotFound("no runs given")
+        with mlflow_errors(f"cannot read MLflow experiment {out[0].experiment_id}", ExperimentNotFound):
+            exp = self.client.get_experiment(out[0].experiment_id)
+        return RunSet(out, next(iter(sweeps)) if len(sweeps) == 1 else None, exp.name, self)
+
+    def read_sweep(self, experiment: str, sweep_id: str | None = None) -> RunSet:
+        """The variants of one sweep: `sweep_id`, or the latest sweep of `experiment`."""
+        sid = sweep_id or self.latest_sweep_id(experiment)
+        if self._run(sid).data.tags.get(Tag.KIND) != KIND_SWEEP:
+            raise RunNotFound(f"run {sid} is not a harness sweep run (tag {Tag.KIND}={KIND_SWEEP}); use --runs for variant runs")
+        return self.load_runs([sid])
+
+    def _artifacts(self, run_id: str, path: str) -> list[Any]:
+        with mlflow_errors(f"cannot list artifacts {path}/ of run {run_id}", RunNotFound):
+            return list(self.client.list_artifacts(run_id, path))
+
+    def _download(self, run_id: str, path: str, dest: Path) -> Path:
+        with mlflow_errors(f"cannot download artifact {path} of run {run_id}", ArtifactNotFound):
+            return Path(self.client.download_artifacts(run_id, path, str(dest)))
+
+    def spec_section(self, sweep_id: str) -> dict[str, Any]:
+        """The experiment spec a sweep logged (artifact spec/experiment.yaml), as a plain mapping; {} if it logged none."""
+        import yaml
+
+        folder = SPEC_ARTIFACT.rsplit("/", 1)[0]
+        if SPEC_ARTIFACT not in {f.path for f in self._artifacts(sweep_id, folder)}:
+            return {}
+        with tempfile.TemporaryDirectory() as tmp:
+            text = self._download(sweep_id, SPEC_ARTIFACT, Path(tmp)).read_text()
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise TrackingError(f"run {sweep_id} {SPEC_ARTIFACT} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        return data if isinstance(data, dict) else {}
+
+    def gates_of_sweep(self, sweep_id: str) -> "GatesSpec":
+        """The `gates` section of the spec a sweep ran with (defaults when it had none)."""
+        from harness.spec.gates_file import parse_gates
+
+        data = self.spec_section(sweep_id)
+        return parse_gates(data.get("gates") or {}, f"run {sweep_id} {SPEC_ARTIFACT}: gates.")
+
+    def download_samples(self, run_id: str, dest: Path) -> list[Path]:
+        """The lm-eval per-sample files (quality/**/samples_*.jsonl) of a variant run; [] when it logged none."""
+
+        def walk(path: str) -> list[str]:
+            found = []
+            for f in self._artifacts(run_id, path):
+                if f.is_dir:
+                    found += walk(f.path)
+                elif Path(f.path).name.startswith("samples_") and f.path.endswith(".jsonl"):
+                    found.append(f.path)
+            return found
+
+        return [self._download(run_id, p, dest) for p in walk(QUALITY_DIR)]
+
+    def attach(self, run_id: str, local: Path, artifact_path: str) -> None:
+        """Log a file or a folder's files as artifacts of `run_id` under `artifact_path`."""
+        with mlflow_errors(f"cannot log {local} to MLflow run {run_id}", RunNotFound):
+            if local.is_dir():
+                self.client.log_artifacts(run_id, str(local), artifact_path)
+            else:
+                self.client.log_artifact(run_id, str(local), artifact_path)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        with mlflow_errors(f"cannot tag MLflow run {run_id}", RunNotFound):
+            self.client.set_tag(run_id, key, value)
+
+
+def read_runs(uri: str | None, run_ids: list[str]) -> RunSet:
+    """Read the runs once (sweep ids expand to their variants) for compare, publish and gate."""
+    return RunStore(uri).load_runs(run_ids)
+
+
+def read_sweep(uri: str | None, experiment: str, sweep_id: str | None = None) -> RunSet:
+    """The variants of `sweep_id`, or of the latest sweep of `experiment`."""
+    return RunStore(uri).read_sweep(experiment, sweep_id)

@@ -1,0 +1,192 @@
+"""Every name a consumer reads is one the writer produces: the real SweepLogger, outcomes built from real
+typed records, a real SQLite MLflow store, read back through tracking.reader (once, for compare, publish and gate)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.errors import Failure
+from harness.load.records import RequestRecord
+from harness.load.runner import LoadArtifacts, LoadResult
+from harness.load.stats import summarize
+from harness.outcome import VariantOutcome
+from harness.quality.runner import QualityResult, parse_results, quality_flags
+from harness.quality.tasks import TaskPlan
+from harness.server.endpoint import Endpoint
+from harness.server.launch import RunningServer
+from harness.server.metrics import parse_metrics
+from harness.server.metrics import ScrapeResult
+from harness.server.metrics import summarize as summarize_scrapes
+from harness.server.model_source import ResolvedModel
+from harness.spec import build_spec, resolve_variants
+from harness.spec.gates import GatesSpec
+from harness.tracking import contract
+from harness.tracking.contract import Tag
+from harness.tracking.reader import RunStore, read_runs
+
+REPO = Path(__file__).resolve().parents[2]
+FAMILY_RE = re.compile(r"^(?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+$")
+
+LM_EVAL = {
+    "results": {
+        "harness_gsm8k": {"exact_match,strict-match": 0.40, "exact_match_stderr,strict-match": 0.05,
+                          "exact_match,flexible-extract": 0.55, "exact_match_stderr,flexible-extract": 0.05},
+        "harness_ifeval": {"prompt_level_strict_acc,none": 0.30, "prompt_level_strict_acc_stderr,none": 0.04,
+                           "inst_level_strict_acc,none": 0.40, "inst_level_strict_acc_stderr,none": "N/A",
+                           "prompt_level_loose_acc,none": 0.35, "inst_level_loose_acc,none": 0.45},
+    },
+    "n-samples": {"harness_gsm8k": {"original": 1319, "effective": 20}, "harness_ifeval": {"original": 541, "effective": 20}},
+}
+PLANS = [TaskPlan("gsm8k", "harness_gsm8k", "gsm8k", "hub", 5), TaskPlan("ifeval", "harness_ifeval", "ifeval", "hub", 0)]
+LLAMACPP_METRICS = """# TYPE llamacpp:prompt_tokens_total counter
+llamacpp:prompt_tokens_total {p}
+# TYPE llamacpp:tokens_predicted_total counter
+llamacpp:tokens_predicted_total {g}
+# TYPE llamacpp:requests_processing gauge
+llamacpp:requests_processing {busy}
+# TYPE llamacpp:requests_deferred gauge
+llamacpp:requests_deferred 0
+"""
+
+
+def _records(t0: float, n: int = 30) -> list[RequestRecord]:
+    out = []
+    for i in range(n):
+        ttft = 0.05 + 0.01 * (i % 7)
+        chunks = [ttft + 0.02 * k for k in range(16)]
+        ok = i % 10 != 9
+        out.append(RequestRecord(t_start=t0 + 0.1 * i, ok=ok, status=200 if ok else 500, error=None if ok else "HTTP 500: boom",
+                                 ttft_s=ttft if ok else None, chunk_offsets_s=chunks if ok else [], e2e_s=chunks[-1] + 0.01,
+                                 prompt_tokens=100, completion_tokens=16 if ok else None, max_tokens=16, output_chars=64,
+                                 finish_reason="length", t_scheduled=t0 + 0.1 * i - 0.001, send_lag_s=0.001))
+    return out
+
+
+def _quality(folder: Path, duration: float) -> QualityResult:
+    scores, counts = parse_results(LM_EVAL, PLANS)
+    return QualityResult(scores, counts, PLANS, folder / "results.json", [], duration, folder / "lm_eval.log", quality_flags(scores))
+
+
+def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Failure | None = None) -> VariantOutcome:
+    folder.mkdir(parents=True)
+    (folder / "note.txt").write_text("raw files of the variant")
+    t0 = 1_700_000_000.0
+    records = _records(t0)
+    load = LoadResult(summarize(records, t0 + 0.5, t0 + 3.0, spec.load.slo), records, t0 + 0.5, t0 + 3.0, 0,
+                      LoadArtifacts.in_folder(folder / "load"))
+    before, after = parse_metrics(scrapes[0], t=t0), parse_metrics(scrapes[1], t=t0 + 3)
+    server = RunningServer(Endpoint("http://127.0.0.1:1", "m", engine=variant.server.kind, info={"server_version": "b1"}),
+                           ResolvedModel(variant.server.model, "/models/m.gguf", "ab" * 32), ["llama-server", "-m", "m"],
+                           ["X"], {"GGML_X": "1"}, None, 1.5)
+    scrape = ScrapeResult(summarize_scrapes(before, after, [before, after]), 2, 0, folder / "metrics.jsonl")
+    out = VariantOutcome(variant, folder, server, load, _quality(folder, 30.0), _quality(folder, 10.0), scrape, duration_s=60.0)
+    if failure is not None:
+        out.failures = [failure]
+    return out
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory, vllm_fixtures):
+    from harness.tracking.mlflow_logger import SweepLogger
+
+    tmp = tmp_path_factory.mktemp("contract")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    spec = build_spec({"name": "contract", "tracking": {"uri": uri, "experiment": "contract"},
+                       "load": {"slo": {"ttft_ms": 80}},
+                       "variants": [{"name": "p4", "server": {"llamacpp": {"parallel": 4}}},
+                                    {"name": "v", "server": {"kind": "vllm", "model": "hf://org/Llama-3.1-8B-Instruct",
+                                                             "vllm": {"max_num_seqs": 64, "enable_chunked_prefill": True}}},
+                                    {"name": "dies", "server": {"llamacpp": {"parallel": 2}}}]}, {}, [])
+    p4, v, dies = resolve_variants(spec)
+    llama = (LLAMACPP_METRICS.format(p=0, g=0, busy=0), LLAMACPP_METRICS.format(p=3000, g=480, busy=4))
+    vllm = ((vllm_fixtures / "metrics_idle.txt").read_text(), (vllm_fixtures / "metrics_after_load_seqs8.txt").read_text())
+    died = Failure("server", "llama-server exited during the load", "ServerExitedError", 1, "out of memory", "ggml: OOM")
+    log = SweepLogger(spec, [p4, v, dies])
+    parent = log.start_sweep(tmp / "run")
+    for variant, scrapes, failure in ((p4, llama, None), (v, vllm, None), (dies, llama, died)):
+        rid = log.start_variant(variant)
+        log.finish_variant(rid, _outcome(variant, spec, tmp / "run" / variant.name, scrapes, failure))
+    log.end_sweep(failed=True)
+    return uri, parent, read_runs(uri, [parent])
+
+
+def _consumer_names() -> dict[str, set[str]]:
+    from harness.report.compare import COLUMNS
+    from harness.report.decision import SIGNIFICANCE_METRICS
+
+    rec = GatesSpec().recommend
+    literals = set()
+    for folder in ("report", "gates"):
+        for path in (REPO / "harness" / folder).glob("*.py"):
+            literals |= {n.value for n in ast.walk(ast.parse(path.read_text()))
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str) and FAMILY_RE.match(n.value)}
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Looking at results"):]
+    section = section[: section.index("\n## ", 4)]
+    return {
+        "compare COLUMNS": {m for m, _, _ in COLUMNS},
+        "decision significance": set(SIGNIFICANCE_METRICS),
+        "gates defaults": {rec.objective, rec.quality_metric, rec.throughput_metric, rec.latency_metric},
+        "contract constants": {v for v in vars(contract).values() if isinstance(v, contract.MetricName)},
+        "literals in report/ and gates/": literals,
+        "README MLflow section": set(re.findall(r"`((?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+)`", section)),
+    }
+
+
+def test_every_name_a_consumer_reads_is_logged_by_the_writer(logged):
+    _, _, runset = logged
+    written = set().union(*(r.metrics for r in runset.runs))
+    missing = {who: sorted(names - written) for who, names in _consumer_names().items() if names - written}
+    assert not missing
+    assert len(_consumer_names()["README MLflow section"]) >= 10
+
+
+def test_everything_the_writer_logs_is_in_the_contract(logged):
+    _, _, runset = logged
+    for r in runset.runs:
+        assert [m for m in r.metrics if not contract.is_metric(m)] == []
+        assert [p for p in r.params if not contract.is_param(p)] == []
+        known = {v for k, v in vars(Tag).items() if not k.startswith("_")}
+        assert sorted(t for t in r.tags if t.startswith("harness.") and t not in known) == []
+    docs = " ".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    named = set(re.findall(r"`((?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+)`", docs))
+    assert [n for n in named if not contract.is_metric(n)] == []
+
+
+def test_failure_tags_and_status(logged):
+    _, _, runset = logged
+    by = {r.name: r for r in runset.runs}
+    assert by["dies"].failed and by["dies"].tags[Tag.FAILED_STAGE] == "server"
+    assert by["dies"].error.startswith("[server] llama-server exited during the load\nexit code: 1\nlikely cause: out of memory")
+    assert not by["p4"].failed and Tag.ERROR not in by["p4"].tags and Tag.FAILED_STAGE not in by["p4"].tags
+
+
+def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
+    from harness.gates.check import check_gates
+    from harness.report.compare import compare
+    from harness.report.publish import publish
+
+    uri, parent, runset = logged
+
+    def no_second_read(*a, **kw):
+        raise AssertionError("MLflow runs read a second time")
+
+    monkeypatch.setattr(RunStore, "load_runs", no_second_read)
+    monkeypatch.setattr(RunStore, "__init__", no_second_read)
+    table = compare(runset)
+    assert table.parent_run_id == parent and sorted(table.table.index) == ["dies", "p4", "v"]
+    assert table.table.loc["dies", "status"] == "failed"
+    gates = GatesSpec.model_validate({"slo": {contract.TTFT_P95_MS: {"max": 500}}})
+    published = publish(tmp_path / "report", runset, gates=gates, baseline_variant="p4")
+    assert published.logged_to == parent and published.report.recommendation.chosen in ("p4", "v")
+    outcome = check_gates(runset, tmp_path / "gate", gates)
+    assert outcome.logged and outcome.report.verdict == "run failed"
+    monkeypatch.undo()
+    store = RunStore(uri)
+    tags = store.client.get_run(parent).data.tags
+    assert tags[Tag.GATE] == "run failed" and tags[Tag.RECOMMENDED] == published.report.recommendation.chosen
+    assert store.spec_section(parent)["name"] == "contract" and store.gates_of_sweep(parent).empty
