@@ -23,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(exc: BaseException) -> None:
+    from harness.redaction import redact, secret_values
+
+    print(f"harness: error: {redact(str(exc), secret_values())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -32,10 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with handle_signals():  # SIGINT, SIGTERM, SIGHUP: one clean stop, children reaped
             return int(args.func(args))
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        _error(exc)
         return exc.exit_code
     except OSError as exc:  # an output path that cannot be written, a file that vanished: a message, not a traceback
-        print(f"harness: error: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except KeyboardInterrupt:
         how = received() or "SIGINT"

@@ -79,6 +79,8 @@ class ChatUser(User):
         self.load: LoadSpec = state.spec
         self.writer: RecordWriter = state.writer
         self.headers: dict[str, str] = state.headers
+        auth = self.headers.get("Authorization", "")
+        self.key = auth[len("Bearer "):] if auth.startswith("Bearer ") and len(auth) > len("Bearer ") + 3 else ""
         self.model: str = state.model
         self.pacer: SharedPacer | None = state.pacer
         self.slot: tuple[int, float] | None = None
@@ -113,6 +115,8 @@ class ChatUser(User):
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
         keep_text = self.load.turns > 1 or self.load.tokenizer is not None
         rec, reply = self._send(body, keep_text)
+        if rec.error and self.key and self.key in rec.error:  # a server that echoes the bearer token: never on disk
+            rec.error = rec.error.replace(self.key, "***")
         if self.slot is not None:
             rec.t_scheduled = self.slot[1]
             rec.send_lag_s = rec.t_start - self.slot[1]

@@ -27,8 +27,15 @@ class Presenter:
     every_s = PROGRESS_EVERY_S
 
     def __init__(self, write: Callable[[str], None] = print):
-        self.write = write
+        self._write = write
         self._prefix = ""
+        self.secrets: list[str] = []
+        """Values never shown (set by the sweep from its spec; URL passwords are always hidden)."""
+
+    def write(self, message: str) -> None:
+        from harness.redaction import redact
+
+        self._write(redact(message, self.secrets))
 
     # ---------------------------------------------------------------- the sweep
 

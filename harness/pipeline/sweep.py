@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import Failure, SpecError
+from harness.redaction import redact
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.presenter import Presenter
 from harness.pipeline.state import FINISHED, SweepState, latest_resumable
@@ -42,12 +43,13 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
     else:
         folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
-        (folder / "experiment.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        (folder / "experiment.yaml").write_text(redact(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), logger.secrets))
         state = SweepState.new(folder, spec, names)
         parent = logger.start_sweep(folder)
         kept = {}
     state.parent_run_id, state.experiment = parent, logger.experiment
     state.save()
+    presenter.secrets = logger.secrets
     presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
     outcomes: list[VariantOutcome] = []
     try:

@@ -9,9 +9,7 @@ MLflow call goes through `mlflow_errors`, so a store that fails is one TrackingE
 from __future__ import annotations
 
 import math
-import os
 import platform
-import shutil
 import time
 from collections.abc import Mapping
 from importlib import metadata
@@ -29,9 +27,9 @@ from harness.tracking.contract import (
 )
 from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.store import client, ensure_experiment, tracking_uri
+from harness.redaction import redact, scrub_folder, secret_values
 
 MAX_PARAM = 6000
-SECRET_ENV_NAMES = ("OPENAI_API_KEY", "VLLM_API_KEY", "LLAMA_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -48,20 +46,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def secret_values(spec: ExperimentSpec | None = None, variants: list[ResolvedVariant] | None = None) -> list[str]:
-    names = set(SECRET_ENV_NAMES)
-    for v in variants or []:
-        if v.server.api_key_env:
-            names.add(v.server.api_key_env)
-    if spec is not None and spec.server.api_key_env:
-        names.add(spec.server.api_key_env)
-    return [os.environ[n] for n in names if os.environ.get(n) and len(os.environ[n]) >= 4]
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
+def spec_secrets(spec: ExperimentSpec, variants: list[ResolvedVariant] | None = None) -> list[str]:
+    """The secret values of a sweep (harness/redaction.py): key variables, secret-named server.env values, URL passwords."""
+    return secret_values([spec.server, *(v.server for v in variants or [])])
 
 
 def versions() -> dict[str, str]:
@@ -90,7 +77,7 @@ class SweepLogger:
         self.client = client(self.uri)
         self.experiment = spec.tracking.experiment or spec.name
         self.experiment_id = ensure_experiment(self.client, self.experiment, self.uri)
-        self.secrets = secret_values(spec, variants)
+        self.secrets = spec_secrets(spec, variants)
         self.parent_id: str | None = None
 
     def start_sweep(self, folder: Path) -> str:
@@ -229,28 +216,9 @@ class SweepLogger:
             self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
 
     def _log_folder(self, run_id: str, folder: Path) -> None:
-        """Copy the variant folder (scrubbing secrets from text files) and log it as artifacts."""
-        if not folder.is_dir():
+        """Log the variant folder as artifacts (a folder never created logs nothing); it is scrubbed in place first."""
+        if not folder.is_dir() or not any(folder.iterdir()):
             return
-        staging = folder.parent / f".{folder.name}.artifacts"
-        shutil.rmtree(staging, ignore_errors=True)
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            dest = staging / path.relative_to(folder)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if self.secrets and path.suffix in (".log", ".txt", ".json", ".jsonl", ".yaml", ".csv", ".html"):
-                dest.write_text(redact(path.read_text(errors="replace"), self.secrets))
-            else:
-                shutil.copy2(path, dest)
-        if not staging.is_dir():
-            return
-        try:
-            with mlflow_errors(f"cannot log the files of {folder} to MLflow run {run_id}", RunNotFound):
-                for child in sorted(staging.iterdir()):
-                    if child.is_dir():
-                        self.client.log_artifacts(run_id, str(child), child.name)
-                    else:
-                        self.client.log_artifact(run_id, str(child))
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        scrub_folder(folder, self.secrets)
+        with mlflow_errors(f"cannot log the files of {folder} to MLflow run {run_id}", RunNotFound):
+            self.client.log_artifacts(run_id, str(folder))

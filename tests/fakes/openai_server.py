@@ -2,7 +2,7 @@
 
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
 drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, http429 (with Retry-After: `retry_after_s`),
-unhealthy (/health 503),
+echo_key (streamed requests get a 429 whose body echoes the Authorization header), unhealthy (/health 503),
 slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`),
 stall (every completion, the warm-up included, answers nothing for `slow_s`, else an hour; GETs still answer).
 `gets` counts GET requests per path (e.g. liveness probes).
@@ -97,8 +97,10 @@ class Handler(BaseHTTPRequestHandler):
         if st.mode == "http500":
             self._json(500, {"error": {"message": "injected failure"}})
             return
-        if st.mode == "http429":  # rate limited, with Retry-After
-            body = json.dumps({"error": {"message": "rate limited"}}).encode()
+        if st.mode == "http429" or (st.mode == "echo_key" and body.get("stream")):
+            # rate limited, with Retry-After (echo_key: streamed requests only, and the body quotes the caller's key)
+            said = self.headers.get("Authorization", "") if st.mode == "echo_key" else ""
+            body = json.dumps({"error": {"message": f"rate limited {said}".strip()}}).encode()
             self.send_response(429)
             self.send_header("Retry-After", str(st.retry_after_s))
             self.send_header("Content-Type", "application/json")
