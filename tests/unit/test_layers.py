@@ -24,6 +24,7 @@ FLOORS = {
     "server": 2,
     "stage": 1.5,
     "spec": 1,
+    "stats": 0.5,
     "errors": 0,
 }
 
