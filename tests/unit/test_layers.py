@@ -25,6 +25,7 @@ FLOORS = {
     "stage": 1.5,
     "spec": 1,
     "redaction": 0.5,
+    "stats": 0.5,
     "errors": 0,
 }
 

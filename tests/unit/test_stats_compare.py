@@ -1,0 +1,107 @@
+"""Differences against the baseline: hand-computed intervals, direction, margin, the block schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.stats.compare import Difference, paired_difference, request_difference, unpaired_difference, verdict
+from harness.stats.design import DEFAULT_REPEATS, block_schedule
+
+
+def test_verdict_direction_and_margin():
+    assert verdict(1.2, 1.1, 1.3, higher_is_better=False) == "worse"  # latency up
+    assert verdict(1.2, 1.1, 1.3, higher_is_better=True) == "better"  # throughput up
+    assert verdict(0.8, 0.7, 0.9, higher_is_better=False) == "better"
+    assert verdict(0.8, 0.7, 0.9, higher_is_better=True) == "worse"
+    assert verdict(1.2, 0.9, 1.5, higher_is_better=False) == "indistinguishable"  # interval holds 1
+    assert verdict(1.01, 1.005, 1.015, higher_is_better=False) == "worse"
+    assert verdict(1.01, 1.005, 1.015, higher_is_better=False, margin=0.02) == "indistinguishable"  # too small
+    assert verdict(0.985, 0.98, 0.99, higher_is_better=True, margin=0.02) == "indistinguishable"
+    assert verdict(1.03, 1.01, 1.05, higher_is_better=False, margin=0.02) == "worse"
+    assert verdict(math.nan, math.nan, math.nan, higher_is_better=False) == "indistinguishable"
+
+
+def test_paired_difference_by_hand():
+    base = [100.0, 80.0, 120.0]
+    var = [b * math.exp(d) for b, d in zip(base, [0.1, 0.2, 0.3])]  # per-block log-ratios 0.1, 0.2, 0.3
+    d = paired_difference("ttft_p50_ms", base, var, higher_is_better=False)
+    # mean 0.2, sd 0.1, se 0.1/sqrt(3), t_{2, 0.975} = 4.302653
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert d.ratio == pytest.approx(math.exp(0.2))
+    assert d.low == pytest.approx(math.exp(0.2 - half), rel=1e-6) and d.high == pytest.approx(math.exp(0.2 + half), rel=1e-6)
+    # df = 2: P(T <= t) = 1/2 + t / (2 sqrt(2 + t^2)) at t = 0.2 / (0.1 / sqrt 3)
+    t = 0.2 / (0.1 / math.sqrt(3))
+    assert d.p_value == pytest.approx(2 * (0.5 - t / (2 * math.sqrt(2 + t * t))), rel=1e-6)
+    assert d.verdict == "indistinguishable" and d.n == 3 and d.level == 0.95 and not d.significant
+    assert d.method == "paired t on log-ratios" and d.change == pytest.approx(math.exp(0.2) - 1)
+    five = paired_difference("ttft_p50_ms", base + [90.0, 95.0],
+                             var + [90.0 * math.exp(0.2), 95.0 * math.exp(0.2)], higher_is_better=False)
+    assert five.verdict == "worse" and five.significant and isinstance(five, Difference) and "worse" in str(five)
+
+
+def test_paired_drift_cancels_where_unpaired_cannot_see_it():
+    """Each block shares the machine's state: a steady 10% gap under 40% drift is clear when paired."""
+    drift = np.array([1.0, 1.4, 0.8, 1.2, 0.9, 1.3])
+    base, var = 50 * drift, 50 * drift * 1.1 * np.array([1.01, 0.99, 1.0, 1.02, 0.98, 1.0])
+    paired = paired_difference("tok_s", base, var, higher_is_better=True)
+    unpaired = unpaired_difference("tok_s", base, var, higher_is_better=True)
+    assert paired.verdict == "better" and paired.low > 1.05
+    assert unpaired.verdict == "indistinguishable" and unpaired.low < 1.0 < unpaired.high
+
+
+def test_unpaired_welch_by_hand():
+    a, b = np.exp([0.0, 0.1, 0.2]), np.exp([0.3, 0.5, 0.7, 0.5])
+    d = unpaired_difference("e2e", a, b, higher_is_better=False)
+    va, vb = 0.01 / 3, np.var([0.3, 0.5, 0.7, 0.5], ddof=1) / 4
+    assert d.ratio == pytest.approx(math.exp(0.5 - 0.1))
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
+    stats = pytest.importorskip("scipy.stats")
+    half = stats.t.ppf(0.975, df) * se
+    assert d.low == pytest.approx(math.exp(0.4 - half), rel=1e-6) and d.high == pytest.approx(math.exp(0.4 + half), rel=1e-6)
+    assert d.p_value == pytest.approx(stats.ttest_ind(np.log(b), np.log(a), equal_var=False).pvalue, rel=1e-6)
+    assert d.verdict == "worse" and d.method == "unpaired Welch t on logs"
+
+
+def test_degenerate_inputs():
+    one = paired_difference("m", [1.0], [2.0], higher_is_better=False)
+    assert one.ratio == 2.0 and one.verdict == "indistinguishable" and math.isnan(one.low)
+    same = paired_difference("m", [1.0, 2.0], [1.0, 2.0], higher_is_better=False)
+    assert same.ratio == 1.0 and same.verdict == "indistinguishable" and same.p_value == 1.0
+    exact = paired_difference("m", [1.0, 2.0], [1.5, 3.0], higher_is_better=False)
+    assert exact.low == pytest.approx(1.5) and exact.high == pytest.approx(1.5) and exact.verdict == "worse"
+    assert unpaired_difference("m", [1.0], [2.0, 3.0], higher_is_better=True).verdict == "indistinguishable"
+    for bad in (dict(baseline=[1.0, 2.0], variant=[1.0]), dict(baseline=[0.0, 1.0], variant=[1.0, 1.0]),
+                dict(baseline=[1.0, math.nan], variant=[1.0, 1.0])):
+        with pytest.raises(ValueError):
+            paired_difference("m", higher_is_better=False, **bad)
+    with pytest.raises(ValueError):
+        paired_difference("m", [1.0, 2.0], [1.0, 2.0], higher_is_better=False, margin=-0.1)
+
+
+def test_request_difference():
+    rng = np.random.default_rng(0)
+    a = np.exp(rng.normal(0.0, 0.3, 2000))
+    b = 1.3 * np.exp(rng.normal(0.0, 0.3, 2000))
+    d = request_difference("ttft", a, b, "p50", higher_is_better=False, seed=1, resamples=500)
+    assert d.verdict == "worse" and 1.2 < d.low < d.ratio < d.high < 1.4 and "within-run" in d.method
+    assert d == request_difference("ttft", a, b, "p50", higher_is_better=False, seed=1, resamples=500)
+    same = request_difference("ttft", a, a, "p95", higher_is_better=False, seed=1, resamples=500)
+    assert same.ratio == 1.0 and same.verdict == "indistinguishable"
+    with pytest.raises(ValueError):
+        request_difference("ttft", [1.0], b, higher_is_better=False)
+
+
+def test_block_schedule():
+    s = block_schedule(["a", "b", "c"], seed=7)
+    assert len(s) == DEFAULT_REPEATS and all(sorted(block) == ["a", "b", "c"] for block in s)
+    assert s == block_schedule(["a", "b", "c"], seed=7) and s != block_schedule(["a", "b", "c"], seed=8)
+    firsts = [block[0] for block in block_schedule(["a", "b"], 400, seed=1)]
+    assert 160 < firsts.count("a") < 240  # each variant goes first about half the time
+    with pytest.raises(ValueError):
+        block_schedule(["a", "a"])
+    with pytest.raises(ValueError):
+        block_schedule(["a"], 0)
