@@ -82,6 +82,8 @@ class SweepResult:
     folder: Path
     kept: dict[str, str] = field(default_factory=dict)
     """Resumed sweeps: variants measured before and kept, with their status (ok | failed)."""
+    unlogged: list[str] = field(default_factory=list)
+    """Variants measured but not (fully) logged to MLflow: their results are in the folder for `harness sync`."""
 
     @property
     def failed_variants(self) -> list[str]:

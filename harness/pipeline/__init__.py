@@ -45,8 +45,8 @@ class ExperimentResult:
 
     @property
     def exit_code(self) -> int:
-        """2 when a variant failed, else 1 when a gate failed, else 0."""
-        if self.failed_variants:
+        """2 when a variant failed or its results did not reach MLflow, else 1 when a gate failed, else 0."""
+        if self.failed_variants or any(p.stage == "tracking" for p in self.problems):
             return 2
         return self.gate.report.exit_code if self.gate is not None else 0
 
@@ -61,7 +61,12 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     check_gate_names(spec)  # a misspelled gate metric fails now, not after hours of measuring
     result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
-    if sweep_id is None or not (compare or gate):
+    if sweep_id is None or result.sweep.unlogged:
+        missing = ", ".join(result.sweep.unlogged) or "the sweep"
+        result.problems.append(Failure("tracking", f"MLflow was unavailable: {missing} not logged; every result is in "
+                                                   f"{result.sweep.folder}: run `harness sync {result.sweep.folder}`, then `harness compare`"))
+        return result
+    if not (compare or gate):
         return result
     from harness.tracking.reader import read_runs
 

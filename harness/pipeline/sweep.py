@@ -16,12 +16,12 @@ from harness.errors import Failure, SpecError
 from harness.redaction import redact
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.presenter import Presenter
-from harness.pipeline.state import FINISHED, SweepState, latest_resumable
+from harness.tracking.state import FINISHED, SweepState, latest_resumable
 from harness.pipeline.variant import run_variant
 from harness.report.plots import load_curve_plot
 from harness.spec.loader import resolve_variants
 from harness.spec.model import ExperimentSpec
-from harness.tracking.mlflow_logger import SweepLogger
+from harness.tracking.session import TrackingSession
 
 
 def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: bool = False) -> SweepResult:
@@ -29,7 +29,7 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
     presenter = presenter or Presenter()
     variants = resolve_variants(spec)
     names = [v.name for v in variants]
-    logger = SweepLogger(spec, variants)
+    logger = TrackingSession(spec, variants, presenter.write)
     if resume:
         folder = latest_resumable(Path(spec.tracking.run_dir), spec)
         state = SweepState.read(folder)
@@ -47,7 +47,7 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         state = SweepState.new(folder, spec, names)
         parent = logger.start_sweep(folder)
         kept = {}
-    state.parent_run_id, state.experiment = parent, logger.experiment
+    state.parent_run_id, state.experiment = parent or state.parent_run_id, logger.experiment
     state.save()
     presenter.secrets = logger.secrets
     presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
@@ -65,14 +65,12 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
             except KeyboardInterrupt as exc:
                 outcome.failures.append(Failure.of("interrupt", exc))
                 state.mark(variant.name, status="interrupted")
-                logger.finish_variant(run_id, outcome)
-                state.mark(variant.name, logged=True)
+                state.mark(variant.name, logged=logger.finish_variant(run_id, outcome))
                 outcomes.append(outcome)
                 raise
             _plots(outcome, presenter)
             state.mark(variant.name, status="failed" if outcome.failed else "ok")
-            logger.finish_variant(run_id, outcome)
-            state.mark(variant.name, logged=True)
+            state.mark(variant.name, logged=logger.finish_variant(run_id, outcome))
             outcomes.append(outcome)
             presenter.variant_done(i, len(variants), outcome, run_id)
     finally:
@@ -81,7 +79,8 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         state.finished = done
         state.save()
         logger.end_sweep(failed=failed or not done)
-    return SweepResult(logger.experiment, parent, outcomes, folder, kept)
+    unlogged = [n for n, v in state.variants.items() if v.status in FINISHED and not v.logged]
+    return SweepResult(logger.experiment, parent, outcomes, folder, kept, unlogged)
 
 
 def new_run_folder(run_dir: Path, name: str) -> Path:

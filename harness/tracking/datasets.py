@@ -19,20 +19,31 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def dataset_inputs(plans: list[TaskPlan], load_spec_json: str) -> list:
-    """DatasetInput entities: one per quality task (local files or the Hub) and one for the load's synthetic prompts."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-
+def dataset_records(plans: list[TaskPlan], load_spec_json: str) -> list[dict[str, str]]:
+    """One plain record per quality task (local files or the Hub) and one for the load's synthetic prompts."""
     out = []
     for plan in plans:
         if plan.data_source != "hub":
             files = [Path(plan.data_source) / f for f in REQUIRED_FILES.get(plan.task, []) if (Path(plan.data_source) / f).is_file()]
-            ds = Dataset(plan.task, _digest(files), "local", json.dumps({"uri": [str(f) for f in files]}))
+            out.append({"name": plan.task, "digest": _digest(files), "source_type": "local",
+                        "source": json.dumps({"uri": [str(f) for f in files]}), "context": "quality"})
         else:
-            ds = Dataset(plan.task, hashlib.sha256(HUB.get(plan.task, plan.task).encode()).hexdigest()[:16], "hub",
-                         json.dumps({"path": HUB.get(plan.task, plan.official)}))
-        out.append(DatasetInput(ds, [InputTag("mlflow.data.context", "quality")]))
-    load = Dataset("load-prompts", hashlib.sha256(load_spec_json.encode()).hexdigest()[:16], "code",
-                   json.dumps({"generator": "harness/loadgen/prompts.py", "load_spec": json.loads(load_spec_json)}))
-    out.append(DatasetInput(load, [InputTag("mlflow.data.context", "load")]))
+            out.append({"name": plan.task, "digest": hashlib.sha256(HUB.get(plan.task, plan.task).encode()).hexdigest()[:16],
+                        "source_type": "hub", "source": json.dumps({"path": HUB.get(plan.task, plan.official)}), "context": "quality"})
+    out.append({"name": "load-prompts", "digest": hashlib.sha256(load_spec_json.encode()).hexdigest()[:16], "source_type": "code",
+                "source": json.dumps({"generator": "harness/loadgen/prompts.py", "load_spec": json.loads(load_spec_json)}),
+                "context": "load"})
     return out
+
+
+def as_inputs(records: list[dict[str, str]]) -> list:
+    """MLflow DatasetInput entities (the run's Datasets panel) for `dataset_records`."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    return [DatasetInput(Dataset(r["name"], r["digest"], r["source_type"], r["source"]), [InputTag("mlflow.data.context", r["context"])])
+            for r in records]
+
+
+def dataset_inputs(plans: list[TaskPlan], load_spec_json: str) -> list:
+    """DatasetInput entities: one per quality task (local files or the Hub) and one for the load's synthetic prompts."""
+    return as_inputs(dataset_records(plans, load_spec_json))

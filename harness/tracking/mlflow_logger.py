@@ -8,7 +8,9 @@ MLflow call goes through `mlflow_errors`, so a store that fails is one TrackingE
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import platform
 import time
 from collections.abc import Mapping
@@ -30,6 +32,8 @@ from harness.tracking.store import client, ensure_experiment, tracking_uri
 from harness.redaction import redact, scrub_folder, secret_values
 
 MAX_PARAM = 6000
+RESULTS_FILE = "results.json"
+"""Per variant folder: the variant's MLflow record, written before MLflow is called (`harness sync` reads it)."""
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -116,62 +120,30 @@ class SweepLogger:
             return self.client.create_run(self.experiment_id, run_name=variant.name, tags=tags).info.run_id
 
     def finish_variant(self, run_id: str, outcome: VariantOutcome) -> None:
-        """Log everything the outcome holds, then close the run FINISHED or FAILED."""
-        v = outcome.variant
-        self._log_params(run_id, self._variant_params(outcome))
-        from harness.tracking.knobs import knob_metrics
+        """Write the variant's record to its folder (results.json), then log it and close the run FINISHED or FAILED."""
+        record = variant_record(self.spec, self.secrets, outcome)
+        write_record(outcome.folder, record)
+        self.send_variant(run_id, record, outcome.folder)
 
-        self._log_metrics(run_id, {**knob_metrics(v), **outcome.metrics()})
-        from harness.tracking.datasets import dataset_inputs
+    def send_variant(self, run_id: str, record: dict[str, Any], folder: Path) -> None:
+        """Params, metrics, dataset inputs, tags, the variant spec and the folder's files, then the run's status."""
+        self._log_params(run_id, record["params"])
+        self._log_metrics(run_id, record["metrics"])
+        from harness.tracking.datasets import as_inputs
 
-        plans = outcome.quality.plans if outcome.quality is not None else []
-        tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK}
+        tags = dict(record["tags"])
         try:
             with mlflow_errors(f"cannot log the dataset inputs of run {run_id}"):
-                self.client.log_inputs(run_id, datasets=dataset_inputs(plans, redact(self.spec.load.model_dump_json(), self.secrets)))
+                self.client.log_inputs(run_id, datasets=as_inputs(record["datasets"]))
         except Exception as exc:  # best effort: a store without dataset support must not lose the run
             tags[Tag.INPUTS_ERROR] = f"{type(exc).__name__}: {exc}"[:500]
-        if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
-            tags[Tag.ENGINE_VERSION] = outcome.server.endpoint.info["server_version"][:250]
-        tags.update({k: redact(val, self.secrets)[:4900] for k, val in failure_tags(outcome).items()})
-        if outcome.quality is not None and outcome.quality.flags:
-            tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]
         with mlflow_errors(f"cannot tag MLflow run {run_id}", RunNotFound):
             for k, val in tags.items():
                 self.client.set_tag(run_id, k, val)
-        variant_yaml = yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
-                                      sort_keys=False)
-        self._log_text(run_id, variant_yaml, VARIANT_SPEC_ARTIFACT)
-        self._log_folder(run_id, outcome.folder)
+        self._log_text(run_id, record["variant_yaml"], VARIANT_SPEC_ARTIFACT)
+        self._log_folder(run_id, folder)
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
-            self.client.set_terminated(run_id, "FAILED" if outcome.failed else "FINISHED")
-
-    def _variant_params(self, outcome: VariantOutcome) -> dict[str, str]:
-        """The resolved variant and spec flattened, versions, the server's argv, model and info, the quality plans."""
-        params = flatten({"server": outcome.variant.server.model_dump(mode="json")})
-        params.update(flatten({"load": self.spec.load.model_dump(mode="json"), "quality": self.spec.quality.model_dump(mode="json")}))
-        params.update(versions())
-        if outcome.server is not None:
-            s = outcome.server
-            params[Param.ARGV] = " ".join(s.argv)
-            params[Param.ENV_NAMES] = ",".join(s.env_names)
-            for name, value in s.inherited_env.items():
-                params[f"{Param.ENV_INHERITED}{name}"] = value
-            if s.model is not None:
-                params[Param.MODEL_LOCATION] = s.model.location
-                if s.model.sha256:
-                    params[Param.MODEL_SHA256] = s.model.sha256
-            for key, value in s.endpoint.info.items():
-                params[f"{Param.SERVER_INFO}{key}"] = value
-        if outcome.quality is not None:
-            for plan in outcome.quality.plans:
-                task = f"{Param.QUALITY_TASK}{plan.task}."
-                params[f"{task}lm_eval_task"] = plan.lm_eval_task
-                params[f"{task}official"] = plan.official
-                params[f"{task}data_source"] = plan.data_source
-                params[f"{task}num_fewshot"] = str(plan.num_fewshot)
-                params[f"{task}generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
-        return params
+            self.client.set_terminated(run_id, record["status"])
 
     def resume_sweep(self, parent_id: str | None, folder: Path) -> str:
         """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow)."""
@@ -222,3 +194,68 @@ class SweepLogger:
         scrub_folder(folder, self.secrets)
         with mlflow_errors(f"cannot log the files of {folder} to MLflow run {run_id}", RunNotFound):
             self.client.log_artifacts(run_id, str(folder))
+
+
+def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOutcome) -> dict[str, Any]:
+    """Everything a variant's MLflow run gets, as plain data (redacted): written to `results.json` before MLflow."""
+    from harness.tracking.datasets import dataset_records
+    from harness.tracking.knobs import knob_metrics
+
+    v = outcome.variant
+    tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK}
+    if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
+        tags[Tag.ENGINE_VERSION] = outcome.server.endpoint.info["server_version"][:250]
+    tags.update({k: val[:4900] for k, val in failure_tags(outcome).items()})
+    if outcome.quality is not None and outcome.quality.flags:
+        tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]
+    plans = outcome.quality.plans if outcome.quality is not None else []
+    metrics = {k: float(x) for k, x in {**knob_metrics(v), **outcome.metrics()}.items() if x is not None and math.isfinite(float(x))}
+    record = {
+        "variant": v.name,
+        "status": "FAILED" if outcome.failed else "FINISHED",
+        "params": variant_params(spec, outcome),
+        "metrics": metrics,
+        "tags": tags,
+        "datasets": dataset_records(plans, spec.load.model_dump_json()),
+        "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
+                                       sort_keys=False),
+    }
+    return json.loads(redact(json.dumps(record), secrets))
+
+
+def write_record(folder: Path, record: dict[str, Any]) -> Path:
+    """`<variant folder>/results.json`, atomically: what `harness sync` logs when MLflow was unavailable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RESULTS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, str]:
+    """The resolved variant and spec flattened, versions, the server's argv, model and info, the quality plans."""
+    params = flatten({"server": outcome.variant.server.model_dump(mode="json")})
+    params.update(flatten({"load": spec.load.model_dump(mode="json"), "quality": spec.quality.model_dump(mode="json")}))
+    params.update(versions())
+    if outcome.server is not None:
+        s = outcome.server
+        params[Param.ARGV] = " ".join(s.argv)
+        params[Param.ENV_NAMES] = ",".join(s.env_names)
+        for name, value in s.inherited_env.items():
+            params[f"{Param.ENV_INHERITED}{name}"] = value
+        if s.model is not None:
+            params[Param.MODEL_LOCATION] = s.model.location
+            if s.model.sha256:
+                params[Param.MODEL_SHA256] = s.model.sha256
+        for key, value in s.endpoint.info.items():
+            params[f"{Param.SERVER_INFO}{key}"] = value
+    if outcome.quality is not None:
+        for plan in outcome.quality.plans:
+            task = f"{Param.QUALITY_TASK}{plan.task}."
+            params[f"{task}lm_eval_task"] = plan.lm_eval_task
+            params[f"{task}official"] = plan.official
+            params[f"{task}data_source"] = plan.data_source
+            params[f"{task}num_fewshot"] = str(plan.num_fewshot)
+            params[f"{task}generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
+    return params

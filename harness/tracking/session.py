@@ -1,0 +1,98 @@
+"""The sweep's tracking, which never stops a measurement.
+
+`TrackingSession` wraps `SweepLogger`: a TrackingError on any call (MLflow unreachable, a
+read-only store, a tracking server that died mid-sweep) is reported once, and from then on
+the sweep goes on locally: every variant's record is still written to its folder
+(`results.json`) and its raw files stay there, and `harness sync RUN_DIR` logs them later.
+MLflow's own HTTP retries are shortened, so an unreachable server fails in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import TrackingError
+from harness.outcome import VariantOutcome
+from harness.redaction import secret_values
+from harness.spec.model import ExperimentSpec, ResolvedVariant
+
+T = TypeVar("T")
+
+FAST_FAIL_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def fail_fast() -> None:
+    """MLflow's REST client retries 7 times with backoff by default (minutes of silence); keep what the user set."""
+    for name, value in FAST_FAIL_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+class TrackingSession:
+    """SweepLogger calls that degrade to local-only on the first TrackingError."""
+
+    def __init__(self, spec: ExperimentSpec, variants: list[ResolvedVariant], warn: Callable[[str], None]):
+        from harness.tracking.mlflow_logger import SweepLogger, spec_secrets
+        from harness.tracking.store import tracking_uri
+
+        fail_fast()
+        self.spec = spec
+        self.warn = warn
+        self.offline: str | None = None
+        self.uri = tracking_uri(spec.tracking.uri)
+        self.experiment = spec.tracking.experiment or spec.name
+        self.secrets = spec_secrets(spec, variants)
+        self.logger: Any = None
+        try:
+            self.logger = SweepLogger(spec, variants)
+        except TrackingError as exc:
+            self._go_offline(exc)
+        if self.logger is None:
+            self.secrets = self.secrets or secret_values([spec.server, *(v.server for v in variants)])
+
+    def _go_offline(self, exc: TrackingError) -> None:
+        if self.offline is None:
+            self.offline = str(exc).splitlines()[0]
+            self.warn(f"MLflow unavailable ({self.offline}); the sweep goes on locally: every result stays in the run folder, "
+                      "and `harness sync RUN_DIR` logs it to MLflow later")
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T | None:
+        if self.logger is None or self.offline is not None:
+            return None
+        try:
+            return fn(*args)
+        except TrackingError as exc:
+            self._go_offline(exc)
+            return None
+
+    def start_sweep(self, folder: Path) -> str | None:
+        return self._call(lambda: self.logger.start_sweep(folder))
+
+    def resume_sweep(self, parent_id: str | None, folder: Path) -> str | None:
+        return self._call(lambda: self.logger.resume_sweep(parent_id, folder))
+
+    def supersede(self, run_id: str, reason: str) -> None:
+        self._call(lambda: self.logger.supersede(run_id, reason))
+
+    def start_variant(self, variant: ResolvedVariant) -> str | None:
+        return self._call(lambda: self.logger.start_variant(variant))
+
+    def finish_variant(self, run_id: str | None, outcome: VariantOutcome) -> bool:
+        """The record reaches the folder first, whatever MLflow does; True when MLflow got it too."""
+        from harness.redaction import scrub_folder
+        from harness.tracking.mlflow_logger import variant_record, write_record
+
+        record = variant_record(self.spec, self.secrets, outcome)
+        try:
+            write_record(outcome.folder, record)
+            scrub_folder(outcome.folder, self.secrets)
+        except OSError as exc:  # a full or read-only disk: MLflow may still take it
+            self.warn(f"cannot write {outcome.folder}/results.json ({exc.strerror or exc}); the MLflow run is the only copy")
+        if run_id is None:
+            return False
+        return self._call(lambda: self.logger.send_variant(run_id, record, outcome.folder) or True) is True
+
+    def end_sweep(self, failed: bool) -> None:
+        self._call(lambda: self.logger.end_sweep(failed))
