@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.spec.gates import GatesSpec
+from harness.tracking.contract import ERROR_RATE
 from harness.tracking.gating import passes
 from harness.tracking.reader import RunRecord
 
@@ -65,6 +66,9 @@ def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunR
             reasons.append("run failed: " + (run.error.splitlines()[0] if run.error else run.status))
         ok, why = passes(gates, run, baselines.get(run.run_id))
         reasons += why
+        errors = run.metric(ERROR_RATE)
+        if errors is not None and errors > rec.max_error_rate:
+            reasons.append(f"degraded: {ERROR_RATE} {errors:.3g} > {rec.max_error_rate:g} (gates.recommend.max_error_rate)")
         value = run.metric(rec.objective)
         if value is None:
             reasons.append(f"{rec.objective} was not logged")

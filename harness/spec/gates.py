@@ -104,6 +104,10 @@ class RecommendSpec(Strict):
     latency_metric: str = Field("perf/ttft_p95_ms", description="Latency axis of the second frontier (lower is better).")
     bootstrap_samples: int = Field(2000, ge=100, le=100000, description="Paired-bootstrap resamples for quality differences.")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level: a drop is significant when the (1-alpha) interval excludes 0.")
+    max_error_rate: float = Field(
+        0.05, ge=0, le=1,
+        description="Sanity rule, gates or not: a variant whose perf/error_rate exceeds this is degraded and never recommended.",
+    )
 
     @field_validator("objective", "quality_metric", "throughput_metric", "latency_metric")
     @classmethod

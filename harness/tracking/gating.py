@@ -147,5 +147,6 @@ def evaluate(gates: GatesSpec, runs: list[RunRecord], baselines: dict[str, RunRe
 def passes(gates: GatesSpec, run: RunRecord, baseline: RunRecord | str | None) -> tuple[bool, list[str]]:
     """Does one run meet every gate? With the reasons it does not (used by the recommendation)."""
     report = evaluate(gates, [run], {run.run_id: baseline} if baseline is not None else {})
-    bad = [c.message or c.gate for c in report.checks if c.status in ("fail", "error")]
+    # the "run finished" check is the recommendation's own "run failed: ..." reason: not said twice
+    bad = [c.message or c.gate for c in report.checks if c.status in ("fail", "error") and c.kind != "run"]
     return not bad, bad

@@ -43,6 +43,8 @@ def client(uri: str) -> "MlflowClient":
     import logging
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # MLflow logs a database error with its whole traceback before raising it; the harness reports it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     with mlflow_errors(f"cannot open the MLflow store {uri}", TrackingUnavailable, TrackingUnavailable):
         from mlflow.tracking import MlflowClient
 

@@ -119,3 +119,30 @@ def test_an_unreachable_tracking_server_fails_fast_and_the_sweep_goes_on(tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert sync.returncode == 0 and "logged only" in sync.stdout, sync.stdout + sync.stderr
     assert _children(f"sqlite:///{tmp_path / 'later.db'}", "no-mlflow")["only"].data.metrics["perf/requests"] > 0
+
+
+def test_a_read_only_store_is_one_line_and_the_sweep_goes_on(tmp_path):
+    """A SQLite store on a read-only mount (root ignores file modes, so a real read-only bind mount)."""
+    from mlflow.tracking import MlflowClient
+
+    store, ro = tmp_path / "store", tmp_path / "ro"
+    store.mkdir()
+    ro.mkdir()
+    MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").search_experiments()  # a real, initialised store
+    bind = subprocess.run(["mount", "--bind", str(store), str(ro)], capture_output=True, text=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot bind-mount here ({bind.stderr.strip()})")
+    try:
+        remount = subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True, text=True)
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only here ({remount.stderr.strip()})")
+        spec = fake_spec(tmp_path, "ro-store", "  - name: only", load="{users: 1, duration_s: 2, warmup_s: 0, request_timeout_s: 5}")
+        proc = start_harness(["run", str(spec)], tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{ro / 'mlflow.db'}"})
+        code = proc.wait(timeout=300)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+    out = (tmp_path / "harness.out").read_text()
+    assert code == 2 and "MLflow unavailable (" in out and "Traceback" not in out, out[-3000:]
+    assert "[1/1] only: ok" in out
+    (folder,) = (tmp_path / "runs").glob("ro-store-*")
+    assert (folder / "only" / "results.json").is_file()

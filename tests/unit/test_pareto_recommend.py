@@ -82,3 +82,27 @@ def test_recommend_single_failed_or_incomplete():
     r = recommend([run("dead", 0.9, 100, status="failed"), run("noperf", 0.9, None)], g)
     assert r.chosen is None and "no variant meets every gate" in r.sentence()
     assert r.verdicts[0].reasons[0].startswith("run failed") and "was not logged" in r.verdicts[1].reasons[0]
+
+
+def test_a_variant_with_many_errors_is_degraded_and_never_recommended_even_without_gates():
+    from harness.report.recommend import recommend
+    from harness.spec.gates import GatesSpec
+    from harness.tracking.reader import RunRecord
+
+    def run(name, tok_s, err):
+        return RunRecord(name, name, "0", None, "ok", {"perf/output_tokens_per_s": tok_s, "perf/error_rate": err})
+
+    rec = recommend([run("fast-but-broken", 900.0, 0.84), run("ok", 100.0, 0.0), run("almost", 120.0, 0.05)], GatesSpec())
+    assert rec.chosen == "almost"  # 5% is the bound itself: allowed
+    (broken,) = [v for v in rec.verdicts if v.name == "fast-but-broken"]
+    assert not broken.eligible and broken.reasons == ["degraded: perf/error_rate 0.84 > 0.05 (gates.recommend.max_error_rate)"]
+
+
+def test_a_failed_run_is_said_once():
+    from harness.report.recommend import recommend
+    from harness.spec.gates import GatesSpec
+    from harness.tracking.reader import RunRecord
+
+    dead = RunRecord("dies", "dies", "0", None, "failed", {}, {}, {"harness.error": "[server] the server died during the measurement"})
+    (v,) = recommend([dead], GatesSpec(slo={"perf/error_rate": {"max": 0.5}})).verdicts
+    assert sum("died during the measurement" in r for r in v.reasons) == 1, v.reasons
