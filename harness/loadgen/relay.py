@@ -247,7 +247,30 @@ def worker_spec(raw_load: str) -> LoadSpec:
 
 
 def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:
+    opts = environment.parsed_options
+    expect = int(getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "harness_load", "") and master_role(opts.harness_load) else 0
+    accepted: set[str] = set()
+
+    def on_connect(client_id: str, **_: Any) -> None:
+        """A distributed run takes the workers it expects and refuses any other (a concurrent run's, a stray host's)."""
+        if not expect or client_id in accepted or len(accepted) < expect:
+            accepted.add(client_id)
+            return
+        log.warning("refused worker %s: this run expects %d worker process(es) and has them", client_id, expect)
+
+        def refuse() -> None:
+            runner.send_message("quit", client_id=client_id)
+            node = runner.clients.pop(client_id, None)
+            if node is not None and getattr(runner, "_users_dispatcher", None) is not None:
+                runner._users_dispatcher.remove_worker(node)
+
+        import gevent
+
+        gevent.spawn_later(0, refuse)  # after Locust has registered it
+
     def on_records(environment: Any, msg: Any, **_: Any) -> None:
+        if expect and msg.node_id not in accepted:
+            return  # a refused worker's records are never counted
         sink.accept(msg.node_id, msg.data)
 
     def on_test_stop(environment: Any, **_: Any) -> None:
@@ -266,6 +289,7 @@ def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:
             log.warning("workers %s did not send their last records in time; their local files have them", missing)
         log.info("records relayed per worker: %s", sink.received)
 
+    environment.events.worker_connect.add_listener(on_connect)
     runner.register_message(RECORDS_MESSAGE, on_records)  # in arrival order: each worker's lines stay ordered
     environment.events.test_stop.add_listener(on_test_stop)
     environment.events.quit.add_listener(lambda **_: sink.close())

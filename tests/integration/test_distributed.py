@@ -184,3 +184,40 @@ def test_master_without_workers_says_how_to_start_them(fake_server, tmp_path: Pa
     spec = LoadSpec(duration_s=2, warmup_s=0, distributed={"role": "master", "master_port": port, "expect_workers": 1, "wait_for_workers_s": 1})
     with pytest.raises(LoadError, match=r"fewer than 1 Locust worker\(s\) connected.*harness worker --master"):
         LoadRun(spec, ep, tmp_path).start().finish(timeout_s=60)
+
+
+def test_a_master_refuses_workers_it_did_not_expect(tmp_path: Path) -> None:
+    state = FakeState(ttft_s=0.02, interval_s=0.005, chunks=4)
+    server = start(state)
+    port = _free_port("127.0.0.1")
+    ep = Endpoint(base_url=f"http://127.0.0.1:{server.server_address[1]}", model=state.model, engine="openai")
+    spec = LoadSpec(
+        users=2, duration_s=6, warmup_s=0, request_timeout_s=10, prompt_tokens=LengthDist(mean=10), output_tokens=LengthDist(mean=4, max=4),
+        distributed={"role": "master", "master_host": "127.0.0.1", "master_port": port, "expect_workers": 1, "wait_for_workers_s": 60},
+    )
+    run = LoadRun(spec, ep, tmp_path / "master" / "load").start()
+    workers = []
+    try:
+        for i in range(2):
+            wdir = tmp_path / f"worker{i}"
+            wdir.mkdir()
+            argv = [sys.executable, "-m", "harness", "worker", "--master", f"127.0.0.1:{port}", "--runs", "1", "--out", "out"]
+            workers.append(subprocess.Popen(argv, cwd=wdir, stdout=(wdir / "log.txt").open("wb"), stderr=subprocess.STDOUT))
+            if i == 0:
+                import time
+
+                time.sleep(3)  # the first one connects first
+        result = run.finish(timeout_s=90)
+    finally:
+        run.stop()
+        for p in workers:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        server.shutdown()
+    log = (tmp_path / "master" / "load" / "locust.log").read_text()
+    assert "refused worker" in log and "expects 1 worker process(es)" in log, log[-3000:]
+    files = result.artifacts.record_files()
+    assert len(files) == 1 and result.summary.requests > 0  # one worker's records, nobody else's

