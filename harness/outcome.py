@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,86 @@ class VariantOutcome:
         if self.server is not None:
             out["timing/server_ready_s"] = self.server.ready_s
         out["timing/variant_s"] = self.duration_s
+        out.update(self.intervals(level=0.95))
+        return out
+
+    ci_method = "requests-bootstrap"
+    """How the `<metric>_ci_low/_ci_high` of this outcome were made (tag harness.ci_method)."""
+
+    def intervals(self, level: float = 0.95) -> dict[str, float]:
+        """One run: bootstrap intervals over its requests for the latency percentiles (within-run only: a second
+        run differs by more; throughput gets none). Repeated outcomes override this with intervals over repeats."""
+        if self.load is None or not self.load.records:
+            return {}
+        from harness.load.stats import itls_s, tpot_s
+        from harness.stats.estimate import request_bootstrap_ci
+
+        lo, hi = self.load.window_start, self.load.window_end
+        ok = [r for r in self.load.records if r.ok and lo <= r.t_start < hi]
+        values = {
+            "ttft": [r.ttft_s * 1000 for r in ok if r.ttft_s is not None],
+            "tpot": [t * 1000 for r in ok if (t := tpot_s(r)) is not None],
+            "itl": [g * 1000 for r in ok for g in itls_s(r)],
+            "e2e": [r.e2e_s * 1000 for r in ok if r.e2e_s is not None],
+        }
+        out: dict[str, float] = {}
+        for name, xs in values.items():
+            if len(xs) < 2:
+                continue
+            for p in ("p50", "p95", "p99"):
+                est = request_bootstrap_ci(xs, p, level, seed=0, resamples=500)
+                out[f"perf/{name}_{p}_ms_ci_low"], out[f"perf/{name}_{p}_ms_ci_high"] = est.low, est.high
+        return out
+
+
+HEADLINE = (
+    "perf/ttft_p50_ms", "perf/ttft_p95_ms", "perf/ttft_p99_ms", "perf/tpot_p50_ms", "perf/tpot_p95_ms", "perf/tpot_p99_ms",
+    "perf/itl_p50_ms", "perf/itl_p95_ms", "perf/itl_p99_ms", "perf/e2e_p50_ms", "perf/e2e_p95_ms", "perf/e2e_p99_ms",
+    "perf/output_tokens_per_s", "perf/requests_per_s", "perf/total_tokens_per_s", "perf/error_rate", "perf/goodput_per_s",
+    "perf/capacity_rps_at_slo", "perf/capacity_users_at_slo",
+)
+"""Metrics that get an interval over repeats (`<name>_ci_low`, `<name>_ci_high`)."""
+
+
+@dataclass
+class RepeatedOutcome(VariantOutcome):
+    """A variant measured `len(repeats)` times: each repeat is a VariantOutcome of its own (kept, logged as a nested
+    run); this one's metrics are the medians over repeats with intervals."""
+
+    repeats: list[VariantOutcome] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
+    """The interleaved block index of each repeat."""
+    level: float = 0.95
+
+    ci_method = "repeats-median"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures) or any(r.failed for r in self.repeats)
+
+    @property
+    def error_text(self) -> str:
+        own = [f.text() for f in self.failures]
+        own += [f"[repeat {b}] " + r.error_text for b, r in zip(self.blocks, self.repeats) if r.failed]
+        return "\n".join(own)
+
+    def metrics(self) -> dict[str, float]:
+        """Medians over the repeats that measured each metric, intervals for the headline ones, repeats/count."""
+        per = [r.metrics() for r in self.repeats]
+        names = sorted({k for m in per for k in m if not k.endswith(("_ci_low", "_ci_high"))})
+        out: dict[str, float] = {}
+        from harness.stats.estimate import median_ci
+
+        for name in names:
+            values = [m[name] for m in per if name in m and math.isfinite(m[name])]
+            if not values:
+                continue
+            est = median_ci(values, self.level)
+            out[name] = est.value
+            if name in HEADLINE and est.has_interval:
+                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = est.low, est.high
+        out["repeats/count"] = float(len(self.repeats))
+        out["repeats/failed"] = float(sum(r.failed for r in self.repeats))
         return out
 
 

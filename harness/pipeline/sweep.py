@@ -53,6 +53,12 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
     presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
     outcomes: list[VariantOutcome] = []
     try:
+        if spec.repeats.count > 1:
+            from harness.pipeline.repeated import run_repeated
+
+            logger.tag_sweep(repeats_tags(spec))
+            run_repeated(spec, variants, folder, logger, state, presenter, kept, outcomes)
+            return _result(logger, parent, outcomes, folder, kept, state)
         for i, variant in enumerate(variants, 1):
             if variant.name in kept:
                 continue
@@ -79,8 +85,18 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         state.finished = done
         state.save()
         logger.end_sweep(failed=failed or not done)
+    return _result(logger, parent, outcomes, folder, kept, state)
+
+
+def _result(logger: TrackingSession, parent: str | None, outcomes: list[VariantOutcome], folder: Path, kept: dict[str, str],
+            state: SweepState) -> SweepResult:
     unlogged = [n for n, v in state.variants.items() if v.status in FINISHED and not v.logged]
     return SweepResult(logger.experiment, parent, outcomes, folder, kept, unlogged)
+
+
+def repeats_tags(spec: ExperimentSpec) -> dict[str, str]:
+    r = spec.repeats
+    return {"harness.repeats": str(r.count), "harness.repeats_order": r.order, "harness.repeats_seed": str(r.seed)}
 
 
 def new_run_folder(run_dir: Path, name: str) -> Path:

@@ -187,6 +187,24 @@ class MetricsSpec(Strict):
     interval_s: float = Field(2.0, gt=0, le=3600, description="Seconds between scrapes during the load.")
 
 
+class RepeatsSpec(Strict):
+    """Repeated, interleaved measurements: what a decision between variants needs (docs/statistics.md)."""
+
+    count: int = Field(
+        1, ge=1, le=100,
+        description="Independent measurements per variant (each with its own server start and fresh seeded prompts). "
+        "1 = one pass (intervals only within the run); 10 is what a 20% difference at this noise needs (harness.stats.design).",
+    )
+    order: Literal["interleaved", "sequential"] = Field(
+        "interleaved",
+        description="interleaved: blocks of one measurement of every variant, the order within each block shuffled with `seed` "
+        "(machine drift falls on all variants alike; comparisons are paired by block); sequential: all repeats of a variant in a row.",
+    )
+    seed: int = Field(0, description="Seed of the block order (recorded as the sweep's tag harness.repeats_seed).")
+    quality: Literal["first", "every"] = Field("first", description="Score quality in the first repeat of each variant only, or in every repeat.")
+    level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals logged next to each headline metric.")
+
+
 class TrackingSpec(Strict):
     """Where results go."""
 
@@ -225,6 +243,7 @@ class ExperimentSpec(Strict):
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality evaluation settings.")
     metrics: MetricsSpec = Field(default_factory=MetricsSpec, description="Server metrics scraping.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Result tracking.")
+    repeats: RepeatsSpec = Field(default_factory=RepeatsSpec, description="Repeated, interleaved measurements with intervals.")
     gates: GatesSpec = Field(default_factory=GatesSpec, description="SLOs, quality floors and baseline rules: CI gates and the recommendation (harness/spec/gates.py).")
 
     @field_validator("name")

@@ -87,7 +87,21 @@ def _written() -> dict[str, float]:
     from harness.server.metrics import ScrapeResult
 
     outcome.scrape = ScrapeResult(_server_summary(), _N, 0, Path("metrics.jsonl"))
-    return outcome.metrics()
+    from harness.outcome import RepeatedOutcome
+
+    # repeats: medians with intervals over repeats, repeats/count (the same record twice, values shifted to differ)
+    twice = RepeatedOutcome(variant=outcome.variant, folder=outcome.folder, repeats=[outcome, _shifted(outcome)], blocks=[0, 1])
+    return {**outcome.metrics(), **twice.metrics()}
+
+
+def _shifted(outcome: Any) -> Any:
+    """A copy of `outcome` whose metrics are all 10% higher (so an interval over the two exists)."""
+    import copy
+
+    other = copy.copy(outcome)
+    values = {k: v * 1.1 + 1.0 for k, v in outcome.metrics().items()}
+    other.metrics = lambda: values  # type: ignore[method-assign]
+    return other
 
 
 def _split(names: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -186,12 +200,18 @@ class Tag:
     BASELINE = "harness.baseline"
     CREATED_BY = "harness.created_by"
     RESUMED = "harness.resumed"
+    REPEAT = "harness.repeat"
+    BLOCK = "harness.block"
+    CI_METHOD = "harness.ci_method"
+    REPEATS = "harness.repeats"
+    REPEATS_ORDER = "harness.repeats_order"
+    REPEATS_SEED = "harness.repeats_seed"
     SUPERSEDED = "harness.superseded"
     PARENT = "mlflow.parentRunId"
     NOTE = "mlflow.note.content"
 
 
-KIND_SWEEP, KIND_VARIANT = "sweep", "variant"
+KIND_SWEEP, KIND_VARIANT, KIND_REPEAT = "sweep", "variant", "repeat"
 STATUS_OK, STATUS_FAILED, STATUS_RUNNING = "ok", "failed", "running"
 
 

@@ -25,7 +25,7 @@ from harness.outcome import VariantOutcome
 from harness.errors import RunNotFound
 from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.tracking.contract import (
-    KIND_SWEEP, KIND_VARIANT, SPEC_ARTIFACT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, VARIANT_SPEC_ARTIFACT, Param, Tag,
+    KIND_REPEAT, KIND_SWEEP, KIND_VARIANT, SPEC_ARTIFACT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, VARIANT_SPEC_ARTIFACT, Param, Tag,
 )
 from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.store import client, ensure_experiment, tracking_uri
@@ -145,6 +145,18 @@ class SweepLogger:
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
             self.client.set_terminated(run_id, record["status"])
 
+    def tag_sweep(self, tags: dict[str, str]) -> None:
+        with mlflow_errors(f"cannot tag sweep run {self.parent_id}", RunNotFound):
+            for k, v in tags.items():
+                self.client.set_tag(self.parent_id, k, v)
+
+    def start_repeat(self, variant_run_id: str, variant: ResolvedVariant, block: int) -> str:
+        """A nested run for one repeat of a variant (its raw files and its own metrics)."""
+        tags = {Tag.PARENT: variant_run_id, Tag.KIND: KIND_REPEAT, Tag.VARIANT: variant.name, Tag.REPEAT: str(block),
+                Tag.BLOCK: str(block), Tag.STATUS: STATUS_RUNNING, Tag.SMOKE: str(self.spec.smoke).lower()}
+        with mlflow_errors(f"cannot create the MLflow run of {variant.name} repeat {block}"):
+            return self.client.create_run(self.experiment_id, run_name=f"{variant.name}/repeat-{block}", tags=tags).info.run_id
+
     def resume_sweep(self, parent_id: str | None, folder: Path) -> str:
         """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow)."""
         if parent_id is None:
@@ -202,7 +214,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     from harness.tracking.knobs import knob_metrics
 
     v = outcome.variant
-    tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK}
+    tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK, Tag.CI_METHOD: outcome.ci_method}
     if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
         tags[Tag.ENGINE_VERSION] = outcome.server.endpoint.info["server_version"][:250]
     tags.update({k: val[:4900] for k, val in failure_tags(outcome).items()})

@@ -94,5 +94,17 @@ class TrackingSession:
             return False
         return self._call(lambda: self.logger.send_variant(run_id, record, outcome.folder) or True) is True
 
+    def tag_sweep(self, tags: dict[str, str]) -> None:
+        self._call(lambda: self.logger.tag_sweep(tags))
+
+    def start_repeat(self, variant_run_id: str | None, variant: ResolvedVariant, block: int) -> str | None:
+        if variant_run_id is None:
+            return None
+        return self._call(lambda: self.logger.start_repeat(variant_run_id, variant, block))
+
+    def finish_repeat(self, run_id: str | None, outcome: VariantOutcome) -> bool:
+        """A repeat's record and files, like a variant's (its folder is the repeat's own)."""
+        return self.finish_variant(run_id, outcome)
+
     def end_sweep(self, failed: bool) -> None:
         self._call(lambda: self.logger.end_sweep(failed))

@@ -1,7 +1,8 @@
 """Stands in for `llama-server` in fault-injection tests: accepts its flags, serves the fake API.
 
 FAKE_DIE_AFTER=<seconds> makes it print an out-of-memory line and exit 137 mid-run;
-FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server (FAKE_SLOW_S: how slow `slow` is).
+FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server (FAKE_SLOW_S: how slow `slow` is);
+FAKE_TTFT_S, FAKE_INTERVAL_S program the timing and FAKE_JITTER multiplies every delay by a random factor in [1-j, 1+j].
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--alias", default="fake-model")
     args, _unknown = p.parse_known_args([a for a in sys.argv[1:] if a != "--"])
-    state = FakeState(mode=os.environ.get("FAKE_MODE", "ok"), chunks=8, ttft_s=0.02, interval_s=0.01, model=args.alias,
-                      slow_s=float(os.environ.get("FAKE_SLOW_S", "0")))
+    state = FakeState(mode=os.environ.get("FAKE_MODE", "ok"), chunks=8, ttft_s=float(os.environ.get("FAKE_TTFT_S", "0.02")),
+                      interval_s=float(os.environ.get("FAKE_INTERVAL_S", "0.01")), model=args.alias,
+                      slow_s=float(os.environ.get("FAKE_SLOW_S", "0")), jitter=float(os.environ.get("FAKE_JITTER", "0")))
     start(state, args.port)
     print(f"fake llama-server listening on {args.port}", flush=True)
     die_after = float(os.environ.get("FAKE_DIE_AFTER", "0"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
-        tokenize: str | None = None, slow_s: float = 0.0,
+        tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0,
     ):
+        self.jitter = jitter
+        """Every programmed delay is multiplied by a random factor in [1 - jitter, 1 + jitter] (injected noise)."""
         self.slow_s = slow_s
         self.retry_after_s = 1
         self.tokenize = tokenize
@@ -147,10 +150,11 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
-        time.sleep(st.ttft_s)
+        noisy = (lambda d: d * random.uniform(1 - st.jitter, 1 + st.jitter)) if st.jitter else (lambda d: d)
+        time.sleep(noisy(st.ttft_s))
         for i in range(n):
             if i:
-                time.sleep(st.interval_s)
+                time.sleep(noisy(st.interval_s))
             if st.mode == "garbage" and i == 1:
                 send("{this is not json")
                 continue

@@ -1,0 +1,98 @@
+"""Repeated measurements: `repeats.count` per variant, interleaved in blocks so machine drift falls on all alike.
+
+Each repeat is a full measurement of its own (server started, stages run, server stopped) with fresh seeded
+prompts (`load.seed + 1000 x block`), so no repeat measures the prompt or prefix cache an earlier one filled.
+With `order: interleaved` block b holds one repeat of every variant, in an order shuffled with `repeats.seed`
+(harness.stats.design.block_schedule); `sequential` measures all repeats of a variant in a row (drift then
+falls between variants: use it only when a server cannot be restarted). Every repeat is kept: its raw files
+in `<variant>/repeat-<b>/`, its own nested MLflow run; a repeat that fails loses nothing of the others. The
+variant's run gets the medians over repeats with intervals (outcome.RepeatedOutcome).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import Failure
+from harness.outcome import RepeatedOutcome, VariantOutcome
+from harness.pipeline.presenter import Presenter
+from harness.pipeline.variant import run_variant
+from harness.spec.model import ExperimentSpec, ResolvedVariant
+from harness.stats.design import block_schedule
+from harness.tracking.session import TrackingSession
+from harness.tracking.state import SweepState
+
+
+def schedule(spec: ExperimentSpec, names: list[str]) -> list[tuple[str, int]]:
+    """(variant, block) in the order they are measured."""
+    r = spec.repeats
+    if r.order == "sequential":
+        return [(n, b) for n in names for b in range(r.count)]
+    return [(n, b) for b, block in enumerate(block_schedule(names, r.count, r.seed)) for n in block]
+
+
+def repeat_spec(spec: ExperimentSpec, block: int, first: bool) -> ExperimentSpec:
+    """The spec of one repeat: its own prompt seed; quality only in the first repeat unless `repeats.quality: every`."""
+    quality = spec.quality.enabled and (first or spec.repeats.quality == "every")
+    return spec.model_copy(update={
+        "load": spec.load.model_copy(update={"seed": spec.load.seed + 1000 * block}),
+        "quality": spec.quality.model_copy(update={"enabled": quality}),
+    })
+
+
+def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: Path, logger: TrackingSession, state: SweepState,
+                 presenter: Presenter, kept: dict[str, str], outcomes: list[VariantOutcome]) -> None:
+    by_name = {v.name: v for v in variants}
+    todo = [n for n in by_name if n not in kept]
+    plan = schedule(spec, todo)
+    runs: dict[str, str | None] = {}
+    agg: dict[str, RepeatedOutcome] = {}
+    left = {n: spec.repeats.count for n in todo}
+    step = 0
+    try:
+        for name, block in plan:
+            step += 1
+            variant = by_name[name]
+            if name not in agg:
+                runs[name] = logger.start_variant(variant)
+                state.mark(name, status="running", run_id=runs[name], logged=False)
+                agg[name] = RepeatedOutcome(variant=variant, folder=folder / name / "aggregate", level=spec.repeats.level)
+            presenter.variant_started(step, len(plan), variant)
+            presenter.say(f"repeat {spec.repeats.count - left[name] + 1}/{spec.repeats.count} (block {block})")
+            one = VariantOutcome(variant=variant, folder=folder / name / f"repeat-{block}")
+            rid = logger.start_repeat(runs[name], variant, block)
+            try:
+                run_variant(repeat_spec(spec, block, first=not agg[name].repeats), variant, one, presenter)
+            except KeyboardInterrupt as exc:
+                one.failures.append(Failure.of("interrupt", exc))
+                logger.finish_repeat(rid, one)
+                agg[name].repeats.append(one)
+                agg[name].blocks.append(block)
+                raise
+            logger.finish_repeat(rid, one)
+            agg[name].repeats.append(one)
+            agg[name].blocks.append(block)
+            presenter.variant_done(step, len(plan), one, rid)
+            left[name] -= 1
+            if left[name] == 0:
+                _finish(name, agg[name], runs[name], logger, state, outcomes)
+    except KeyboardInterrupt as exc:
+        for name, out in agg.items():
+            if left[name] > 0:  # unfinished variants: what their repeats measured is logged, the run FAILED
+                out.failures.append(Failure.of("interrupt", exc, f"after {len(out.repeats)} of {spec.repeats.count} repeats: "))
+                state.mark(name, status="interrupted")
+                _finish(name, out, runs[name], logger, state, outcomes, status=False)
+        raise
+
+
+def _finish(name: str, out: RepeatedOutcome, run_id: str | None, logger: TrackingSession, state: SweepState,
+            outcomes: list[VariantOutcome], status: bool = True) -> None:
+    first = next((r for r in out.repeats if r.server is not None), out.repeats[0] if out.repeats else None)
+    if first is not None:
+        out.server = first.server
+    out.quality = next((r.quality for r in out.repeats if r.quality is not None), None)
+    out.duration_s = sum(r.duration_s for r in out.repeats)
+    if status:
+        state.mark(name, status="failed" if out.failed else "ok")
+    state.mark(name, logged=logger.finish_variant(run_id, out))
+    outcomes.append(out)

@@ -1,0 +1,70 @@
+"""Repeats through the real stack: a programmed streaming server with injected random delay, interleaved blocks,
+nested repeat runs, medians with intervals; A/A comes out indistinguishable, a 20% slower B comes out worse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fake_llama_server import install as install_fake_llama
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+REPEATS = 6
+
+
+def _sweep(tmp_path, monkeypatch, b_interval: float):
+    from harness import run_experiment
+    from harness.pipeline.presenter import Presenter
+    from harness.spec import build_spec
+
+    fake, model = install_fake_llama(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env = {"FAKE_JITTER": "0.3", "FAKE_TTFT_S": "0.03", "FAKE_INTERVAL_S": "0.02"}
+    spec = build_spec({
+        "name": "repeats",
+        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
+                   "llamacpp": {"binary": str(fake)}, "env": env},
+        "variants": [{"name": "a"}, {"name": "b", "server": {"env": {**env, "FAKE_INTERVAL_S": str(b_interval)}}}],
+        "load": {"users": 2, "duration_s": 2, "warmup_s": 0, "request_timeout_s": 5},
+        "quality": {"enabled": False},
+        "metrics": {"interval_s": 1},
+        "repeats": {"count": REPEATS, "seed": 7},
+        "gates": {"baseline": {"variant": "a"}},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "run_dir": str(tmp_path / "runs")},
+    }, {}, [])
+    lines: list[str] = []
+    return run_experiment(spec, Presenter(lines.append)), lines, tmp_path
+
+
+def _runs(tmp: Path):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("repeats")
+    runs = c.search_runs([exp.experiment_id])
+    return c, runs
+
+
+def test_a_b_a_slower_variant_with_repeats(tmp_path, monkeypatch):
+    result, lines, tmp = _sweep(tmp_path, monkeypatch, b_interval=0.024)  # TPOT 20% slower
+    assert result.exit_code == 0, [f.headline for o in result.sweep.outcomes for f in o.failures] + [p.message for p in result.problems]
+    c, runs = _runs(tmp)
+    variants = {r.data.tags["harness.variant"]: r for r in runs if r.data.tags.get("harness.kind") == "variant"}
+    repeats = [r for r in runs if r.data.tags.get("harness.kind") == "repeat"]
+    assert len(repeats) == 2 * REPEATS and {r.data.tags["mlflow.parentRunId"] for r in repeats} == {v.info.run_id for v in variants.values()}
+    sweep = next(r for r in runs if r.data.tags.get("harness.kind") == "sweep")
+    assert sweep.data.tags["harness.repeats_order"] == "interleaved" and sweep.data.tags["harness.repeats_seed"] == "7"
+    for name, run in variants.items():
+        m = run.data.metrics
+        assert m["repeats/count"] == REPEATS and run.data.tags["harness.ci_method"] == "repeats-median"
+        assert m["perf/tpot_p50_ms_ci_low"] <= m["perf/tpot_p50_ms"] <= m["perf/tpot_p50_ms_ci_high"]
+        per = sorted(r.data.metrics["perf/tpot_p50_ms"] for r in repeats if r.data.tags["harness.variant"] == name)
+        assert per[0] <= m["perf/tpot_p50_ms"] <= per[-1]
+    # interleaved: the order of measurements alternates between the variants, block by block
+    order = [r.data.tags["harness.variant"] for r in sorted(repeats, key=lambda r: r.info.start_time)]
+    assert all(sorted(order[2 * i: 2 * i + 2]) == ["a", "b"] for i in range(REPEATS)), order
+    assert variants["b"].data.metrics["perf/tpot_p50_ms"] > variants["a"].data.metrics["perf/tpot_p50_ms"]
+    return result
