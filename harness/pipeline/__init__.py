@@ -59,6 +59,9 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     from harness.tracking.contract import check_gates as check_gate_names
 
     check_gate_names(spec)  # a misspelled gate metric fails now, not after hours of measuring
+    from harness.quality.tasks import preflight
+
+    preflight(spec.quality)  # quality data found (or the Hub reachable) before any server starts
     result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
     if sweep_id is None or result.sweep.unlogged:

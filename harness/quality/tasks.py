@@ -67,10 +67,15 @@ def read_official(task: str) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=_TolerantLoader) or {}
 
 
+SHARED_DATASETS = Path("..") / "shared" / "datasets"
+SHARED_NLTK = Path("..") / "shared" / "nltk_data"
+
+
 def resolve_data_dir(spec: QualitySpec, environ: dict[str, str] | None = None) -> Path | None:
-    """The data directory from the spec or HARNESS_DATA_DIR; None means the Hub datasets."""
+    """The data directory from the spec, HARNESS_DATA_DIR or ../shared/datasets (as the quick start finds it);
+    None means the Hub datasets."""
     env = os.environ if environ is None else environ
-    raw = spec.data_dir or env.get("HARNESS_DATA_DIR")
+    raw = spec.data_dir or env.get("HARNESS_DATA_DIR") or (str(SHARED_DATASETS) if SHARED_DATASETS.is_dir() else None)
     if not raw:
         return None
     path = Path(raw).expanduser().resolve()
@@ -81,6 +86,40 @@ def resolve_data_dir(spec: QualitySpec, environ: dict[str, str] | None = None) -
             "gsm8k/{train,test}.jsonl and ifeval/input_data.jsonl, or leave it empty to use the Hub"
         )
     return path
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def preflight(spec: QualitySpec, environ: dict[str, str] | None = None) -> Path | None:
+    """Before anything is launched: the data directory, or a clear error when the tasks need the Hub and it is out of reach.
+
+    Also points NLTK_DATA (which IFEval's scorer needs) at ../shared/nltk_data when it is unset and that folder exists.
+    """
+    env = os.environ if environ is None else environ
+    if not spec.enabled:
+        return None
+    data = resolve_data_dir(spec, env)
+    if "ifeval" in spec.tasks and not env.get("NLTK_DATA") and SHARED_NLTK.is_dir():
+        env["NLTK_DATA"] = str(SHARED_NLTK.resolve())
+    if data is not None:
+        return data
+    offline = any(env.get(v) == "1" for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    if offline or not _hub_reachable():
+        why = "HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set" if offline else "the Hub (huggingface.co) is out of reach"
+        names = ", ".join(t.upper() if t == "gsm8k" else t for t in spec.tasks)
+        raise QualityError(
+            f"{names} need the Hub or a data directory, and {why}: set HARNESS_DATA_DIR (or quality.data_dir) to a folder "
+            "with gsm8k/{train,test}.jsonl and ifeval/input_data.jsonl (e.g. ../shared/datasets), or set quality.enabled: false"
+        )
+    return None
 
 
 def _render(template: str, official_dir: Path, data_dir: Path | None) -> str:

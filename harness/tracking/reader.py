@@ -95,7 +95,7 @@ class RunStore:
 
     def __init__(self, uri: str | None = None):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        self.uri = tracking_uri(uri)
+        self.uri = tracking_uri(uri, create=False)  # reading never creates a store
         self.client = client(self.uri)
 
     def _run(self, run_id: str) -> Any:

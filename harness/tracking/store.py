@@ -21,13 +21,21 @@ if TYPE_CHECKING:
 DEFAULT_DIR = Path("mlruns")
 
 
-def tracking_uri(configured: str | None = None) -> str:
+def tracking_uri(configured: str | None = None, create: bool = True) -> str:
+    """The store's URI. `create=False` (readers: compare, gate): a SQLite file that does not exist is an error,
+    not a new empty store (with its `mlruns/` folder) made wherever the command happened to run."""
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    root = DEFAULT_DIR.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{root / 'mlflow.db'}"
+    if not uri:
+        root = DEFAULT_DIR.resolve()
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+    if not create and uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise TrackingUnavailable(
+            f"cannot open the MLflow store {uri}: no such database (nothing is created by reading): run `harness run SPEC` "
+            "first (from the folder that holds mlruns/), or point MLFLOW_TRACKING_URI / --tracking-uri at the store"
+        )
+    return uri
 
 
 def default_artifact_location(uri: str) -> str | None:

@@ -106,3 +106,18 @@ def test_unwritable_output_is_one_line(store):
     tmp, sweep = store
     (tmp / "blocker").write_text("a file where a folder should be")
     _one_line(_harness(tmp, "gate", sweep, "--out", str(tmp / "blocker" / "out")), "blocker")
+
+
+def test_compare_from_another_folder_does_not_create_a_store(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-m", "harness", "compare", "local-smoke"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such database (nothing is created by reading)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "mlruns").exists()
