@@ -59,8 +59,8 @@ class SLOSpec(Strict):
     ttft_ms: float | None = Field(None, gt=0, description="Bound on TTFT in ms; None = no TTFT objective.")
     tpot_ms: float | None = Field(None, gt=0, description="Bound on TPOT in ms; None = none. A request with undefined TPOT (N <= 1) meets it.")
     e2e_ms: float | None = Field(None, gt=0, description="Bound on end-to-end latency in ms; None = none.")
-    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate scan: a load point passes when at least this fraction of its requests meet every SLO.")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate scan: a load point passes only when its error rate is at most this.")
+    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate scan and capacity search: a load point passes when at least this fraction of its requests meet every SLO.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate scan and capacity search: a load point passes only when its error rate is at most this.")
 
 
 class LoadStep(Strict):
@@ -160,9 +160,13 @@ class LoadSpec(Strict):
     step_arrivals: Literal["constant", "poisson"] = Field("poisson", description="Arrival process of rate steps.")
     burst: BurstSpec | None = Field(None, description="pattern=burst: the bursts.")
     spawn_rate: float = Field(4.0, gt=0, description="Users started per second (closed loop); open-loop patterns start the whole pool at once.")
-    duration_s: float = Field(60.0, gt=0, le=MAX_DURATION_S, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
+    duration_s: float = Field(
+        60.0, gt=0, le=MAX_DURATION_S,
+        description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length; "
+        "with `requests`, only a safety cap on the run (default then an hour).",
+    )
     warmup_s: float = Field(5.0, ge=0, le=MAX_DURATION_S, description="Seconds at the start whose requests are excluded from metrics.")
-    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate scan.")
+    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput, the rate scan and the capacity search.")
     rate_scan: RateScanSpec | None = Field(
         None, description="Rate scan within one variant: run each load point (warm-up + duration each) and find the highest meeting `slo`. "
         "(Formerly `sweep`, which still works with a deprecation warning.)"
