@@ -55,6 +55,8 @@ class CapacitySearch:
         """A measurement cut short by stop(): kept, but judged by nothing."""
         self.searches: list[Capacity] = []
         self.failures: list[Failure] = []
+        self.made = 0
+        """Load runs started (the k of their folders)."""
         self.search_index = 0
         self.point: float | None = None
         self.current: LoadRun | None = None
@@ -77,11 +79,11 @@ class CapacitySearch:
             self.current = None
 
     def _measure(self, point: float) -> PointResult:
-        k = len(self.measured) + len(self.partial) + 1
-        spec = self.spec.at_point(point).model_copy(update={"seed": self.spec.seed + k})
         with self._lock:
             if self.stopped:
                 raise _Stopped
+            self.made = k = self.made + 1
+            spec = self.spec.at_point(point).model_copy(update={"seed": self.spec.seed + k})
             self.point = point
             try:
                 run = self.make_run(spec, self.endpoint, self.folder / f"capacity-{k}-{point:g}").start()
@@ -99,6 +101,7 @@ class CapacitySearch:
         finally:
             self.current = None
         ok = meets(result.summary, self.spec.slo)
+        self.failures += [replace(f, message=f"capacity point {point:g}: {f.message}") for f in result.failures]
         if self.stopped:
             self.partial.append(ScanPoint(point, result, ok))
             raise _Stopped
@@ -116,11 +119,10 @@ class CapacitySearch:
         return self._thread.is_alive()
 
     def progress(self) -> Progress:
-        k = len(self.measured) + len(self.partial)
-        where = f"capacity search {self.search_index + 1}/{len(self.starts)}, {k} measurements"
+        where = f"capacity search {self.search_index + 1}/{len(self.starts)}, {self.made} measurements"
         run, point = self.current, self.point
         if run is None or point is None:
-            return Progress("load", k, None, " measurements", where)
+            return Progress("load", self.made, None, " measurements", where)
         inner = run.progress()
         return Progress("load", inner.done, inner.total, inner.unit, f"{inner.detail}; {where}, now at {point:g} {self.unit}")
 
@@ -137,16 +139,16 @@ class CapacitySearch:
         if self._thread.is_alive():
             self.stop()
             self._thread.join()
-        if not self.measured:
-            why = "; ".join(f.message for f in self.failures) or "stopped before the first measurement finished"
+        if not self.measured and not self.partial:
+            why = "; ".join(f.message for f in self.failures) or "stopped before the first measurement"
             raise LoadError(f"capacity search: no load point finished; {why}")
         capacity = self._capacity()
-        chosen = self._choose(capacity.value)
+        chosen = self._choose(capacity.value) if self.measured else self.partial[-1]  # stopped during the first one: what it measured
         result = chosen.result
         result.scan = sorted([p for _, p in self.measured] + self.partial, key=lambda p: p.point)
-        result.max_point_meeting_slo = chosen.point if chosen.meets_slo else None
+        result.max_point_meeting_slo = chosen.point if chosen.meets_slo and self.measured else None
         result.capacity = capacity
-        result.failures = [*result.failures, *self.failures]
+        result.failures = list(self.failures)  # every point's, the chosen one's included
         if len(self.searches) < len(self.starts):
             result.failures.append(Failure("load", f"capacity search: {len(self.searches)} of {len(self.starts)} searches completed; "
                                                    "the capacity is over those", "LoadError"))
@@ -166,9 +168,8 @@ class CapacitySearch:
         else:
             e = capacity_interval(done)
             value, low, high, bracketed, method = e.value, e.low, e.high, all(s.bracketed for s in done), e.method
-        k = len(self.measured) + len(self.partial)
         rate, users = (None, value) if self.closed else (value, None)
-        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), k)
+        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), self.made)
 
     def _choose(self, capacity: float) -> ScanPoint:
         """The highest passing measurement at a point its search judged passing, not above the capacity if one is;

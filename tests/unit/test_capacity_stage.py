@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import LoadError, SpecError
+from harness.errors import Failure, LoadError, SpecError
 from harness.load.capacity import CapacitySearch
 from harness.load.records import RequestRecord
 from harness.load.runner import LoadArtifacts, LoadResult
@@ -116,7 +116,10 @@ class _Run:
         ttft = 0.05 if self.point <= self.capacity else 0.5
         recs = [RequestRecord(t_start=100.0 + i, ok=True, ttft_s=ttft, e2e_s=ttft + 0.1, completion_tokens=8, prompt_tokens=4)
                 for i in range(20)]
-        return LoadResult(summarize(recs, 100.0, 200.0, self.spec.slo), recs, 100.0, 200.0, 0, LoadArtifacts.in_folder(self.folder))
+        out = LoadResult(summarize(recs, 100.0, 200.0, self.spec.slo), recs, 100.0, 200.0, 0, LoadArtifacts.in_folder(self.folder))
+        if self.point == 32:
+            out.failures = [Failure("load", "load.requests: only 19 of 20 requests were sent", "LoadError")]
+        return out
 
 
 def _search(tmp_path: Path, true_capacity: float, **load) -> CapacitySearch:
@@ -155,6 +158,12 @@ def test_open_loop_search_brackets_the_capacity_and_logs_it(tmp_path):
     assert m["perf/ttft_p50_ms"] == pytest.approx(50) and m["perf/goodput_per_s"] > 0  # at the chosen point
     assert all(contract.is_metric(k) for k in m)  # the contract knows every name, scan points included
     assert not result.failures
+
+
+def test_every_points_partial_failures_reach_the_result(tmp_path):
+    result = _run(_search(tmp_path, 20.0, pattern="constant", capacity={"lo": 1, "hi": 64, "searches": 1, "start": 16}))
+    assert 32 in [p.point for p in result.scan] and result.max_point_meeting_slo != 32
+    assert [f.message for f in result.failures] == ["capacity point 32: load.requests: only 19 of 20 requests were sent"]
 
 
 def test_closed_loop_search_counts_users_in_whole_numbers(tmp_path):
@@ -196,6 +205,12 @@ def test_stop_ends_the_run_in_flight_and_keeps_what_was_measured(tmp_path):
     assert len(result.scan) == 3 and result.capacity.measurements == 3 and not result.capacity.searches
     assert any("0 of 3 searches completed" in f.message for f in result.failures)
     assert math.isnan(result.capacity.rate) and "perf/capacity_rps_at_slo" not in result.flat_metrics()
+    first = _search(tmp_path / "b", 10.0, pattern="constant", capacity={"lo": 1, "hi": 64}, hold_from=0).start()
+    while not _Run.made:
+        time.sleep(0.01)
+    first.stop()
+    partial = first.finish()  # stopped during the first measurement: what it measured is still the result
+    assert [p.point for p in partial.scan] == [_Run.made[0].point] and partial.max_point_meeting_slo is None
 
 
 def test_a_failed_measurement_ends_the_search_with_a_failure(tmp_path):
