@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import Failure, LoadError
+from harness.load.capacity_result import CapacityAtSLO
 from harness.load.records import RequestRecord, read_record_files
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
@@ -43,12 +44,14 @@ class LoadArtifacts:
     log: Path
     pacer: Path
     lag: Path
+    count: Path
+    """`load.requests`: the shared request count (started, finished)."""
 
     @classmethod
     def in_folder(cls, folder: Path) -> "LoadArtifacts":
         return cls(
             folder, folder / "records.jsonl", folder / "locust", folder / "locust_report.html", folder / "locust.log",
-            folder / "pacer.bin", folder / "client_lag",
+            folder / "pacer.bin", folder / "client_lag", folder / "requests.bin",
         )
 
     def lag_samples_ms(self) -> list[float]:
@@ -94,10 +97,14 @@ class LoadResult:
     """pattern=steps: one summary per step, in order (`summary` covers the whole measured run)."""
     failures: list[Failure] = field(default_factory=list)
     """Partial failures that still left a result (a rate-scan point that failed)."""
+    capacity: CapacityAtSLO | None = None
+    """Capacity search (`load.capacity`): the capacity and its interval; `scan` then holds every measurement, by point."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
-        """The summary's metrics, plus `<prefix>scan/<point>/...` per scan point and `<prefix>step/<i>/...` per step."""
+        """The summary's metrics, plus `<prefix>scan/<point>/...` per scan point, `<prefix>step/<i>/...` per step, the capacity."""
         out = self.summary.flat_metrics(prefix)
+        if self.capacity is not None:
+            out.update(self.capacity.flat_metrics(prefix))
         for pt in self.scan:
             out.update(pt.result.summary.flat_metrics(f"{prefix}scan/{pt.point:g}/"))
             out[f"{prefix}scan/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
@@ -194,6 +201,8 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
     ]
     if spec.open_loop:
         argv += ["--pacer-file", str(art.pacer)]
+    if spec.requests is not None:
+        argv += ["--requests-file", str(art.count)]
     if endpoint.api_key_env:
         argv += ["--api-key-env", endpoint.api_key_env]
     if spec.processes > 1:
@@ -231,6 +240,7 @@ class LoadRun:
         if self.spec.tokenizer is not None:  # a tokenizer that cannot be built fails now, not after the run
             self.counter = make_counter(self.spec.tokenizer, self.endpoint)
         self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start
+        self.art.count.unlink(missing_ok=True)
         self.started = time.time()
         self.proc.start()
         return self
@@ -238,6 +248,8 @@ class LoadRun:
     def progress(self) -> Progress:
         done = sum(1 for p in self.art.record_files() for _ in p.open())
         elapsed = time.time() - self.started
+        if self.spec.requests is not None:
+            return Progress("load", done, self.spec.requests, " requests", f"{elapsed:.0f}s")
         total = self.spec.run_s()
         return Progress("load", min(elapsed, total), total, "s", f"{done} requests")
 
@@ -310,4 +322,8 @@ class LoadRun:
         lags = self.art.lag_samples_ms()
         if lags:
             summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))
-        return LoadResult(summary, records, start, end, code, self.art, steps=step_results(self.spec, records, t0))
+        failures = []
+        if self.spec.requests is not None and len(records) < self.spec.requests and not self.stopped_early:
+            failures.append(Failure("load", f"load.requests: only {len(records)} of {self.spec.requests} requests were sent before the "
+                                            f"run's cap (warmup_s + duration_s = {self.spec.run_s():g} s); raise duration_s", "LoadError"))
+        return LoadResult(summary, records, start, end, code, self.art, steps=step_results(self.spec, records, t0), failures=failures)

@@ -8,7 +8,8 @@ the harness runs Locust as a subprocess. By hand:
 opens the web UI; the model is discovered from /v1/models unless `--model` is given.
 Each request fires Locust request events named `chat` (end-to-end), `ttft` and `tpot`
 (request_type `LLM`), so they appear in the web UI, CSV and HTML report, and writes one raw
-record (JSON line) to `--records` as soon as it finishes.
+record (JSON line) to `--records` as soon as it finishes. With `load.requests` the user that
+finishes the last request ends the test (a local worker process asks its master to).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import gevent
 from locust import User, events, task
 
 from harness.loadgen import process_state, relay, transport
+from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import SharedPacer
 from harness.loadgen.process_state import RecordWriter
 from harness.loadgen.record import RequestRecord
@@ -34,6 +36,8 @@ IDLE_S = 3600.0
 RETRY_AFTER_MAX_S = 60.0
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
+REQUESTS_DONE = "harness_requests_done"
+"""Custom message: a local worker process tells its master that the last of `load.requests` finished."""
 
 
 @events.init_command_line_parser.add_listener
@@ -49,6 +53,7 @@ def _add_arguments(parser: Any) -> None:
     )
     parser.add_argument("--api-key-env", type=str, env_var="HARNESS_API_KEY_ENV", default="", help="Name of the env var holding the API key")
     parser.add_argument("--pacer-file", type=str, env_var="HARNESS_PACER_FILE", default="", help="Open loop: file through which local processes share one arrival schedule")
+    parser.add_argument("--requests-file", type=str, env_var="HARNESS_REQUESTS_FILE", default="", help="load.requests: file through which local processes share the request count")
     parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
 
 
@@ -59,6 +64,8 @@ def _init(environment: Any, runner: Any = None, **_: Any) -> None:
     The process's shared state is made when its test starts (a remote worker gets its options then).
     """
     worker = relay.install(environment, runner) if runner is not None else None
+    if runner is not None and type(runner).__name__ == "MasterRunner":
+        runner.register_message(REQUESTS_DONE, lambda *_, **__: gevent.spawn(runner.quit))
     environment.events.test_start.add_listener(lambda environment, **_: process_state.start(environment, worker))
 
 
@@ -68,7 +75,7 @@ class ChatUser(User):
     def wait_time(self) -> float:
         """Closed loop: none. Open loop: until this user's next claimed arrival (interruptible, unlike a task)."""
         if self.pacer is None:
-            return 0.0
+            return IDLE_S if self.budget is not None and self.budget.spent() else 0.0
         self.slot = self.pacer.claim()
         if self.slot is None:
             return IDLE_S  # the schedule is over; Locust's run time ends the test
@@ -83,6 +90,7 @@ class ChatUser(User):
         self.key = auth[len("Bearer "):] if auth.startswith("Bearer ") and len(auth) > len("Bearer ") + 3 else ""
         self.model: str = state.model
         self.pacer: SharedPacer | None = state.pacer
+        self.budget: RequestBudget | None = state.budget
         self.slot: tuple[int, float] | None = None
         self.index = next(state.user_numbers)
         self.failures_in_a_row = 0
@@ -93,13 +101,18 @@ class ChatUser(User):
         )
         if self.pacer is not None:  # the first task runs before any wait_time
             self.slot = self.pacer.claim()
-            gevent.sleep(max(0.0, self.slot[1] - time.time()) if self.slot else IDLE_S)
+            if self.slot is not None:  # none: the task sends nothing and wait_time idles (interruptibly)
+                gevent.sleep(max(0.0, self.slot[1] - time.time()))
 
     def on_stop(self) -> None:
         self.transport.close()
 
     @task
     def chat(self) -> None:
+        if self.pacer is not None and self.slot is None:  # the schedule is over
+            return
+        if self.budget is not None and not self.budget.take():  # load.requests were all started
+            return
         req: ChatRequest = self.workload.next()
         body: dict[str, Any] = {
             "model": self.model,
@@ -133,8 +146,21 @@ class ChatUser(User):
         self.writer.write(rec)
         self._fire(rec)
         self.workload.reply(reply if rec.ok else None)
+        if self.budget is not None:
+            if self.budget.finish():
+                self._end_test()
+            if self.budget.spent():  # nothing more to send: no reason to wait
+                return
         if wait:
             gevent.sleep(wait)
+
+    def _end_test(self) -> None:
+        """The last of `load.requests` finished: stop the test now (never from inside this user's own greenlet)."""
+        runner = self.environment.runner
+        if type(runner).__name__ == "WorkerRunner":
+            runner.send_message(REQUESTS_DONE)
+        else:
+            gevent.spawn(runner.quit)
 
     def _pause_after(self, rec: RequestRecord) -> float:
         """Seconds to wait before the next request: a 429/503's Retry-After (honoured, capped), or, closed loop,

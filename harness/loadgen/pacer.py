@@ -1,12 +1,12 @@
 """Open-loop pacing: one seeded arrival schedule shared by every user and every local process.
 
 `ArrivalSchedule` is pure: the i-th arrival's offset (seconds from the start) for constant-rate,
-Poisson, rate-step and burst patterns. `SharedPacer` hands out arrival indices from a small
-file under an exclusive lock, so Locust's `--processes` workers draw from one schedule: the
-first claim fixes the start time, every later claim gets the next index. A user claims the next
-arrival only when it is free, so when every user is busy the send happens late and the lag
-(`send_lag_s`) shows it. Across machines (master/worker) each worker paces its own share
-(see docs/metrics.md).
+Poisson, rate-step and burst patterns; with `load.requests` = N it has N arrivals (or fewer when the
+run's cap comes first). `SharedPacer` hands out arrival indices from a small file under an exclusive
+lock, so Locust's `--processes` workers draw from one schedule: the first claim fixes the start
+time, every later claim gets the next index. A user claims the next arrival only when it is free,
+so when every user is busy the send happens late and the lag (`send_lag_s`) shows it. Across
+machines (master/worker) each worker paces its own share (see docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class ArrivalSchedule:
         self.spec = spec
         self.k, self.n = share
         self.horizon_s = spec.run_s()
+        self.limit = spec.requests
         self.rng = random.Random(f"{spec.seed}:arrivals:{self.k}")
         self.offsets: list[float] = []
         self._t = 0.0
@@ -60,6 +61,8 @@ class ArrivalSchedule:
 
     def offset(self, i: int) -> float | None:
         """Offset of arrival i, or None when the schedule ends before it."""
+        if self.limit is not None and i >= self.limit:
+            return None
         while len(self.offsets) <= i:
             nxt = self._next()
             if nxt is None:

@@ -25,6 +25,7 @@ import gevent
 import requests
 
 from harness.errors import LoadError
+from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX, RequestRecord
@@ -99,6 +100,8 @@ class ProcessState:
     """Host names resolved once per process: gevent resolves names in a thread pool, a GIL hand-off per request."""
     user_numbers: Iterator[int] = field(default_factory=itertools.count)
     """Hands each user of this process its index."""
+    budget: RequestBudget | None = None
+    """`load.requests`: the request count shared with the other local processes (None: time-based)."""
 
 
 _current: ProcessState | Exception | None = None
@@ -161,10 +164,13 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
         else:
             pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
     dataset = load_dataset(load.dataset) if load.dataset is not None else None
+    budget = None
+    if load.requests is not None:
+        budget = RequestBudget(load.requests, (getattr(opts, "requests_file", "") or None) if opts else None)
     state = ProcessState(
         spec=load, headers=headers, model=model, writer=RecordWriter(path, remote.add_record if remote is not None else None),
         pacer=pacer, dataset=dataset, relay=remote, reactor=StreamReactor(),
-        stream_seed=zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()),
+        stream_seed=zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()), budget=budget,
     )
     if lag_path or remote is not None:
         gevent.spawn(_lag_monitor, lag_path, remote.add_lag if remote is not None else None)

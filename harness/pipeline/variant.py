@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from harness.errors import Failure, HarnessError, ServerExitedError
+from harness.load.capacity import CapacitySearch
 from harness.load.runner import LoadRun
 from harness.load.scan import RateScan
 from harness.outcome import VariantOutcome
@@ -62,7 +63,7 @@ class _Measurement:
         stages: list[Stage] = []
         if self.spec.load.enabled:
             scan = self.spec.load.rate_scan is not None
-            self._start(stages, "load", lambda: (RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
+            self._start(stages, "load", lambda: (CapacitySearch if self.spec.load.capacity else RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
         if self.spec.quality.enabled:
             self._start(stages, "quality", lambda: self._quality("quality"))
         interrupted: KeyboardInterrupt | None = None

@@ -1,4 +1,4 @@
-"""The `load` section: load pattern, workload, SLOs and rate scans (docs/metrics.md explains the metrics)."""
+"""The `load` section: load pattern, workload, SLOs, rate scans, capacity search, request count (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import SpecDeprecation, Strict
+from harness.spec.capacity import MAX_RATE, MAX_REQUESTS, REQUESTS_CAP_S, CapacitySearchSpec, check_capacity, check_requests
 
 # sane upper bounds: beyond them a spec is a typo, not a plan
 MAX_DURATION_S = 7 * 86400.0
 MAX_TIMEOUT_S = 86400.0
 MAX_USERS = 100_000
 MAX_PROCESSES = 256
-MAX_RATE = 1_000_000.0
 
 
 class LengthDist(Strict):
@@ -59,8 +59,8 @@ class SLOSpec(Strict):
     ttft_ms: float | None = Field(None, gt=0, description="Bound on TTFT in ms; None = no TTFT objective.")
     tpot_ms: float | None = Field(None, gt=0, description="Bound on TPOT in ms; None = none. A request with undefined TPOT (N <= 1) meets it.")
     e2e_ms: float | None = Field(None, gt=0, description="Bound on end-to-end latency in ms; None = none.")
-    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate scan: a load point passes when at least this fraction of its requests meet every SLO.")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate scan: a load point passes only when its error rate is at most this.")
+    min_attainment: float = Field(0.9, gt=0, le=1, description="Rate scan and capacity search: a load point passes when at least this fraction of its requests meet every SLO.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Rate scan and capacity search: a load point passes only when its error rate is at most this.")
 
 
 class LoadStep(Strict):
@@ -160,12 +160,28 @@ class LoadSpec(Strict):
     step_arrivals: Literal["constant", "poisson"] = Field("poisson", description="Arrival process of rate steps.")
     burst: BurstSpec | None = Field(None, description="pattern=burst: the bursts.")
     spawn_rate: float = Field(4.0, gt=0, description="Users started per second (closed loop); open-loop patterns start the whole pool at once.")
-    duration_s: float = Field(60.0, gt=0, le=MAX_DURATION_S, description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length.")
+    duration_s: float = Field(
+        60.0, gt=0, le=MAX_DURATION_S,
+        description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length; "
+        "with `requests`, only a safety cap on the run (default then an hour).",
+    )
     warmup_s: float = Field(5.0, ge=0, le=MAX_DURATION_S, description="Seconds at the start whose requests are excluded from metrics.")
-    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput and the rate scan.")
+    slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput, the rate scan and the capacity search.")
     rate_scan: RateScanSpec | None = Field(
         None, description="Rate scan within one variant: run each load point (warm-up + duration each) and find the highest meeting `slo`. "
         "(Formerly `sweep`, which still works with a deprecation warning.)"
+    )
+    capacity: CapacitySearchSpec | None = Field(
+        None, description="Capacity at SLO within one variant: search the highest rate (or users) meeting `slo` by bracketing and bisecting, "
+        "each point a full load run (warm-up + duration, or `requests`); logged as perf/capacity_rps_at_slo (or _users_) with its interval. "
+        "An alternative to `rate_scan`.",
+    )
+    requests: int | None = Field(
+        None, ge=1, le=MAX_REQUESTS,
+        description="Fixed request count (like `vllm bench serve --num-prompts`): the run ends as soon as this many requests, counted over "
+        "all users and processes (open loop: the schedule's first N arrivals), have been sent and have finished. Warm-up requests count "
+        "towards N (they are sent, not measured); with `requests`, `warmup_s` defaults to 0 as in vLLM's count, and `duration_s` is only a "
+        f"safety cap (default {REQUESTS_CAP_S:.0f} s): a run that reaches it ends with fewer requests, reported as a failure. None = time-based.",
     )
     preset: Literal["chat-short", "chat-medium", "chat-long", "rag"] | None = Field(
         None, description="Workload preset: sets `prompt_tokens`, `output_tokens` (and `prompt_kind` for rag) unless given; see docs/metrics.md."
@@ -233,6 +249,8 @@ class LoadSpec(Strict):
                 raise ValueError("`sweep` is the deprecated name of `rate_scan`: give only `rate_scan`")
             warnings.warn("load.sweep is deprecated: rename it to load.rate_scan (same fields)", SpecDeprecation, stacklevel=2)
             data = {("rate_scan" if k == "sweep" else k): v for k, v in data.items()}
+        if isinstance(data, dict) and data.get("requests") is not None:  # a count: no warm-up, the duration only a cap
+            data = {"warmup_s": 0.0, "duration_s": REQUESTS_CAP_S, **data}
         if isinstance(data, dict) and data.get("preset") in PRESETS:
             data = {**PRESETS[data["preset"]], **data}
         return data
@@ -240,7 +258,7 @@ class LoadSpec(Strict):
     @model_validator(mode="after")
     def _pattern(self) -> "LoadSpec":
         p = self.pattern
-        if p in ("constant", "poisson") and self.rate is None and self.rate_scan is None:
+        if p in ("constant", "poisson") and self.rate is None and self.rate_scan is None and self.capacity is None:
             raise ValueError(f"pattern={p} needs `rate` (requests per second), e.g. rate: 4")
         if p not in ("constant", "poisson") and self.rate is not None:
             raise ValueError(f"`rate` is used by pattern constant/poisson only (pattern is {p}); use steps[].rate for steps")
@@ -265,6 +283,8 @@ class LoadSpec(Strict):
                 raise ValueError("a rate scan needs pattern closed (points = users) or constant/poisson (points = requests/s)")
             if p == "closed" and any(x != int(x) for x in self.rate_scan.points):
                 raise ValueError("pattern=closed: rate_scan points are user counts and must be whole numbers")
+        check_capacity(self)
+        check_requests(self)
         if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
             raise ValueError("`dataset` supplies whole conversations: leave turns=1, system_prompt_tokens=0 and preset unset")
         if self.distributed.role != "local" and self.processes > 1:
@@ -294,9 +314,10 @@ class LoadSpec(Strict):
         return self.run_s() - self.warmup_s
 
     def at_point(self, point: float) -> "LoadSpec":
-        """This spec at one scan point (rate for open loop, users for closed), without the scan."""
+        """This spec at one scan point (rate for open loop, users for closed), without the scan or capacity search."""
         data = self.model_dump()
         data["rate_scan"] = None
+        data["capacity"] = None
         if self.pattern == "closed":
             data["users"] = int(point)
         else:
