@@ -64,7 +64,12 @@ class Presenter:
             self.say(" | ".join(str(p) for p in items))
 
     def load_done(self, result: "LoadResult") -> None:
-        if result.scan:
+        cap = result.capacity
+        if cap is not None:
+            unit = "req/s" if cap.rate is not None else "users"
+            value = cap.rate if cap.rate is not None else cap.users
+            self.say(f"capacity at SLO: {value:g} {unit} [{cap.low:g}, {cap.high:g}] ({cap.method}, {cap.measurements} measurements)")
+        elif result.scan:
             self.say(f"rate scan: highest point meeting the SLOs: {result.max_point_meeting_slo}")
         for st in result.steps:
             t = st.summary

@@ -24,7 +24,7 @@ from harness.errors import SpecError
 _N = 7
 """Placeholder number: a scan point or step index shows up as the path segment '7'."""
 KNOB_PREFIX = "knob/"
-FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", KNOB_PREFIX)
+FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", "repeats/", KNOB_PREFIX)
 """Metric name prefixes (spec.gates.METRIC_FAMILIES must list the same)."""
 
 
@@ -130,7 +130,8 @@ def is_metric(name: str) -> bool:
 def closest(name: str, n: int = 3) -> list[str]:
     """The `n` valid names nearest to `name` (difflib's ratio; pattern families filled with `name`'s own segment)."""
     parts = name.split("/")
-    candidates = set(METRICS)
+    # interval bounds are suggested only for a name that asks for one
+    candidates = {m for m in METRICS if "_ci_" in name or not m.endswith(("_ci_low", "_ci_high"))}
     for t in PATTERNS:
         tp = t.split("/")
         candidates.add("/".join(parts[i] if p == "<n>" and i < len(parts) else p for i, p in enumerate(tp)))
