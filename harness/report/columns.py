@@ -66,8 +66,12 @@ def with_interval(v: object, interval: tuple[float, float] | None) -> str:
     return f"{fmt(v)} [{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
-def star_legend(level: float, margin: float) -> str:
+def star_legend(level: float, margin: float, ci_methods: set[str] | None = None) -> str:
+    """The legend under a table with intervals and stars; `ci_methods`: the runs' harness.ci_method tags."""
     within = f" or within the margin {margin:g}" if margin else ""
-    return (f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
-            "quality stderrs/samples; without an interval only equal values tie); [low, high] = the logged "
-            f"{level:.0%} interval (harness.ci_method)")
+    text = (f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
+            "quality stderrs/samples; without an interval only equal values tie); [low, high] = the logged interval")
+    if ci_methods and "requests-bootstrap" in ci_methods:
+        text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
+                 "noise and decides nothing")
+    return text

@@ -52,7 +52,7 @@ class Comparison:
                             if isinstance(v, float) else v for idx, v in zip(shown.index, shown[label])]
         with pd.option_context("display.max_columns", None, "display.width", 250):
             text = shown.to_string()
-        note = "\n" + star_legend(self.level, self.margin)
+        note = "\n" + star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None)
         if self.differences is not None and self.differences.items:
             d = self.differences
             frame = pd.DataFrame([cells for _, cells in d.rows()], index=[v for v, _ in d.rows()], columns=d.header())

@@ -70,7 +70,8 @@ class Judge:
         diff = difference(b, a, metric, higher_is_better=higher, level=self.level, margin=self.margin)
         if diff.decided and diff.difference is not None:
             return Judgement(diff.verdict, True, diff.difference.method)
-        return Judgement(self.point(va, vb, higher), False, "point value (" + diff.reason + ")")
+        why = "no samples or stderrs" if metric.startswith("quality") and diff.reason == "not enough data: 1 repeat" else diff.reason
+        return Judgement(self.point(va, vb, higher), False, f"point value ({why})")
 
     def tied_with_best(self, runs: Iterable[RunRecord], metric: str, higher: bool | None = None
                        ) -> tuple[RunRecord | None, list[RunRecord], list[Judgement]]:

@@ -62,7 +62,7 @@ def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Pa
     ax.set_title(f"Pareto frontier: {f.y_metric.split('/')[-1]} vs {f.x_metric.split('/')[-1]}")
     notes = []
     if bars:
-        notes.append("bars: logged intervals; dominated only when worse with confidence")
+        notes.append("bars: logged intervals; dominance from the paired verdicts, not from overlapping bars")
     if f.by_point:
         notes.append("compared by point value (no interval): " + ", ".join(m.split("/")[-1] for m in f.by_point))
     if f.missing:

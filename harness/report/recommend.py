@@ -51,8 +51,8 @@ class Recommendation:
         base = f"; relative floors against {self.baseline}" if self.baseline else ""
         value = f"{self.value:.4g}" + (f" [{self.interval[0]:.4g}, {self.interval[1]:.4g}]" if self.interval else "")
         if len(self.tied) > 1:
-            how = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
-            return (f"{', '.join(self.tied)} are indistinguishable on {self.objective} {how} ({self.method}); "
+            basis = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
+            return (f"{', '.join(self.tied)} are indistinguishable on {self.objective} {basis} ({self.method}); "
                     f"recommend **{self.chosen}**: the tie is broken by {self.decided_by}{base}"
                     + (" (the data cannot tell them apart: any of them is as good a choice)" if self.decided_by == "name" else ""))
         best = "highest" if self.higher else "lowest"
@@ -91,7 +91,8 @@ def break_tie(tied: list[RunRecord], rules: list[TieRule], judge: Judge) -> tupl
         else:
             best = min((r.metric(metric) or 0.0) * (-1 if higher else 1) for r in have)
             keep = [r for r in have if (r.metric(metric) or 0.0) * (-1 if higher else 1) == best]
-        left = [r for r in left if r in keep]
+        kept = {r.run_id for r in keep}
+        left = [r for r in left if r.run_id in kept]
         if len(left) == 1:
             return left[0], text
     return min(left, key=lambda r: r.name), "name"

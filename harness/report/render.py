@@ -70,7 +70,7 @@ def markdown(r: DecisionReport, images: dict[str, str]) -> str:
     if r.smoke:
         lines += ["> **SMOKE RUN**: small limits; not comparable with full runs.", ""]
     lines += _md_table(["variant"] + list(r.table.columns), [[n] + c for n, c in _cells(r)])
-    lines += ["", star_legend(r.level, r.gates.recommend.margin), ""]
+    lines += ["", star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}), ""]
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
@@ -99,7 +99,7 @@ def to_html(r: DecisionReport, images: dict[str, str]) -> str:
     if r.smoke:
         body.append('<p class="warn"><b>SMOKE RUN</b>: small limits; not comparable with full runs.</p>')
     body.append(_html_table([""] + list(r.table.columns), [[n] + c for n, c in _cells(r)]))
-    body.append(f"<p>{html.escape(star_legend(r.level, r.gates.recommend.margin))}</p>")
+    body.append(f"<p>{html.escape(star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}))}</p>")
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         body.append(f"<h2>{html.escape(heading)}</h2><ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items if i) + "</ul>")

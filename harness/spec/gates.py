@@ -45,6 +45,14 @@ class Bound(Strict):
         "with confidence (does not flap); for a min the other way round. Without a logged interval the value is checked (and said so).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: object) -> object:
+        """YAML 1.1 reads an unquoted key `on` as the boolean true: take it back as `on`."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _one_side(self) -> "Bound":
         if self.min is None and self.max is None:
