@@ -52,7 +52,7 @@ def command(args: argparse.Namespace) -> int:
     if not args.runs:
         from harness.report.compare import compare
 
-        result = compare(args.experiment, args.tracking_uri, args.run_id)
+        result = compare(args.experiment, args.tracking_uri, args.run_id, gates, args.baseline)
         print(result.render())
         if args.csv:
             result.table.to_csv(args.csv)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.tracking.gating import GateReport
+from harness.tracking.gating import GateCheck, GateReport
 
 ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "skip": "➖"}
 
@@ -31,6 +31,11 @@ def to_junit(report: GateReport) -> str:
         ET.SubElement(ET.SubElement(suite, "properties"), "property", name="mlflow.run_id", value=run_id)
         for c in checks:
             case = ET.SubElement(suite, "testcase", classname=f"harness.gates.{variant}", name=c.gate)
+            props = _properties(c)
+            if props:
+                node = ET.SubElement(case, "properties")
+                for k, v in props.items():
+                    ET.SubElement(node, "property", name=k, value=v)
             if c.status == "fail":
                 ET.SubElement(case, "failure", message=c.message, type=c.kind).text = c.message
             elif c.status == "error":
@@ -48,15 +53,41 @@ def _cell(v: float | None) -> str:
     return "" if v is None else f"{v:.4g}"
 
 
+def _ratio(c: GateCheck) -> str:
+    """`x1.150 [1.050, 1.260]` of a relative check with an interval, or ''."""
+    if c.ratio is None or c.ratio_low is None or c.ratio_high is None:
+        return ""
+    return f"x{c.ratio:.3f} [{c.ratio_low:.3f}, {c.ratio_high:.3f}]"
+
+
+def _properties(c: GateCheck) -> dict[str, str]:
+    """The interval, what was checked and the verdict of a check, as JUnit properties."""
+    out = {}
+    if c.value is not None:
+        out["value"] = f"{c.value:.6g}"
+    if c.ci_low is not None and c.ci_high is not None:
+        out |= {"ci_low": f"{c.ci_low:.6g}", "ci_high": f"{c.ci_high:.6g}", "checked": c.checked}
+    if c.verdict is not None:
+        out["verdict"] = c.verdict
+    if _ratio(c):
+        out["ratio"] = _ratio(c)
+    return out
+
+
 def to_markdown(report: GateReport) -> str:
     lines = [f"## Harness gates: {report.verdict.upper()} (exit {report.exit_code})", ""]
     failed = report.failed_gates()
     if failed:
         lines += ["Failed:", ""] + [f"- **{c.variant}**: {c.gate} — {c.message}" for c in failed] + [""]
-    lines += ["| | variant | gate | value | limit | baseline | note |", "|---|---|---|---|---|---|---|"]
+    lines += ["| | variant | gate | value | interval | limit | baseline | vs baseline | note |", "|---|---|---|---|---|---|---|---|---|"]
     for c in report.checks:
         note = c.message.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {ICON[c.status]} | {c.variant} | {c.gate} | {_cell(c.value)} | {_cell(c.limit)} | {_cell(c.baseline_value)} | {note} |")
+        checked = f" ({c.checked})" if c.checked != "value" else ""
+        verdict = " ".join(x for x in (_ratio(c), c.verdict or "") if x)
+        lines.append(f"| {ICON[c.status]} | {c.variant} | {c.gate} | {_cell(c.value)} | {c.interval_text}{checked} | {_cell(c.limit)} "
+                     f"| {_cell(c.baseline_value)} | {verdict} | {note} |")
+    lines += ["", "interval: the logged interval of the value (median over repeats, or per request within one run); "
+              "vs baseline: candidate / baseline with its interval and verdict (rules with `significant: true`)"]
     return "\n".join(lines) + "\n"
 
 

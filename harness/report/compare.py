@@ -1,36 +1,22 @@
-"""Side-by-side comparison of a sweep's variants, read back from MLflow."""
+"""Side-by-side comparison of a sweep's variants, read back from MLflow: values with their intervals,
+best-in-column marks that include every variant indistinguishable from the best, and each variant's
+verdicts against the baseline."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.tracking import contract as mc
+from harness.errors import SpecError, TrackingError
+from harness.report.columns import COLUMNS, star_legend, with_interval
+from harness.report.differences import Differences, choose_baseline, perf_differences
+from harness.report.judge import Judge
+from harness.spec.gates import BaselineSpec, GatesSpec
 from harness.tracking.reader import RunSet, read_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# (metric, column label, higher is better)
-COLUMNS: list[tuple[str, str, bool]] = [
-    (mc.GSM8K_STRICT, "gsm8k strict", True),
-    (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
-    (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
-    (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
-    (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
-    (mc.REQUESTS_PER_S, "req/s", True),
-    (mc.TTFT_P50_MS, "TTFT p50 ms", False),
-    (mc.TTFT_P95_MS, "TTFT p95 ms", False),
-    (mc.SERVER_TTFT_S_P50, "server TTFT p50 s", False),
-    (mc.TPOT_P50_MS, "TPOT p50 ms", False),
-    (mc.ITL_P95_MS, "ITL p95 ms", False),
-    (mc.E2E_P95_MS, "E2E p95 ms", False),
-    (mc.ERROR_RATE, "error rate", False),
-    (mc.SERVER_REQUESTS_WAITING_MEAN, "waiting mean", False),
-    (mc.SERVER_QUEUE_TIME_S_P50, "queue p50 s", False),
-    (mc.SERVER_QUEUE_TIME_S_MEAN, "queue mean s", False),
-]
 
 
 @dataclass
@@ -41,52 +27,89 @@ class Comparison:
     table: "pd.DataFrame"
     """Rows: variants; columns: labels above (only those present), plus status."""
     best: dict[str, str]
-    """column label -> best variant."""
+    """column label -> best variant (by point value)."""
     smoke: bool
     runs: RunSet | None = None
     """The runs compared, for publish and gate without reading MLflow again."""
+    tied: dict[str, list[str]] = field(default_factory=dict)
+    """column label -> the best and every variant indistinguishable from it (all are starred)."""
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    """(variant, column label) -> the logged interval."""
+    differences: Differences | None = None
+    """Each variant against the baseline on the headline performance metrics."""
+    level: float = 0.95
+    margin: float = 0.0
 
     def render(self) -> str:
         import pandas as pd
 
-        shown = self.table.copy()
-        for label, winner in self.best.items():
-            shown[label] = [
-                (_fmt(v) + (" *" if idx == winner else "")) if isinstance(v, float) else v
-                for idx, v in zip(shown.index, shown[label])
-            ]
+        shown = self.table.copy().astype(object)
+        for label in shown.columns:
+            if label == "status":
+                continue
+            starred = set(self.tied.get(label, [self.best[label]] if label in self.best else []))
+            shown[label] = [with_interval(v, self.intervals.get((str(idx), label))) + (" *" if idx in starred else "")
+                            if isinstance(v, float) else v for idx, v in zip(shown.index, shown[label])]
         with pd.option_context("display.max_columns", None, "display.width", 250):
             text = shown.to_string()
-        note = "\n* = best in column"
+        note = "\n" + star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None)
+        if self.differences is not None and self.differences.items:
+            d = self.differences
+            frame = pd.DataFrame([cells for _, cells in d.rows()], index=[v for v, _ in d.rows()], columns=d.header())
+            with pd.option_context("display.max_columns", None, "display.width", 250):
+                note += f"\n\nvs baseline: {d.note()}\n{frame.to_string()}"
+        elif self.differences is not None:
+            note += f"\nno differences: {self.differences.baseline.note}"
         if self.smoke:
             note += "\nSMOKE RUN: small limits; not comparable with full runs"
         where = f"sweep run {self.parent_run_id}" if self.parent_run_id else "runs of several sweeps"
         return f"experiment '{self.experiment}', {where}\n{text}{note}"
 
 
-def _fmt(v: float) -> str:
-    if math.isnan(v):
-        return "-"
-    return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+def _gates(runset: RunSet) -> GatesSpec:
+    """The gates of the sweep the runs came from (baseline, level, margin), else the defaults."""
+    if runset.store is None or runset.sweep_id is None:
+        return GatesSpec()
+    try:
+        return runset.store.gates_of_sweep(runset.sweep_id)
+    except (TrackingError, SpecError):
+        return GatesSpec()
 
 
-def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str | None = None) -> Comparison:
-    """Compare the variants of one sweep (the latest in `experiment` unless given), or of a RunSet already read."""
+def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str | None = None,
+            gates: GatesSpec | None = None, baseline_variant: str | None = None) -> Comparison:
+    """Compare the variants of one sweep (the latest in `experiment` unless given), or of a RunSet already read.
+
+    `gates` None: the gates of the spec the sweep ran with (baseline, recommend.alpha and margin);
+    `baseline_variant` overrides gates.baseline for the differences.
+    """
     import pandas as pd
 
     runset = experiment if isinstance(experiment, RunSet) else read_sweep(uri, experiment, sweep_run_id)
-    rows = {}
+    gates = gates if gates is not None else _gates(runset)
+    if baseline_variant is not None:
+        gates = gates.model_copy(update={"baseline": BaselineSpec(variant=baseline_variant)})
+    level, margin = 1.0 - gates.recommend.alpha, gates.recommend.margin
+    rows, intervals = {}, {}
     for run in runset.runs:
         row: dict[str, object] = {"status": run.status}
         for metric, label, _ in COLUMNS:
             row[label] = float(run.metrics.get(metric, math.nan))
+            interval = run.interval(metric)
+            if interval is not None:
+                intervals[(run.name, label)] = interval
         rows[run.name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     present = ["status"] + [label for _, label, _ in COLUMNS if table[label].notna().any()]
     table = table[present]
+    judge = Judge(level, margin)
+    finished = [r for r in runset.runs if not r.failed]
     best: dict[str, str] = {}
-    for _, label, higher in COLUMNS:
+    tied: dict[str, list[str]] = {}
+    for metric, label, higher in COLUMNS:
         if label in table and table[label].notna().sum() > 1:
-            col = table[label].astype(float)
-            best[label] = str(col.idxmax() if higher else col.idxmin())
-    return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset)
+            top, same, _ = judge.tied_with_best(finished, metric, higher)
+            if top is not None:
+                best[label], tied[label] = top.name, [r.name for r in same]
+    diffs = perf_differences(runset.runs, choose_baseline(runset.runs, gates), gates)
+    return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset, tied, intervals, diffs, level, margin)

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.quality.runner import GSM8K_FORMAT_GAP
-from harness.report.compare import COLUMNS
+from harness.report.columns import COLUMNS
+from harness.report.differences import Differences, choose_baseline, perf_differences
+from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
 from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, match_gpu, params_from_name
-from harness.report.significance import SAMPLE_METRICS, Difference, paired_bootstrap, read_samples
+from harness.report.significance import SAMPLE_METRICS, Difference, adjust_family, paired_bootstrap, read_samples
+from harness.stats.multiple import QUALITY_CORRECTION
 from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec
 from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX
@@ -35,10 +38,18 @@ class DecisionReport:
     frontiers: list[Frontier]
     recommendation: Recommendation
     differences: list[Difference] = field(default_factory=list)
+    """Quality: each variant against the baseline per task metric (paired bootstrap, Holm-adjusted, with the MDD)."""
     significance_note: str = ""
     flags: list[str] = field(default_factory=list)
     rooflines: list[Roofline] = field(default_factory=list)
     roofline_note: str = ""
+    perf: Differences | None = None
+    """Performance: each variant against the baseline per headline metric (ratio, interval, verdict)."""
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    """(variant, column label) -> the logged interval."""
+    tied: dict[str, list[str]] = field(default_factory=dict)
+    """Column label -> the best and every variant indistinguishable from it (starred)."""
+    level: float = 0.95
 
 
 def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation) -> "pd.DataFrame":
@@ -54,7 +65,7 @@ def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommend
             row[label] = r.metrics.get(metric, math.nan)
         for f in frontiers:
             row[f"pareto {f.x_metric.split('/')[-1]}"] = f.status(r.name)
-        row["recommended"] = "yes" if rec.chosen == r.name else ""
+        row["recommended"] = "yes" if rec.chosen == r.name else "tie" if r.name in rec.tied else ""
         rows[r.name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     keep = [c for c in table.columns if not (table[c].dtype.kind == "f" and table[c].isna().all())]
@@ -76,14 +87,20 @@ def gsm8k_flags(runs: list[RunRecord]) -> list[str]:
     return out
 
 
-def compare_quality(store: "RunStore | None", runs: list[RunRecord], baseline: RunRecord | None, gates: GatesSpec,
-                    workdir: Path) -> tuple[list[Difference], str]:
-    """Paired bootstrap of each variant against the baseline on the same documents."""
+def load_samples(store: "RunStore | None", runs: list[RunRecord], workdir: Path) -> Samples:
+    """Per-document quality scores of each finished run (lm-eval samples artifacts), read once for the report."""
+    if store is None:
+        return {}
+    return {r.run_id: read_samples(store.download_samples(r.run_id, workdir / r.run_id)) for r in runs if not r.failed}
+
+
+def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], baseline: RunRecord | None,
+                    gates: GatesSpec) -> tuple[list[Difference], str]:
+    """Paired bootstrap of each variant against the baseline on the same documents, Holm-adjusted together."""
     if baseline is None:
         return [], "no baseline variant (set gates.baseline.variant); significance not computed"
-    if store is None:
+    if not store_known:
         return [], "no MLflow store: per-sample files unavailable"
-    samples = {r.run_id: read_samples(store.download_samples(r.run_id, workdir / r.run_id)) for r in runs if not r.failed}
     base = samples.get(baseline.run_id, {})
     if not base:
         return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
@@ -95,7 +112,11 @@ def compare_quality(store: "RunStore | None", runs: list[RunRecord], baseline: R
             if metric in base and metric in samples[r.run_id]:
                 out.append(paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
                                             gates.recommend.bootstrap_samples, gates.recommend.alpha))
-    note = f"paired bootstrap ({gates.recommend.bootstrap_samples} resamples) over the documents both variants scored; baseline {baseline.name}"
+    out = adjust_family(out, QUALITY_CORRECTION)
+    note = (f"paired bootstrap ({gates.recommend.bootstrap_samples} resamples) over the documents both variants scored; "
+            f"baseline {baseline.name}; p-values adjusted by {QUALITY_CORRECTION.capitalize()} over the {len(out)} quality "
+            f"comparisons of this report (significant: adjusted p < {gates.recommend.alpha:g}); the smallest detectable drop is "
+            "for 80% power at the unadjusted level (the correction makes it larger)")
     return out, note
 
 
@@ -131,22 +152,45 @@ def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], 
     return out, note
 
 
+def _points(runs: list[RunRecord], x: str, y: str) -> list[Point]:
+    return [Point(r.name, r.metric(x), r.metric(y), r.interval(x), r.interval(y)) for r in runs]
+
+
+def _frontier(runs: list[RunRecord], judge: Judge, x: str, y: str, x_higher: bool) -> Frontier:
+    by_name = {r.name: r for r in runs}
+
+    def compare(axis: str, a: str, b: str):
+        metric, higher = (x, x_higher) if axis == "x" else (y, True)
+        return judge.compare(by_name[a], by_name[b], metric, higher)
+
+    return frontier(_points(runs, x, y), x, y, x_higher=x_higher, compare=compare)
+
+
 def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
                    store: "RunStore | None" = None, workdir: Path | None = None,
                    baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
     rec_spec = gates.recommend
+    level = 1.0 - rec_spec.alpha
     q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric
     ok = [r for r in runs if not r.failed]
-    frontiers = [
-        frontier([Point(r.name, r.metric(t), r.metric(q)) for r in ok], t, q, x_higher=True),
-        frontier([Point(r.name, r.metric(lat), r.metric(q)) for r in ok], lat, q, x_higher=False),
-    ]
-    rec = recommend(runs, gates, baselines)
+    samples = load_samples(store, runs, workdir or Path("."))
+    judge = Judge(level, rec_spec.margin, samples, rec_spec.bootstrap_samples)
+    frontiers = [_frontier(ok, judge, t, q, True), _frontier(ok, judge, lat, q, False)]
+    rec = recommend(runs, gates, baselines, judge)
     table = build_table(runs, frontiers, rec)
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
-    base = next((b for b in base_map.values() if isinstance(b, RunRecord)), None)
-    if base is None and gates.baseline is None and ok:
-        base = ok[0]  # no baseline configured: differences against the first variant
-    diffs, note = compare_quality(store, runs, base, gates, workdir or Path(".")) if base is not None else ([], "no finished variant")
+    choice = choose_baseline(runs, gates, base_map)
+    perf = perf_differences(runs, choice, gates, baselines)
+    if choice.run is not None:
+        diffs, note = compare_quality(samples, store is not None, runs, choice.run, gates)
+    else:
+        diffs, note = [], ("no finished variant" if not ok else f"{choice.note}; significance not computed")
+    intervals = {(r.name, label): iv for r in runs for m, label, _ in COLUMNS if (iv := r.interval(m)) is not None}
+    tied = {}
+    for metric, label, higher in COLUMNS:
+        best, same, _ = judge.tied_with_best(ok, metric, higher)
+        if best is not None and len([r for r in ok if r.metric(metric) is not None]) > 1:
+            tied[label] = [r.name for r in same]
     roof, roof_note = rooflines(ok, gates)
-    return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof, roof_note)
+    return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof,
+                          roof_note, perf, intervals, tied, level)

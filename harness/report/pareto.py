@@ -1,9 +1,20 @@
-"""Pareto frontier of two metrics: which variants no other variant beats on both at once."""
+"""Pareto frontier of two metrics: which variants no other variant beats with confidence.
+
+b dominates a when a is WORSE than b on one axis and NOT BETTER on the other, where worse / better are
+the verdicts of `compare(axis, a, b)` (harness.report.judge: from an interval at the report's level when
+the data have one, else by point value). So a variant is dominated only if it is worse with confidence,
+and a difference inside the noise on one axis neither dominates nor protects. Without `compare` (or for
+pairs without intervals) the verdicts are point comparisons, and the rule is the classic one: b at least
+as good on both and strictly better on one. Equal points never dominate each other.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from harness.report.judge import Judgement, how
 
 
 @dataclass(frozen=True)
@@ -11,10 +22,17 @@ class Point:
     name: str
     x: float | None
     y: float | None
+    x_interval: tuple[float, float] | None = None
+    y_interval: tuple[float, float] | None = None
+    """Logged intervals, for error bars (the verdicts come from `compare`)."""
 
     @property
     def complete(self) -> bool:
         return all(v is not None and math.isfinite(v) for v in (self.x, self.y))
+
+
+Compare = Callable[[str, str, str], Judgement]
+"""(axis 'x' or 'y', name a, name b) -> the verdict of a against b on that axis."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +50,21 @@ class Frontier:
     """Dominated name -> the names that dominate it."""
     missing: list[str] = field(default_factory=list)
     """Names lacking one of the metrics: not placed."""
+    by_point: list[str] = field(default_factory=list)
+    """Metrics on which some pair had no interval and was compared by point value."""
+    methods: dict[str, str] = field(default_factory=dict)
+    """Metric -> how its pairs were compared."""
 
     def status(self, name: str) -> str:
         if name in self.missing:
             return "n/a"
         return "frontier" if name in self.on else "dominated by " + ", ".join(self.dominated_by.get(name, []))
+
+    def note(self) -> str:
+        """How dominance was decided, in one line."""
+        parts = [f"{m}: {how}" for m, how in self.methods.items()]
+        fallback = f"; compared by point value where there was no interval: {', '.join(self.by_point)}" if self.by_point else ""
+        return "dominated = worse with confidence on one axis and not better on the other (" + "; ".join(parts) + ")" + fallback
 
 
 def dominates(a: Point, b: Point, x_higher: bool, y_higher: bool) -> bool:
@@ -46,13 +74,41 @@ def dominates(a: Point, b: Point, x_higher: bool, y_higher: bool) -> bool:
     return ax >= bx and ay >= by and (ax > bx or ay > by)
 
 
-def frontier(points: list[Point], x_metric: str, y_metric: str, x_higher: bool = True, y_higher: bool = True) -> Frontier:
+def is_dominated(vx: str, vy: str) -> bool:
+    """From a's verdicts against b on x and y: worse on one axis and not better on the other."""
+    return (vx == "worse" and vy != "better") or (vy == "worse" and vx != "better")
+
+
+def _point_compare(points: dict[str, Point], x_higher: bool, y_higher: bool) -> Compare:
+    def compare(axis: str, a: str, b: str) -> Judgement:
+        pa, pb, higher = points[a], points[b], x_higher if axis == "x" else y_higher
+        va, vb = (pa.x, pb.x) if axis == "x" else (pa.y, pb.y)
+        v = "indistinguishable" if va == vb else "better" if (va > vb) == higher else "worse"  # type: ignore[operator]
+        return Judgement(v, False, "point value")
+
+    return compare
+
+
+def frontier(points: list[Point], x_metric: str, y_metric: str, x_higher: bool = True, y_higher: bool = True,
+             compare: Compare | None = None) -> Frontier:
     complete = [p for p in points if p.complete]
     missing = [p.name for p in points if not p.complete]
+    judge = compare or _point_compare({p.name: p for p in complete}, x_higher, y_higher)
     dominated_by: dict[str, list[str]] = {}
+    seen: dict[str, list[Judgement]] = {x_metric: [], y_metric: []}
     for p in complete:
-        better = [q.name for q in complete if q is not p and dominates(q, p, x_higher, y_higher)]
+        better = []
+        for q in complete:
+            if q is p:
+                continue
+            jx, jy = judge("x", p.name, q.name), judge("y", p.name, q.name)
+            seen[x_metric].append(jx)
+            seen[y_metric].append(jy)
+            if is_dominated(jx.verdict, jy.verdict):
+                better.append(q.name)
         if better:
             dominated_by[p.name] = better
     on = sorted((p for p in complete if p.name not in dominated_by), key=lambda p: (p.x, p.name))
-    return Frontier(x_metric, y_metric, x_higher, y_higher, points, [p.name for p in on], dominated_by, missing)
+    methods = {m: how(js) for m, js in seen.items() if js}
+    by_point = [m for m, js in seen.items() if any(not j.confident for j in js)]
+    return Frontier(x_metric, y_metric, x_higher, y_higher, points, [p.name for p in on], dominated_by, missing, by_point, methods)

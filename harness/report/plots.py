@@ -31,13 +31,26 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
+def _err(v: float, interval: tuple[float, float] | None) -> list[list[float]] | None:
+    """matplotlib's asymmetric error [[below], [above]] from an interval around v (None: no bar)."""
+    if interval is None:
+        return None
+    return [[max(0.0, v - interval[0])], [max(0.0, interval[1] - v)]]
+
+
 def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Path:
-    """Quality against throughput/latency: frontier points joined, dominated points grey, recommendation starred."""
+    """Quality against throughput/latency: frontier points joined, dominated points grey, recommendation starred,
+    error bars from the logged intervals."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     placed = {p.name: p for p in f.points if p.complete}
+    bars = False
     for name, p in placed.items():
         on = name in f.on
+        xerr, yerr = _err(p.x, p.x_interval), _err(p.y, p.y_interval)  # type: ignore[arg-type]
+        if xerr or yerr:
+            bars = True
+            ax.errorbar([p.x], [p.y], xerr=xerr, yerr=yerr, fmt="none", ecolor="tab:blue" if on else "gray", capsize=3, zorder=2)
         ax.scatter([p.x], [p.y], s=60, color="tab:blue" if on else "lightgray", edgecolor="black" if on else "gray", zorder=3,
                    marker="*" if name == recommended else "o")
         ax.annotate(name + ("" if on else " (dominated)"), (p.x, p.y), textcoords="offset points", xytext=(5, 5), fontsize=8)
@@ -47,8 +60,15 @@ def frontier_plot(f: Frontier, path: Path, recommended: str | None = None) -> Pa
     ax.set_xlabel(f.x_metric + (" (higher is better)" if f.x_higher else " (lower is better)"))
     ax.set_ylabel(f.y_metric)
     ax.set_title(f"Pareto frontier: {f.y_metric.split('/')[-1]} vs {f.x_metric.split('/')[-1]}")
+    notes = []
+    if bars:
+        notes.append("bars: logged intervals; dominance from the paired verdicts, not from overlapping bars")
+    if f.by_point:
+        notes.append("compared by point value (no interval): " + ", ".join(m.split("/")[-1] for m in f.by_point))
     if f.missing:
-        ax.text(0.01, 0.01, "not placed (missing metric): " + ", ".join(f.missing), transform=ax.transAxes, fontsize=7)
+        notes.append("not placed (missing metric): " + ", ".join(f.missing))
+    if notes:
+        ax.text(0.01, 0.01, "\n".join(notes), transform=ax.transAxes, fontsize=7, va="bottom")
     ax.grid(alpha=0.3)
     return _save(plt, fig, path)
 
@@ -62,7 +82,12 @@ def latency_vs_load_plot(runs: list[RunRecord], path: Path) -> Path:
         pts = sorted((x, y, n) for x, y, n in pts if x is not None and y is not None)
         if not pts:
             continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=":", label=metric)
+        line = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=":", label=metric)[0]
+        for r in runs:
+            x, y, iv = r.metric(REQUESTS_PER_S), r.metric(metric), r.interval(metric)
+            if x is not None and y is not None and iv is not None:
+                ax.errorbar([x], [y], yerr=_err(y, iv), xerr=_err(x, r.interval(REQUESTS_PER_S)), fmt="none",
+                            ecolor=line.get_color(), capsize=3)
         if metric == TTFT_P95_MS:
             for x, y, n in pts:
                 ax.annotate(n, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)

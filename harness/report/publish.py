@@ -60,11 +60,22 @@ def publish(
     (out_dir / "report.md").write_text(markdown(report, images))
     (out_dir / "report.html").write_text(to_html(report, images))
     report.table.to_csv(out_dir / "table.csv")
+    rec = report.recommendation
     (out_dir / "recommendation.json").write_text(json.dumps({
-        "recommended": report.recommendation.chosen, "objective": report.recommendation.objective, "value": report.recommendation.value,
-        "verdicts": [asdict(v) for v in report.recommendation.verdicts],
-        "frontiers": [{"x": f.x_metric, "y": f.y_metric, "on": f.on, "dominated_by": f.dominated_by, "missing": f.missing} for f in report.frontiers],
+        "recommended": rec.chosen, "objective": rec.objective, "value": rec.value, "interval": rec.interval,
+        "tied": rec.tied, "decided_by": rec.decided_by, "compared_by": rec.method, "confident": rec.confident, "level": rec.level,
+        "sentence": rec.sentence().replace("**", ""),
+        "verdicts": [asdict(v) for v in rec.verdicts],
+        "frontiers": [{"x": f.x_metric, "y": f.y_metric, "on": f.on, "dominated_by": f.dominated_by, "missing": f.missing,
+                       "compared_by": f.methods, "by_point": f.by_point} for f in report.frontiers],
         "differences": [{**asdict(d), "significant": d.significant} for d in report.differences],
+        "performance": {"baseline": report.perf.baseline.run.name if report.perf and report.perf.baseline.run else None,
+                        "note": report.perf.note() if report.perf else "",
+                        "differences": [{"metric": d.metric, "baseline": d.baseline, "variant": d.variant, "verdict": d.verdict,
+                                         "text": d.text(), **({"ratio": d.difference.ratio, "low": d.difference.low,
+                                                              "high": d.difference.high, "method": d.difference.method,
+                                                              "n": d.difference.n} if d.difference else {})}
+                                        for d in (report.perf.items if report.perf else [])]},
         "flags": report.flags,
     }, indent=2, default=str))
     files = sorted(p for p in out_dir.iterdir() if p.is_file())

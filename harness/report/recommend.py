@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.report.columns import higher_is_better
+from harness.report.judge import Judge, how
 from harness.spec.gates import GatesSpec
-from harness.tracking.contract import ERROR_RATE
+from harness.tracking.contract import ERROR_RATE, KNOB_BITS_PER_WEIGHT, KNOB_MAX_NUM_SEQS, KNOB_PARALLEL
 from harness.tracking.gating import passes
 from harness.tracking.reader import RunRecord
 
@@ -28,12 +30,72 @@ class Recommendation:
     verdicts: list[Verdict]
     baseline: str | None
     """Baseline variant of the relative floors, if any."""
+    tied: list[str] = field(default_factory=list)
+    """Eligible variants indistinguishable from the best on the objective (best first); one name or none: no tie."""
+    decided_by: str = "objective"
+    """The rule that picked `chosen`: objective, or a tie-break rule (higher quality ..., lower latency ..., fewer
+    resources ..., name)."""
+    method: str = ""
+    """How the objective was compared: the interval's method, or point value (no interval)."""
+    confident: bool = False
+    """The objective's verdicts came from intervals (repeats); False: from point values only."""
+    level: float = 0.95
+    higher: bool = True
+    interval: tuple[float, float] | None = None
+    """The chosen variant's logged interval of the objective."""
+    margin: float = 0.0
 
     def sentence(self) -> str:
         if self.chosen is None:
             return f"no variant meets every gate ({len(self.verdicts)} checked); relax an SLO or floor, or add variants"
         base = f"; relative floors against {self.baseline}" if self.baseline else ""
-        return f"recommend **{self.chosen}**: highest {self.objective} ({self.value:.4g}) among the variants meeting every SLO and quality floor{base}"
+        value = f"{self.value:.4g}" + (f" [{self.interval[0]:.4g}, {self.interval[1]:.4g}]" if self.interval else "")
+        if len(self.tied) > 1:
+            basis = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
+            return (f"{', '.join(self.tied)} are indistinguishable on {self.objective} {basis} ({self.method}); "
+                    f"recommend **{self.chosen}**: the tie is broken by {self.decided_by}{base}"
+                    + (" (the data cannot tell them apart: any of them is as good a choice)" if self.decided_by == "name" else ""))
+        best = "highest" if self.higher else "lowest"
+        text = f"recommend **{self.chosen}**: {best} {self.objective} ({value}) among the variants meeting every SLO and quality floor{base}"
+        eligible = sum(v.eligible for v in self.verdicts)
+        if eligible > 1:
+            text += (f"; better with confidence at {self.level:.0%} ({self.method})" if self.confident else
+                     f"; compared by {self.method}: without an interval a second run may reverse it (measure with repeats)")
+        return text
+
+
+TieRule = tuple[str, str, bool, bool]
+"""(rule text, metric, higher is better, judged with intervals)."""
+
+
+def tie_rules(gates: GatesSpec) -> list[TieRule]:
+    """The stated order: higher quality, then lower latency, then fewer resources, then (in recommend) the name."""
+    rec = gates.recommend
+    return [
+        (f"higher quality ({rec.quality_metric})", rec.quality_metric, True, True),
+        (f"lower latency ({rec.latency_metric})", rec.latency_metric, False, True),
+        *[(f"fewer resources ({k} lower)", k, False, False) for k in (KNOB_BITS_PER_WEIGHT, KNOB_MAX_NUM_SEQS, KNOB_PARALLEL)],
+    ]
+
+
+def break_tie(tied: list[RunRecord], rules: list[TieRule], judge: Judge) -> tuple[RunRecord, str]:
+    """Apply the rules in order, each keeping the variants not worse than its best (with confidence for measured
+    metrics, exactly for knobs), until one is left; the rest go by name."""
+    left = list(tied)
+    for text, metric, higher, measured in rules:
+        have = [r for r in left if r.metric(metric) is not None]
+        if not have:
+            continue
+        if measured:
+            _, keep, _ = judge.tied_with_best(have, metric, higher)
+        else:
+            best = min((r.metric(metric) or 0.0) * (-1 if higher else 1) for r in have)
+            keep = [r for r in have if (r.metric(metric) or 0.0) * (-1 if higher else 1) == best]
+        kept = {r.run_id for r in keep}
+        left = [r for r in left if r.run_id in kept]
+        if len(left) == 1:
+            return left[0], text
+    return min(left, key=lambda r: r.name), "name"
 
 
 def in_sweep_baselines(gates: GatesSpec, runs: list[RunRecord]) -> dict[str, RunRecord | str]:
@@ -51,13 +113,17 @@ def in_sweep_baselines(gates: GatesSpec, runs: list[RunRecord]) -> dict[str, Run
     return {r.run_id: base for r in runs}
 
 
-def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunRecord | str] | None = None) -> Recommendation:
-    """Eligible = finished, meets every gate, has the objective; best = highest objective.
+def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunRecord | str] | None = None,
+              judge: Judge | None = None) -> Recommendation:
+    """Eligible = finished, meets every gate, has the objective; best = best objective (direction from the metric).
 
-    Ties on the objective go to higher quality (gates.recommend.quality_metric), then lower
-    latency (latency_metric), then the name.
+    Variants indistinguishable from the best on the objective (harness.report.judge: with confidence from
+    intervals where there are repeats, else by point value and `margin`) are a tie, broken by `tie_rules`
+    (higher quality, lower latency, fewer resources), then the name.
     """
     rec = gates.recommend
+    judge = judge or Judge(1.0 - rec.alpha, rec.margin)
+    higher = higher_is_better(rec.objective)
     baselines = in_sweep_baselines(gates, runs) if baselines is None else baselines
     verdicts: list[Verdict] = []
     for run in runs:
@@ -73,16 +139,14 @@ def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunR
         if value is None:
             reasons.append(f"{rec.objective} was not logged")
         verdicts.append(Verdict(run.name, run.run_id, not reasons, value, reasons))
-    eligible = [(v, r) for v, r in zip(verdicts, runs) if v.eligible]
-
-    def key(pair: tuple[Verdict, RunRecord]) -> tuple:
-        v, r = pair
-        q = r.metric(rec.quality_metric)
-        lat = r.metric(rec.latency_metric)
-        return (-(v.objective or 0.0), -(q if q is not None else -1e300), lat if lat is not None else 1e300, v.name)
-
+    eligible = [r for v, r in zip(verdicts, runs) if v.eligible]
     base = gates.baseline.variant if gates.baseline is not None else None
+    level = 1.0 - rec.alpha
     if not eligible:
-        return Recommendation(None, rec.objective, None, verdicts, base)
-    best, _ = min(eligible, key=key)
-    return Recommendation(best.name, rec.objective, best.objective, verdicts, base)
+        return Recommendation(None, rec.objective, None, verdicts, base, level=level, higher=higher)
+    best, tied, made = judge.tied_with_best(eligible, rec.objective, higher)
+    assert best is not None
+    chosen, decided_by = (best, "objective") if len(tied) == 1 else break_tie(tied, tie_rules(gates), judge)
+    names = [r.name for r in tied] if len(tied) > 1 else []
+    return Recommendation(chosen.name, rec.objective, chosen.metric(rec.objective), verdicts, base, names, decided_by, how(made),
+                          bool(made) and all(j.confident for j in made), level, higher, chosen.interval(rec.objective), rec.margin)

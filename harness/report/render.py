@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import html
-import math
 
+from harness.report.columns import LABEL, fmt, star_legend, with_interval
 from harness.report.decision import DecisionReport
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-    return str(v)
+def _cells(r: DecisionReport) -> list[tuple[str, list[str]]]:
+    """(variant, its cells) of the main table: values with their interval, * on every value tied with the best."""
+    out = []
+    for name, row in r.table.iterrows():
+        cells = []
+        for col, v in zip(r.table.columns, row.tolist()):
+            text = with_interval(v, r.intervals.get((str(name), col))) if col in LABEL.values() else fmt(v)
+            cells.append(text + (" *" if isinstance(v, float) and str(name) in r.tied.get(col, []) else ""))
+        out.append((str(name), cells))
+    return out
+
+
+def _perf_table(r: DecisionReport) -> tuple[list[str], list[list[str]]]:
+    if r.perf is None or not r.perf.items:
+        return [], []
+    return ["variant"] + r.perf.header(), [[v] + cells for v, cells in r.perf.rows()]
 
 
 def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
@@ -24,14 +34,19 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
         if not v.eligible:
             rec.append(f"{v.name}: not eligible — " + "; ".join(v.reasons))
     if r.gates.empty:
-        rec.append("no SLOs or quality floors configured (spec `gates:`): the recommendation is simply the highest objective")
+        rec.append("no SLOs or quality floors configured (spec `gates:`): the recommendation is simply the best objective")
     out.append(("Recommendation", rec))
     fr = []
     for f in r.frontiers:
         dom = [f"{n} (dominated by {', '.join(b)})" for n, b in f.dominated_by.items()]
         fr.append(f"{f.y_metric} vs {f.x_metric}: frontier {', '.join(f.on) or '-'}" + (f"; dominated: {'; '.join(dom)}" if dom else "")
                   + (f"; missing metrics: {', '.join(f.missing)}" if f.missing else ""))
+        if f.methods:
+            fr.append(f.note())
     out.append(("Pareto frontiers", fr))
+    if r.perf is not None:
+        perf = [r.perf.note()] + ([] if r.perf.items else ["-"])
+        out.append(("Performance differences (verdicts)", perf))
     sig = [d.sentence() for d in r.differences] or ["-"]
     out.append(("Quality differences (significance)", [r.significance_note] + sig))
     if r.flags:
@@ -45,18 +60,22 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(c) + " |" for c in rows]
+
+
 def markdown(r: DecisionReport, images: dict[str, str]) -> str:
     title = f"# Decision report: {r.experiment}" + (f" (sweep {r.sweep_id})" if r.sweep_id else "")
     lines = [title, ""]
     if r.smoke:
         lines += ["> **SMOKE RUN**: small limits; not comparable with full runs.", ""]
-    cols = ["variant"] + list(r.table.columns)
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for name, row in r.table.iterrows():
-        lines.append("| " + " | ".join([str(name)] + [_fmt(v) for v in row.tolist()]) + " |")
-    lines.append("")
+    lines += _md_table(["variant"] + list(r.table.columns), [[n] + c for n, c in _cells(r)])
+    lines += ["", star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}), ""]
+    header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
+        if heading.startswith("Performance differences") and rows:
+            lines += _md_table(header, rows) + [""]
     if images:
         lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in images.items()] + [""]
     return "\n".join(lines)
@@ -67,16 +86,25 @@ def _inline(text: str) -> str:
     return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def to_html(r: DecisionReport, images: dict[str, str]) -> str:
-    shown = r.table.copy().astype(object).map(_fmt)
     body = [f"<h1>Decision report: {html.escape(r.experiment)}</h1>"]
     if r.sweep_id:
         body.append(f"<p>MLflow sweep run <code>{html.escape(r.sweep_id)}</code></p>")
     if r.smoke:
         body.append('<p class="warn"><b>SMOKE RUN</b>: small limits; not comparable with full runs.</p>')
-    body.append(shown.to_html(classes="table", border=0, escape=True))
+    body.append(_html_table([""] + list(r.table.columns), [[n] + c for n, c in _cells(r)]))
+    body.append(f"<p>{html.escape(star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}))}</p>")
+    header, rows = _perf_table(r)
     for heading, items in _sections(r):
         body.append(f"<h2>{html.escape(heading)}</h2><ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items if i) + "</ul>")
+        if heading.startswith("Performance differences") and rows:
+            body.append(_html_table(header, rows))
     if images:
         body.append("<h2>Plots</h2>" + "".join(f'<img src="{html.escape(v)}" alt="{html.escape(k)}">' for k, v in images.items()))
     style = ("body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} td,th{padding:4px 8px;border-bottom:1px solid #ddd;"

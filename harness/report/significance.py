@@ -3,6 +3,8 @@
 lm-eval's `--log_samples` files (samples_<task>_<time>.jsonl) hold one line per document and
 filter with the per-sample metric values; both variants score the same documents, so the
 difference is resampled by document (paired), which is much tighter than comparing two stderrs.
+The report adjusts the p-values of all its quality comparisons together (Holm, harness.stats.multiple)
+and prints next to each the smallest drop its sample size could detect (`detectable_drop`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.stats.multiple import QUALITY_CORRECTION, adjust
+from harness.stats.power import mdd_proportion
 from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT
 
 # (task, lm-eval filter, lm-eval metric) -> harness metric name
@@ -61,19 +65,60 @@ class Difference:
     ci_high: float
     p_value: float
     alpha: float
+    p_adjusted: float = math.nan
+    """The p-value adjusted over all quality comparisons of the report (nan: not adjusted)."""
+    correction: str = ""
+    """holm | bh | none, with `family` comparisons."""
+    family: int = 1
+    mdd: float = math.nan
+    """The smallest drop this sample size detects (80% power at alpha, paired): `detectable_drop`."""
 
     @property
     def significant(self) -> bool:
-        return self.n >= 2 and (self.ci_low > 0 or self.ci_high < 0)
+        """After the report's correction when adjusted (p_adjusted < alpha), else the interval excludes 0."""
+        if self.n < 2:
+            return False
+        if not math.isnan(self.p_adjusted):
+            return self.p_adjusted < self.alpha
+        return self.ci_low > 0 or self.ci_high < 0
+
+    def mdd_text(self) -> str:
+        """`n=40: drops smaller than 0.20 cannot be detected`, or ''."""
+        return "" if math.isnan(self.mdd) else f"n={self.n}: drops smaller than {self.mdd:.2f} cannot be detected"
 
     def sentence(self) -> str:
         level = f"{100 * (1 - self.alpha):.0f}%"
         what = "drop" if self.delta < 0 else "gain" if self.delta > 0 else "no change"
         sig = "significant" if self.significant else "not significant"
-        return (
+        adjusted = (f", {self.correction} p={self.p_adjusted:.3g} over {self.family} comparisons"
+                    if not math.isnan(self.p_adjusted) else "")
+        text = (
             f"{self.variant} vs {self.baseline} on {self.metric}: {what} of {self.delta:+.3f} "
-            f"({level} CI {self.ci_low:+.3f}..{self.ci_high:+.3f}, p={self.p_value:.3g}, n={self.n}): {sig}"
+            f"({level} CI {self.ci_low:+.3f}..{self.ci_high:+.3f}, p={self.p_value:.3g}{adjusted}, n={self.n}): {sig}"
         )
+        return text + (f" ({self.mdd_text()})" if self.mdd_text() else "")
+
+
+def detectable_drop(n: int, discordant: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The minimum detectable difference of a paired comparison of n documents on which the two variants
+    disagree in a share `discordant`: (z_{1-alpha/2} + z_power) sqrt(psi / n) (harness.stats.power,
+    paired), and never below (z_{1-alpha/2} + z_power)^2 / n, since a difference d changes at least a share d
+    of the documents (n=40: 0.20 at 5% and 80% power)."""
+    if n < 1:
+        return math.nan
+    floor = mdd_proportion(n, alpha=alpha, power=power, paired=True, discordant=1.0) ** 2
+    psi = min(1.0, max(0.0, discordant))
+    return max(floor, mdd_proportion(n, alpha=alpha, power=power, paired=True, discordant=psi))
+
+
+def adjust_family(diffs: list[Difference], method: str = QUALITY_CORRECTION) -> list[Difference]:
+    """The differences with p-values adjusted together (those with a p-value; n = 0 ones unchanged)."""
+    idx = [i for i, d in enumerate(diffs) if not math.isnan(d.p_value)]
+    adjusted = adjust([diffs[i].p_value for i in idx], method)
+    out = list(diffs)
+    for i, p in zip(idx, adjusted):
+        out[i] = replace(diffs[i], p_adjusted=p, correction=method, family=len(idx))
+    return out
 
 
 def paired_bootstrap(
@@ -96,7 +141,8 @@ def paired_bootstrap(
     boots = diff[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
     lo, hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
     p = min(1.0, 2 * min(float((boots <= 0).mean()), float((boots >= 0).mean())))
-    return Difference(metric, names[0], names[1], n, float(a.mean()), float(b.mean()), delta, stderr, lo, hi, p, alpha)
+    mdd = detectable_drop(n, float((a != b).mean()), alpha)
+    return Difference(metric, names[0], names[1], n, float(a.mean()), float(b.mean()), delta, stderr, lo, hi, p, alpha, mdd=mdd)
 
 
 def stderr_difference(a: float, a_se: float | None, b: float, b_se: float | None) -> tuple[float, float | None]:

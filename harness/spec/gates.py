@@ -38,6 +38,20 @@ class Bound(Strict):
 
     min: float | None = Field(None, description="Lowest passing value (inclusive), e.g. a quality floor of 0.30.")
     max: float | None = Field(None, description="Highest passing value (inclusive), e.g. 500 for perf/ttft_p95_ms.")
+    on: Literal["value", "ci_high", "ci_low"] = Field(
+        "value",
+        description="What is checked against the limit: the value (median over repeats), or a bound of its logged 95% "
+        "interval. For a max: ci_high = it must hold with confidence (conservative), ci_low = fail only when it is violated "
+        "with confidence (does not flap); for a min the other way round. Without a logged interval the value is checked (and said so).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: object) -> object:
+        """YAML 1.1 reads an unquoted key `on` as the boolean true: take it back as `on`."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _one_side(self) -> "Bound":
@@ -57,11 +71,22 @@ class RelativeBound(Strict):
     max_ratio: float | None = Field(None, ge=0, description="Candidate must be <= max_ratio x baseline (1.10 = at most 10% slower).")
     max_drop: float | None = Field(None, ge=0, description="Candidate must be >= baseline - max_drop (absolute points, e.g. 0.02).")
     max_rise: float | None = Field(None, ge=0, description="Candidate must be <= baseline + max_rise (absolute, in the metric's unit).")
+    significant: bool = Field(
+        False,
+        description="Fail only if the limit is violated AND the candidate is worse than the baseline with confidence: the "
+        "interval of the ratio (level 1 - recommend.alpha; repeats, or lm-eval stderrs for quality) excludes 1, by more than "
+        "`margin`. Without the data for an interval (1 repeat) the point values decide, and the gate says so.",
+    )
+    margin: float | None = Field(
+        None, ge=0, lt=1, description="With significant: a regression must also exceed this, relative to the baseline (0.05 = 5%)."
+    )
 
     @model_validator(mode="after")
     def _something(self) -> "RelativeBound":
         if all(v is None for v in (self.min_ratio, self.max_ratio, self.max_drop, self.max_rise)):
             raise ValueError("give at least one of min_ratio, max_ratio, max_drop, max_rise (e.g. {min_ratio: 0.99})")
+        if self.margin is not None and not self.significant:
+            raise ValueError("`margin` needs `significant: true`")
         return self
 
 
@@ -103,7 +128,16 @@ class RecommendSpec(Strict):
     throughput_metric: str = Field("perf/output_tokens_per_s", description="Throughput axis of the first frontier (higher is better).")
     latency_metric: str = Field("perf/ttft_p95_ms", description="Latency axis of the second frontier (lower is better).")
     bootstrap_samples: int = Field(2000, ge=100, le=100000, description="Paired-bootstrap resamples for quality differences.")
-    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level: a drop is significant when the (1-alpha) interval excludes 0.")
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5,
+        description="Significance level of every verdict: a difference is significant when its (1-alpha) interval excludes "
+        "no change (quality: after Holm's correction over the report's comparisons).",
+    )
+    margin: float = Field(
+        0.0, ge=0, lt=1,
+        description="Relevance margin of verdicts (relative, 0.02 = 2%): a difference smaller than this is never called better "
+        "or worse, however precise; the recommendation, Pareto frontiers and best-in-column marks treat it as a tie.",
+    )
     max_error_rate: float = Field(
         0.05, ge=0, le=1,
         description="Sanity rule, gates or not: a variant whose perf/error_rate exceeds this is degraded and never recommended.",

@@ -1,4 +1,9 @@
-"""Evaluate gates on run records: pure functions, no MLflow (shared by CI gates and the recommendation)."""
+"""Evaluate gates on run records: pure functions, no MLflow (shared by CI gates and the recommendation).
+
+Gates that do not flap: an SLO or floor can be checked on a bound of the logged interval (`on: ci_high |
+ci_low`), and a relative rule with `significant: true` fails only when the candidate is also worse than the
+baseline with confidence (harness.tracking.differences). Each check carries the interval and the verdict.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from harness.spec.gates import Bound, GatesSpec, RelativeBound
+from harness.tracking.differences import difference
 from harness.tracking.reader import RunRecord
 
 Status = Literal["pass", "fail", "error", "skip"]
@@ -29,6 +35,22 @@ class GateCheck:
     baseline_value: float | None = None
     baseline_run_id: str | None = None
     message: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    """The logged interval of the value (None: none logged)."""
+    checked: str = "value"
+    """What was compared with the limit: value | ci_high | ci_low."""
+    verdict: str | None = None
+    """Relative rules: better | worse | indistinguishable | no verdict, of the candidate against the baseline."""
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    """Relative rules: candidate / baseline with its interval (when one could be computed)."""
+
+    @property
+    def interval_text(self) -> str:
+        """`[low, high]` of the value, or ''."""
+        return "" if self.ci_low is None or self.ci_high is None else f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"
 
 
 @dataclass
@@ -70,21 +92,35 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
+    return _fmt(value) + (f" [{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else "")
+
+
 def bound_checks(run: RunRecord, kind: Literal["slo", "quality_floor"], metric: str, bound: Bound, missing: str) -> list[GateCheck]:
-    value = run.metric(metric)
+    value, interval = run.metric(metric), run.interval(metric)
+    low, high = interval or (None, None)
     out = []
     for side, limit in (("min", bound.min), ("max", bound.max)):
         if limit is None:
             continue
         op = ">=" if side == "min" else "<="
-        name = f"{kind}: {metric} {op} {_fmt(limit)}"
+        on = "" if bound.on == "value" else f" {bound.on}"
+        name = f"{kind}: {metric}{on} {op} {_fmt(limit)}"
         if value is None:
             status: Status = "skip" if missing == "skip" else "error"
             out.append(GateCheck(run.run_id, run.name, name, kind, metric, status, None, limit, message=f"{metric} was not logged by run {run.run_id}"))
             continue
-        ok = value >= limit if side == "min" else value <= limit
-        msg = f"{metric} = {_fmt(value)} {'meets' if ok else 'violates'} {op} {_fmt(limit)}"
-        out.append(GateCheck(run.run_id, run.name, name, kind, metric, "pass" if ok else "fail", value, limit, message=msg))
+        checked, x, note = "value", value, ""
+        if bound.on != "value":
+            if interval is None:
+                note = f" (no interval logged, ci_method {run.ci_method}: the value was checked, not {bound.on})"
+            else:
+                checked, x = bound.on, interval[0] if bound.on == "ci_low" else interval[1]
+        ok = x >= limit if side == "min" else x <= limit
+        what = f": {checked} {_fmt(x)}" if checked != "value" else ""
+        msg = f"{metric} = {_with_interval(value, interval)}{what} {'meets' if ok else 'violates'} {op} {_fmt(limit)}{note}"
+        out.append(GateCheck(run.run_id, run.name, name, kind, metric, "pass" if ok else "fail", value, limit, message=msg,
+                             ci_low=low, ci_high=high, checked=checked))
     return out
 
 
@@ -102,23 +138,43 @@ def relative_limits(rule: RelativeBound, base: float) -> list[tuple[str, str, fl
     return out
 
 
-def relative_checks(run: RunRecord, metric: str, rule: RelativeBound, baseline: RunRecord | str | None, missing: str) -> list[GateCheck]:
+def relative_checks(run: RunRecord, metric: str, rule: RelativeBound, baseline: RunRecord | str | None, missing: str,
+                    level: float = 0.95) -> list[GateCheck]:
+    sig = f" (significant at {level:.0%})" if rule.significant else ""
     texts = [t for t, _, _ in relative_limits(rule, 0.0)]
     if not isinstance(baseline, RunRecord):
         why = baseline or "no baseline run"
-        return [GateCheck(run.run_id, run.name, f"relative: {metric} {t}", "relative", metric, "error", run.metric(metric), message=why) for t in texts]
+        return [GateCheck(run.run_id, run.name, f"relative: {metric} {t}{sig}", "relative", metric, "error", run.metric(metric), message=why) for t in texts]
     value, base = run.metric(metric), baseline.metric(metric)
+    low, high = run.interval(metric) or (None, None)
     out = []
     for text, op, limit in relative_limits(rule, base if base is not None else 0.0):
-        name = f"relative: {metric} {text}"
+        name = f"relative: {metric} {text}{sig}"
         if value is None or base is None:
             who = f"run {run.run_id}" if value is None else f"baseline run {baseline.run_id}"
             status: Status = "skip" if missing == "skip" else "error"
             out.append(GateCheck(run.run_id, run.name, name, "relative", metric, status, value, None, base, baseline.run_id, f"{metric} was not logged by {who}"))
             continue
-        ok = value >= limit if op == ">=" else value <= limit
-        msg = f"{metric} = {_fmt(value)} vs baseline {baseline.name} {_fmt(base)}: limit {op} {_fmt(limit)} {'met' if ok else 'violated'}"
-        out.append(GateCheck(run.run_id, run.name, name, "relative", metric, "pass" if ok else "fail", value, limit, base, baseline.run_id, msg))
+        within = value >= limit if op == ">=" else value <= limit
+        msg = (f"{metric} = {_with_interval(value, run.interval(metric))} vs baseline {baseline.name} "
+               f"{_with_interval(base, baseline.interval(metric))}: limit {op} {_fmt(limit)} {'met' if within else 'violated'}")
+        extra: dict = {"ci_low": low, "ci_high": high}
+        ok = within
+        if rule.significant:
+            # the regression direction is the rule's: a floor (>=) guards against drops, a ceiling (<=) against rises
+            diff = difference(baseline, run, metric, higher_is_better=op == ">=", level=level, margin=rule.margin or 0.0)
+            extra["verdict"] = diff.verdict
+            if diff.difference is not None and diff.decided:
+                extra |= {"ratio": diff.difference.ratio, "ratio_low": diff.difference.low, "ratio_high": diff.difference.high}
+                regression = diff.verdict == "worse"
+                ok = within or not regression
+                if not within:
+                    msg += "; a significant regression" if regression else "; not a significant regression: passes"
+                msg += f"; vs baseline {diff.text()}"
+            else:
+                msg += f"; {diff.text()}: the point values decide"
+        out.append(GateCheck(run.run_id, run.name, name, "relative", metric, "pass" if ok else "fail", value, limit, base,
+                             baseline.run_id, msg, **extra))
     return out
 
 
@@ -140,7 +196,7 @@ def evaluate(gates: GatesSpec, runs: list[RunRecord], baselines: dict[str, RunRe
         for metric, bound in gates.quality_floor.items():
             report.checks += bound_checks(run, "quality_floor", metric, bound, gates.missing)
         for metric, rule in gates.relative.items():
-            report.checks += relative_checks(run, metric, rule, baselines.get(run.run_id), gates.missing)
+            report.checks += relative_checks(run, metric, rule, baselines.get(run.run_id), gates.missing, 1.0 - gates.recommend.alpha)
     return report
 
 

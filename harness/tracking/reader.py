@@ -7,71 +7,23 @@ artifact that was never logged (the spec of an older sweep, lm-eval samples) mea
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ArtifactNotFound, ExperimentNotFound, RunNotFound, TrackingError
-from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, Tag
+from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, Tag
 from harness.tracking.mlflow_errors import mlflow_errors
+from harness.tracking.run_record import KIND_REPEAT, TAG_BLOCK, TAG_REPEAT, RunRecord, int_tag, record_of
 from harness.tracking.store import client, tracking_uri
 
 if TYPE_CHECKING:
     from harness.spec.gates import GatesSpec
 
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One variant run as logged by the harness."""
-
-    run_id: str
-    name: str
-    """Variant name (tag harness.variant), else the MLflow run name."""
-    experiment_id: str
-    parent_id: str | None
-    status: str
-    """ok | failed | running (a run that never finished counts as failed)."""
-    metrics: dict[str, float] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.status != STATUS_OK
-
-    @property
-    def error(self) -> str:
-        return self.tags.get(Tag.ERROR, "") or ("the run did not finish" if self.status == STATUS_RUNNING else "")
-
-    @property
-    def smoke(self) -> bool:
-        return self.tags.get(Tag.SMOKE) == "true"
-
-    def metric(self, name: str) -> float | None:
-        v = self.metrics.get(name)
-        return None if v is None or not math.isfinite(v) else float(v)
-
-
-def _record(run: Any) -> RunRecord:
-    tags = dict(run.data.tags)
-    status = tags.get(Tag.STATUS)
-    if status is None:
-        status = {"FINISHED": STATUS_OK, "FAILED": STATUS_FAILED, "KILLED": STATUS_FAILED}.get(run.info.status, STATUS_RUNNING)
-    elif status == STATUS_OK and run.info.status in ("FAILED", "KILLED"):
-        status = STATUS_FAILED
-    return RunRecord(
-        run_id=run.info.run_id,
-        name=tags.get(Tag.VARIANT, run.info.run_name or run.info.run_id),
-        experiment_id=run.info.experiment_id,
-        parent_id=tags.get(Tag.PARENT),
-        status=status,
-        metrics={k: float(v) for k, v in run.data.metrics.items()},
-        params=dict(run.data.params),
-        tags=tags,
-    )
+__all__ = ["RunRecord", "RunSet", "RunStore", "read_runs", "read_sweep"]
 
 
 @dataclass
@@ -114,10 +66,54 @@ class RunStore:
                 raise ExperimentNotFound(f"no MLflow experiment '{name}' at {self.uri}; experiments there: {names}")
         return exp.experiment_id
 
-    def sweep_children(self, sweep: Any) -> list[RunRecord]:
+    def _search_all(self, experiment_id: str, query: str) -> list[Any]:
+        """Every page of one search."""
+        out: list[Any] = []
+        token = None
+        while True:
+            with mlflow_errors(f"cannot search MLflow runs ({query})"):
+                page = self.client.search_runs([experiment_id], query, max_results=1000, page_token=token)
+            out += list(page)
+            token = page.token
+            if not token:
+                return out
+
+    def _children(self, sweep: Any) -> list[Any]:
         query = f"tags.`{Tag.PARENT}` = '{sweep.info.run_id}'"
-        runs = self._search(sweep.info.experiment_id, query, order_by=["attributes.start_time ASC"])
-        return [_record(r) for r in runs]
+        return self._search(sweep.info.experiment_id, query, order_by=["attributes.start_time ASC"])
+
+    def sweep_children(self, sweep: Any) -> list[RunRecord]:
+        return [record_of(r) for r in self._children(sweep)]
+
+    def repeat_runs(self, experiment_id: str, parent_ids: Collection[str], since_ms: int | None = None) -> dict[str, list[RunRecord]]:
+        """The repeat runs (tag harness.kind=repeat) of the given variant runs, by parent, ordered by block then
+        repeat: ONE search of the experiment (all its pages; started at or after `since_ms` when given)."""
+        query = f"tags.`{Tag.KIND}` = '{KIND_REPEAT}'"
+        if since_ms is not None:
+            query += f" and attributes.start_time >= {int(since_ms)}"
+        wanted, found = set(parent_ids), {}
+        for run in self._search_all(experiment_id, query):
+            parent = run.data.tags.get(Tag.PARENT)
+            if parent in wanted:
+                found.setdefault(parent, []).append(record_of(run))
+        return {p: sorted(kids, key=lambda r: (int_tag(r, TAG_BLOCK), int_tag(r, TAG_REPEAT))) for p, kids in found.items()}
+
+    def with_repeats(self, records: list[RunRecord], started: dict[str, int] | None = None) -> list[RunRecord]:
+        """`records` with `repeats` filled from their finished repeat runs: one search per experiment."""
+        by_experiment: dict[str, list[str]] = {}
+        for r in records:
+            if r.tags.get(Tag.KIND) not in (KIND_SWEEP, KIND_REPEAT):
+                by_experiment.setdefault(r.experiment_id, []).append(r.run_id)
+        children: dict[str, list[RunRecord]] = {}
+        for eid, ids in by_experiment.items():
+            starts = [started[i] for i in ids if started and started.get(i) is not None]
+            children |= self.repeat_runs(eid, ids, min(starts) if starts and len(starts) == len(ids) else None)
+        out = []
+        for r in records:
+            kids = [k for k in children.get(r.run_id, []) if not k.failed]
+            blocks = [int_tag(k, TAG_BLOCK, i) for i, k in enumerate(kids)]
+            out.append(replace(r, repeats=[dict(k.metrics) for k in kids], blocks=blocks) if kids else r)
+        return out
 
     def latest_sweep_id(self, experiment: str, tag: str | None = None) -> str:
         """The newest sweep run of an experiment (optionally carrying tag `key=value`)."""
@@ -135,21 +131,22 @@ class RunStore:
         """Variant runs for the given ids; a sweep id expands to its variant runs."""
         out: list[RunRecord] = []
         sweeps: set[str] = set()
+        started: dict[str, int] = {}
         for rid in run_ids:
             run = self._run(rid)
+            raw = [run]
             if run.data.tags.get(Tag.KIND) == KIND_SWEEP:
-                children = self.sweep_children(run)
-                if not children:
+                raw = self._children(run)
+                if not raw:
                     raise RunNotFound(f"sweep run {rid} has no variant runs")
-                out += children
                 sweeps.add(rid)
-            else:
-                rec = _record(run)
-                out.append(rec)
-                if rec.parent_id:
-                    sweeps.add(rec.parent_id)
+            elif run.data.tags.get(Tag.PARENT):
+                sweeps.add(run.data.tags[Tag.PARENT])
+            out += [record_of(r) for r in raw]
+            started |= {r.info.run_id: r.info.start_time for r in raw}
         if not out:
             raise RunNotFound("no runs given")
+        out = self.with_repeats(out, started)
         with mlflow_errors(f"cannot read MLflow experiment {out[0].experiment_id}", ExperimentNotFound):
             exp = self.client.get_experiment(out[0].experiment_id)
         return RunSet(out, next(iter(sweeps)) if len(sweeps) == 1 else None, exp.name, self)

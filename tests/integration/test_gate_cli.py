@@ -117,3 +117,33 @@ def test_no_gates_configured_is_a_usage_error(store):
     sweep = _store(store, "g", {"a": ("ok", GOOD)}, "name: g\n")
     proc = _gate(store, sweep, "--out", str(store / "out"))
     assert proc.returncode == 2 and "no gates configured" in proc.stderr
+
+
+def test_gate_with_repeats_significance_and_ci_bound(store):
+    """A 6% rise within the noise passes a significant-only rule; an SLO on ci_high fails; JUnit and gate.md show the
+    interval and the verdict (variant and repeat runs logged as the repeats contract says)."""
+    import numpy as np
+
+    from tests.integration.test_repeats_reader import _log_sweep
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    eid = c.create_experiment("rg", artifact_location=(store / "artifacts").as_uri())
+    rng = np.random.default_rng(9)
+    shared = np.exp(rng.normal(0, 0.12, 8))
+    base = list(200.0 * shared * np.exp(rng.normal(0, 0.1, 8)))
+    cand = list(212.0 * shared * np.exp(rng.normal(0, 0.1, 8)))
+    sweep, _ = _log_sweep(c, eid, {"base": {"perf/ttft_p95_ms": base}, "cand": {"perf/ttft_p95_ms": cand}})
+    gates = store / "gates.yaml"
+    gates.write_text("relative:\n  perf/ttft_p95_ms: {max_ratio: 1.0, significant: true}\nbaseline: {variant: base}\n")
+    proc = _gate(store, sweep, "--gates", str(gates), "--out", str(store / "out"), "--no-log")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check = [c for c in json.loads((store / "out" / "gate.json").read_text())["checks"] if c["kind"] == "relative" and c["variant"] == "cand"][0]
+    assert check["verdict"] == "indistinguishable" and check["ratio_low"] < 1 < check["ratio_high"] and check["ci_low"] is not None
+    gates.write_text("slo:\n  perf/ttft_p95_ms: {max: 240, on: ci_high}\n")
+    proc = _gate(store, sweep, "--gates", str(gates), "--out", str(store / "out"), "--no-log")
+    assert proc.returncode == 1 and "FAIL  [cand] slo: perf/ttft_p95_ms ci_high <= 240" in proc.stdout, proc.stdout + proc.stderr
+    root = ET.parse(store / "out" / "junit.xml").getroot()
+    props = {p.get("name") for p in root.iter("property")}
+    assert {"ci_low", "ci_high", "checked"} <= props
+    assert "(ci_high)" in (store / "out" / "gate.md").read_text()

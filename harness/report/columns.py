@@ -1,0 +1,77 @@
+"""The headline columns of compare and the report, and which way is better for any metric."""
+
+from __future__ import annotations
+
+import math
+
+from harness.tracking import contract as mc
+from harness.tracking.run_record import CI_HIGH, CI_LOW
+
+# (metric, column label, higher is better)
+COLUMNS: list[tuple[str, str, bool]] = [
+    (mc.GSM8K_STRICT, "gsm8k strict", True),
+    (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
+    (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
+    (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
+    (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
+    (mc.REQUESTS_PER_S, "req/s", True),
+    (mc.TTFT_P50_MS, "TTFT p50 ms", False),
+    (mc.TTFT_P95_MS, "TTFT p95 ms", False),
+    (mc.SERVER_TTFT_S_P50, "server TTFT p50 s", False),
+    (mc.TPOT_P50_MS, "TPOT p50 ms", False),
+    (mc.ITL_P95_MS, "ITL p95 ms", False),
+    (mc.E2E_P95_MS, "E2E p95 ms", False),
+    (mc.ERROR_RATE, "error rate", False),
+    (mc.SERVER_REQUESTS_WAITING_MEAN, "waiting mean", False),
+    (mc.SERVER_QUEUE_TIME_S_P50, "queue p50 s", False),
+    (mc.SERVER_QUEUE_TIME_S_MEAN, "queue mean s", False),
+]
+
+DIRECTION = {m: higher for m, _, higher in COLUMNS}
+LABEL = {m: label for m, label, _ in COLUMNS}
+PERF, CAPACITY = "perf/", "capacity_"
+
+
+def higher_is_better(metric: str) -> bool:
+    """From COLUMNS when listed; else rates and scores up, latencies (`_ms`, `_s`), errors and queues down."""
+    if metric in DIRECTION:
+        return DIRECTION[metric]
+    leaf = metric.rsplit("/", 1)[-1]
+    if "per_s" in leaf or leaf.startswith(("capacity_rps", "capacity_concurrency", "goodput")):
+        return True
+    return not (leaf.endswith(("_ms", "_s")) or "_ms_" in leaf or "_s_" in leaf or any(w in leaf for w in ("error", "waiting", "queue")))
+
+
+def headline_perf(metric_names: set[str]) -> list[str]:
+    """The headline performance metrics compared between variants: the perf/ columns (not the error rate, a
+    sanity rule, whose ratio means nothing at 0) and any perf/capacity_* the runs logged (not their intervals)."""
+    listed = [m for m, _, _ in COLUMNS if m.startswith(PERF) and m != mc.ERROR_RATE]
+    capacity = sorted(m for m in metric_names if m.startswith(PERF + CAPACITY) and not m.endswith((CI_LOW, CI_HIGH)))
+    return capacity + listed
+
+
+def fmt(v: object) -> str:
+    """A table cell: 3 decimals below 10, one above; '-' for nan."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def with_interval(v: object, interval: tuple[float, float] | None) -> str:
+    """`181.5 [178.2, 184.0]`, or the value alone."""
+    if interval is None or not isinstance(v, float) or math.isnan(v):
+        return fmt(v)
+    return f"{fmt(v)} [{fmt(interval[0])}, {fmt(interval[1])}]"
+
+
+def star_legend(level: float, margin: float, ci_methods: set[str] | None = None) -> str:
+    """The legend under a table with intervals and stars; `ci_methods`: the runs' harness.ci_method tags."""
+    within = f" or within the margin {margin:g}" if margin else ""
+    text = (f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
+            "quality stderrs/samples; without an interval only equal values tie); [low, high] = the logged interval")
+    if ci_methods and "requests-bootstrap" in ci_methods:
+        text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
+                 "noise and decides nothing")
+    return text

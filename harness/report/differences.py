@@ -1,0 +1,98 @@
+"""Every variant against the baseline on each headline performance metric: ratio, interval, verdict.
+
+The baseline is gates.baseline (a variant of the same runs, or the resolved run of another sweep); when
+none is configured, the first finished variant, and the report says so. The design of each comparison
+(paired over blocks, unpaired, or none with one repeat) is harness.tracking.differences'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.report.columns import LABEL, headline_perf, higher_is_better
+from harness.spec.gates import GatesSpec
+from harness.tracking.differences import RunDifference, run_difference
+from harness.tracking.reader import RunRecord
+
+
+@dataclass(frozen=True)
+class BaselineChoice:
+    run: RunRecord | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Differences:
+    """Each variant against the baseline on each headline performance metric."""
+
+    baseline: BaselineChoice
+    level: float
+    margin: float
+    items: list[RunDifference] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+
+    def of(self, variant: str, metric: str) -> RunDifference | None:
+        return next((d for d in self.items if d.variant == variant and d.metric == metric), None)
+
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """(variant, one cell per metric): `x0.930 [0.890, 0.970] worse` or `- (why)`."""
+        variants = list(dict.fromkeys(d.variant for d in self.items))
+        return [(v, [cell(self.of(v, m)) for m in self.metrics]) for v in variants]
+
+    def header(self) -> list[str]:
+        return [LABEL.get(m, m) for m in self.metrics]
+
+    def note(self) -> str:
+        margin = f", margin {self.margin:g}" if self.margin else ""
+        return (f"ratio variant / baseline with its {self.level:.0%} interval and verdict{margin}; "
+                f"{self.baseline.note}")
+
+
+def cell(d: RunDifference | None) -> str:
+    if d is None:
+        return ""
+    if d.decided and d.difference is not None:
+        x = d.difference
+        return f"x{x.ratio:.3f} [{x.low:.3f}, {x.high:.3f}] {x.verdict}"
+    short = "1 repeat" if "1 repeat" in d.reason else d.reason
+    return f"- ({short})"
+
+
+def choose_baseline(runs: list[RunRecord], gates: GatesSpec, resolved: dict[str, RunRecord | str] | None = None) -> BaselineChoice:
+    """gates.baseline (resolved against other sweeps when `resolved` is given), else the first finished variant."""
+    spec = gates.baseline
+    found = next((b for b in (resolved or {}).values() if isinstance(b, RunRecord)), None)
+    if found is not None:
+        return BaselineChoice(found, f"baseline {found.name} (run {found.run_id}, gates.baseline)")
+    ok = [r for r in runs if not r.failed]
+    if spec is None:
+        if not ok:
+            return BaselineChoice(None, "no finished variant: no differences")
+        return BaselineChoice(ok[0], f"no baseline configured (gates.baseline.variant): against the first variant, {ok[0].name}")
+    if spec.variant is not None and spec.run_id is None and spec.tag is None:
+        match = [r for r in runs if r.name == spec.variant]
+        if not match:
+            return BaselineChoice(None, f"baseline variant '{spec.variant}' is not among the compared runs: no differences")
+        if match[-1].failed:
+            return BaselineChoice(None, f"baseline variant '{spec.variant}' failed: no differences")
+        return BaselineChoice(match[-1], f"baseline {spec.variant} (gates.baseline.variant)")
+    why = next((b for b in (resolved or {}).values() if isinstance(b, str)), "the baseline of another sweep is resolved by the report")
+    return BaselineChoice(None, f"no baseline run: {why}")
+
+
+def perf_differences(runs: list[RunRecord], baseline: BaselineChoice, gates: GatesSpec,
+                     resolved: dict[str, RunRecord | str] | None = None) -> Differences:
+    """Each finished variant (not the baseline) against its baseline on every headline performance metric:
+    `resolved[run_id]` when given (a baseline sweep's variant of the same name), else `baseline`."""
+    level, margin = 1.0 - gates.recommend.alpha, gates.recommend.margin
+    names = set().union(*(r.metrics for r in runs)) if runs else set()
+    metrics = [m for m in headline_perf(names) if any(r.metric(m) is not None for r in runs)]
+    out = Differences(baseline, level, margin, [], metrics)
+    for r in runs:
+        own = (resolved or {}).get(r.run_id)
+        base = own if isinstance(own, RunRecord) else baseline.run
+        if r.failed or base is None or r.run_id == base.run_id:
+            continue
+        for m in metrics:
+            out.items.append(run_difference(base, r, m, higher_is_better=higher_is_better(m), level=level, margin=margin))
+    return out
