@@ -82,7 +82,7 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
         from harness.report.compare import compare as compare_runs
 
         try:
-            result.comparison = compare_runs(runs)
+            result.comparison = compare_runs(runs, gates=spec.gates)
         except HarnessError as exc:
             result.problems.append(Failure.of("report", exc, "comparison unavailable: "))
         if any(not r.failed for r in runs.runs):

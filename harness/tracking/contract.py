@@ -230,7 +230,7 @@ class Param:
     QUALITY_TASK = "quality.task."
 
 
-PARAM_PREFIXES = ("server.", "load.", "quality.", "metrics.", "model.", "version.")
+PARAM_PREFIXES = ("server.", "load.", "quality.", "metrics.", "repeats.", "model.", "version.")
 
 
 def is_param(name: str) -> bool:

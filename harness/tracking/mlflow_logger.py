@@ -248,7 +248,8 @@ def write_record(folder: Path, record: dict[str, Any]) -> Path:
 def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, str]:
     """The resolved variant and spec flattened, versions, the server's argv, model and info, the quality plans."""
     params = flatten({"server": outcome.variant.server.model_dump(mode="json")})
-    params.update(flatten({"load": spec.load.model_dump(mode="json"), "quality": spec.quality.model_dump(mode="json")}))
+    params.update(flatten({"load": spec.load.model_dump(mode="json"), "quality": spec.quality.model_dump(mode="json"),
+                           "repeats": spec.repeats.model_dump(mode="json")}))
     params.update(versions())
     if outcome.server is not None:
         s = outcome.server

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.tracking.contract import STATUS_FAILED, STATUS_OK, STATUS_RUNNING, Tag
+from harness.tracking.contract import KIND_REPEAT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, Tag
 
 if TYPE_CHECKING:
     from harness.stats.estimate import Estimate
@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 # harness.repeat = 0..R-1, harness.block = the interleaved block 0..R-1), started after it; the variant run logs
 # each headline metric M as the median over repeats with M_ci_low / M_ci_high, repeats/count = R and the tag
 # harness.ci_method (repeats-median | requests-bootstrap | none).
-KIND_REPEAT = "repeat"
-TAG_REPEAT, TAG_BLOCK, TAG_CI_METHOD = "harness.repeat", "harness.block", "harness.ci_method"
+TAG_REPEAT, TAG_BLOCK, TAG_CI_METHOD = Tag.REPEAT, Tag.BLOCK, Tag.CI_METHOD
 REPEATS_COUNT = "repeats/count"
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
 LEVEL_PARAM, ORDER_PARAM = "repeats.level", "repeats.order"

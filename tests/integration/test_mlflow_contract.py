@@ -180,7 +180,8 @@ def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
     table = compare(runset)
     assert table.parent_run_id == parent and sorted(table.table.index) == ["dies", "p4", "v"]
     assert table.table.loc["dies", "status"] == "failed"
-    gates = GatesSpec.model_validate({"slo": {contract.TTFT_P95_MS: {"max": 500}}})
+    # the fixture fails 1 request in 10: above the default degraded bound (5%), so allow it here
+    gates = GatesSpec.model_validate({"slo": {contract.TTFT_P95_MS: {"max": 500}}, "recommend": {"max_error_rate": 0.2}})
     published = publish(tmp_path / "report", runset, gates=gates, baseline_variant="p4")
     assert published.logged_to == parent and published.report.recommendation.chosen in ("p4", "v")
     outcome = check_gates(runset, tmp_path / "gate", gates)
