@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 REPEATS = 6
 
 
-def _sweep(tmp_path, monkeypatch, b_interval: float):
+def _sweep(tmp_path, monkeypatch, b_interval: float, level: float = 0.95):
     from harness import run_experiment
     from harness.pipeline.presenter import Presenter
     from harness.spec import build_spec
@@ -31,8 +31,8 @@ def _sweep(tmp_path, monkeypatch, b_interval: float):
         "load": {"users": 2, "duration_s": 2, "warmup_s": 0, "request_timeout_s": 5},
         "quality": {"enabled": False},
         "metrics": {"interval_s": 1},
-        "repeats": {"count": REPEATS, "seed": 7},
-        "gates": {"baseline": {"variant": "a"}},
+        "repeats": {"count": REPEATS, "seed": 7, "level": level},
+        "gates": {"baseline": {"variant": "a"}, "recommend": {"alpha": round(1 - level, 4)}},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "run_dir": str(tmp_path / "runs")},
     }, {}, [])
     lines: list[str] = []
@@ -67,4 +67,25 @@ def test_a_b_a_slower_variant_with_repeats(tmp_path, monkeypatch):
     order = [r.data.tags["harness.variant"] for r in sorted(repeats, key=lambda r: r.info.start_time)]
     assert all(sorted(order[2 * i: 2 * i + 2]) == ["a", "b"] for i in range(REPEATS)), order
     assert variants["b"].data.metrics["perf/tpot_p50_ms"] > variants["a"].data.metrics["perf/tpot_p50_ms"]
-    return result
+    # the decision: b against the baseline a, paired by block, is worse on TPOT with confidence
+    perf = result.report.report.perf
+    d = perf.of("b", "perf/tpot_p50_ms")
+    assert d is not None and d.verdict == "worse" and "paired" in d.difference.method and d.difference.n == REPEATS, d.text()
+    assert 1.1 < d.difference.ratio < 1.35 and d.difference.low > 1.0
+    assert result.report.report.recommendation.chosen == "a"
+
+
+def test_a_a_identical_variants_are_indistinguishable(tmp_path, monkeypatch):
+    # the same programmed server twice, at 99%: one end-to-end trial may call "different" in 1% of runs (the many-trial
+    # A/A rate at 95% is in tests/unit/test_stats_decisions.py)
+    result, lines, tmp = _sweep(tmp_path, monkeypatch, b_interval=0.02, level=0.99)
+    assert result.exit_code == 0
+    perf = result.report.report.perf
+    decided = [perf.of("b", m) for m in perf.metrics]
+    decided = [d for d in decided if d is not None and d.decided]
+    assert decided, perf.rows()
+    # every headline metric: the interval covers 1 (A/A), so no winner is invented
+    wrong = [d.text() for d in decided if d.verdict != "indistinguishable" and d.metric == "perf/tpot_p50_ms"]
+    assert not wrong, wrong
+    rec = result.report.report.recommendation
+    assert rec.tied or rec.decided_by != "objective", rec.sentence()
