@@ -13,18 +13,20 @@ from harness.report.differences import Differences, choose_baseline, perf_differ
 from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
-from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, match_gpu, params_from_name
+from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, gpu_name, match_gpu, params_from_name
 from harness.report.significance import SAMPLE_METRICS, Difference, adjust_family, paired_bootstrap, read_samples
 from harness.stats.multiple import QUALITY_CORRECTION
 from harness.server.engines import logged_bits_per_weight, slot_knobs
-from harness.spec.gates import GatesSpec
-from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX
+from harness.spec.gates import GatesSpec, RooflineSpec
+from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag
 from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SIGNIFICANCE_METRICS = tuple(SAMPLE_METRICS.values())
+KNOB_PARAMS_B, KNOB_BITS_PER_WEIGHT, KNOB_KV_BYTES_PER_TOKEN = map(MetricName, ("knob/params_b", "knob/bits_per_weight", "knob/kv_bytes_per_token"))
+PROMPT_TOKENS_MEAN, COMPLETION_TOKENS_MEAN = map(MetricName, ("perf/prompt_tokens_mean", "perf/completion_tokens_mean"))
 
 
 @dataclass
@@ -120,33 +122,64 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     return out, note
 
 
+def _hardware(r: RunRecord, spec: RooflineSpec) -> Hardware | None:
+    """The spec's GPU (or the run's `harness.gpu` tag) from the known table, with the spec's bandwidth / peak overrides."""
+    hw = match_gpu(spec.gpu) or match_gpu(gpu_name(r.tags.get(Tag.GPU)))
+    if spec.memory_bandwidth_gbs is not None:
+        return Hardware(hw.name if hw else "override", spec.memory_bandwidth_gbs, spec.peak_tflops or (hw.peak_tflops if hw else None))
+    if hw is not None and spec.peak_tflops is not None:
+        return Hardware(hw.name, hw.bandwidth_gbs, spec.peak_tflops)
+    return hw
+
+
+def _first(*pairs: tuple[float | None, str]) -> tuple[float | None, str]:
+    """The first known value of (value, where it came from) pairs."""
+    return next(((v, src) for v, src in pairs if v), (None, ""))
+
+
+def _context(r: RunRecord, spec: RooflineSpec) -> tuple[int, str]:
+    """Mean tokens in a decoding sequence's context: the spec's when set, else the measured prompt + half the output."""
+    prompt, out = r.metric(PROMPT_TOKENS_MEAN), r.metric(COMPLETION_TOKENS_MEAN)
+    if "context_tokens" in spec.model_fields_set or not prompt:
+        return spec.context_tokens, "spec" if "context_tokens" in spec.model_fields_set else "default"
+    return round(prompt + (out or 0.0) / 2), "measured"
+
+
 def rooflines(runs: list[RunRecord], gates: GatesSpec) -> tuple[list[Roofline], str]:
+    """A decode roofline per run; its model facts from the spec's overrides, else the run's logged `knob/*` facts
+    (read from the model's files at run time), else the model's name; hardware from the spec or the `harness.gpu` tag."""
     spec = gates.roofline
     out: list[Roofline] = []
     skipped: list[str] = []
     for r in runs:
-        hw = match_gpu(spec.gpu) or match_gpu(r.tags.get("harness.gpu", "").partition("x ")[2] or r.tags.get("harness.gpu"))
-        if spec.memory_bandwidth_gbs is not None:
-            hw = Hardware(hw.name if hw else "override", spec.memory_bandwidth_gbs, spec.peak_tflops or (hw.peak_tflops if hw else None))
-        elif hw is not None and spec.peak_tflops is not None:
-            hw = Hardware(hw.name, hw.bandwidth_gbs, spec.peak_tflops)
-        model = r.tags.get("harness.model", "")
-        params = spec.params_b * 1e9 if spec.params_b else params_from_name(model)
-        bits = spec.bits_per_weight or r.metric("knob/bits_per_weight") or logged_bits_per_weight(r.tags.get("harness.engine"), model, r.params)
+        hw = _hardware(r, spec)
+        model = r.tags.get(Tag.MODEL, "")
+        params, p_src = _first((spec.params_b * 1e9 if spec.params_b else None, "spec"),
+                               ((r.metric(KNOB_PARAMS_B) or 0.0) * 1e9, "logged"), (params_from_name(model), "name"))
+        bits, b_src = _first((spec.bits_per_weight, "spec"), (r.metric(KNOB_BITS_PER_WEIGHT), "logged"),
+                             (logged_bits_per_weight(r.tags.get(Tag.ENGINE), model, r.params), "engine"))
         if hw is None or params is None or bits is None:
             missing = [n for n, v in (("hardware bandwidth (gates.roofline.gpu or memory_bandwidth_gbs)", hw),
-                                      ("parameter count (gates.roofline.params_b)", params), ("bits per weight", bits)) if v is None]
+                                      ("parameter count (knob/params_b from the model's files, or gates.roofline.params_b)", params),
+                                      ("bits per weight", bits)) if v is None]
             skipped.append(f"{r.name}: missing {', '.join(missing)}")
             continue
+        kv, kv_src = _first((spec.kv_bytes_per_token, "spec"), (r.metric(KNOB_KV_BYTES_PER_TOKEN), "logged"))
+        ctx, ctx_src = _context(r, spec)
         running = r.metric("server/requests_running_mean")
-        slots = next(filter(None, map(r.metric, slot_knobs(r.tags.get("harness.engine")))), None)
+        slots = next(filter(None, map(r.metric, slot_knobs(r.tags.get(Tag.ENGINE)))), None)
         batch = max(1, round(running)) if running else int(slots or 1)
-        kv, ctx = spec.kv_bytes_per_token or 0.0, spec.context_tokens
-        ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, kv, ctx)
-        curve = tuple((b, decode_ceiling(params, bits, b, hw.bandwidth_gbs, hw.peak_tflops, kv, ctx)[0])
+        ceiling, bound = decode_ceiling(params, bits, batch, hw.bandwidth_gbs, hw.peak_tflops, kv or 0.0, ctx)
+        curve = tuple((b, decode_ceiling(params, bits, b, hw.bandwidth_gbs, hw.peak_tflops, kv or 0.0, ctx)[0])
                       for b in batch_sizes(int(max(slots or 1, batch))))
-        out.append(Roofline(r.name, hw.name, batch, params, bits, ceiling, bound, r.metric("perf/output_tokens_per_s"), curve))
-    note = "decode ceiling = batch / max(bytes per step / bandwidth, 2 x params x batch / peak FLOP/s); batch = mean running requests"
+        inputs = f"params {p_src}, bits {b_src}, KV {kv_src or 'ignored'}, context {ctx_src}"
+        out.append(Roofline(r.name, hw.name, batch, params, bits, ceiling, bound, r.metric("perf/output_tokens_per_s"), curve,
+                            kv or 0.0, ctx, inputs))
+    note = ("decode ceiling = batch / max((params x bits / 8 + batch x context x KV bytes per token) / bandwidth, "
+            "2 x params x batch / peak FLOP/s); batch = mean running requests; model facts from the spec, else logged "
+            "from the model's files (GGUF / config.json), else its name")
+    if out:
+        note += "; inputs: " + "; ".join(f"{x.variant}: {x.inputs}" for x in out)
     if skipped:
         note += "; skipped: " + "; ".join(skipped)
     return out, note

@@ -8,6 +8,7 @@ Achieved fraction = measured output tokens/s / ceiling (the seeds did this by ha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from harness.server.model_facts import BITS_PER_WEIGHT, bits_from, params_from_name  # noqa: F401  (model facts, used with the roofline)
@@ -21,37 +22,57 @@ class Hardware:
     """Dense bf16/fp16 peak; None = unknown (the compute term is then ignored)."""
 
 
-# datasheet numbers: memory bandwidth GB/s, dense bf16 TFLOP/s (no sparsity)
-KNOWN_GPUS: dict[str, Hardware] = {h.name: h for h in (
-    Hardware("H200", 4800, 989),
-    Hardware("H100-SXM", 3350, 989),
-    Hardware("H100-PCIe", 2000, 756),
-    Hardware("H100-NVL", 3900, 835),
-    Hardware("A100-80GB", 2039, 312),
-    Hardware("A100-40GB", 1555, 312),
-    Hardware("L40S", 864, 362),
-    Hardware("L4", 300, 121),
-    Hardware("A10G", 600, 125),
-    Hardware("RTX-4090", 1008, 165),
-)}
+# datasheet numbers: memory bandwidth GB/s, dense bf16 TFLOP/s (fp16 where the chip has no bf16; no sparsity),
+# each with the pattern its NVML / nvidia-smi name matches (upper case, '-' and '_' read as spaces), most specific first
+_TABLE: tuple[tuple[str, float, float | None, str], ...] = (
+    ("B200", 8000, 2250, r"\bB200\b"),
+    ("B100", 8000, 1750, r"\bB100\b"),
+    ("GH200-144GB", 4900, 989, r"\bGH200\b.*\b144G"),
+    ("GH200", 4000, 989, r"\bGH200\b"),
+    ("H200-NVL", 4800, 835, r"\bH200\b.*\bNVL\b"),
+    ("H200", 4800, 989, r"\bH200\b"),
+    ("H100-NVL", 3900, 835, r"\bH100\b.*\bNVL\b"),
+    ("H100-PCIe", 2000, 756, r"\b(H100|H800)\b.*\bPCIE\b"),
+    ("H100-SXM", 3350, 989, r"\bH100\b|\bH800\b"),
+    ("H20", 4000, 148, r"\bH20\b"),
+    ("A100-PCIe-80GB", 1935, 312, r"\b(A100|A800)\b.*(\b80GB\b.*\bPCIE\b|\bPCIE\b.*\b80GB\b)"),
+    ("A100-40GB", 1555, 312, r"\b(A100|A800)\b.*\b40GB\b"),
+    ("A100-80GB", 2039, 312, r"\bA100\b|\bA800\b"),
+    ("A40", 696, 150, r"\bA40\b"),
+    ("L40S", 864, 362, r"\bL40S\b"),
+    ("L40", 864, 181, r"\bL40\b"),
+    ("L4", 300, 121, r"\bL4\b"),
+    ("A10G", 600, 125, r"\bA10G\b"),
+    ("A10", 600, 125, r"\bA10\b"),
+    ("T4", 320, 65, r"\bT4\b"),
+    ("V100", 900, 125, r"\bV100\b"),
+    ("RTX-6000-Ada", 960, 364, r"\bRTX 6000 ADA\b"),
+    ("RTX-A6000", 768, 155, r"\bA6000\b"),
+    ("RTX-5090", 1792, 209, r"\b5090\b"),
+    ("RTX-4090", 1008, 165, r"\b4090\b"),
+    ("RTX-3090", 936, 71, r"\b3090\b"),
+)
+KNOWN_GPUS: dict[str, Hardware] = {name: Hardware(name, bw, peak) for name, bw, peak, _ in _TABLE}
+_PATTERNS = [(re.compile(pattern), KNOWN_GPUS[name]) for name, _, _, pattern in _TABLE]
+
 
 def match_gpu(name: str | None) -> Hardware | None:
-    """Known hardware for a name as written by nvidia-smi (e.g. 'NVIDIA H100 80GB HBM3') or the table key."""
+    """Known hardware for a table key ('H100-SXM') or a name as NVML / nvidia-smi write it ('NVIDIA H100 80GB HBM3')."""
     if not name:
         return None
-    n = name.upper().replace("NVIDIA", "").replace("_", "-").strip()
-    if n.replace(" ", "-") in {k.upper() for k in KNOWN_GPUS}:
-        return next(h for k, h in KNOWN_GPUS.items() if k.upper() == n.replace(" ", "-"))
-    if "H200" in n:
-        return KNOWN_GPUS["H200"]
-    if "H100" in n:
-        return KNOWN_GPUS["H100-PCIe" if "PCIE" in n else "H100-NVL" if "NVL" in n else "H100-SXM"]
-    if "A100" in n:
-        return KNOWN_GPUS["A100-40GB" if "40GB" in n else "A100-80GB"]
-    for key in ("L40S", "L4", "A10G", "RTX-4090"):
-        if key.replace("-", " ") in n or key in n:
-            return KNOWN_GPUS[key]
-    return None
+    by_key = {k.upper(): h for k, h in KNOWN_GPUS.items()}
+    if name.strip().upper() in by_key:
+        return by_key[name.strip().upper()]
+    n = re.sub(r"[-_\s]+", " ", name.upper())
+    return next((hw for pattern, hw in _PATTERNS if pattern.search(n)), None)
+
+
+def gpu_name(tag: str | None) -> str | None:
+    """The GPU name of a `harness.gpu` tag ('2x NVIDIA H200' -> 'NVIDIA H200'); None for 'none' or no tag."""
+    if not tag or tag == "none":
+        return None
+    count, sep, rest = tag.partition("x ")
+    return rest if sep and count.isdigit() else tag
 
 
 def decode_ceiling(params: float, bits_per_weight: float, batch: int, bandwidth_gbs: float, peak_tflops: float | None = None,
@@ -77,6 +98,10 @@ class Roofline:
     achieved_tok_s: float | None
     by_batch: tuple[tuple[int, float], ...] = ()
     """The ceiling for each batch size 1, 2, 4, ... up to the variant's slot count (decode-bound curve)."""
+    kv_bytes_per_token: float = 0.0
+    context_tokens: int = 0
+    inputs: str = ""
+    """Where each input came from (spec, logged model facts, name, engine default, measured context)."""
 
     @property
     def fraction(self) -> float | None:

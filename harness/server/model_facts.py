@@ -1,11 +1,18 @@
-"""Facts about a model read from its name and settings: bits per weight, parameter count, GGUF type.
+"""Facts about a model: from its name and settings (bits per weight, size), and from its own files.
 
+`read_model_facts` reads GGUF metadata or an HF `config.json` (+ safetensors headers) into
+`ModelFacts`; `model_fact_metrics` turns them into the `knob/*` metrics the roofline reads back.
 Used when knobs are logged (tracking) and by the roofline (report); nothing here touches a server.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 # bits per weight by quantization / GGUF type (block scales included)
 BITS_PER_WEIGHT = {
@@ -15,6 +22,16 @@ BITS_PER_WEIGHT = {
     "q4_k_m": 4.85, "q4_0": 4.5, "q4_1": 5.0, "awq": 4.25, "awq_marlin": 4.25, "gptq": 4.25, "gptq_marlin": 4.25,
     "bitsandbytes": 4.5,
 }
+
+KV_BYTES = {
+    "auto": 2.0, "f16": 2.0, "bf16": 2.0, "float16": 2.0, "bfloat16": 2.0, "f32": 4.0,
+    "fp8": 1.0, "fp8_e4m3": 1.0, "fp8_e5m2": 1.0, "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32,
+    "q4_1": 20 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32,
+}
+"""Bytes per KV-cache element by cache dtype (vLLM `kv_cache_dtype`, llama.cpp `--cache-type-k/-v`)."""
+
+FACT_METRICS = ("knob/params_b", "knob/layers", "knob/kv_heads", "knob/head_dim", "knob/bits_per_weight", "knob/kv_bytes_per_token")
+"""The metrics `model_fact_metrics` can return."""
 
 _GGUF_TYPE = re.compile(r"[.-](Q\d_K_[SML]|Q\d_K|Q\d_\d|F16|BF16|F32)\.gguf$", flags=re.I)
 
@@ -48,3 +65,92 @@ def bits_from(model: str, quantization: str | None, dtype: str | None = None) ->
     if dtype and dtype.lower() in BITS_PER_WEIGHT:
         return BITS_PER_WEIGHT[dtype.lower()]
     return None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Architecture facts read from a model's files; None where the files do not say."""
+
+    params: float | None = None
+    """Parameter count (weights, embeddings included; quantized checkpoints: the unpacked count)."""
+    layers: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    bits_per_weight: float | None = None
+    """Mean stored bits per parameter (GGUF: tensor bytes / elements; HF: 16 unquantized, else bytes / params)."""
+    form: str = ""
+    """'gguf' or 'hf' (config.json + safetensors); '' when nothing was read."""
+    source: str = ""
+    """Where the facts came from, e.g. 'gguf metadata + tensors', 'config.json + safetensors headers'."""
+    note: str = ""
+    """Why some fact is missing (unreadable file, unknown architecture)."""
+
+    def kv_bytes_per_token(self, dtype: str | None = None) -> float | None:
+        """KV-cache bytes one token occupies: 2 (K and V) x layers x kv_heads x head_dim x bytes of `dtype` (None: 16-bit)."""
+        if not (self.layers and self.kv_heads and self.head_dim):
+            return None
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * KV_BYTES.get((dtype or "auto").lower(), 2.0)
+
+
+def read_model_facts(location: str | Path) -> ModelFacts:
+    """Facts from a GGUF file, a model folder (config.json) or a Hub repo id (cache first, then the Hub); never raises."""
+    from harness.server import model_files
+
+    text = str(location)
+    path = Path(text).expanduser()
+    try:
+        if path.is_file() and path.suffix.lower() == ".gguf":
+            return model_files.gguf_facts(path)
+        if path.is_dir():
+            return model_files.folder_facts(path)
+        if path.is_file() and path.name == "config.json":
+            return model_files.folder_facts(path.parent)
+        if model_files.REPO_ID.match(text) and not path.exists():
+            return model_files.hub_facts(text)
+    except Exception as exc:  # a model's files are read best-effort: a roofline input, never a run failure
+        return ModelFacts(note=f"{text}: cannot read model facts: {type(exc).__name__}: {exc}"[:300])
+    return ModelFacts(note=f"{text}: not a GGUF file, a model folder or a Hub repo id")
+
+
+def _runtime_bits(facts: ModelFacts, settings: Mapping[str, Any]) -> float | None:
+    """Bits the engine serves the weights at: an explicit quantization wins; a dtype casts an unquantized HF checkpoint."""
+    quant = str(settings.get("quantization") or "").lower()
+    if quant in BITS_PER_WEIGHT:
+        return BITS_PER_WEIGHT[quant]
+    dtype = str(settings.get("dtype") or "auto").lower()
+    if facts.form == "hf" and facts.bits_per_weight == 16.0 and dtype in BITS_PER_WEIGHT:
+        return BITS_PER_WEIGHT[dtype]
+    return facts.bits_per_weight
+
+
+def _kv_bytes(facts: ModelFacts, settings: Mapping[str, Any]) -> float | None:
+    """KV bytes per token at the engine's cache dtype (vLLM `kv_cache_dtype`; llama.cpp's K and V types, averaged)."""
+    if settings.get("kv_cache_dtype"):
+        return facts.kv_bytes_per_token(str(settings["kv_cache_dtype"]))
+    k, v = (facts.kv_bytes_per_token(str(settings.get(key) or "f16")) for key in ("cache_type_k", "cache_type_v"))
+    return None if k is None or v is None else (k + v) / 2
+
+
+def model_fact_metrics(model_location: str | None, engine_kind: str | None = None,
+                       settings: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """`knob/params_b`, `knob/layers`, `knob/kv_heads`, `knob/head_dim`, `knob/bits_per_weight`, `knob/kv_bytes_per_token`
+    read from the served model's files (those known; {} when nothing could be read).
+
+    `model_location` is the resolved location (a local file or folder, or a Hub repo id); `engine_kind` the
+    run's `server.kind` (an engine that only attaches serves no file of ours: {}); `settings` the engine's
+    settings (its spec section dumped): an explicit `quantization` or `dtype` changes the bits the weights are
+    served at, `kv_cache_dtype` or `cache_type_k`/`cache_type_v` the KV bytes per token.
+    """
+    from harness.server.engines import find_engine
+
+    eng = find_engine(engine_kind)
+    if not model_location or (eng is not None and not eng.launches):
+        return {}
+    settings = settings or {}
+    facts = read_model_facts(model_location)
+    values = {
+        "knob/params_b": facts.params / 1e9 if facts.params else None,
+        "knob/layers": facts.layers, "knob/kv_heads": facts.kv_heads, "knob/head_dim": facts.head_dim,
+        "knob/bits_per_weight": _runtime_bits(facts, settings), "knob/kv_bytes_per_token": _kv_bytes(facts, settings),
+    }
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
