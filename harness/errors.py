@@ -104,7 +104,7 @@ class GateError(HarnessError):
 
 # ---------------------------------------------------------------- failures as data
 
-STAGES = ("server", "load", "quality", "quality_idle", "fidelity", "metrics", "tracking", "report", "gate", "interrupt", "harness")
+STAGES = ("server", "load", "quality", "quality_idle", "fidelity", "metrics", "gpu", "tracking", "report", "gate", "interrupt", "harness")
 
 
 @dataclass(frozen=True)

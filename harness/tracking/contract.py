@@ -24,7 +24,7 @@ from harness.errors import SpecError
 _N = 7
 """Placeholder number: a scan point or step index shows up as the path segment '7'."""
 KNOB_PREFIX = "knob/"
-FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", "repeats/", KNOB_PREFIX)
+FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", "repeats/", "gpu/", KNOB_PREFIX)
 """Metric name prefixes (spec.gates.METRIC_FAMILIES must list the same)."""
 
 

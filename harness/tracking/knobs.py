@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from harness.server.engines import engine
-from harness.server.model_facts import params_from_name
+from harness.server.model_facts import model_fact_metrics, params_from_name
 from harness.spec.model import ResolvedVariant
 
 
@@ -17,8 +17,10 @@ def quantization(variant: ResolvedVariant) -> str:
     return engine(variant.server.kind).quantization(variant.server)
 
 
-def knob_metrics(variant: ResolvedVariant) -> dict[str, float]:
-    """The engine's numeric knobs as `knob/<name>`, plus bits per weight and parameter count when known."""
+def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) -> dict[str, float]:
+    """The engine's numeric knobs as `knob/<name>`, plus bits per weight and parameter count when known, and the
+    architecture read from the served model's files (layers, KV heads, head size, KV bytes per token) for the roofline.
+    The nominal bits and the name's parameter count win where both exist (the files' own values fill the gaps)."""
     s = variant.server
     eng = engine(s.kind)
     out = eng.knob_values(s)
@@ -29,6 +31,9 @@ def knob_metrics(variant: ResolvedVariant) -> dict[str, float]:
     params = params_from_name(s.model)
     if params is not None:
         out["knob/params_b"] = params / 1e9
+    if model_location:
+        for name, value in model_fact_metrics(model_location, s.kind, settings.model_dump() if settings is not None else None).items():
+            out.setdefault(name, value)
     return out
 
 

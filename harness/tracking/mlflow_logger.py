@@ -221,7 +221,9 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     if outcome.quality is not None and outcome.quality.flags:
         tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]
     plans = outcome.quality.plans if outcome.quality is not None else []
-    metrics = {k: float(x) for k, x in {**knob_metrics(v), **outcome.metrics()}.items() if x is not None and math.isfinite(float(x))}
+    location = outcome.server.model.location if outcome.server is not None and outcome.server.model is not None else None
+    metrics = {k: float(x) for k, x in {**knob_metrics(v, location), **outcome.metrics()}.items()
+               if x is not None and math.isfinite(float(x))}
     record = {
         "variant": v.name,
         "status": "FAILED" if outcome.failed else "FINISHED",

@@ -62,7 +62,7 @@ def test_check_gates_names_the_field_and_suggests():
     assert info.value.problems == [
         "gates.slo.perf/ttft_p59_ms: unknown metric; did you mean perf/ttft_p95_ms, perf/ttft_p50_ms?",
         "gates.recommend.objective: 'perf/output_token_per_s': unknown metric; did you mean perf/output_tokens_per_s, "
-        "perf/total_tokens_per_s?",
+        "perf/output_tokens_per_joule?",
     ]
     contract.check_gates(GatesSpec())  # the defaults are logged names
     for example in sorted((REPO / "examples").glob("*.yaml")):
