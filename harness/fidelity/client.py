@@ -1,18 +1,24 @@
 """The fidelity requests: greedy chat completions with top-k log-probabilities, and teacher forcing.
 
-llama-server answers `logprobs.content[]` with `id`, `token`, `bytes`, `logprob` and
-`top_logprobs[]` of the same shape; it scores a given continuation when generating under a
-grammar that admits only that text (its top_logprobs are taken before the grammar). vLLM gives `token`, `bytes`, `logprob` (no ids) there; asked
-with `return_token_ids` it adds the generated ids (`choices[].token_ids`) and the templated
-prompt's ids (`prompt_token_ids`). With both, its completions endpoint scores a given
-continuation: prompt = prompt ids + the reference's ids, `prompt_logprobs: k` returns, at every
-position, the top-k (plus the actual token) as `{id: {logprob, rank, decoded_token}}`.
+How a server scores a given continuation is read from its first reply (no engine names):
+- entries of `logprobs.content[]` carrying an integer `id` (llama-server's shape: `id`, `token`,
+  `bytes`, `logprob`, `top_logprobs[]` alike): generate under a GBNF `grammar` admitting only the
+  reference's text; llama-server takes `top_logprobs` before the grammar and the sampler, so each
+  position gives the server's distribution after the reference's prefix;
+- a top-level `prompt_token_ids` field (vLLM's shape, null unless asked; its entries have
+  `token`, `bytes`, `logprob`, no ids): ask with `return_token_ids` for the generated ids and the
+  templated prompt's ids, then `POST /v1/completions` with prompt = prompt ids + the reference's
+  ids and `prompt_logprobs: k`, which returns at every position the top k (plus the actual token)
+  as `{id: {logprob, rank, decoded_token}}`;
+- neither: no teacher forcing (compare up to the first divergence).
+A server that refuses the scoring request (HTTP 4xx) raises ForcingUnavailable.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import httpx
 
@@ -26,28 +32,68 @@ class ForcingUnavailable(FidelityError):
     """The server cannot score a given continuation (no prompt log-probabilities, or no token ids to send)."""
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What a server's answers allow: extra fields for generation requests and how it scores a continuation."""
+
+    scoring: Literal["prompt_logprobs", "grammar"] | None
+    chat_extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def how(self) -> str:
+        return {"prompt_logprobs": "prompt_logprobs", "grammar": "a grammar admitting only the reference's text"}.get(
+            self.scoring or "", "nothing")
+
+
+PLAIN = Dialect(None)
+GRAMMAR = Dialect("grammar")
+PROMPT_LOGPROBS = Dialect("prompt_logprobs", {"return_token_ids": True})
+
+
+def detect(answer: dict[str, Any]) -> Dialect:
+    """The dialect a plain chat completion with logprobs shows (see the module docstring)."""
+    try:
+        content = answer["choices"][0]["logprobs"]["content"] or []
+    except (KeyError, IndexError, TypeError):
+        return PLAIN
+    if content and all(isinstance(item, dict) and isinstance(item.get("id"), int) for item in content):
+        return GRAMMAR
+    if "prompt_token_ids" in answer:
+        return PROMPT_LOGPROBS
+    return PLAIN
+
+
 class FidelityClient:
     """One endpoint's fidelity requests (thread-safe: httpx.Client is)."""
 
-    def __init__(self, endpoint: Endpoint, http: httpx.Client, seed: int):
+    def __init__(self, endpoint: Endpoint, http: httpx.Client, seed: int, dialect: Dialect | None = None):
         self.endpoint = endpoint
         self.http = http
         self.seed = seed
-        self.vllm = endpoint.engine == "vllm"
+        self.dialect = dialect
+        """None until `probe()` (or given by the caller)."""
+
+    def probe(self, prompt: FidelityPrompt, max_tokens: int, top_k: int) -> Dialect:
+        """Learn the dialect from one plain request (once); a failed probe leaves the plain dialect."""
+        if self.dialect is None:
+            try:
+                self.dialect = detect(self._post("/v1/chat/completions", self._chat_body(prompt.text, max_tokens, top_k)))
+            except FidelityError:
+                self.dialect = PLAIN
+        return self.dialect
 
     @property
     def can_force(self) -> bool:
-        """Whether this engine can teacher-force: vLLM (prompt_logprobs) and llama-server (a grammar)."""
-        return self.vllm or self.endpoint.engine == "llamacpp"
+        return self.dialect is not None and self.dialect.scoring is not None
+
+    def _chat_body(self, text: str, max_tokens: int, top_k: int) -> dict[str, Any]:
+        return {"model": self.endpoint.model, "messages": [{"role": "user", "content": text}],
+                "max_tokens": max_tokens, "temperature": 0.0, "seed": self.seed,
+                "logprobs": True, "top_logprobs": top_k, "stream": False}
 
     def generate(self, prompt: FidelityPrompt, max_tokens: int, top_k: int) -> Generation:
-        body: dict[str, Any] = {
-            "model": self.endpoint.model, "messages": [{"role": "user", "content": prompt.text}],
-            "max_tokens": max_tokens, "temperature": 0.0, "seed": self.seed,
-            "logprobs": True, "top_logprobs": top_k, "stream": False,
-        }
-        if self.vllm:
-            body["return_token_ids"] = True
+        body = self._chat_body(prompt.text, max_tokens, top_k)
+        body.update(self.dialect.chat_extras if self.dialect else {})
         started = time.monotonic()
         answer = self._post("/v1/chat/completions", body)
         return parse_chat(prompt, answer, time.monotonic() - started)
@@ -56,7 +102,7 @@ class FidelityClient:
         """This server's top-k at each of the reference's positions, given the prompt and the reference's prefix."""
         if not reference.tokens:
             return ()
-        if not self.vllm:
+        if self.dialect is GRAMMAR:
             return self._force_by_grammar(reference, top_k)
         if own.prompt_token_ids is None:
             raise ForcingUnavailable("the server did not return the prompt's token ids (return_token_ids)")
@@ -88,11 +134,8 @@ class FidelityClient:
         model's distribution before the grammar, so each position scores the reference's prefix. The grammar fixes
         the text, not its tokenization: from the first token that differs from the reference's, the prefixes part,
         so the positions after it are left out."""
-        body: dict[str, Any] = {
-            "model": self.endpoint.model, "messages": [{"role": "user", "content": reference.prompt}],
-            "max_tokens": len(reference.tokens), "temperature": 0.0, "seed": self.seed,
-            "logprobs": True, "top_logprobs": top_k, "stream": False, "grammar": f"root ::= {gbnf_literal(reference.text)}",
-        }
+        body = self._chat_body(reference.prompt, len(reference.tokens), top_k)
+        body["grammar"] = f"root ::= {gbnf_literal(reference.text)}"
         try:
             answer = self._post("/v1/chat/completions", body)
         except FidelityError as exc:

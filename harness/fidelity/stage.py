@@ -21,7 +21,7 @@ from typing import Literal
 import httpx
 
 from harness.errors import Failure, FidelityError
-from harness.fidelity.client import FidelityClient, ForcingUnavailable
+from harness.fidelity.client import Dialect, FidelityClient, ForcingUnavailable
 from harness.fidelity.compare import Comparison, compare
 from harness.fidelity.prompts import FidelityPrompt, build_prompts
 from harness.fidelity.records import Generation, PassInfo, Reference, save_pass
@@ -72,8 +72,11 @@ class FidelityRun:
     name = "fidelity"
 
     def __init__(self, settings: FidelitySettings, endpoint: Endpoint, folder: Path, reference: Reference | None = None,
-                 prompts: list[FidelityPrompt] | None = None):
+                 prompts: list[FidelityPrompt] | None = None, dialect: Dialect | None = None):
         self.settings = settings
+        self.dialect = dialect
+        """How the server is asked to score a continuation; None = learned from its first reply."""
+        self._dialect: Dialect | None = dialect
         self.endpoint = endpoint
         self.folder = Path(folder)
         self.reference = reference
@@ -133,7 +136,9 @@ class FidelityRun:
         timeout = httpx.Timeout(s.request_timeout_s, connect=5.0)
         limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
         with httpx.Client(timeout=timeout, limits=limits) as http:
-            client = FidelityClient(self.endpoint, http, s.seed)
+            client = FidelityClient(self.endpoint, http, s.seed, self.dialect)
+            if self.prompts:
+                self._dialect = client.probe(self.prompts[0], s.max_tokens, s.top_k)
             if self.reference is not None:
                 info = self._info(self.reference.info)
                 gens = self._pass(client, info, self.reference, "against the reference")
@@ -229,10 +234,10 @@ class FidelityRun:
                      path: Path | None) -> FidelityResult:
         if comparison is not None and comparison.method == "first_divergence" and not self._notes:
             why = "teacher forcing is off" if self.settings.teacher_forcing == "off" else \
-                f"the {self.endpoint.engine} engine cannot score a given continuation"
+                "the server's answers show no way to score a given continuation (no token ids, no prompt_token_ids)"
             self._notes.append(f"compared up to and including the first differing token: {why}")
-        elif comparison is not None and comparison.method == "teacher_forcing":
-            how = "prompt_logprobs" if self.endpoint.engine == "vllm" else "a grammar admitting only the reference's text"
-            self._notes.append(f"teacher-forced through {how}: {comparison.coverage:.1%} of the reference's positions scored")
+        elif comparison is not None and comparison.method == "teacher_forcing" and self._dialect is not None:
+            self._notes.append(f"teacher-forced through {self._dialect.how}: "
+                               f"{comparison.coverage:.1%} of the reference's positions scored")
         return FidelityResult(role, comparison, ref_path, path, self._total, self._answered,
                               time.monotonic() - self._started, self.settings, list(self._notes), list(self._failures))

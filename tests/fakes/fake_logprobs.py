@@ -100,7 +100,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.bodies.append((self.path, body))
         if body.get("model") != self.state.model_name:
-            self._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.", "type": "NotFoundError", "code": 404}})
+            missing = f"The model `{body.get('model')}` does not exist."
+            self._json(404, {"error": {"message": missing, "type": "NotFoundError", "code": 404}})
         elif self.path == "/v1/chat/completions":
             time.sleep(self.state.delay_s)
             self._json(200, self._chat(body))

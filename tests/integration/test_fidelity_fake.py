@@ -62,9 +62,10 @@ def test_baseline_then_variant_teacher_forced(fake_vllm, tmp_path):
     assert floor.identical_rate.value == 1.0 and floor.top1_agreement.value == 1.0 and floor.kl.value < 1e-9
     chats = [b for p, b in base_state.bodies if p == "/v1/chat/completions"]
     forced = [b for p, b in base_state.bodies if p == "/v1/completions"]
-    assert len(chats) == 60 and len(forced) == 30
+    # one plain probe (its reply's shape says how this server scores a continuation), then two passes
+    assert len(chats) == 61 and len(forced) == 30 and "return_token_ids" not in chats[0]
     assert all(b["temperature"] == 0 and b["seed"] == 1234 and b["logprobs"] is True and b["top_logprobs"] == 3
-               and b["max_tokens"] == 12 and b["return_token_ids"] is True for b in chats)
+               and b["max_tokens"] == 12 and b["return_token_ids"] is True for b in chats[1:])
     reference = load_reference(baseline.reference_path)
     g = next(iter(reference.generations.values()))
     assert len(g.tokens) == 12 and len(g.token_ids) == 12 and g.prompt_token_ids == tuple(tokenize_chat([{"content": g.prompt}]))

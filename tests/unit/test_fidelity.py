@@ -8,7 +8,7 @@ import random
 import pytest
 
 from harness.errors import FidelityError
-from harness.fidelity.client import gbnf_literal, parse_chat
+from harness.fidelity.client import GRAMMAR, PLAIN, PROMPT_LOGPROBS, detect, gbnf_literal, parse_chat
 from harness.fidelity.compare import compare, compare_prompt, kl_top
 from harness.fidelity.prompts import FidelityPrompt, build_prompts, synthetic
 from harness.fidelity.records import Generation, PassInfo, load_reference, save_pass
@@ -188,3 +188,17 @@ def test_settings_are_checked():
         FidelitySettings(top_k=50)
     with pytest.raises(FidelityError, match="prompts"):
         FidelitySettings(prompts=0)
+
+
+def test_the_first_reply_says_how_the_server_scores_a_continuation(vllm_fixtures):
+    import json
+
+    assert detect(LLAMA_ANSWER) is GRAMMAR  # ids in the logprob entries: llama-server's shape
+    assert detect(VLLM_ANSWER) is PROMPT_LOGPROBS and PROMPT_LOGPROBS.chat_extras == {"return_token_ids": True}
+    # real vLLM 0.26.0 answers carry the prompt_token_ids field (null unless asked)
+    captured = json.loads((vllm_fixtures / "chat.json").read_text())
+    assert "prompt_token_ids" in captured and captured["prompt_token_ids"] is None
+    captured["choices"][0]["logprobs"] = VLLM_ANSWER["choices"][0]["logprobs"]
+    assert detect(captured) is PROMPT_LOGPROBS
+    plain = {"choices": [{"message": {"content": "x"}, "logprobs": {"content": [{"token": "x", "logprob": -1.0, "top_logprobs": []}]}}]}
+    assert detect(plain) is PLAIN and detect({"choices": []}) is PLAIN
