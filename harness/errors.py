@@ -74,6 +74,10 @@ class QualityError(HarnessError):
     """The quality evaluation (lm-eval) failed."""
 
 
+class FidelityError(HarnessError):
+    """The fidelity stage (agreement with the baseline's tokens and log-probabilities) failed."""
+
+
 class TrackingError(HarnessError):
     """Logging to or reading from MLflow failed."""
 

