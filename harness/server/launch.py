@@ -128,7 +128,7 @@ def _resolve(spec: ServerSpec, eng: Engine) -> ResolvedModel:
         raise ModelSourceError(f"server.model: cannot read '{spec.model}': {exc.strerror or exc}") from exc
     if eng.model_form == "file" and Path(model.location).is_dir():
         raise ModelSourceError(f"server.model: '{spec.model}' is a folder; {eng.kind} needs one model file (e.g. a .gguf)")
-    return model
+    return eng.prepare_model(spec, model)
 
 
 @dataclass(frozen=True)

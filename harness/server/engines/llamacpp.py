@@ -67,6 +67,17 @@ class LlamaCpp(Engine):
         },
     )
 
+    def prepare_model(self, server: ServerSpec, model: Any) -> Any:
+        """`llamacpp.quantize`: serve the quantization llama-quantize derives from the source (cached by sha256 and type)."""
+        qtype = server.llamacpp.quantize
+        if not qtype:
+            return model
+        from harness.server.model_source import ResolvedModel
+        from harness.server.quantize import derive, find_quantize
+
+        derived = derive(Path(model.location), qtype, binary=find_quantize(server.llamacpp.binary))
+        return ResolvedModel(source=f"{model.source} (llama-quantize {derived.qtype})", location=str(derived.path), sha256=derived.sha256)
+
     def launch(self, server: ServerSpec, model: str, port: int) -> Launch:
         return Launch(llamacpp_argv(server, model, port), self.env(server))
 
