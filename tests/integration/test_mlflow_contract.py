@@ -71,6 +71,27 @@ def _quality(folder: Path, duration: float) -> QualityResult:
     return QualityResult(scores, counts, PLANS, folder / "results.json", [], duration, folder / "lm_eval.log", quality_flags(scores))
 
 
+def _tiny_gguf(folder: Path) -> Path:
+    """A real (tiny) GGUF, so the model facts the roofline reads (layers, KV heads, head size) are logged."""
+    import gguf
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(2)
+    w.add_head_count(2)
+    w.add_head_count_kv(1)
+    w.add_embedding_length(8)
+    w.add_context_length(64)
+    w.add_tensor("token_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
 def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Failure | None = None) -> VariantOutcome:
     folder.mkdir(parents=True)
     (folder / "note.txt").write_text("raw files of the variant")
@@ -80,7 +101,7 @@ def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Fai
                       LoadArtifacts.in_folder(folder / "load"))
     before, after = parse_metrics(scrapes[0], t=t0), parse_metrics(scrapes[1], t=t0 + 3)
     server = RunningServer(Endpoint("http://127.0.0.1:1", "m", engine=variant.server.kind, info={"server_version": "b1"}),
-                           ResolvedModel(variant.server.model, "/models/m.gguf", "ab" * 32), ["llama-server", "-m", "m"],
+                           ResolvedModel(variant.server.model, str(_tiny_gguf(folder)), "ab" * 32), ["llama-server", "-m", "m"],
                            ["X"], {"GGML_X": "1"}, None, 1.5)
     scrape = ScrapeResult(summarize_scrapes(before, after, [before, after]), 2, 0, folder / "metrics.jsonl")
     out = VariantOutcome(variant, folder, server, load, _quality(folder, 30.0), _quality(folder, 10.0), scrape, duration_s=60.0)
