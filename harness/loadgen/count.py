@@ -9,10 +9,10 @@ stops as soon as the last request in flight has finished. Pure code (no gevent, 
 
 from __future__ import annotations
 
-import fcntl
-import os
 import struct
 from pathlib import Path
+
+from harness.loadgen.shared_struct import SharedStruct
 
 _FMT = "<qq"  # started, finished
 _SIZE = struct.calcsize(_FMT)
@@ -27,15 +27,7 @@ class RequestBudget:
         self.total = total
         self.path = Path(path) if path else None
         self._local = [0, 0]
-        if self.path is not None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_size < _SIZE:
-                    os.pwrite(fd, struct.pack(_FMT, 0, 0), 0)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        self._shared = SharedStruct(self.path, _FMT, (0, 0)) if self.path is not None else None
 
     def _update(self, started: int, finished: int) -> tuple[int, int, int, int]:
         """Add to the counters, never starting more than the total: (old started, old finished, new started, new finished)."""
@@ -43,17 +35,9 @@ class RequestBudget:
             s, f = self._local
             self._local = [min(s + started, max(s, self.total)), f + finished]
             return s, f, *self._local
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            s, f = struct.unpack(_FMT, os.pread(fd, _SIZE, 0))
-            ns, nf = min(s + started, max(s, self.total)), f + finished
-            if (ns, nf) != (s, f):
-                os.pwrite(fd, struct.pack(_FMT, ns, nf), 0)
-            return s, f, ns, nf
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        assert self._shared is not None
+        (s, f), (ns, nf) = self._shared.update(lambda old: (min(old[0] + started, max(old[0], self.total)), old[1] + finished))
+        return s, f, ns, nf
 
     def take(self) -> bool:
         """A slot for one more request; False once `total` were started."""

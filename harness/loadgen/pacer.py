@@ -11,17 +11,14 @@ machines (master/worker) each worker paces its own share (see docs/metrics.md).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import random
-import struct
 import time
 from pathlib import Path
 
+from harness.loadgen.shared_struct import SharedStruct
 from harness.spec.load import LoadSpec
 
 _FMT = "<dq"  # start epoch, next index
-_SIZE = struct.calcsize(_FMT)
 
 
 def step_at(spec: LoadSpec, t: float) -> tuple[int, float] | None:
@@ -108,15 +105,7 @@ class SharedPacer:
         self.path = Path(path) if path else None
         self.lead_s = lead_s
         self._local = [0.0, 0]
-        if self.path is not None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_size < _SIZE:
-                    os.pwrite(fd, struct.pack(_FMT, 0.0, 0), 0)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        self._shared = SharedStruct(self.path, _FMT, (0.0, 0)) if self.path is not None else None
 
     def _take(self) -> tuple[float, int]:
         if self.path is None:
@@ -125,17 +114,9 @@ class SharedPacer:
             i = int(self._local[1])
             self._local[1] = i + 1
             return self._local[0], i
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            t0, i = struct.unpack(_FMT, os.pread(fd, _SIZE, 0))
-            if not t0:
-                t0 = time.time() + self.lead_s
-            os.pwrite(fd, struct.pack(_FMT, t0, i + 1), 0)
-            return t0, i
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        assert self._shared is not None
+        (_, i), (t0, _) = self._shared.update(lambda old: (old[0] or time.time() + self.lead_s, old[1] + 1))
+        return t0, i
 
     def claim(self) -> tuple[int, float] | None:
         """(index, scheduled epoch time) of the next arrival, or None when the schedule is over."""
