@@ -1,5 +1,8 @@
 """One variant: serve -> (load || quality) with the scrape stage alongside -> a filled VariantOutcome.
 
+The quality stage starts first and the load once lm-eval sends, so lm-eval's boot stays out of the
+load's measured window.
+
 Failures are recorded in the outcome as `Failure` values rather than raised (except Ctrl-C);
 whatever a stage measured before a fault elsewhere is still finished into its result.
 """
@@ -22,6 +25,8 @@ from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.stage import Stage
 
 POLL_S = 0.5
+BOOT_WAIT_S = 300.0
+"""The load waits at most this long for lm-eval to start sending."""
 
 
 def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: VariantOutcome, presenter: Presenter) -> None:
@@ -64,13 +69,15 @@ class _Measurement:
             self.outcome.gpu = gpu.finish()
             return  # the server died during the idle run: nothing left to measure
         stages: list[Stage] = []
-        if self.spec.load.enabled:
-            scan = self.spec.load.rate_scan is not None
-            self._start(stages, "load", lambda: (CapacitySearch if self.spec.load.capacity else RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
-        if self.spec.quality.enabled:
-            self._start(stages, "quality", lambda: self._quality("quality"))
         interrupted: KeyboardInterrupt | None = None
         try:
+            if self.spec.quality.enabled:
+                self._start(stages, "quality", lambda: self._quality("quality"))
+                if self.spec.load.enabled and stages:
+                    self._await_sending(stages[0])
+            if self.spec.load.enabled:
+                scan = self.spec.load.rate_scan is not None
+                self._start(stages, "load", lambda: (CapacitySearch if self.spec.load.capacity else RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
             self._watch(stages, "the measurement")
         except (HarnessError, KeyboardInterrupt) as exc:
             for stage in stages:
@@ -84,7 +91,7 @@ class _Measurement:
                 scraper.stop()
             gpu.stop()
         # finished work is kept even on Ctrl-C: the records written and any results lm-eval saved
-        for stage in stages:
+        for stage in sorted(stages, key=lambda st: st.name != "load"):
             self._finish(stage)
         if scraper is not None:
             load = self.outcome.load
@@ -116,6 +123,22 @@ class _Measurement:
             self.presenter.say(f"warning: {endpoint.metrics_url} did not answer; server metrics skipped")
             return None
         return scraper
+
+    def _await_sending(self, quality: QualityRun) -> None:
+        """Hold the load until lm-eval has booted (up to BOOT_WAIT_S): its imports take a core for tens of
+        seconds, which on a CPU-served model would slow the server inside the load's measured window."""
+        deadline = time.time() + BOOT_WAIT_S
+        last = time.time()
+        while quality.running() and not quality.sending():
+            if time.time() > deadline:
+                self.presenter.say(f"warning: lm-eval sent nothing within {BOOT_WAIT_S:.0f}s; starting the load anyway")
+                return
+            time.sleep(POLL_S)
+            if not self.running.alive():
+                raise server_died(self.running, "the quality stage's start")
+            if time.time() - last >= self.presenter.every_s:
+                last = time.time()
+                self.presenter.progress([quality.progress()])
 
     def _watch(self, stages: list[Stage], during: str) -> None:
         """Poll until every stage is done; raise ServerExitedError when the server dies meanwhile."""

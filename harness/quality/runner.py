@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure, QualityError
+from harness.quality.log_progress import read_progress
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
@@ -204,8 +205,17 @@ class QualityRun:
         self.stopped_early = True
         self.proc.stop()
 
+    def sending(self) -> bool:
+        """lm-eval is past its boot (imports, contexts) and sends requests, or has already exited."""
+        return self.proc.poll() is not None or read_progress(self.log).sending
+
     def progress(self) -> Progress:
-        return Progress("quality", time.time() - self.started, None, "s", "running")
+        """Requests answered of those to send (from lm-eval's log); "booting" before the first one."""
+        state = read_progress(self.log)
+        if not state.sending:
+            return Progress("quality", time.time() - self.started, None, "s", "booting lm-eval")
+        cached = f", {state.cached} from cache" if state.cached else ""
+        return Progress("quality", state.answered, state.remaining, " requests", f"{time.time() - self.started:.0f}s{cached}")
 
     def finish(self) -> QualityResult:
         while self.running():
