@@ -1,3 +1,6 @@
-"""`locust -f locustfiles/chat.py` from a checkout: the packaged locustfile (harness/loadgen/locustfiles/chat.py)."""
+"""`locust -f locustfiles/chat.py` from a checkout: the web UI's locustfile (harness/webui/locustfile.py).
 
-from harness.loadgen.locustfiles.chat import ChatUser  # noqa: F401  (Locust collects User classes from this module)
+The harness's own headless runs use the packaged harness/loadgen/locustfiles/chat.py (the same user class).
+"""
+
+from harness.webui.locustfile import ChatUser, plugin  # noqa: F401  (Locust collects User classes; the plugin's listeners)

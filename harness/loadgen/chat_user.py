@@ -3,13 +3,15 @@
 Imported only inside a Locust process (it imports locust, which monkey-patches with gevent);
 the harness runs Locust as a subprocess. By hand:
 
-    locust -f "$(python -m harness.loadgen.locustfiles)" --host http://127.0.0.1:8080
+    locust -f "$(python -m harness.webui)" --host http://127.0.0.1:8080     # with the LLM tab (harness/webui/)
 
-opens the web UI; the model is discovered from /v1/models unless `--model` is given.
-Each request fires Locust request events named `chat` (end-to-end), `ttft` and `tpot`
-(request_type `LLM`), so they appear in the web UI, CSV and HTML report, and writes one raw
-record (JSON line) to `--records` as soon as it finishes. With `load.requests` the user that
-finishes the last request ends the test (a local worker process asks its master to).
+opens the web UI (on 127.0.0.1 unless `--web-host` says otherwise); the model is discovered from
+/v1/models unless `--model` is given. Each request fires one Locust request event, `chat`
+(request_type `LLM`, end-to-end time), so Locust's own counts and rates are real requests, and
+writes one raw record (JSON line) to `--records` as soon as it finishes; TTFT, TPOT and ITL are
+computed from those records (harness/load/stats.py; live in the web UI's LLM tab, harness/webui/).
+With `load.requests` the user that finishes the last request ends the test (a local worker
+process asks its master to).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ IDLE_S = 3600.0
 RETRY_AFTER_MAX_S = 60.0
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
+WEB_HOST = "127.0.0.1"
+"""Default `--web-host` (Locust's own default is every interface)."""
 REQUESTS_DONE = "harness_requests_done"
 """Custom message: a local worker process tells its master that the last of `load.requests` finished."""
 
@@ -52,9 +56,15 @@ def _add_arguments(parser: Any) -> None:
         help="The spec's `load` block as JSON (prompt/output lengths, seed, ...)",
     )
     parser.add_argument("--api-key-env", type=str, env_var="HARNESS_API_KEY_ENV", default="", help="Name of the env var holding the API key")
-    parser.add_argument("--pacer-file", type=str, env_var="HARNESS_PACER_FILE", default="", help="Open loop: file through which local processes share one arrival schedule")
-    parser.add_argument("--requests-file", type=str, env_var="HARNESS_REQUESTS_FILE", default="", help="load.requests: file through which local processes share the request count")
-    parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
+    # the harness's own plumbing between its local processes: not start-form fields
+    parser.add_argument("--pacer-file", type=str, env_var="HARNESS_PACER_FILE", default="", include_in_web_ui=False,
+                        help="Open loop: file through which local processes share one arrival schedule")
+    parser.add_argument("--requests-file", type=str, env_var="HARNESS_REQUESTS_FILE", default="", include_in_web_ui=False,
+                        help="load.requests: file through which local processes share the request count")
+    parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", include_in_web_ui=False,
+                        help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
+    # the web UI listens on loopback unless asked otherwise (`--web-host '*'` for all interfaces, as Locust spells it)
+    parser.set_defaults(web_host=WEB_HOST)
 
 
 @events.init.add_listener
@@ -198,12 +208,7 @@ class ChatUser(User):
         raise AssertionError("unreachable")
 
     def _fire(self, rec: RequestRecord) -> None:
-        fire = self.environment.events.request.fire
+        """One Locust request event per request (`chat`): TTFT/TPOT are not requests, so they are not events."""
         exc = None if rec.ok else Exception(rec.error or "error")
-        length = rec.completion_tokens or 0
-        fire(request_type="LLM", name="chat", response_time=(rec.e2e_s or 0) * 1000, response_length=length, exception=exc, context={})
-        if rec.ok and rec.ttft_s is not None:
-            fire(request_type="LLM", name="ttft", response_time=rec.ttft_s * 1000, response_length=length, exception=None, context={})
-        if rec.ok and rec.completion_tokens and rec.completion_tokens > 1 and rec.ttft_s is not None and rec.e2e_s is not None:
-            tpot = (rec.e2e_s - rec.ttft_s) / (rec.completion_tokens - 1)
-            fire(request_type="LLM", name="tpot", response_time=tpot * 1000, response_length=length, exception=None, context={})
+        self.environment.events.request.fire(request_type="LLM", name="chat", response_time=(rec.e2e_s or 0) * 1000,
+                                             response_length=rec.completion_tokens or 0, exception=exc, context={})

@@ -3,7 +3,9 @@
 `start()` runs when the process's first test starts (Locust's `test_start`): a remote worker
 learns the master's options (host, `--harness-load`, ...) only then; what it knew at init (its
 relay to the master) is passed in. Users read it with `current()`. The master process of
-`--processes` / a distributed run has no users and builds none.
+`--processes` / a distributed run has no users and builds none. A later test of the same
+process (the web UI starts many) keeps the state but follows a changed `--records` (the web UI
+gives each test its own run folder).
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ class RecordWriter:
         self.forward = forward
         self._lock = threading.Lock()
         self._fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
+
+    def follow(self, path: str) -> None:
+        """Append to `path` from now on (a later test's records file); the same path changes nothing."""
+        if path == self.path:
+            return
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+            self.path = path
+            self._fh = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives for the process
 
     def write(self, rec: RequestRecord) -> None:
         line = rec.to_json()
@@ -120,7 +132,11 @@ def current() -> ProcessState:
 def start(environment: Any, relay: WorkerRelay | None) -> None:
     """Locust `test_start` hook: make this process's state once (a failure is kept and raised to every user)."""
     global _current
-    if type(environment.runner).__name__ == "MasterRunner" or isinstance(_current, ProcessState):
+    if type(environment.runner).__name__ == "MasterRunner":
+        return
+    if isinstance(_current, ProcessState):
+        if _current.relay is None:
+            _current.writer.follow(_records_path(environment))
         return
     try:
         _current = build(environment, relay)
@@ -143,9 +159,7 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
         lag_path = f"{remote.own_lag}.{os.getpid()}" if remote.own_lag else ""
     else:
         load = LoadSpec.model_validate_json(raw_load) if raw_load else LoadSpec()
-        path = opts.records if opts else ""
-        if path and runner is not None and type(runner).__name__ == "WorkerRunner":
-            path = f"{path}.{os.getpid()}"
+        path = _records_path(environment)
         lag_path = f"{opts.lag_file}.{os.getpid()}" if opts and opts.lag_file else ""
     key_env = opts.api_key_env if opts else ""
     headers = {"Content-Type": "application/json"}
@@ -175,6 +189,15 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
     if lag_path or remote is not None:
         gevent.spawn(_lag_monitor, lag_path, remote.add_lag if remote is not None else None)
     return state
+
+
+def _records_path(environment: Any) -> str:
+    """`--records`, per process: a local worker process of `--processes` appends `.<pid>`."""
+    opts = environment.parsed_options
+    path = opts.records if opts else ""
+    if path and type(environment.runner).__name__ == "WorkerRunner":
+        path = f"{path}.{os.getpid()}"
+    return path
 
 
 def _quiet_gc() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import re
+
 import pytest
 
 from harness.load.runner import LoadRun
@@ -24,9 +27,13 @@ def test_measured_timing_matches_programmed_timing(fake_server, tmp_path):
     assert 18 <= s.tpot_ms.p50 <= 30
     assert all(r.completion_tokens == 8 and len(r.chunk_offsets_s) == 8 for r in result.records)
     assert s.excluded_warmup > 0
-    # Locust's own outputs exist and carry our request events
-    stats = (tmp_path / "locust_stats.csv").read_text()
-    assert "ttft" in stats and "tpot" in stats and "chat" in stats
+    # Locust's own outputs exist and count each request once: one `chat` event per record (TTFT/TPOT are not requests)
+    with (tmp_path / "locust_stats.csv").open() as fh:
+        counts = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(fh)}
+    assert set(counts) == {"chat", "Aggregated"} and counts["chat"] == counts["Aggregated"] <= len(result.records), counts
+    # (the CSV is rewritten every second; the final summary Locust prints has every request)
+    final = re.findall(r"^\s+Aggregated\s+(\d+)\s", (tmp_path / "locust.log").read_text(), re.M)
+    assert final and int(final[0]) == len(result.records), final
     assert (tmp_path / "locust_report.html").stat().st_size > 1000
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[2] / "harness"
 
 FLOORS = {
-    "__main__": 10, "cli": 9,
+    "__main__": 10, "cli": 9, "webui": 9,
     "pipeline": 8,
     "report": 7, "gates": 7,
     "tracking": 6,

@@ -1,7 +1,7 @@
 """The locustfiles the harness runs, shipped as package data: `chat.py`, and `chat_steps.py` for closed-loop steps.
 
-By hand: `locust -f "$(python -m harness.loadgen.locustfiles)" --host http://127.0.0.1:8080`
-(or `locust -f locustfiles/chat.py` in a checkout).
+By hand with the web UI's LLM tab: `locust -f "$(python -m harness.webui)" --host http://127.0.0.1:8080`
+(or `locust -f locustfiles/chat.py` in a checkout), harness/webui/.
 """
 
 from __future__ import annotations

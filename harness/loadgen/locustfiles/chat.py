@@ -1,10 +1,10 @@
-"""Streaming chat workload against an OpenAI-compatible endpoint.
+"""Streaming chat workload against an OpenAI-compatible endpoint: the locustfile `harness run` runs headless.
 
-    locust -f "$(python -m harness.loadgen.locustfiles)" --host http://127.0.0.1:8080   # web UI on :8089
-    locust -f locustfiles/chat.py --host ... --headless -u 4 -t 60s --records out.jsonl   # from a checkout
+    locust -f "$(python -m harness.loadgen.locustfiles)" --host ... --headless -u 4 -t 60s --records out.jsonl
 
-Custom options (also settable in the web UI): --model, --records, --harness-load (JSON of the
-spec's `load` block), --api-key-env. The user class lives in the harness package so the
+By hand with the web UI, use `locust -f "$(python -m harness.webui)"` (the same user plus the LLM
+tab, quality and MLflow; harness/webui/). Custom options: --model, --records, --harness-load (JSON
+of the spec's `load` block), --api-key-env. The user class lives in the harness package so the
 harness and hand-run Locust measure exactly the same way.
 """
 
