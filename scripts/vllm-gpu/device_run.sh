@@ -3,7 +3,8 @@
 # with ../shared/gpu-vllm/dev_stage.sh (copied to .gpu-parts/tools). One phase per call:
 #   install        after p1..p3: vLLM + its deps (dev_install.sh), the harness's deps, the data; import check
 #   model          after p5: GGUF -> HF bf16 folder /root/smol (gguf_to_hf.py)
-#   start          launch `work` in the background (setsid: it outlives the call) and wait like `wait`
+#   start [WORK] [SECS]  launch WORK (default `work`; `proofs`: scripts/vllm-gpu/proofs.sh, the issue 11-13 GPU
+#                  proofs) in the background (setsid: it outlives the call) and wait like `wait`
 #   wait [SECS]    wait for `work` to finish (or SECS, default 540), then `collect`
 #   collect        copy the results so far to $OUT (results.tgz + the small text files)
 #   work           sweep (examples/vllm-smoke.yaml) -> compare -> export -> reference comparison
@@ -21,7 +22,7 @@ collect() {
   mkdir -p "${OUT:-/tmp/out}"
   tar czf "${OUT:-/tmp/out}/results.tgz" -C /root --exclude='*.jsonl' --exclude='records*' res 2>/dev/null
   tar czf "${OUT:-/tmp/out}/raw.tgz" -C /root res/runs 2>/dev/null
-  for f in sweep.log reference.log driver.log compare.txt; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
+  for f in sweep.log reference.log driver.log compare.txt decide.log decide-compare.txt fidelity.log gpu.txt; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
   ls -la "${OUT:-/tmp/out}"
 }
 case ${1:-} in
@@ -41,8 +42,9 @@ model)
 start)
   # run from a snapshot: the next call re-sends (replaces) the checkout while the sweep is running
   rm -rf /root/hrepo; mkdir -p /root/hrepo; tar -C "$REPO" --exclude=./.gpu-parts -cf - . | tar -C /root/hrepo -xf -
-  (cd /root/hrepo && T=$T setsid nohup bash scripts/vllm-gpu/device_run.sh work > $RES/driver.log 2>&1 < /dev/null &)
-  sleep 2; exec bash scripts/vllm-gpu/device_run.sh wait "${2:-520}"
+  rm -f $RES/DONE; WORK=${2:-work}
+  (cd /root/hrepo && T=$T setsid nohup bash scripts/vllm-gpu/device_run.sh $WORK > $RES/driver.log 2>&1 < /dev/null &)
+  sleep 2; exec bash scripts/vllm-gpu/device_run.sh wait "${3:-520}"
   ;;
 wait)
   end=$((SECONDS + ${2:-540}))
@@ -51,6 +53,7 @@ wait)
   collect
   ;;
 collect) collect ;;
+proofs) exec bash scripts/vllm-gpu/proofs.sh ;;
 work)
   log "work start"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust) " > $RES/versions.txt
@@ -68,5 +71,5 @@ work)
     --out $RES/reference > $RES/reference.log 2>&1
   log "reference rc=$?"; touch $RES/DONE
   ;;
-*) echo "usage: device_run.sh install|model|start|wait|collect|work"; exit 2 ;;
+*) echo "usage: device_run.sh install|model|start [work|proofs]|wait|collect|work|proofs"; exit 2 ;;
 esac

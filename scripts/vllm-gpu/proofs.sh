@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The GPU proofs of issues 11-13 in one staged session (run by `device_run.sh start proofs`, from a snapshot of
+# the checkout, with device_run.sh's environment). Results under /root/res (collected by device_run.sh):
+#   1. four vLLM servers side by side on the GPU (bf16, bf16 max_num_seqs 8, fp8 weights, fp8 KV cache)
+#   2. issue 11: examples/vllm-decide.yaml attached to them: 5 variants (bf16 twice: A/A) x 3 interleaved repeats
+#   3. issue 12: benchmarks/fidelity_endpoints.py: fp8 and kv-fp8 against bf16, with bf16's noise floor
+#   4. issue 13: examples/vllm-smoke.yaml --variant bf16 launched by the harness (roofline from the model's
+#      config, NVML power and tokens per joule, quality under load)
+# Env: SKIP="decide fidelity launched" to leave steps out; PROMPTS (fidelity prompts, default 200).
+set -u
+RES=/root/res; MODEL=${MODEL:-/root/smol}; NAME=smollm2-135m-instruct
+log() { echo "[$(date +%T)] $*"; }
+skip() { case " ${SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
+declare -A PORTS=([bf16]=8001 [seqs8]=8002 [fp8]=8003 [kvfp8]=8004)
+declare -A ARGS=([bf16]="" [seqs8]="--max-num-seqs 8" [fp8]="--quantization fp8" [kvfp8]="--kv-cache-dtype fp8")
+PIDS=()
+start_all() {
+  for tag in bf16 seqs8 fp8 kvfp8; do
+    echo "vllm serve $MODEL --served-model-name $NAME --dtype bfloat16 --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --port ${PORTS[$tag]} ${ARGS[$tag]}" > $RES/serve_$tag.cmd
+    # shellcheck disable=SC2086
+    setsid nohup python3 -m vllm.entrypoints.cli.main serve $MODEL --served-model-name $NAME --dtype bfloat16 \
+      --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --host 127.0.0.1 \
+      --port ${PORTS[$tag]} ${ARGS[$tag]} > $RES/server_$tag.log 2>&1 < /dev/null &
+    PIDS+=($!)
+    sleep 3   # staggered: the engines' memory profiling must not see each other's warm-up as used memory
+  done
+  for tag in bf16 seqs8 fp8 kvfp8; do
+    for i in $(seq 1 300); do
+      curl -sf -o /dev/null http://127.0.0.1:${PORTS[$tag]}/health && { log "$tag healthy"; break; }
+      sleep 1
+    done
+  done
+  nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader
+}
+stop_all() { for p in "${PIDS[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sleep 8; for p in "${PIDS[@]}"; do kill -KILL -- -$p 2>/dev/null; done; PIDS=(); }
+log "proofs start"; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader | tee $RES/gpu.txt
+python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust|nvidia-ml-py) " > $RES/versions.txt
+if ! skip decide || ! skip fidelity; then
+  start_all
+  if ! skip decide; then
+    log "decide: harness run examples/vllm-decide.yaml"
+    MLFLOW_TRACKING_URI=sqlite:///$RES/decide.db python3 -m harness run examples/vllm-decide.yaml \
+      --set tracking.run_dir=$RES/runs > $RES/decide.log 2>&1; log "decide rc=$?"
+    MLFLOW_TRACKING_URI=sqlite:///$RES/decide.db python3 -m harness compare vllm-decide > $RES/decide-compare.txt 2>&1
+    python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/decide.db vllm-decide $RES/decide-export 2>&1 | tail -2
+  fi
+  if ! skip fidelity; then
+    log "fidelity: fp8, kv-fp8 vs bf16"
+    python3 benchmarks/fidelity_endpoints.py --model $NAME --baseline bf16=http://127.0.0.1:8001 \
+      --candidate fp8=http://127.0.0.1:8003 --candidate kv-fp8=http://127.0.0.1:8004 --candidate bf16-seqs8=http://127.0.0.1:8002 \
+      --prompts ${PROMPTS:-200} --out $RES/fidelity > $RES/fidelity.log 2>&1; log "fidelity rc=$?"
+  fi
+  stop_all
+fi
+if ! skip launched; then
+  log "launched: harness run examples/vllm-smoke.yaml --variant bf16"
+  MLFLOW_TRACKING_URI=sqlite:///$RES/mlflow.db python3 -m harness run examples/vllm-smoke.yaml --variant bf16 \
+    --set server.model=$MODEL --set server.vllm.executable=/root/bin/vllm --set tracking.run_dir=$RES/runs \
+    --set quality.limit=20 --set load.duration_s=30 > $RES/sweep.log 2>&1; log "launched rc=$?"
+  MLFLOW_TRACKING_URI=sqlite:///$RES/mlflow.db python3 -m harness compare vllm-smoke > $RES/compare.txt 2>&1
+  python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/mlflow.db vllm-smoke $RES/export 2>&1 | tail -2
+fi
+log "proofs done"; touch $RES/DONE
