@@ -13,26 +13,33 @@ log() { echo "[$(date +%T)] $*"; }
 skip() { case " ${SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
 declare -A PORTS=([bf16]=8001 [seqs8]=8002 [fp8]=8003 [kvfp8]=8004)
 declare -A ARGS=([bf16]="" [seqs8]="--max-num-seqs 8" [fp8]="--quantization fp8" [kvfp8]="--kv-cache-dtype fp8")
-PIDS=()
+declare -A PIDOF=()
+start_one() { # tag
+  local tag=$1
+  echo "vllm serve $MODEL --served-model-name $NAME --dtype bfloat16 --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --port ${PORTS[$tag]} ${ARGS[$tag]}" > $RES/serve_$tag.cmd
+  # shellcheck disable=SC2086
+  setsid nohup python3 -m vllm.entrypoints.cli.main serve $MODEL --served-model-name $NAME --dtype bfloat16 \
+    --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --host 127.0.0.1 \
+    --port ${PORTS[$tag]} ${ARGS[$tag]} >> $RES/server_$tag.log 2>&1 < /dev/null &
+  PIDOF[$tag]=$!
+}
+wait_healthy() { # tag -> 0 healthy, 1 died or timed out
+  local tag=$1
+  for i in $(seq 1 300); do
+    curl -sf -o /dev/null http://127.0.0.1:${PORTS[$tag]}/health && { log "$tag healthy"; return 0; }
+    kill -0 ${PIDOF[$tag]} 2>/dev/null || { log "$tag died: $(tail -3 $RES/server_$tag.log)"; return 1; }
+    sleep 1
+  done; return 1
+}
 start_all() {
-  for tag in bf16 seqs8 fp8 kvfp8; do
-    echo "vllm serve $MODEL --served-model-name $NAME --dtype bfloat16 --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --port ${PORTS[$tag]} ${ARGS[$tag]}" > $RES/serve_$tag.cmd
-    # shellcheck disable=SC2086
-    setsid nohup python3 -m vllm.entrypoints.cli.main serve $MODEL --served-model-name $NAME --dtype bfloat16 \
-      --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --host 127.0.0.1 \
-      --port ${PORTS[$tag]} ${ARGS[$tag]} > $RES/server_$tag.log 2>&1 < /dev/null &
-    PIDS+=($!)
-    sleep 3   # staggered: the engines' memory profiling must not see each other's warm-up as used memory
-  done
-  for tag in bf16 seqs8 fp8 kvfp8; do
-    for i in $(seq 1 300); do
-      curl -sf -o /dev/null http://127.0.0.1:${PORTS[$tag]}/health && { log "$tag healthy"; break; }
-      sleep 1
-    done
-  done
+  # staggered: an engine profiling its memory must not see another's warm-up; one that dies is retried alone
+  for tag in bf16 seqs8 fp8 kvfp8; do start_one $tag; sleep 12; done
+  local retry=()
+  for tag in bf16 seqs8 fp8 kvfp8; do wait_healthy $tag || retry+=($tag); done
+  for tag in "${retry[@]}"; do log "retry $tag"; start_one $tag; wait_healthy $tag; done
   nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader
 }
-stop_all() { for p in "${PIDS[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sleep 8; for p in "${PIDS[@]}"; do kill -KILL -- -$p 2>/dev/null; done; PIDS=(); }
+stop_all() { for p in "${PIDOF[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sleep 8; for p in "${PIDOF[@]}"; do kill -KILL -- -$p 2>/dev/null; done; }
 log "proofs start"; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader | tee $RES/gpu.txt
 python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust|nvidia-ml-py) " > $RES/versions.txt
 if ! skip decide || ! skip fidelity; then
