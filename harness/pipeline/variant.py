@@ -1,7 +1,7 @@
 """One variant: serve -> (load || quality) with the scrape stage alongside -> a filled VariantOutcome.
 
-The quality stage starts first and the load once lm-eval sends, so lm-eval's boot stays out of the
-load's measured window.
+On a server computing on this machine's CPU (llama.cpp) the quality stage starts first and the load once
+lm-eval sends, so lm-eval's boot stays out of the load's window; elsewhere the load starts first.
 
 Failures are recorded in the outcome as `Failure` values rather than raised (except Ctrl-C);
 whatever a stage measured before a fault elsewhere is still finished into its result.
@@ -18,6 +18,7 @@ from harness.load.scan import RateScan
 from harness.outcome import VariantOutcome
 from harness.pipeline.presenter import Presenter
 from harness.quality.runner import QualityRun
+from harness.server.engines import find_engine
 from harness.server.gpu import GpuSampler
 from harness.server.launch import RunningServer, serve
 from harness.server.metrics import MetricsScraper
@@ -71,13 +72,17 @@ class _Measurement:
         stages: list[Stage] = []
         interrupted: KeyboardInterrupt | None = None
         try:
-            if self.spec.quality.enabled:
+            served_by = find_engine(self.running.endpoint.engine)
+            quality_first = self.spec.quality.enabled and self.spec.load.enabled and served_by is not None and served_by.computes_on_host_cpu
+            if quality_first:
                 self._start(stages, "quality", lambda: self._quality("quality"))
-                if self.spec.load.enabled and stages:
+                if stages:
                     self._await_sending(stages[0])
             if self.spec.load.enabled:
                 scan = self.spec.load.rate_scan is not None
                 self._start(stages, "load", lambda: (CapacitySearch if self.spec.load.capacity else RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
+            if self.spec.quality.enabled and not quality_first:
+                self._start(stages, "quality", lambda: self._quality("quality"))
             self._watch(stages, "the measurement")
         except (HarnessError, KeyboardInterrupt) as exc:
             for stage in stages:

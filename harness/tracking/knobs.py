@@ -25,10 +25,11 @@ def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) ->
     eng = engine(s.kind)
     out = eng.knob_values(s)
     settings = eng.settings(s)
-    bits = eng.bits_per_weight(s.model, settings.model_dump() if settings is not None else {})
+    named = eng.described_model(s)
+    bits = eng.bits_per_weight(named, settings.model_dump() if settings is not None else {})
     if bits is not None:
         out["knob/bits_per_weight"] = bits
-    params = params_from_name(s.model)
+    params = params_from_name(named)
     if params is not None:
         out["knob/params_b"] = params / 1e9
     if model_location:

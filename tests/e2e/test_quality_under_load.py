@@ -40,3 +40,14 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
         m["quality/gsm8k/exact_match_strict"] - m["quality_idle/gsm8k/exact_match_strict"]
     )
     assert "quality/gsm8k/exact_match_flexible_load_delta" in m
+    # llama.cpp computes on this CPU: the load waited for lm-eval's first request (its boot stays out of the window)
+    import json
+    import re
+    from datetime import datetime
+
+    folder = next((tmp_path / "runs").glob("qul-*/*/quality/lm_eval.log")).parent.parent
+    sending = re.search(r"^(\S+) INFO .*Running generate_until requests", (folder / "quality" / "lm_eval.log").read_text(), re.M)
+    assert sending, "lm-eval's log has no 'Running generate_until requests' line"
+    sent_at = datetime.strptime(sending.group(1), "%Y-%m-%d:%H:%M:%S").timestamp()
+    first_load = min(json.loads(line)["t_start"] for line in (folder / "load" / "records.jsonl").read_text().splitlines() if line.strip())
+    assert first_load >= sent_at - 1.0, (first_load, sent_at)

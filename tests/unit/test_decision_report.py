@@ -61,3 +61,16 @@ def test_knobs_as_metrics_from_the_spec():
     k = knob_metrics(v)
     assert k["knob/max_num_seqs"] == 64.0 and k["knob/bits_per_weight"] == 8.0 and k["knob/enforce_eager"] == 1.0 and k["knob/params_b"] == 8.0
     assert "knob/max_model_len" not in k and quantization(v) == "fp8"
+
+
+def test_an_attached_endpoint_is_not_described_by_the_default_model():
+    """kind openai keeps the spec's default `server.model` (the embedded Q4_1 GGUF): its 5 bits must not describe a
+    bf16 vLLM endpoint (the H200 proof run logged 5.0 and a roofline 3x too high). The served name still says 135M."""
+    attached = {"kind": "openai", "served_model_name": "smollm2-135m-instruct", "openai": {"base_url": "http://127.0.0.1:8001"}}
+    named = {**attached, "model": "hf://org/Llama-3.1-8B-Instruct-FP8"}
+    spec = build_spec({"name": "x", "variants": [{"name": "a", "server": attached}, {"name": "b", "server": named}]}, {}, [])
+    a, b = resolve_variants(spec)
+    ka = knob_metrics(a)
+    assert "knob/bits_per_weight" not in ka and ka["knob/params_b"] == 0.135 and quantization(a) == "unknown"
+    kb = knob_metrics(b)
+    assert kb["knob/bits_per_weight"] == 8.0 and kb["knob/params_b"] == 8.0

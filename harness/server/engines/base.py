@@ -87,6 +87,10 @@ class Engine:
     """Python distributions whose installed versions are logged with each run."""
     install_hint: ClassVar[str] = "Install it, or give its full path in the spec"
     """How to get the executable, for the message when it is missing."""
+    computes_on_host_cpu: ClassVar[bool] = False
+    """A launched server of this kind computes on this machine's CPU (llama.cpp here): the quality stage's boot
+    (lm-eval's imports take a core for tens of seconds) would slow it inside the load's window, so the load waits
+    for lm-eval's first request. Elsewhere (a GPU server) the load starts first and lm-eval meets it running."""
     health_path: ClassVar[str] = "/health"
     """Probed for liveness while a variant runs (any HTTP answer counts as alive)."""
 
@@ -146,6 +150,10 @@ class Engine:
     def bits_per_weight(self, model: str, settings: Mapping[str, Any]) -> float | None:
         """Bits per weight from the model name and the engine's settings (a spec section dumped, or logged)."""
         return bits_from(model, None, None)
+
+    def described_model(self, server: ServerSpec) -> str:
+        """The name the bits per weight and parameter count are read from (`server.model`)."""
+        return server.model
 
     def quantization(self, server: ServerSpec) -> str:
         """The `harness.quantization` tag."""

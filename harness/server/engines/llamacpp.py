@@ -40,6 +40,7 @@ def llamacpp_argv(server: ServerSpec, model_path: str, port: int) -> list[str]:
 
 class LlamaCpp(Engine):
     kind = "llamacpp"
+    computes_on_host_cpu = True
     model_form = "file"
     section = "llamacpp"
     knobs = ("parallel", "ctx_size", "threads", "batch_size", "cont_batching")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness.server.endpoint import Endpoint
 from harness.server.engines.base import Engine
-from harness.spec.model import ServerSpec
+from harness.spec.model import EMBEDDED_MODEL, ServerSpec
 
 
 class OpenAI(Engine):
@@ -28,6 +28,14 @@ class OpenAI(Engine):
             api_key_env=server.api_key_env,
             engine=self.kind,
         )
+
+    def described_model(self, server: ServerSpec) -> str:
+        """`server.model` when set; else the served model name. The spec's default model (the embedded GGUF) says
+        nothing about what an attached endpoint serves: its bits per weight (Q4_1's 5) would be a wrong guess."""
+        return server.served_model_name if server.model == EMBEDDED_MODEL else server.model
+
+    def quantization(self, server: ServerSpec) -> str:
+        return super().quantization(server) if server.model != EMBEDDED_MODEL else "unknown"
 
 
 ENGINE = OpenAI()

@@ -1,0 +1,1 @@
+vllm serve /root/smol --served-model-name smollm2-135m-instruct --dtype bfloat16 --max-model-len 4096 --max-num-seqs 64 --gpu-memory-utilization 0.18 --seed 0 --port 8002 --max-num-seqs 8
