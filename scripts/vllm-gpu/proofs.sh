@@ -6,7 +6,7 @@
 #   3. issue 12: benchmarks/fidelity_endpoints.py: fp8 and kv-fp8 against bf16, with bf16's noise floor
 #   4. issue 13: examples/vllm-smoke.yaml --variant bf16 launched by the harness (roofline from the model's
 #      config, NVML power and tokens per joule, quality under load)
-# Env: SKIP="decide fidelity launched" to leave steps out; PROMPTS (fidelity prompts, default 200).
+# Env: ONLY_CAPACITY=1 runs only examples/vllm-capacity.yaml (capacity at SLO, 3 servers); SKIP="decide fidelity launched" to leave steps out; PROMPTS (fidelity prompts, default 200).
 set -u
 RES=/root/res; MODEL=${MODEL:-/root/smol}; NAME=smollm2-135m-instruct
 log() { echo "[$(date +%T)] $*"; }
@@ -42,6 +42,16 @@ start_all() {
 stop_all() { for p in "${PIDOF[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sleep 8; for p in "${PIDOF[@]}"; do kill -KILL -- -$p 2>/dev/null; done; }
 log "proofs start"; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader | tee $RES/gpu.txt
 python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust|nvidia-ml-py) " > $RES/versions.txt
+if [ -n "${ONLY_CAPACITY:-}" ]; then   # issue 11's capacity at SLO: three servers, examples/vllm-capacity.yaml
+  for tag in bf16 seqs8 fp8; do start_one $tag; sleep 12; done
+  for tag in bf16 seqs8 fp8; do wait_healthy $tag; done
+  log "capacity: harness run examples/vllm-capacity.yaml"
+  MLFLOW_TRACKING_URI=sqlite:///$RES/capacity.db python3 -m harness run examples/vllm-capacity.yaml \
+    --set tracking.run_dir=$RES/runs > $RES/capacity.log 2>&1; log "capacity rc=$?"
+  MLFLOW_TRACKING_URI=sqlite:///$RES/capacity.db python3 -m harness compare vllm-capacity > $RES/capacity-compare.txt 2>&1
+  python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/capacity.db vllm-capacity $RES/capacity-export 2>&1 | tail -2
+  stop_all; log "proofs done"; touch $RES/DONE; exit 0
+fi
 if ! skip decide || ! skip fidelity; then
   start_all
   if ! skip decide; then
