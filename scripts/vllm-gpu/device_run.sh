@@ -44,7 +44,7 @@ start)
   rm -rf /root/hrepo; mkdir -p /root/hrepo; tar -C "$REPO" --exclude=./.gpu-parts -cf - . | tar -C /root/hrepo -xf -
   rm -f $RES/DONE; WORK=${2:-work}
   (cd /root/hrepo && T=$T setsid nohup bash scripts/vllm-gpu/device_run.sh $WORK > $RES/driver.log 2>&1 < /dev/null &)
-  sleep 2; exec bash scripts/vllm-gpu/device_run.sh wait "${3:-520}"
+  sleep 2; exec bash scripts/vllm-gpu/device_run.sh wait "${3:-420}"   # model + start + wait must fit one 600 s call
   ;;
 wait)
   end=$((SECONDS + ${2:-540}))
