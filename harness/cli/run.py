@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.common import add_spec_arguments, spec_from_args
+from harness.cli.live import wants_live
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +30,17 @@ def command(args: argparse.Namespace) -> int:
     from harness.pipeline.presenter import Presenter
 
     spec = spec_from_args(args)
-    result = run_experiment(spec, Presenter(_say), compare=not args.no_compare, gate=args.gate,
-                            gate_out=Path(args.gate_out) if args.gate_out else None, resume=args.resume)
+    presenter = Presenter(_say)
+    if wants_live():
+        from harness.cli.live import LivePresenter
+
+        presenter = LivePresenter()
+    try:
+        result = run_experiment(spec, presenter, compare=not args.no_compare, gate=args.gate,
+                                gate_out=Path(args.gate_out) if args.gate_out else None, resume=args.resume)
+    finally:
+        if hasattr(presenter, "close"):
+            presenter.close()
     if result.comparison is not None:
         print(result.comparison.render())
     if result.report is not None:

@@ -1,0 +1,71 @@
+"""`harness run` on a real terminal (a pseudo-terminal): rich bars for the variants and the stages, lines above."""
+
+from __future__ import annotations
+
+import os
+import re
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_run_smoke import REPO
+from tests.fakes.fake_llama_server import install as install_fake_llama
+
+pytestmark = pytest.mark.e2e
+
+
+def _run_in_pty(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    if proc.poll() is None:
+        proc.kill()
+    os.close(master)
+    return proc.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_terminal_gets_bars_with_quality_requests_done_of_total(tmp_path: Path, data_dir: Path):
+    fake, model = install_fake_llama(tmp_path)
+    spec = tmp_path / "tty.yaml"
+    spec.write_text(
+        f"""
+name: tty
+server:
+  kind: llamacpp
+  model: {model}
+  served_model_name: fake-model
+  env: {{PYTHONPATH: "{REPO}"}}
+  llamacpp: {{binary: "{fake}"}}
+load: {{users: 2, duration_s: 6, warmup_s: 0}}
+quality: {{tasks: [gsm8k], limit: 3, num_fewshot: {{gsm8k: 0}}, data_dir: "{data_dir}"}}
+tracking: {{run_dir: "{tmp_path / 'runs'}"}}
+"""
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "COLUMNS": "160", "TERM": "xterm"}
+    env.pop("HARNESS_PROGRESS", None)
+    code, text = _run_in_pty([sys.executable, "-m", "harness", "run", str(spec), "--no-compare"], env, timeout=600)
+    assert code == 0, text[-3000:]
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # colours and cursor moves
+    assert "━" in text, "no rich bar drawn on a terminal"
+    assert "variants" in text and "1/1" in text
+    assert re.search(r"quality\s.*[0-3]/3\s+requests", text), "no quality bar with lm-eval's requests done of 3"
+    assert re.search(r"\[1/1\] \S+: ok \(", text)  # the plain lines still print above the bars
