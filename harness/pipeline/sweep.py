@@ -6,8 +6,6 @@ already on disk and are logged) and the sweep moves on to the next variant.
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 
 import yaml
@@ -16,7 +14,7 @@ from harness.errors import Failure, SpecError
 from harness.redaction import redact
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.presenter import Presenter
-from harness.tracking.state import FINISHED, SweepState, latest_resumable
+from harness.tracking.state import FINISHED, SweepState, latest_resumable, new_run_folder
 from harness.pipeline.variant import run_variant
 from harness.report.plots import load_curve_plot
 from harness.spec.loader import resolve_variants
@@ -97,22 +95,6 @@ def _result(logger: TrackingSession, parent: str | None, outcomes: list[VariantO
 def repeats_tags(spec: ExperimentSpec) -> dict[str, str]:
     r = spec.repeats
     return {"harness.repeats": str(r.count), "harness.repeats_order": r.order, "harness.repeats_seed": str(r.seed)}
-
-
-def new_run_folder(run_dir: Path, name: str) -> Path:
-    """<run_dir>/<name>-<time>-<random>: two sweeps started in the same second never share a folder."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise SpecError([f"tracking.run_dir: '{run_dir}' is a file, not a folder; point it at a folder (default: runs)"])
-    for _ in range(5):
-        folder = run_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        try:
-            folder.mkdir(parents=True, exist_ok=False)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise SpecError([f"tracking.run_dir: cannot create '{folder}': {exc.strerror or exc}"]) from None
-    raise SpecError([f"tracking.run_dir: could not create a fresh folder under '{run_dir}'"])
 
 
 def _set_aside(variant_folder: Path) -> None:

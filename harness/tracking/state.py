@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,3 +97,20 @@ def latest_resumable(run_dir: Path, spec: ExperimentSpec) -> Path:
                              "run without --resume to start a new sweep (or restore the spec)"])
         return folder
     raise SpecError([f"--resume: no unfinished sweep of '{spec.name}' under {run_dir}; run without --resume"])
+
+
+def new_run_folder(run_dir: Path, name: str, setting: str = "tracking.run_dir") -> Path:
+    """<run_dir>/<name>-<time>-<random>: two sweeps started in the same second never share a folder. `setting` names
+    where `run_dir` came from, for the error."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SpecError([f"{setting}: '{run_dir}' is a file, not a folder; point it at a folder (default: runs)"])
+    for _ in range(5):
+        folder = run_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SpecError([f"{setting}: cannot create '{folder}': {exc.strerror or exc}"]) from None
+    raise SpecError([f"{setting}: could not create a fresh folder under '{run_dir}'"])

@@ -14,7 +14,6 @@ No Locust here: waits are `time.sleep`, which Locust's monkey-patching makes coo
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -259,16 +258,9 @@ class WebSession:
 
 def _new_folder(run_dir: Path) -> Path:
     """`<run_dir>/locust-webui-<time>-<random>`, as `harness run` names a sweep's folder."""
-    for _ in range(5):
-        folder = run_dir / f"{SPEC_NAME}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        try:
-            folder.mkdir(parents=True, exist_ok=False)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise SpecError([f"--run-dir: cannot create '{folder}': {exc.strerror or exc}"]) from None
-    raise SpecError([f"--run-dir: could not create a fresh folder under '{run_dir}'"])
+    from harness.tracking.state import new_run_folder
+
+    return new_run_folder(run_dir, SPEC_NAME, "--run-dir")
 
 
 def spec_yaml(spec: ExperimentSpec) -> str:

@@ -33,7 +33,7 @@ def test_a_stalled_quality_stage_is_stopped_at_its_deadline(fake_server, tmp_pat
 
 def test_two_sweeps_started_in_the_same_second_get_their_own_folders(tmp_path):
     from harness.errors import SpecError
-    from harness.pipeline.sweep import new_run_folder
+    from harness.tracking.state import new_run_folder
 
     folders = {new_run_folder(tmp_path, "same") for _ in range(20)}
     assert len(folders) == 20 and all(f.is_dir() and f.parent == tmp_path for f in folders)
