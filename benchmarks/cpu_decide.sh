@@ -2,7 +2,7 @@
 # Issue 11's CPU proof: examples/local-decide.yaml (llama.cpp --parallel 1 vs 4, repeats in interleaved blocks,
 # capacity at SLO per repeat) run twice, each into its own MLflow store; the reports of both runs are copied to
 # benchmarks/results/cpu-decide/run-<k>/ so a reader can check that the second run reaches the same decision (or
-# an explicit tie). Usage: bash benchmarks/cpu_decide.sh [RUNS=2]   (about 8 minutes a run on 2 cores)
+# an explicit tie). Usage: bash benchmarks/cpu_decide.sh [RUNS=2]   (about 11 minutes a run on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=benchmarks/results/cpu-decide

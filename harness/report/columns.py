@@ -13,6 +13,8 @@ COLUMNS: list[tuple[str, str, bool]] = [
     (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
     (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
     (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
+    ("perf/capacity_rps_at_slo", "capacity req/s at SLO", True),   # load.capacity: the headline when searched
+    ("perf/capacity_users_at_slo", "capacity users at SLO", True),
     (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
     (mc.REQUESTS_PER_S, "req/s", True),
     (mc.TTFT_P50_MS, "TTFT p50 ms", False),

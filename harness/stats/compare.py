@@ -103,10 +103,45 @@ def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin) 
                       method, higher_is_better, margin, p)
 
 
+def _with_zeros(*groups: Sequence[float]) -> bool:
+    """Finite, non-negative, and some zero (a capacity below the search's lowest point is 0): logs cannot be taken."""
+    x = np.concatenate([np.asarray(g, dtype=float) for g in groups])
+    return bool(len(x)) and bool(np.all(np.isfinite(x))) and bool(np.all(x >= 0)) and bool(np.any(x == 0)) and bool(np.any(x > 0))
+
+
+def _paired_raw(metric, a: np.ndarray, b: np.ndarray, level, higher_is_better, margin) -> Difference:
+    """Paired t on the differences, shown as a ratio to the baseline's mean: 1 + mean(d) / mean(baseline)."""
+    n = len(a)
+    d = b - a
+    scale = float(a.mean())
+    if n < 2 or scale <= 0:
+        ratio = 1.0 + float(d.mean()) / scale if scale > 0 else math.nan
+        return Difference(metric, ratio, math.nan, math.nan, "indistinguishable", level, n,
+                          "paired on differences (no interval)", higher_is_better, margin)
+    se = float(np.std(d, ddof=1)) / math.sqrt(n)
+    mean = float(d.mean())
+    if se == 0.0:
+        low = high = mean
+        p = 1.0 if mean == 0.0 else 0.0
+    else:
+        half = t_ppf(0.5 + level / 2.0, n - 1) * se
+        low, high = mean - half, mean + half
+        p = 2.0 * (1.0 - t_cdf(abs(mean) / se, n - 1))
+    ratio, lo, hi = 1.0 + mean / scale, 1.0 + low / scale, 1.0 + high / scale
+    return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin), level, n,
+                      "paired t on differences (a zero among the values: no logs)", higher_is_better, margin, p)
+
+
 def paired_difference(metric: str, baseline: Sequence[float], variant: Sequence[float], *,
                       higher_is_better: bool, level: float = DEFAULT_LEVEL, margin: float = 0.0) -> Difference:
-    """Paired by block: baseline[i] and variant[i] were measured in block i (interleaved)."""
+    """Paired by block: baseline[i] and variant[i] were measured in block i (interleaved).
+
+    Values with a zero among them (capacity 0: the SLO failed even at the search's lowest point) cannot be compared
+    on logs; they get a paired t on the differences, expressed as a ratio to the baseline's mean."""
     _check(level, margin)
+    if _with_zeros(baseline, variant) and len(baseline) == len(variant):
+        return _paired_raw(metric, np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float), level,
+                           higher_is_better, margin)
     a, b = _logs(baseline, f"{metric} baseline"), _logs(variant, f"{metric} variant")
     if len(a) != len(b):
         raise ValueError(f"{metric}: paired design needs one baseline value per block ({len(a)} vs {len(b)})")

@@ -74,7 +74,7 @@ def test_degenerate_inputs():
     exact = paired_difference("m", [1.0, 2.0], [1.5, 3.0], higher_is_better=False)
     assert exact.low == pytest.approx(1.5) and exact.high == pytest.approx(1.5) and exact.verdict == "worse"
     assert unpaired_difference("m", [1.0], [2.0, 3.0], higher_is_better=True).verdict == "indistinguishable"
-    for bad in (dict(baseline=[1.0, 2.0], variant=[1.0]), dict(baseline=[0.0, 1.0], variant=[1.0, 1.0]),
+    for bad in (dict(baseline=[1.0, 2.0], variant=[1.0]), dict(baseline=[-1.0, 1.0], variant=[1.0, 1.0]),
                 dict(baseline=[1.0, math.nan], variant=[1.0, 1.0])):
         with pytest.raises(ValueError):
             paired_difference("m", higher_is_better=False, **bad)
@@ -105,3 +105,14 @@ def test_block_schedule():
         block_schedule(["a", "a"])
     with pytest.raises(ValueError):
         block_schedule(["a"], 0)
+
+
+def test_a_zero_capacity_is_compared_on_differences_not_dropped():
+    """Capacity 0 (the SLO failed even at the search's lowest point) has no log: a paired t on differences instead,
+    so the comparison still has an interval and a verdict (the CPU decide run's second pass hit this)."""
+    from harness.stats.compare import paired_difference
+
+    tie = paired_difference("cap", [0.25, 0.297, 0.5, 0.297], [0.297, 0.5, 0.5, 0.0], higher_is_better=True)
+    assert tie.verdict == "indistinguishable" and tie.low < 1 < tie.high and "differences" in tie.method
+    clear = paired_difference("cap", [1.0, 1.1, 0.9, 1.0, 0.0], [3.0, 3.2, 2.9, 3.1, 2.0], higher_is_better=True)
+    assert clear.verdict == "better" and clear.low > 1 and clear.ratio > 2.5
