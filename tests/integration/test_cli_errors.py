@@ -121,3 +121,22 @@ def test_compare_from_another_folder_does_not_create_a_store(tmp_path):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_run_without_quality_data_offline_fails_before_launching_anything(tmp_path):
+    """First-hour finding: lm-eval failed after 47 s with the cause only in its log; now one line, before any server."""
+    import time
+
+    from tests.fakes.fake_llama_server import install
+
+    fake, model = install(tmp_path)
+    spec = tmp_path / "nodata.yaml"
+    spec.write_text(f"name: nodata\nserver: {{model: {model}, llamacpp: {{binary: '{fake}'}}}}\n"
+                    f"load: {{users: 1, duration_s: 2, warmup_s: 0}}\ntracking: {{run_dir: '{tmp_path / 'runs'}'}}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DATA_DIR", "NLTK_DATA")}
+    env.update(HF_DATASETS_OFFLINE="1", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PYTHONPATH=str(REPO))
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(spec)], cwd=tmp_path, env=env,  # no ../shared beside it
+                          capture_output=True, text=True, timeout=120)
+    _one_line(proc, "GSM8K, ifeval need the Hub or a data directory", "set HARNESS_DATA_DIR")
+    assert time.monotonic() - t < 60 and not (tmp_path / "runs").exists()  # nothing was launched, no sweep folder made
