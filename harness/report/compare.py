@@ -59,6 +59,10 @@ class Comparison:
             note += f"\nno differences: {self.differences.baseline.note}"
         if self.smoke:
             note += "\nSMOKE RUN: small limits; not comparable with full runs"
+        if self.runs is not None and self.runs.passed_over:
+            newer = ", ".join(self.runs.passed_over)
+            note += (f"\nnewer sweep(s) {newer} passed over: none of their variants finished (their MLflow tag harness.error says why); "
+                     f"`harness compare --run {self.runs.passed_over[0]}` shows it")
         where = f"sweep run {self.parent_run_id}" if self.parent_run_id else "runs of several sweeps"
         return f"experiment '{self.experiment}', {where}\n{text}{note}"
 
