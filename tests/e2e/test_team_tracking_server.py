@@ -81,13 +81,14 @@ def postgres() -> Iterator[Postgres]:
         as_user = {"user": pg.pw_uid, "group": pg.pw_gid, "extra_groups": []}
     data, log = folder / "data", folder / "postgres.log"
     init = subprocess.run([initdb, "-D", str(data), "-U", DB_USER, "--auth=trust", "-E", "UTF8"], capture_output=True, text=True,
-                          timeout=180, **as_user)
+                          timeout=180, cwd=folder, **as_user)
     if init.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"initdb failed: {(init.stderr or init.stdout).strip()[-500:]}")
     port = free_port()
     proc = subprocess.Popen([server, "-D", str(data), "-p", str(port), "-k", str(folder), "-c", "listen_addresses=127.0.0.1",
-                             "-c", "fsync=off"], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, **as_user)
+                             "-c", "fsync=off"], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, cwd=folder,
+                            **as_user)
     try:
         deadline = time.time() + 120
         while True:
