@@ -82,7 +82,7 @@ def record_series(records: Sequence[RequestRecord], start: float, end: float, pr
     for k in range(n):
         lo = start + k * w
         length = min(w, last - lo) if k == n - 1 else w
-        length = max(length, 1e-9)
+        length = length if length > 0 else w  # requests that took no time at all: a whole interval, not a division by 0
         point = {"output_tokens_per_s": tokens[k] / length, "requests_per_s": done[k] / length,
                  "errors_per_s": failed[k] / length, "in_flight": busy[k] / length}
         for name in LATENCIES:
