@@ -4,13 +4,15 @@ PostgreSQL (Debian's `postgresql`, installed by .ci/run) runs as a private clust
 the `postgres` user when the tests run as root); psycopg2 (the `test` extra) connects MLflow to it. A sweep of
 the fake llama-server through `harness run` is logged over HTTP; the runs, the artifacts (uploaded through the
 server into its --artifacts-destination), the metric history of the time series (in PostgreSQL's own tables),
-`harness compare` over HTTP, and the MLflow UI in headless Chromium with the sweep and a chart over time are checked.
+`harness compare` over HTTP, and the MLflow UI in headless Chromium (the runs page with the sweep, the metric page
+with a series of both variants plotted over steps; screenshots beside the DOM) are checked.
 Skipped, with the reason, where PostgreSQL or psycopg2 is missing or the cluster cannot start.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -21,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -48,7 +51,8 @@ class Postgres:
 
     @property
     def uri(self) -> str:
-        return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+        # the driver named: SQLAlchemy 2.1's plain `postgresql://` means psycopg 3, not psycopg2
+        return f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
 
     def query(self, sql: str) -> list[tuple]:
         import psycopg2
@@ -140,15 +144,19 @@ def tracking_server(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[str, P
     finally:
         import signal
 
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(30)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        proc.wait(30)
 
 
-def _chromium(tmp: Path, url: str, name: str, height: int = 1200) -> str:
+def _chromium(tmp: Path, url: str, name: str, height: int = 1000) -> str:
     """The page's DOM after 20 s of (virtual) time in headless Chromium; a screenshot beside it for a human."""
     base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", f"--user-data-dir={tmp / 'chrome'}", f"--window-size=1600,{height}", "--virtual-time-budget=20000"]
@@ -208,8 +216,12 @@ def test_a_sweep_on_a_postgresql_tracking_server_with_proxied_artifacts(tmp_path
         pytest.skip("chromium not installed (apt-get install chromium; .ci/run does): the UI part is not checked")
     dom = _chromium(tmp_path, f"{uri}/#/experiments/{exp.experiment_id}/runs", "runs")
     assert sweep.info.run_name in dom, dom[-3000:]
-    rid = variants["one-slot"].info.run_id
-    # the run page's metric charts: a tall window, so every chart section is in view (MLflow draws charts lazily)
-    dom = _chromium(tmp_path, f"{uri}/#/experiments/{exp.experiment_id}/runs/{rid}/model-metrics", "charts", height=9000)
-    assert contract.SERIES_OUTPUT_TOKENS_PER_S in dom, dom[-3000:]
-    assert "main-svg" in dom and "scatterlayer" in dom  # plotly drew line charts
+    # a chart over time: MLflow's metric page plots the series of both variant runs against the step
+    key = contract.SERIES_OUTPUT_TOKENS_PER_S
+    query = urlencode({"runs": json.dumps([v.info.run_id for v in variants.values()]), "metric": json.dumps(key),
+                       "experiments": json.dumps([exp.experiment_id]), "plot_metric_keys": json.dumps([key]), "plot_layout": "{}",
+                       "x_axis": "step", "y_axis_scale": "linear", "line_smoothness": "1", "show_point": "false",
+                       "deselected_curves": "[]", "last_linear_y_axis_range": "[]"}, quote_via=quote)
+    dom = _chromium(tmp_path, f"{uri}/#/metric?{query}", "chart")
+    assert key in dom and "scatterlayer" in dom, dom[-3000:]
+    assert dom.count('class="trace scatter') >= 2  # one line per variant run
