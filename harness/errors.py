@@ -5,6 +5,7 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -108,6 +109,9 @@ class GateError(HarnessError):
 
 # ---------------------------------------------------------------- failures as data
 
+_ERROR_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)|error|fatal|ERROR|FATAL)\b\s*[:\]]")
+"""A line that says what went wrong: a Python exception's last line (`ConnectionError: ...`), `error: ...`."""
+
 STAGES = ("server", "load", "quality", "quality_idle", "fidelity", "metrics", "gpu", "tracking", "report", "gate", "interrupt", "harness")
 
 
@@ -141,13 +145,25 @@ class Failure:
         return cls(stage, f"{context}{text}", type(exc).__name__)
 
     @property
+    def last_error(self) -> str | None:
+        """The last line of the message's detail or the log tail that says what went wrong (a Python exception's
+        last line, `error: ...`): shown on screen when no cause was recognised, so the screen says why, not only
+        where the log is."""
+        for line in reversed(self.message.splitlines()[1:] + self.log_tail.splitlines()):
+            if _ERROR_LINE.match(line):
+                return line.strip()[:300]
+        return None
+
+    @property
     def headline(self) -> str:
-        """One line: stage, the message's first line, exit code and likely cause."""
-        line = self.message.splitlines()[0] if self.message else self.kind
+        """One line: stage, the message's first line, exit code and likely cause (else the log's last error line)."""
+        line = self.message.splitlines()[0].rstrip().removesuffix(":") if self.message else self.kind
         if self.exit_code is not None and "exit" not in line:
             line += f" (exit code {self.exit_code})"
         if self.cause:
             line += f"; likely cause: {self.cause}"
+        elif (error := self.last_error) is not None and error not in line:
+            line += f"; last error in the log: {error}"
         return f"{self.stage}: {line}"
 
     def text(self) -> str:

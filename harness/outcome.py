@@ -13,6 +13,7 @@ from harness.server.gpu_summary import TOKENS_PER_JOULE, GpuResult
 from harness.server.launch import RunningServer
 from harness.server.metrics import ScrapeResult
 from harness.spec.model import ResolvedVariant
+from harness.stage import SERIES_PREFIX, SeriesPoint
 
 
 @dataclass
@@ -73,6 +74,22 @@ class VariantOutcome:
         out.update(self.intervals(level=0.95))
         return out
 
+    def series(self) -> dict[str, list[SeriesPoint]]:
+        """Time series of the measured window, step = whole seconds from its start: the client's percentiles and
+        rates per interval (harness/load/series.py), the server's gauges, histogram means and counter rates per
+        scrape, the GPUs' power, utilisation and memory per second; named `series/<family>/<name>`."""
+        if self.load is None or not self.load.records:
+            return {}
+        from harness.load.series import record_series, series_end
+
+        lo, hi = self.load.window_start, self.load.window_end
+        out = record_series(self.load.records, lo, hi)
+        if self.scrape is not None:
+            out.update(self.scrape.history(lo, max(series_end(self.load.records, lo, hi), hi)))
+        if self.gpu is not None and not self.gpu.skipped:
+            out.update(self.gpu.history(lo))
+        return {SERIES_PREFIX + k: v for k, v in out.items() if v}
+
     ci_method = "requests-bootstrap"
     """How the `<metric>_ci_low/_ci_high` of this outcome were made (tag harness.ci_method)."""
 
@@ -132,6 +149,10 @@ class RepeatedOutcome(VariantOutcome):
         own = [f.text() for f in self.failures]
         own += [f"[repeat {b}] " + r.error_text for b, r in zip(self.blocks, self.repeats) if r.failed]
         return "\n".join(own)
+
+    def series(self) -> dict[str, list[SeriesPoint]]:
+        """None here: each repeat's own run holds its time series."""
+        return {}
 
     def metrics(self) -> dict[str, float]:
         """Medians over the repeats that measured each metric, intervals for the headline ones, repeats/count."""

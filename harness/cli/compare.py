@@ -66,10 +66,9 @@ def command(args: argparse.Namespace) -> int:
     published = publish(Path(args.out) if args.out else default_out, run_ids, args.experiment, args.tracking_uri, gates,
                         args.baseline, log_artifacts=not args.no_log)
     if args.runs:
-        import pandas as pd
+        from harness.report.render import text_table
 
-        with pd.option_context("display.max_columns", None, "display.width", 250):
-            print(published.report.table.to_string())
+        print(text_table(published.report))
         if args.csv:
             published.report.table.to_csv(args.csv)
     print_report(published)

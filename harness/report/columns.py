@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from harness.tracking import contract as mc
 from harness.tracking.run_record import CI_HIGH, CI_LOW
 
@@ -52,28 +50,18 @@ def headline_perf(metric_names: set[str]) -> list[str]:
     return capacity + listed
 
 
-def fmt(v: object) -> str:
-    """A table cell: 3 decimals below 10, one above; '-' for nan."""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-    return str(v)
-
-
-def with_interval(v: object, interval: tuple[float, float] | None) -> str:
-    """`181.5 [178.2, 184.0]`, or the value alone."""
-    if interval is None or not isinstance(v, float) or math.isnan(v):
-        return fmt(v)
-    return f"{fmt(v)} [{fmt(interval[0])}, {fmt(interval[1])}]"
-
-
-def star_legend(level: float, margin: float, ci_methods: set[str] | None = None) -> str:
-    """The legend under a table with intervals and stars; `ci_methods`: the runs' harness.ci_method tags."""
-    within = f" or within the margin {margin:g}" if margin else ""
-    text = (f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
-            "quality stderrs/samples; without an interval only equal values tie); [low, high] = the logged interval")
-    if ci_methods and "requests-bootstrap" in ci_methods:
-        text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
-                 "noise and decides nothing")
-    return text
+def star_legend(level: float, margin: float, ci_methods: set[str] | None = None, stars: bool = True, intervals: bool = True) -> str:
+    """The legend under a table: what its stars mean (only when one appears) and what its intervals are (only when
+    one appears); `ci_methods`: the runs' harness.ci_method tags. Empty when the table shows neither."""
+    parts = []
+    if stars:
+        within = f" or within the margin {margin:g}" if margin else ""
+        parts.append(f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
+                     "quality stderrs/samples; without an interval only equal values tie; a value printed like a starred one is starred too)")
+    if intervals:
+        text = "[low, high] = the logged interval"
+        if ci_methods and "requests-bootstrap" in ci_methods:
+            text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
+                     "noise and decides nothing")
+        parts.append(text)
+    return "; ".join(parts)

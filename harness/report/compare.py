@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
-from harness.report.columns import COLUMNS, star_legend, with_interval
+from harness.report.cells import Formatted, format_table
+from harness.report.columns import COLUMNS, LABEL, star_legend
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -40,28 +41,28 @@ class Comparison:
     level: float = 0.95
     margin: float = 0.0
 
-    def render(self) -> str:
-        import pandas as pd
+    def cells(self) -> Formatted:
+        """The table as cells by column type (harness/report/cells.py): stars on every value tied with the best."""
+        tied = {label: self.tied.get(label, [self.best[label]]) for label in self.best} | self.tied
+        return format_table(self.table, LABEL.values(), self.intervals, tied)
 
-        shown = self.table.copy().astype(object)
-        for label in shown.columns:
-            if label == "status":
-                continue
-            starred = set(self.tied.get(label, [self.best[label]] if label in self.best else []))
-            shown[label] = [with_interval(v, self.intervals.get((str(idx), label))) + (" *" if idx in starred else "")
-                            if isinstance(v, float) else v for idx, v in zip(shown.index, shown[label])]
-        with pd.option_context("display.max_columns", None, "display.width", 250):
-            text = shown.to_string()
-        note = "\n" + star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None)
+    def render(self) -> str:
+        shown = self.cells()
+        text = shown.text()
+        legend = star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None,
+                             stars=shown.starred, intervals=shown.intervals)
+        note = "\n" + legend if legend else ""
         if self.differences is not None and self.differences.items:
             d = self.differences
-            frame = pd.DataFrame([cells for _, cells in d.rows()], index=[v for v, _ in d.rows()], columns=d.header())
-            with pd.option_context("display.max_columns", None, "display.width", 250):
-                note += f"\n\nvs baseline: {d.note()}\n{frame.to_string()}"
+            note += f"\n\nvs baseline: {d.note()}\n{Formatted(d.header(), d.rows(), False, False).text()}"
         elif self.differences is not None:
             note += f"\nno differences: {self.differences.baseline.note}"
         if self.smoke:
             note += "\nSMOKE RUN: small limits; not comparable with full runs"
+        if self.runs is not None and self.runs.passed_over:
+            newer = ", ".join(self.runs.passed_over)
+            note += (f"\nnewer sweep(s) {newer} passed over: none of their variants finished (their MLflow tag harness.error says why); "
+                     f"`harness compare --run {self.runs.passed_over[0]}` shows it")
         where = f"sweep run {self.parent_run_id}" if self.parent_run_id else "runs of several sweeps"
         return f"experiment '{self.experiment}', {where}\n{text}{note}"
 

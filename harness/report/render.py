@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import html
 
-from harness.report.columns import LABEL, fmt, star_legend, with_interval
+from harness.report.cells import Formatted, format_table
+from harness.report.columns import LABEL, star_legend
 from harness.report.decision import DecisionReport
 
 
-def _cells(r: DecisionReport) -> list[tuple[str, list[str]]]:
-    """(variant, its cells) of the main table: values with their interval, * on every value tied with the best."""
-    out = []
-    for name, row in r.table.iterrows():
-        cells = []
-        for col, v in zip(r.table.columns, row.tolist()):
-            text = with_interval(v, r.intervals.get((str(name), col))) if col in LABEL.values() else fmt(v)
-            cells.append(text + (" *" if isinstance(v, float) and str(name) in r.tied.get(col, []) else ""))
-        out.append((str(name), cells))
-    return out
+def _cells(r: DecisionReport) -> Formatted:
+    """The main table by column type: values with their interval, * on every value tied with the best."""
+    return format_table(r.table, LABEL.values(), r.intervals, r.tied)
+
+
+def _legend(r: DecisionReport, cells: Formatted) -> str:
+    return star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}, stars=cells.starred, intervals=cells.intervals)
+
+
+def text_table(r: DecisionReport) -> str:
+    """The main table as aligned text with its legend (the CLI's `compare --runs`)."""
+    cells = _cells(r)
+    legend = _legend(r, cells)
+    return cells.text() + (f"\n{legend}" if legend else "")
 
 
 def _perf_table(r: DecisionReport) -> tuple[list[str], list[list[str]]]:
@@ -69,8 +74,9 @@ def markdown(r: DecisionReport, images: dict[str, str]) -> str:
     lines = [title, ""]
     if r.smoke:
         lines += ["> **SMOKE RUN**: small limits; not comparable with full runs.", ""]
-    lines += _md_table(["variant"] + list(r.table.columns), [[n] + c for n, c in _cells(r)])
-    lines += ["", star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}), ""]
+    cells = _cells(r)
+    lines += _md_table(["variant"] + cells.header, [[n] + c for n, c in cells.rows])
+    lines += ["", _legend(r, cells), ""] if _legend(r, cells) else [""]
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
@@ -98,8 +104,10 @@ def to_html(r: DecisionReport, images: dict[str, str]) -> str:
         body.append(f"<p>MLflow sweep run <code>{html.escape(r.sweep_id)}</code></p>")
     if r.smoke:
         body.append('<p class="warn"><b>SMOKE RUN</b>: small limits; not comparable with full runs.</p>')
-    body.append(_html_table([""] + list(r.table.columns), [[n] + c for n, c in _cells(r)]))
-    body.append(f"<p>{html.escape(star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}))}</p>")
+    cells = _cells(r)
+    body.append(_html_table([""] + cells.header, [[n] + c for n, c in cells.rows]))
+    if _legend(r, cells):
+        body.append(f"<p>{html.escape(_legend(r, cells))}</p>")
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         body.append(f"<h2>{html.escape(heading)}</h2><ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items if i) + "</ul>")

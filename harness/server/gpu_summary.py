@@ -10,9 +10,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
-
 from harness.errors import Failure
+from harness.stage import SeriesPoint
 
 TOKENS_PER_JOULE = "perf/output_tokens_per_joule"
 
@@ -52,14 +51,6 @@ class GpuSample:
     def from_json(cls, line: str) -> "GpuSample":
         raw = json.loads(line)
         return cls(raw["t"], tuple(GpuReading(**g) for g in raw["gpus"]))
-
-
-class SeriesPoint(NamedTuple):
-    step: int
-    """Whole seconds into the window (the MLflow step)."""
-    t: float
-    """Epoch seconds of the bucket's first sample (the MLflow timestamp / 1000)."""
-    value: float
 
 
 def _at(ts: list[float], ys: list[float], t: float) -> float:

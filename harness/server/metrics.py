@@ -19,7 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
-from harness.stage import Progress
+from harness.stage import Progress, SeriesPoint
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,44 @@ class ScrapeResult:
     """Scrapes that got no answer (timeouts, refused, HTTP errors)."""
     file: Path
     last_error: str | None = None
+    series: tuple[Scrape, ...] = ()
+    """Every answered scrape, in time order (for `history`)."""
 
     def flat_metrics(self, prefix: str = "server/") -> dict[str, float]:
         return {**{f"{prefix}{k}": v for k, v in self.metrics.items()},
                 f"{prefix}scrapes": float(self.scrapes), f"{prefix}scrape_failures": float(self.failures)}
+
+    def history(self, start: float, end: float | None = None, prefix: str = "server/") -> dict[str, list[SeriesPoint]]:
+        """Per scrape taken in [start, end]: every gauge (`server/requests_running`, `server/kv_cache_usage`, ...),
+        each histogram's mean since the previous scrape (`server/queue_time_s_mean`) and each counter's rate
+        (`server/generation_tokens_per_s`); step = whole seconds from `start` (MLflow metric history)."""
+        out: dict[str, list[SeriesPoint]] = {}
+
+        def add(name: str, t: float, value: float) -> None:
+            out.setdefault(prefix + name, []).append(SeriesPoint(int(t - start), t, value))
+
+        ordered = sorted(self.series, key=lambda s: s.t)
+        for prev, cur in zip([None, *ordered], ordered):
+            if cur.t < start or (end is not None and cur.t > end):
+                continue
+            for name, candidates in GAUGES.items():
+                key = _first_present(candidates, set(cur.samples))
+                if key is not None:
+                    add(name, cur.t, cur.samples[key])
+            if prev is None or cur.t <= prev.t:
+                continue
+            for name, candidates in HISTOGRAMS.items():
+                key = _first_present(candidates, set(cur.buckets))
+                if key is None:
+                    continue
+                count = cur.samples.get(key + "_count", 0.0) - prev.samples.get(key + "_count", 0.0)
+                if count > 0:
+                    add(f"{name}_mean", cur.t, (cur.samples.get(key + "_sum", 0.0) - prev.samples.get(key + "_sum", 0.0)) / count)
+            for name, candidates in COUNTERS.items():
+                key = _first_present(candidates, set(cur.samples))
+                if key is not None and key in prev.samples:
+                    add(f"{name}_per_s", cur.t, max(cur.samples[key] - prev.samples[key], 0.0) / (cur.t - prev.t))
+        return out
 
 
 class MetricsScraper:
@@ -216,4 +250,4 @@ class MetricsScraper:
         if self.series:
             before, after = window_scrapes(self.series, *window) if window else (self.series[0], self.series[-1])
             metrics = summarize(before, after, self.series)
-        return ScrapeResult(metrics, len(self.series), self.failures, self.out_path, self.last_error)
+        return ScrapeResult(metrics, len(self.series), self.failures, self.out_path, self.last_error, tuple(self.series))

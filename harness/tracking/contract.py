@@ -94,6 +94,32 @@ def _written() -> dict[str, float]:
     return {**outcome.metrics(), **twice.metrics()}
 
 
+def _series_written() -> frozenset[str]:
+    """Every time-series name (`series/...`): a filled outcome with an ok and a failed request in its window, two
+    scrapes carrying every mapped metric and two GPU samples, through the writer's own `VariantOutcome.series()`."""
+    from harness.load.records import RequestRecord
+    from harness.outcome import VariantOutcome
+    from harness.server.gpu_summary import GpuReading, GpuSample, summarize as gpu_summary
+    from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAMS
+    from harness.server.metrics import Scrape, ScrapeResult
+
+    outcome = _fill(VariantOutcome)
+    outcome.load.records = [RequestRecord(1.0, ok=True, ttft_s=0.1, chunk_offsets_s=[0.1, 0.2, 0.3], e2e_s=0.3,
+                                          prompt_tokens=2, completion_tokens=3), RequestRecord(1.5, error="x", e2e_s=0.1)]
+    outcome.load.window_start, outcome.load.window_end = 1.0, 2.0
+
+    def scrape(t: float, n: float) -> Scrape:
+        samples = {names[0]: n for names in (*COUNTERS.values(), *GAUGES.values())}
+        for names in HISTOGRAMS.values():
+            samples |= {names[0] + "_count": n, names[0] + "_sum": n / 2}
+        return Scrape(t, samples, {names[0]: [(1.0, n), (math.inf, n)] for names in HISTOGRAMS.values()})
+
+    outcome.scrape = ScrapeResult({}, 2, 0, Path("metrics.jsonl"), series=(scrape(1.0, 1.0), scrape(2.0, 2.0)))
+    gpu = GpuReading(0, "gpu", 100.0, 50.0, 1.0, 1000.0, 1.0)
+    outcome.gpu = gpu_summary([GpuSample(1.0, (gpu,)), GpuSample(1.5, (gpu,))], (1.0, 2.0))
+    return frozenset(outcome.series())
+
+
 def _shifted(outcome: Any) -> Any:
     """A copy of `outcome` whose metrics are all 10% higher (so an interval over the two exists)."""
     import copy
@@ -118,6 +144,8 @@ def _split(names: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
 
 METRICS, PATTERNS = _split(list(_written()))
 """Exact metric names, and the families with a scan point or step index (`<n>`)."""
+SERIES = _series_written()
+"""Time-series names (MLflow metric history with steps): `series/<family>/<name>`, never a gate's or a column's metric."""
 _PATTERN_RES = [re.compile("/".join("[^/]+" if p == "<n>" else re.escape(p) for p in t.split("/"))) for t in PATTERNS]
 _KNOB_RE = re.compile(re.escape(KNOB_PREFIX) + r"[a-z][a-z0-9_]*")
 
@@ -125,6 +153,20 @@ _KNOB_RE = re.compile(re.escape(KNOB_PREFIX) + r"[a-z][a-z0-9_]*")
 def is_metric(name: str) -> bool:
     """Is `name` a metric the harness logs (exact, of a pattern family, or a knob)?"""
     return name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r in _PATTERN_RES)
+
+
+def is_series(name: str) -> bool:
+    """Is `name` a time series the harness logs as metric history (`series/perf/ttft_p95_ms`)?"""
+    return name in SERIES
+
+
+class SeriesName(str):
+    """A time-series name the harness logs; constructing one with any other name raises ValueError."""
+
+    def __new__(cls, name: str) -> "SeriesName":
+        if name not in SERIES:
+            raise ValueError(f"{name}: not a time series the harness logs ({', '.join(sorted(SERIES)[:4])}, ...)")
+        return super().__new__(cls, name)
 
 
 def closest(name: str, n: int = 3) -> list[str]:
@@ -265,3 +307,9 @@ SERVER_QUEUE_TIME_S_MEAN = MetricName("server/queue_time_s_mean")
 KNOB_PARALLEL = MetricName("knob/parallel")
 KNOB_MAX_NUM_SEQS = MetricName("knob/max_num_seqs")
 KNOB_BITS_PER_WEIGHT = MetricName("knob/bits_per_weight")
+SERIES_TTFT_P95_MS = SeriesName("series/perf/ttft_p95_ms")
+SERIES_OUTPUT_TOKENS_PER_S = SeriesName("series/perf/output_tokens_per_s")
+SERIES_REQUESTS_RUNNING = SeriesName("series/server/requests_running")
+SERIES_REQUESTS_WAITING = SeriesName("series/server/requests_waiting")
+SERIES_KV_CACHE_USAGE = SeriesName("series/server/kv_cache_usage")
+SERIES_GPU_POWER_W = SeriesName("series/gpu/power_w")

@@ -32,6 +32,8 @@ from harness.tracking.store import client, ensure_experiment, tracking_uri
 from harness.redaction import redact, scrub_folder, secret_values
 
 MAX_PARAM = 6000
+SERIES_BATCH = 1000
+"""Metrics per log_batch call (MLflow's limit)."""
 RESULTS_FILE = "results.json"
 """Per variant folder: the variant's MLflow record, written before MLflow is called (`harness sync` reads it)."""
 
@@ -129,6 +131,7 @@ class SweepLogger:
         """Params, metrics, dataset inputs, tags, the variant spec and the folder's files, then the run's status."""
         self._log_params(run_id, record["params"])
         self._log_metrics(run_id, record["metrics"])
+        self._log_series(run_id, record.get("series", {}))
         from harness.tracking.datasets import as_inputs
 
         tags = dict(record["tags"])
@@ -195,6 +198,16 @@ class SweepLogger:
             for i in range(0, len(items), 500):
                 self.client.log_batch(run_id, metrics=items[i : i + 500])
 
+    def _log_series(self, run_id: str, series: dict[str, list[list[float]]]) -> None:
+        """Metric history: one MLflow metric per point, step = seconds into the measured window, its wall time."""
+        from mlflow.entities import Metric
+
+        items = [Metric(name, float(v), int(t * 1000), int(step)) for name, points in sorted(series.items())
+                 for step, t, v in points if math.isfinite(float(v))]
+        with mlflow_errors(f"cannot log the time series of MLflow run {run_id}", RunNotFound):
+            for i in range(0, len(items), SERIES_BATCH):
+                self.client.log_batch(run_id, metrics=items[i : i + SERIES_BATCH])
+
     def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with mlflow_errors(f"cannot log {artifact_file} to MLflow run {run_id}", RunNotFound):
             self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
@@ -231,6 +244,8 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
         "metrics": metrics,
         "tags": tags,
         "datasets": dataset_records(plans, spec.load.model_dump_json()),
+        "series": {name: [[p.step, round(p.t, 3), p.value] for p in points if math.isfinite(p.value)]
+                   for name, points in outcome.series().items()},
         "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
                                        sort_keys=False),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ArtifactNotFound, ExperimentNotFound, RunNotFound, TrackingError
-from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, Tag
+from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, STATUS_OK, Tag
 from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.run_record import KIND_REPEAT, TAG_BLOCK, TAG_REPEAT, RunRecord, int_tag, record_of
 from harness.tracking.store import client, tracking_uri
@@ -36,6 +36,8 @@ class RunSet:
     experiment: str
     store: "RunStore | None" = None
     """Where they were read (for samples, baselines and the report/gate files); None for hand-made sets."""
+    passed_over: tuple[str, ...] = ()
+    """Newer sweeps of the experiment that a plain `compare` passed over: none of their variants finished."""
 
     @property
     def smoke(self) -> bool:
@@ -127,6 +129,20 @@ class RunStore:
             raise RunNotFound(f"experiment '{experiment}' has no harness sweep run{extra}; run `harness run SPEC.yaml` first")
         return runs[0].info.run_id
 
+    def latest_finished_sweep(self, experiment: str, look_back: int = 50) -> tuple[str, list[str]]:
+        """The newest sweep with a finished variant, and the newer sweeps passed over (none of their variants finished:
+        a start failure, an interrupted run); the newest sweep when none of the last `look_back` has one."""
+        newest = self.latest_sweep_id(experiment)
+        eid = self.experiment_id(experiment)
+        sweeps = self._search(eid, f"tags.`{Tag.KIND}` = '{KIND_SWEEP}'", order_by=["attributes.start_time DESC"], max_results=look_back)
+        passed: list[str] = []
+        for sweep in sweeps:
+            sid = sweep.info.run_id
+            if self._search(eid, f"tags.`{Tag.PARENT}` = '{sid}' and tags.`{Tag.STATUS}` = '{STATUS_OK}'", max_results=1):
+                return sid, passed
+            passed.append(sid)
+        return newest, []
+
     def load_runs(self, run_ids: list[str]) -> RunSet:
         """Variant runs for the given ids; a sweep id expands to its variant runs."""
         out: list[RunRecord] = []
@@ -152,11 +168,14 @@ class RunStore:
         return RunSet(out, next(iter(sweeps)) if len(sweeps) == 1 else None, exp.name, self)
 
     def read_sweep(self, experiment: str, sweep_id: str | None = None) -> RunSet:
-        """The variants of one sweep: `sweep_id`, or the latest sweep of `experiment`."""
-        sid = sweep_id or self.latest_sweep_id(experiment)
-        if self._run(sid).data.tags.get(Tag.KIND) != KIND_SWEEP:
-            raise RunNotFound(f"run {sid} is not a harness sweep run (tag {Tag.KIND}={KIND_SWEEP}); use --runs for variant runs")
-        return self.load_runs([sid])
+        """The variants of one sweep: `sweep_id`, or the latest sweep of `experiment` with a finished variant (newer
+        sweeps where none finished are named in `passed_over`)."""
+        passed: list[str] = []
+        if sweep_id is None:
+            sweep_id, passed = self.latest_finished_sweep(experiment)
+        if self._run(sweep_id).data.tags.get(Tag.KIND) != KIND_SWEEP:
+            raise RunNotFound(f"run {sweep_id} is not a harness sweep run (tag {Tag.KIND}={KIND_SWEEP}); use --runs for variant runs")
+        return replace(self.load_runs([sweep_id]), passed_over=tuple(passed))
 
     def _artifacts(self, run_id: str, path: str) -> list[Any]:
         with mlflow_errors(f"cannot list artifacts {path}/ of run {run_id}", RunNotFound):

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.stage import SERIES_PREFIX
 from harness.tracking.contract import KIND_REPEAT, STATUS_FAILED, STATUS_OK, STATUS_RUNNING, Tag
 
 if TYPE_CHECKING:
@@ -122,7 +123,8 @@ def record_of(run: Any) -> RunRecord:
         experiment_id=run.info.experiment_id,
         parent_id=tags.get(Tag.PARENT),
         status=status,
-        metrics={k: float(v) for k, v in run.data.metrics.items()},
+        # a time series' latest point is no result of the run: its history is read with get_metric_history
+        metrics={k: float(v) for k, v in run.data.metrics.items() if not k.startswith(SERIES_PREFIX)},
         params=dict(run.data.params),
         tags=tags,
     )

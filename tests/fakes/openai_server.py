@@ -14,6 +14,7 @@ Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import threading
@@ -40,6 +41,10 @@ class FakeState:
         self.slots = threading.Semaphore(slots) if slots else None  # >0: at most this many streams at once, the rest queue
         self.requests = 0
         self.generated = 0
+        self.streaming = 0
+        """Streams being answered now (/metrics: llamacpp:requests_processing)."""
+        self.waiting = 0
+        """Streams queued for a slot (/metrics: llamacpp:requests_deferred)."""
         self.bodies: list[dict] = []  # the last 1000 request bodies, for assertions on what clients sent
         self.gets: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -74,7 +79,8 @@ class Handler(BaseHTTPRequestHandler):
                 f"llamacpp:tokens_predicted_total {st.generated}\n"
                 "# TYPE llamacpp:prompt_tokens_total counter\n"
                 f"llamacpp:prompt_tokens_total {st.requests * 5}\n"
-                "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 0\n"
+                f"# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing {st.streaming}\n"
+                f"# TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred {st.waiting}\n"
             ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -118,11 +124,16 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"choices": [{"message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
             return
-        if st.slots is not None:
-            with st.slots:
+        with st.lock:
+            st.waiting += 1
+        with st.slots if st.slots is not None else contextlib.nullcontext():
+            with st.lock:
+                st.waiting, st.streaming = st.waiting - 1, st.streaming + 1
+            try:
                 self._stream(st, body)
-        else:
-            self._stream(st, body)
+            finally:
+                with st.lock:
+                    st.streaming -= 1
 
     def _tokenize(self, st: FakeState, body: dict) -> None:
         with st.lock:

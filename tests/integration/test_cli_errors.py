@@ -121,3 +121,47 @@ def test_compare_from_another_folder_does_not_create_a_store(tmp_path):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_run_without_quality_data_offline_fails_before_launching_anything(tmp_path):
+    """First-hour finding: lm-eval failed after 47 s with the cause only in its log; now one line, before any server."""
+    import time
+
+    from tests.fakes.fake_llama_server import install
+
+    fake, model = install(tmp_path)
+    spec = tmp_path / "nodata.yaml"
+    spec.write_text(f"name: nodata\nserver: {{model: {model}, llamacpp: {{binary: '{fake}'}}}}\n"
+                    f"load: {{users: 1, duration_s: 2, warmup_s: 0}}\ntracking: {{run_dir: '{tmp_path / 'runs'}'}}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DATA_DIR", "NLTK_DATA")}
+    env.update(HF_DATASETS_OFFLINE="1", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PYTHONPATH=str(REPO))
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(spec)], cwd=tmp_path, env=env,  # no ../shared beside it
+                          capture_output=True, text=True, timeout=120)
+    _one_line(proc, "GSM8K, ifeval need the Hub or a data directory", "set HARNESS_DATA_DIR")
+    assert time.monotonic() - t < 60 and not (tmp_path / "runs").exists()  # nothing was launched, no sweep folder made
+
+
+def test_compare_without_run_passes_over_newer_sweeps_where_nothing_finished(store):
+    """MLflow finding: a plain `harness compare` showed the latest sweep even when it had failed entirely."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    tmp, good = store
+    c = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
+    eid = c.get_experiment_by_name("X").experiment_id
+    time.sleep(0.05)  # a later start time
+    bad = c.create_run(eid, run_name="sweep-2", tags={"harness.kind": "sweep"}).info.run_id
+    rid = c.create_run(eid, run_name="a", tags={"mlflow.parentRunId": bad, "harness.kind": "variant", "harness.variant": "a",
+                                                "harness.status": "failed", "harness.error": "[server] port 8080 is already in use"}).info.run_id
+    c.set_terminated(rid, "FAILED")
+    c.set_terminated(bad, "FAILED")
+    shown = _harness(tmp, "compare", "X", "--no-report")
+    assert shown.returncode == 0, shown.stderr
+    assert f"sweep run {good}" in shown.stdout and f"newer sweep(s) {bad} passed over: none of their variants finished" in shown.stdout
+    assert f"harness compare --run {bad}" in shown.stdout
+    asked = _harness(tmp, "compare", "X", "--run", bad, "--no-report")
+    assert asked.returncode == 0 and f"sweep run {bad}" in asked.stdout and "failed" in asked.stdout and "passed over" not in asked.stdout
+    # gates still look at the newest sweep: a sweep that failed must fail CI
+    assert _harness(tmp, "gate", "--experiment", "X", "--out", str(tmp / "g")).returncode == 2

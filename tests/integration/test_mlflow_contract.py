@@ -103,7 +103,7 @@ def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Fai
     server = RunningServer(Endpoint("http://127.0.0.1:1", "m", engine=variant.server.kind, info={"server_version": "b1"}),
                            ResolvedModel(variant.server.model, str(_tiny_gguf(folder)), "ab" * 32), ["llama-server", "-m", "m"],
                            ["X"], {"GGML_X": "1"}, None, 1.5)
-    scrape = ScrapeResult(summarize_scrapes(before, after, [before, after]), 2, 0, folder / "metrics.jsonl")
+    scrape = ScrapeResult(summarize_scrapes(before, after, [before, after]), 2, 0, folder / "metrics.jsonl", series=(before, after))
     out = VariantOutcome(variant, folder, server, load, _quality(folder, 30.0), _quality(folder, 10.0), scrape, duration_s=60.0)
     if failure is not None:
         out.failures = [failure]
@@ -176,6 +176,24 @@ def test_everything_the_writer_logs_is_in_the_contract(logged):
     docs = " ".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
     named = set(re.findall(r"`((?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+)`", docs))
     assert [n for n in named if not contract.is_metric(n)] == []
+
+
+def test_every_series_the_writer_logs_is_metric_history_in_the_contract(logged):
+    from harness.tracking.store import client
+
+    uri, _, runset = logged
+    c = client(uri)
+    for r in runset.runs:
+        logged_names = set(c.get_run(r.run_id).data.metrics)
+        series = sorted(n for n in logged_names if n.startswith("series/"))
+        assert series and [n for n in series if not contract.is_series(n)] == []
+        assert not set(r.metrics) & set(series)  # the reader keeps them out of the run's values
+        ttft = c.get_metric_history(r.run_id, contract.SERIES_TTFT_P95_MS)
+        assert len(ttft) >= 2 and [m.step for m in ttft] == sorted(m.step for m in ttft)
+        assert len(c.get_metric_history(r.run_id, contract.SERIES_REQUESTS_RUNNING)) == 1  # the one scrape inside the window
+    docs = " ".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    named = set(re.findall(r"`(series/[A-Za-z0-9_./]+)`", docs))
+    assert named and [n for n in named if not contract.is_series(n)] == []
 
 
 def test_failure_tags_and_status(logged):
