@@ -13,6 +13,9 @@ COLUMNS: list[tuple[str, str, bool]] = [
     (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
     (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
     (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
+    (mc.FIDELITY_TOP1, "fid top-1", True),
+    (mc.FIDELITY_KL, "fid KL", False),
+    (mc.FIDELITY_IDENTICAL, "fid identical", True),
     (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
     (mc.REQUESTS_PER_S, "req/s", True),
     (mc.TTFT_P50_MS, "TTFT p50 ms", False),
@@ -29,7 +32,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
 
 DIRECTION = {m: higher for m, _, higher in COLUMNS}
 LABEL = {m: label for m, label, _ in COLUMNS}
-PERF, CAPACITY = "perf/", "capacity_"
+PERF, CAPACITY, FIDELITY = "perf/", "capacity_", "fidelity/"
 
 
 def higher_is_better(metric: str) -> bool:
@@ -37,6 +40,8 @@ def higher_is_better(metric: str) -> bool:
     if metric in DIRECTION:
         return DIRECTION[metric]
     leaf = metric.rsplit("/", 1)[-1]
+    if metric.startswith(FIDELITY) and leaf.startswith(("kl", "uncovered_mass")):
+        return False  # a divergence from the baseline
     if "per_s" in leaf or leaf.startswith(("capacity_rps", "capacity_concurrency", "goodput")):
         return True
     return not (leaf.endswith(("_ms", "_s")) or "_ms_" in leaf or "_s_" in leaf or any(w in leaf for w in ("error", "waiting", "queue")))

@@ -31,6 +31,8 @@ def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) ->
     params = params_from_name(s.model)
     if params is not None:
         out["knob/params_b"] = params / 1e9
+    if model_location and os.path.isfile(model_location):
+        out["knob/model_size_mb"] = os.path.getsize(model_location) / 1e6
     if model_location:
         for name, value in model_fact_metrics(model_location, s.kind, settings.model_dump() if settings is not None else None).items():
             out.setdefault(name, value)
