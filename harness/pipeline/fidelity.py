@@ -77,7 +77,7 @@ class FidelityPlan:
         baseline = None if f.reference is not None else fidelity_baseline(spec)
         plan = cls(settings, baseline, f.enabled is True, f.when)
         saved = f.reference if f.reference is not None else (
-            folder / baseline / "fidelity" if baseline is not None and baseline in (kept or {}) else None)
+            _kept_pass(folder / baseline) if baseline is not None and baseline in (kept or {}) else None)
         if saved is not None:
             try:
                 plan._use(open_saved(saved, settings))
@@ -118,3 +118,11 @@ class FidelityPlan:
                 self.reference, self.floor = load_reference(result.reference_path), result.noise_floor
             except FidelityError as exc:
                 self.notes.append(f"the baseline's reference cannot be read back ({exc}); fidelity not compared")
+
+
+def _kept_pass(variant_folder: Path) -> Path:
+    """Where a finished baseline left its pass: `<variant>/fidelity/`, or with repeats its first repeat's."""
+    for candidate in [variant_folder, *sorted(variant_folder.glob("repeat-*"))]:
+        if (candidate / "fidelity" / "reference.jsonl").is_file():
+            return candidate / "fidelity"
+    return variant_folder / "fidelity"

@@ -80,3 +80,15 @@ def star_legend(level: float, margin: float, ci_methods: set[str] | None = None)
         text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
                  "noise and decides nothing")
     return text
+
+
+def noise_floor_line(runs) -> str | None:
+    """The fidelity noise floor the runs logged (the baseline against its second pass), in one line; None without one."""
+    for r in runs:
+        top1, kl = r.metric("fidelity/noise/top1_agreement"), r.metric("fidelity/noise/kl")
+        if top1 is not None:
+            shown = with_interval(top1, r.interval("fidelity/noise/top1_agreement"))
+            kl_shown = "" if kl is None else f", KL {with_interval(kl, r.interval('fidelity/noise/kl'))}"
+            return (f"fidelity noise floor (the baseline served twice): top-1 {shown}{kl_shown}; a variant inside it is "
+                    "indistinguishable from re-serving the baseline")
+    return None

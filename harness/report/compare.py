@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
-from harness.report.columns import COLUMNS, star_legend, with_interval
+from harness.report.columns import COLUMNS, noise_floor_line, star_legend, with_interval
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -53,6 +53,9 @@ class Comparison:
         with pd.option_context("display.max_columns", None, "display.width", 250):
             text = shown.to_string()
         note = "\n" + star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None)
+        floor = noise_floor_line(self.runs.runs) if self.runs else None
+        if floor:
+            note += "\n" + floor
         if self.differences is not None and self.differences.items:
             d = self.differences
             frame = pd.DataFrame([cells for _, cells in d.rows()], index=[v for v, _ in d.rows()], columns=d.header())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from harness.report.columns import LABEL, fmt, star_legend, with_interval
+from harness.report.columns import LABEL, fmt, noise_floor_line, star_legend, with_interval
 from harness.report.decision import DecisionReport
 
 
@@ -49,6 +49,9 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
         out.append(("Performance differences (verdicts)", perf))
     sig = [d.sentence() for d in r.differences] or ["-"]
     out.append(("Quality differences (significance)", [r.significance_note] + sig))
+    floor = noise_floor_line(r.runs)
+    if floor:
+        out.append(("Fidelity to the baseline", [floor]))
     if r.flags:
         out.append(("Flags", r.flags))
     roof = [f"{x.variant}: batch {x.batch} on {x.hardware}, {x.params / 1e9:.3g}B params x {x.bits_per_weight:g} bits: ceiling "

@@ -258,7 +258,10 @@ def test_the_report_adds_a_fidelity_frontier():
 
     def run(name, tps, top1):
         return RunRecord(name, name, "0", "s", "ok", {"perf/output_tokens_per_s": tps, "perf/ttft_p95_ms": 100.0,
-                                                         "fidelity/top1_agreement": top1, "fidelity/kl": 1 - top1})
+                                                         "fidelity/top1_agreement": top1, "fidelity/kl": 1 - top1,
+                                                         "fidelity/noise/top1_agreement": 0.995,
+                                                         "fidelity/noise/top1_agreement_ci_low": 0.99,
+                                                         "fidelity/noise/top1_agreement_ci_high": 1.0})
 
     runs = [run("q4_1", 50.0, 1.0), run("q8_0", 40.0, 0.96), run("q2_k", 55.0, 0.64), run("worse", 39.0, 0.5)]
     report = build_decision(runs, GatesSpec(), "fid", None, False)
@@ -266,6 +269,10 @@ def test_the_report_adds_a_fidelity_frontier():
     assert len(fid) == 1 and set(fid[0].on) == {"q4_1", "q2_k"} and "worse" in fid[0].dominated_by
     assert "pareto output_tokens_per_s / top1_agreement" in report.table.columns
     assert {"fid top-1", "fid KL"} <= set(report.table.columns)
+    from harness.report.render import markdown
+
+    text = markdown(report, {})
+    assert "## Fidelity to the baseline" in text and "top-1 0.995 [0.990, 1.000]" in text
 
 
 # ------------------------------------------------------------------ llamacpp.quantize facts
