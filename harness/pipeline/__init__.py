@@ -65,8 +65,9 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     from harness.pipeline.fidelity import preflight as fidelity_preflight
     from harness.spec.fidelity import check_fidelity
 
-    if check_fidelity(spec):
-        raise SpecError(check_fidelity(spec))
+    problems = check_fidelity(spec)  # a spec built without the loader (model_validate) is checked here too
+    if problems:
+        raise SpecError(problems)
     fidelity_preflight(spec)  # a saved reference readable, dataset prompts found
     result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
