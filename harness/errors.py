@@ -79,6 +79,10 @@ class FidelityError(HarnessError):
     """The fidelity stage (agreement with the baseline's tokens and log-probabilities) failed."""
 
 
+class FidelityUnsupported(FidelityError):
+    """The endpoint answers chat completions without log-probabilities (`logprobs.content`): fidelity cannot be measured."""
+
+
 class TrackingError(HarnessError):
     """Logging to or reading from MLflow failed."""
 

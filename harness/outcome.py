@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure
+from harness.fidelity.compare import Comparison
+from harness.fidelity.stage import FidelityResult
 from harness.load.runner import LoadResult
 from harness.quality.runner import QualityResult
 from harness.server.gpu_summary import TOKENS_PER_JOULE, GpuResult
@@ -31,6 +33,10 @@ class VariantOutcome:
     """The server's /metrics over the measured window (None when not scraped)."""
     gpu: GpuResult | None = None
     """NVML power, utilisation and memory over the measured window (skipped, with the reason, without a GPU)."""
+    fidelity: FidelityResult | None = None
+    """Fidelity to the baseline (the baseline's own: its noise floor); None when the stage did not run."""
+    fidelity_floor: Comparison | None = None
+    """The baseline's noise floor, logged next to this variant's fidelity as `fidelity/noise/*`."""
     failures: list[Failure] = field(default_factory=list)
     """Every stage failure, as data (rendered only by the CLI and the MLflow error tag)."""
     duration_s: float = 0.0
@@ -68,6 +74,7 @@ class VariantOutcome:
             per_joule = self.gpu.output_tokens_per_joule(tokens)
             if per_joule is not None:
                 out[TOKENS_PER_JOULE] = per_joule
+        out.update(self.fidelity_metrics())
         if self.server is not None:
             out["timing/server_ready_s"] = self.server.ready_s
         out["timing/variant_s"] = self.duration_s
@@ -89,6 +96,12 @@ class VariantOutcome:
         if self.gpu is not None and not self.gpu.skipped:
             out.update(self.gpu.history(lo))
         return {SERIES_PREFIX + k: v for k, v in out.items() if v}
+
+    def fidelity_metrics(self) -> dict[str, float]:
+        """`fidelity/*` with their intervals, and the baseline's noise floor as `fidelity/noise/*`."""
+        if self.fidelity is None:
+            return {}
+        return self.fidelity.flat_metrics("fidelity/", self.fidelity_floor)
 
     ci_method = "requests-bootstrap"
     """How the `<metric>_ci_low/_ci_high` of this outcome were made (tag harness.ci_method)."""
@@ -169,6 +182,7 @@ class RepeatedOutcome(VariantOutcome):
             out[name] = est.value
             if name in HEADLINE and est.has_interval:
                 out[f"{name}_ci_low"], out[f"{name}_ci_high"] = est.low, est.high
+        out.update(self.fidelity_metrics())  # measured in one repeat: its own bootstrap intervals over prompts
         out["repeats/count"] = float(len(self.repeats))
         out["repeats/failed"] = float(sum(r.failed for r in self.repeats))
         return out

@@ -23,4 +23,10 @@ def command(args: argparse.Namespace) -> int:
     print(f"spec '{spec.name}' is valid: {len(resolved)} variant(s)")
     for v in resolved:
         print(yaml.safe_dump({v.name: v.server.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False).rstrip())
+    from harness.spec.fidelity import fidelity_baseline, fidelity_on
+
+    if fidelity_on(spec):
+        f = spec.fidelity
+        print(f"fidelity: on, against the saved reference {f.reference} (its prompts)" if f.reference else
+              f"fidelity: on, {f.prompts} prompts x {f.max_tokens} tokens against the baseline {fidelity_baseline(spec)} (run first)")
     return 0

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.errors import FidelityError
+from harness.errors import FidelityError, FidelityUnsupported
 from harness.fidelity.prompts import FidelityPrompt
 from harness.fidelity.records import Entry, Generation
 from harness.server.endpoint import Endpoint
@@ -74,12 +74,19 @@ class FidelityClient:
         """None until `probe()` (or given by the caller)."""
 
     def probe(self, prompt: FidelityPrompt, max_tokens: int, top_k: int) -> Dialect:
-        """Learn the dialect from one plain request (once); a failed probe leaves the plain dialect."""
+        """Learn the dialect from one plain request (once); a failed request leaves the plain dialect, an answer
+        without `logprobs.content` raises FidelityUnsupported (no prompt could be measured)."""
         if self.dialect is None:
             try:
-                self.dialect = detect(self._post("/v1/chat/completions", self._chat_body(prompt.text, max_tokens, top_k)))
+                answer = self._post("/v1/chat/completions", self._chat_body(prompt.text, max_tokens, top_k))
             except FidelityError:
                 self.dialect = PLAIN
+                return self.dialect
+            choice = (answer.get("choices") or [{}])[0]
+            if not isinstance(choice, dict) or not isinstance((choice.get("logprobs") or {}).get("content"), list):
+                raise FidelityUnsupported(f"{self.endpoint.base_url} answers chat completions without log-probabilities "
+                                          "(no choices[0].logprobs.content for `logprobs: true, top_logprobs`)")
+            self.dialect = detect(answer)
         return self.dialect
 
     @property

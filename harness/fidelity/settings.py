@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from harness.errors import FidelityError
+
+if TYPE_CHECKING:
+    from harness.spec.fidelity import FidelitySpec
 
 Source = Literal["synthetic", "gsm8k", "ifeval"]
 
@@ -58,3 +61,13 @@ class FidelitySettings:
             problems.append(f"source {self.source!r} must be synthetic, gsm8k or ifeval")
         if problems:
             raise FidelityError("fidelity settings: " + "; ".join(problems))
+
+
+def settings_from_spec(spec: "FidelitySpec", data_dir: str | None = None) -> FidelitySettings:
+    """The stage's settings from the spec's `fidelity` section; `data_dir` (quality.data_dir) fills an unset one."""
+    return FidelitySettings(
+        prompts=spec.prompts, max_tokens=spec.max_tokens, top_k=spec.top_k, seed=spec.seed, concurrency=spec.concurrency,
+        source=spec.source, data_dir=spec.data_dir or data_dir, noise_floor=spec.noise_floor,
+        teacher_forcing=spec.teacher_forcing, bootstrap=spec.bootstrap, confidence=spec.confidence,
+        request_timeout_s=spec.request_timeout_s, timeout_s=spec.timeout_s,
+    )

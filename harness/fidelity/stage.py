@@ -25,12 +25,10 @@ from harness.fidelity.client import Dialect, FidelityClient, ForcingUnavailable
 from harness.fidelity.compare import Comparison, compare
 from harness.fidelity.prompts import FidelityPrompt, build_prompts
 from harness.fidelity.records import Generation, PassInfo, Reference, save_pass
+from harness.fidelity.saved import GENERATIONS_FILE, REFERENCE_FILE  # noqa: F401  (re-exported)
 from harness.fidelity.settings import FidelitySettings
 from harness.server.endpoint import Endpoint
 from harness.stage import Progress
-
-REFERENCE_FILE = "reference.jsonl"
-GENERATIONS_FILE = "generations.jsonl"
 
 
 @dataclass
@@ -50,6 +48,8 @@ class FidelityResult:
     notes: list[str] = field(default_factory=list)
     """How the comparison was made when that differs from what was asked (e.g. teacher forcing unavailable)."""
     failures: list[Failure] = field(default_factory=list)
+    compared_to: Path | None = None
+    """A variant's: the reference file it was compared against."""
 
     @property
     def noise_floor(self) -> Comparison | None:
@@ -144,7 +144,9 @@ class FidelityRun:
                 gens = self._pass(client, info, self.reference, "against the reference")
                 path = save_pass(self.folder / GENERATIONS_FILE, gens, info)
                 comparison = self._compare(self.reference, gens)
-                return self._done_result("variant", comparison, None, path)
+                result = self._done_result("variant", comparison, None, path)
+                result.compared_to = self.reference.path
+                return result
             info = self._info(None)
             first = self._pass(client, info, None, "reference pass" if s.noise_floor else "")
             if not first:

@@ -62,6 +62,13 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     from harness.quality.tasks import preflight
 
     preflight(spec.quality)  # quality data found (or the Hub reachable) before any server starts
+    from harness.pipeline.fidelity import preflight as fidelity_preflight
+    from harness.spec.fidelity import check_fidelity
+
+    problems = check_fidelity(spec)  # a spec built without the loader (model_validate) is checked here too
+    if problems:
+        raise SpecError(problems)
+    fidelity_preflight(spec)  # a saved reference readable, dataset prompts found
     result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
     sweep_id = result.sweep.parent_run_id
     if sweep_id is None or result.sweep.unlogged:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from harness.fidelity.compare import Comparison as FidelityComparison
+    from harness.fidelity.stage import FidelityResult
     from harness.load.runner import LoadResult
     from harness.outcome import VariantOutcome
     from harness.quality.runner import QualityResult
@@ -85,6 +87,15 @@ class Presenter:
         self.say("quality: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(q.items()) if not k.endswith(("_stderr", "/samples"))))
         for flag in result.flags:
             self.say(f"FLAG {flag}")
+
+    def fidelity_done(self, result: "FidelityResult", floor: "FidelityComparison | None" = None) -> None:
+        what = "noise floor (baseline vs its second pass)" if result.role == "baseline" else "vs the baseline"
+        if result.comparison is not None:
+            self.say(f"fidelity {what}: {result.comparison.line()}")
+        if floor is not None:
+            self.say(f"fidelity noise floor: {floor.line()}")
+        for note in result.notes:
+            self.say(f"fidelity: {note}")
 
     def scrape_done(self, result: "ScrapeResult") -> None:
         if result.failures:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.errors import Failure
 from harness.outcome import RepeatedOutcome, VariantOutcome
+from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
 from harness.pipeline.variant import run_variant
 from harness.spec.model import ExperimentSpec, ResolvedVariant
@@ -40,11 +41,21 @@ def repeat_spec(spec: ExperimentSpec, block: int, first: bool) -> ExperimentSpec
     })
 
 
+def baseline_first(plan: list[tuple[str, int]], baseline: str | None) -> list[tuple[str, int]]:
+    """The baseline's first repeat moved to the front (fidelity: its pass is the reference of the others' first repeats)."""
+    first = next((i for i, (name, _) in enumerate(plan) if name == baseline), None)
+    return plan if first is None else [plan[first]] + plan[:first] + plan[first + 1:]
+
+
 def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: Path, logger: TrackingSession, state: SweepState,
-                 presenter: Presenter, kept: dict[str, str], outcomes: list[VariantOutcome]) -> None:
+                 presenter: Presenter, kept: dict[str, str], outcomes: list[VariantOutcome],
+                 fidelity: FidelityPlan | None = None) -> None:
+    """Fidelity (`fidelity`: the sweep's plan) is measured in the first repeat of each variant, the baseline's first."""
     by_name = {v.name: v for v in variants}
     todo = [n for n in by_name if n not in kept]
     plan = schedule(spec, todo)
+    if fidelity is not None:
+        plan = baseline_first(plan, fidelity.baseline)
     runs: dict[str, str | None] = {}
     agg: dict[str, RepeatedOutcome] = {}
     left = {n: spec.repeats.count for n in todo}
@@ -61,8 +72,11 @@ def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: 
             presenter.say(f"repeat {spec.repeats.count - left[name] + 1}/{spec.repeats.count} (block {block})")
             one = VariantOutcome(variant=variant, folder=folder / name / f"repeat-{block}")
             rid = logger.start_repeat(runs[name], variant, block)
+            first = not agg[name].repeats
             try:
-                run_variant(repeat_spec(spec, block, first=not agg[name].repeats), variant, one, presenter)
+                run_variant(repeat_spec(spec, block, first=first), variant, one, presenter, fidelity if first else None)
+                if fidelity is not None and first:
+                    fidelity.observe(one)
             except KeyboardInterrupt as exc:
                 one.failures.append(Failure.of("interrupt", exc))
                 logger.finish_repeat(rid, one)
@@ -91,6 +105,9 @@ def _finish(name: str, out: RepeatedOutcome, run_id: str | None, logger: Trackin
     if first is not None:
         out.server = first.server
     out.quality = next((r.quality for r in out.repeats if r.quality is not None), None)
+    measured = next((r for r in out.repeats if r.fidelity is not None), None)
+    if measured is not None:
+        out.fidelity, out.fidelity_floor = measured.fidelity, measured.fidelity_floor
     out.duration_s = sum(r.duration_s for r in out.repeats)
     if status:
         state.mark(name, status="failed" if out.failed else "ok")

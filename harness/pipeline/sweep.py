@@ -13,6 +13,7 @@ import yaml
 from harness.errors import Failure, SpecError
 from harness.redaction import redact
 from harness.outcome import SweepResult, VariantOutcome
+from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
 from harness.tracking.state import FINISHED, SweepState, latest_resumable, new_run_folder
 from harness.pipeline.variant import run_variant
@@ -51,11 +52,16 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
     presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
     outcomes: list[VariantOutcome] = []
     try:
+        fidelity = FidelityPlan.of(spec, folder, kept)  # the baseline runs first: its pass is the others' reference
+        if fidelity is not None:
+            variants = fidelity.order(variants)
+            for note in fidelity.notes:
+                presenter.write(f"fidelity: {note}")
         if spec.repeats.count > 1:
             from harness.pipeline.repeated import run_repeated
 
             logger.tag_sweep(repeats_tags(spec))
-            run_repeated(spec, variants, folder, logger, state, presenter, kept, outcomes)
+            run_repeated(spec, variants, folder, logger, state, presenter, kept, outcomes, fidelity)
             return _result(logger, parent, outcomes, folder, kept, state)
         for i, variant in enumerate(variants, 1):
             if variant.name in kept:
@@ -65,7 +71,9 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
             state.mark(variant.name, status="running", run_id=run_id, logged=False)
             outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
             try:
-                run_variant(spec, variant, outcome, presenter)
+                run_variant(spec, variant, outcome, presenter, fidelity)
+                if fidelity is not None:
+                    fidelity.observe(outcome)
             except KeyboardInterrupt as exc:
                 outcome.failures.append(Failure.of("interrupt", exc))
                 state.mark(variant.name, status="interrupted")

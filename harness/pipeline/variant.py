@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 
-from harness.errors import Failure, HarnessError, ServerExitedError
+from harness.errors import Failure, FidelityUnsupported, HarnessError, ServerExitedError
 from harness.load.capacity import CapacitySearch
 from harness.load.runner import LoadRun
 from harness.load.scan import RateScan
 from harness.outcome import VariantOutcome
+from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
 from harness.quality.runner import QualityRun
 from harness.server.engines import find_engine
@@ -30,15 +31,17 @@ BOOT_WAIT_S = 300.0
 """The load waits at most this long for lm-eval to start sending."""
 
 
-def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: VariantOutcome, presenter: Presenter) -> None:
-    """Fill `outcome`; errors are recorded in it rather than raised (except Ctrl-C)."""
+def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: VariantOutcome, presenter: Presenter,
+                fidelity: FidelityPlan | None = None) -> None:
+    """Fill `outcome`; errors are recorded in it rather than raised (except Ctrl-C). `fidelity`: the sweep's plan
+    (None: no fidelity stage for this variant)."""
     started = time.time()
     outcome.folder.mkdir(parents=True, exist_ok=True)
     try:
         with serve(variant, outcome.folder / "server") as running:
             outcome.server = running
             presenter.ready(running)
-            _Measurement(spec, running, outcome, presenter).run()
+            _Measurement(spec, running, outcome, presenter, fidelity).run()
     except HarnessError as exc:
         outcome.failures.append(Failure.of("server", exc))
     except OSError as exc:
@@ -55,16 +58,20 @@ def server_died(running: RunningServer, during: str) -> ServerExitedError:
 class _Measurement:
     """The stages of one variant against one running server."""
 
-    def __init__(self, spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, presenter: Presenter):
+    def __init__(self, spec: ExperimentSpec, running: RunningServer, outcome: VariantOutcome, presenter: Presenter,
+                 fidelity: FidelityPlan | None = None):
         self.spec = spec
         self.running = running
         self.outcome = outcome
         self.presenter = presenter
+        self.fidelity = fidelity
 
     def run(self) -> None:
         scraper = self._start_scraper()
         gpu = GpuSampler(self.outcome.folder / "server" / "gpu.jsonl").start()  # skips cleanly without an NVIDIA GPU
-        if self.spec.quality.enabled and self.spec.quality.idle_baseline and not self._score_idle():
+        fidelity_first = self.fidelity is not None and self.fidelity.when == "before_load"
+        if (fidelity_first and not self._fidelity()) or (
+                self.spec.quality.enabled and self.spec.quality.idle_baseline and not self._score_idle()):
             if scraper is not None:
                 self.outcome.scrape = scraper.finish()
             self.outcome.gpu = gpu.finish()
@@ -106,6 +113,47 @@ class _Measurement:
         self.outcome.gpu = gpu.finish((load.window_start, load.window_end) if load is not None else None)
         if interrupted is not None:
             raise interrupted
+        if self.fidelity is not None and not fidelity_first and self.running.alive():
+            self._fidelity()
+
+    def _fidelity(self) -> bool:
+        """The fidelity stage on the idle server (the baseline: reference and noise floor; others: against the
+        reference); False when the server died during it. A default-on stage skips an endpoint without logprobs."""
+        assert self.fidelity is not None
+        run, what = self.fidelity.stage(self.outcome.variant, self.running.endpoint, self.outcome.folder / "fidelity")
+        self.presenter.say(f"fidelity: {what}")
+        if run is None:
+            return True
+        alive, interrupted = True, None
+        try:
+            run.start()
+            self._watch([run], "the fidelity stage")
+        except ServerExitedError as exc:
+            run.stop()
+            self.outcome.failures.append(Failure.of("server", exc))
+            alive = False
+        except KeyboardInterrupt as exc:
+            run.stop()
+            interrupted = exc
+        try:
+            result = run.finish()
+        except FidelityUnsupported as exc:
+            if self.fidelity.required:
+                self.outcome.failures.append(Failure.of("fidelity", exc))
+            else:
+                self.presenter.say(f"fidelity skipped: {exc}")
+        except HarnessError as exc:
+            if alive:  # a dead server is the failure already recorded
+                self.outcome.failures.append(Failure.of("fidelity", exc))
+        else:
+            self.outcome.fidelity = result
+            if not self.fidelity.is_baseline(self.outcome.variant):
+                self.outcome.fidelity_floor = self.fidelity.floor
+            self.outcome.failures.extend(result.failures)
+            self.presenter.fidelity_done(result, self.outcome.fidelity_floor)
+        if interrupted is not None:
+            raise interrupted
+        return alive
 
     def _quality(self, name: str) -> QualityRun:
         """A quality run with this variant's own request cache (outside its artifacts): a resume skips answered samples."""

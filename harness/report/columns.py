@@ -13,6 +13,9 @@ COLUMNS: list[tuple[str, str, bool]] = [
     (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
     ("perf/capacity_rps_at_slo", "capacity req/s at SLO", True),   # load.capacity: the headline when searched
     ("perf/capacity_users_at_slo", "capacity users at SLO", True),
+    (mc.FIDELITY_TOP1, "fid top-1", True),
+    (mc.FIDELITY_KL, "fid KL", False),
+    (mc.FIDELITY_IDENTICAL, "fid identical", True),
     (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
     (mc.REQUESTS_PER_S, "req/s", True),
     (mc.TTFT_P50_MS, "TTFT p50 ms", False),
@@ -29,7 +32,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
 
 DIRECTION = {m: higher for m, _, higher in COLUMNS}
 LABEL = {m: label for m, label, _ in COLUMNS}
-PERF, CAPACITY = "perf/", "capacity_"
+PERF, CAPACITY, FIDELITY = "perf/", "capacity_", "fidelity/"
 
 
 def higher_is_better(metric: str) -> bool:
@@ -37,6 +40,8 @@ def higher_is_better(metric: str) -> bool:
     if metric in DIRECTION:
         return DIRECTION[metric]
     leaf = metric.rsplit("/", 1)[-1]
+    if metric.startswith(FIDELITY) and leaf.startswith(("kl", "uncovered_mass")):
+        return False  # a divergence from the baseline
     if "per_s" in leaf or leaf.startswith(("capacity_rps", "capacity_concurrency", "goodput")):
         return True
     return not (leaf.endswith(("_ms", "_s")) or "_ms_" in leaf or "_s_" in leaf or any(w in leaf for w in ("error", "waiting", "queue")))
@@ -65,3 +70,20 @@ def star_legend(level: float, margin: float, ci_methods: set[str] | None = None,
                      "noise and decides nothing")
         parts.append(text)
     return "; ".join(parts)
+
+
+def _with_interval(v: float, interval: tuple[float, float] | None, decimals: int) -> str:
+    text = f"{v:.{decimals}f}"
+    return text if interval is None else f"{text} [{interval[0]:.{decimals}f}, {interval[1]:.{decimals}f}]"
+
+
+def noise_floor_line(runs) -> str | None:
+    """The fidelity noise floor the runs logged (the baseline against its second pass), in one line; None without one."""
+    for r in runs:
+        top1, kl = r.metric("fidelity/noise/top1_agreement"), r.metric("fidelity/noise/kl")
+        if top1 is not None:
+            shown = _with_interval(top1, r.interval("fidelity/noise/top1_agreement"), 3)
+            kl_shown = "" if kl is None else f", KL {_with_interval(kl, r.interval('fidelity/noise/kl'), 4)}"
+            return (f"fidelity noise floor (the baseline served twice): top-1 {shown}{kl_shown}; a variant inside it is "
+                    "indistinguishable from re-serving the baseline")
+    return None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
 from harness.report.cells import Formatted, format_table
-from harness.report.columns import COLUMNS, LABEL, star_legend
+from harness.report.columns import COLUMNS, LABEL, noise_floor_line, star_legend
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -52,6 +52,9 @@ class Comparison:
         legend = star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None,
                              stars=shown.starred, intervals=shown.intervals)
         note = "\n" + legend if legend else ""
+        floor = noise_floor_line(self.runs.runs) if self.runs else None
+        if floor:
+            note += "\n" + floor
         if self.differences is not None and self.differences.items:
             d = self.differences
             note += f"\n\nvs baseline: {d.note()}\n{Formatted(d.header(), d.rows(), False, False).text()}"

@@ -18,7 +18,7 @@ from harness.report.significance import SAMPLE_METRICS, Difference, adjust_famil
 from harness.stats.multiple import QUALITY_CORRECTION
 from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec, RooflineSpec
-from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag
+from harness.tracking.contract import FIDELITY_TOP1, GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag
 from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommend
         for metric, label, _ in COLUMNS:
             row[label] = r.metrics.get(metric, math.nan)
         for f in frontiers:
-            row[f"pareto {f.x_metric.split('/')[-1]}"] = f.status(r.name)
+            label = f"pareto {f.x_metric.split('/')[-1]}"
+            row[label if label not in row else f"{label} / {f.y_metric.split('/')[-1]}"] = f.status(r.name)
         row["recommended"] = "yes" if rec.chosen == r.name else "tie" if r.name in rec.tied else ""
         rows[r.name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -209,6 +210,8 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     samples = load_samples(store, runs, workdir or Path("."))
     judge = Judge(level, rec_spec.margin, samples, rec_spec.bootstrap_samples)
     frontiers = [_frontier(ok, judge, t, q, True), _frontier(ok, judge, lat, q, False)]
+    if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
+        frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
     rec = recommend(runs, gates, baselines, judge)
     table = build_table(runs, frontiers, rec)
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from harness.report.cells import Formatted, format_table
-from harness.report.columns import LABEL, star_legend
+from harness.report.columns import LABEL, noise_floor_line, star_legend
 from harness.report.decision import DecisionReport
 
 
@@ -54,6 +54,9 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
         out.append(("Performance differences (verdicts)", perf))
     sig = [d.sentence() for d in r.differences] or ["-"]
     out.append(("Quality differences (significance)", [r.significance_note] + sig))
+    floor = noise_floor_line(r.runs)
+    if floor:
+        out.append(("Fidelity to the baseline", [floor]))
     if r.flags:
         out.append(("Flags", r.flags))
     roof = [f"{x.variant}: batch {x.batch} on {x.hardware}, {x.params / 1e9:.3g}B params x {x.bits_per_weight:g} bits: ceiling "

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ModelSourceError
@@ -40,6 +40,9 @@ class ResolvedModel:
     """What to hand the server: a local path, or a hub id the server fetches itself."""
     sha256: str | None
     """sha256 of the file when the model is a single local file."""
+    facts: dict[str, str] = field(default_factory=dict)
+    """How a derived file was made (llamacpp.quantize: quantize_type, size_bytes, bits_per_weight, source_sha256,
+    tensor_types, ...), logged as `model.<fact>` params; empty for a model served as it is."""
 
 
 def sha256_of(path: Path) -> str:

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import Strict
 
-METRIC_FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", "repeats/", "gpu/", "knob/")
+METRIC_FAMILIES = ("perf/", "quality/", "quality_idle/", "fidelity/", "server/", "timing/", "repeats/", "gpu/", "knob/")
 """As harness.tracking.contract.FAMILIES (a test holds them equal)."""
 _METRIC_RE = re.compile(r"^[a-z_]+/[A-Za-z0-9_./-]+$")
 

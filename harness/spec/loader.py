@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import SpecError
+from harness.spec.fidelity import check_fidelity
 from harness.spec.model import ExperimentSpec, ResolvedVariant, ServerSpec
 from harness.spec.yaml_reader import parse_yaml, read_yaml_file
 
@@ -159,6 +160,9 @@ def build_spec(
     except ValidationError as err:
         raise SpecError(format_validation_error(err, ExperimentSpec)) from None
     resolve_variants(spec)  # fail early on a bad variant
+    problems = check_fidelity(spec)
+    if problems:
+        raise SpecError(problems)
     return spec
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import Strict
+from harness.spec.fidelity import FidelitySpec
 from harness.spec.gates import Bound, BaselineSpec, GatesSpec, RecommendSpec, RelativeBound, RooflineSpec  # noqa: F401
 from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives in one namespace)
     PRESETS,
@@ -267,6 +268,10 @@ class ExperimentSpec(Strict):
     )
     load: LoadSpec = Field(default_factory=LoadSpec, description="Load test settings.")
     quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality evaluation settings.")
+    fidelity: FidelitySpec = Field(
+        default_factory=FidelitySpec,
+        description="Fidelity to the baseline variant: identical outputs, first divergence, top-1 agreement, KL (harness/spec/fidelity.py).",
+    )
     metrics: MetricsSpec = Field(default_factory=MetricsSpec, description="Server metrics scraping.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Result tracking.")
     repeats: RepeatsSpec = Field(default_factory=RepeatsSpec, description="Repeated, interleaved measurements with intervals.")

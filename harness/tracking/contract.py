@@ -2,7 +2,7 @@
 
 Metric names are derived from the typed records, not typed again: the writer logs
 `VariantOutcome.metrics()` (load summary, rate scan and steps, quality, idle quality and its
-`_load_delta`s, server summary, timings) plus `knob/*`; this module runs that same code on an
+`_load_delta`s, fidelity and its noise floor, server summary, timings) plus `knob/*`; this module runs that same code on an
 outcome filled with placeholder values. Names holding a scan point or step index are pattern
 families (`perf/scan/<n>/ttft_p95_ms`). Consumers use the constants at the end, each checked
 against the derived names on import; gate and objective names of a spec are checked by
@@ -19,12 +19,12 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 
 _N = 7
 """Placeholder number: a scan point or step index shows up as the path segment '7'."""
 KNOB_PREFIX = "knob/"
-FAMILIES = ("perf/", "quality/", "quality_idle/", "server/", "timing/", "repeats/", "gpu/", KNOB_PREFIX)
+FAMILIES = ("perf/", "quality/", "quality_idle/", "fidelity/", "server/", "timing/", "repeats/", "gpu/", KNOB_PREFIX)
 """Metric name prefixes (spec.gates.METRIC_FAMILIES must list the same)."""
 
 
@@ -52,7 +52,10 @@ def _value(hint: Any, depth: int, full: bool) -> Any:
     if hint is Path:
         return Path(".")
     if is_dataclass(hint):
-        return _fill(hint, depth, full)
+        try:
+            return _fill(hint, depth, full)
+        except HarnessError:  # a validated settings record rejects placeholders: its defaults then
+            return hint()
     construct = getattr(hint, "model_construct", None)
     return construct() if construct is not None else None
 
@@ -250,6 +253,8 @@ class Tag:
     REPEATS_ORDER = "harness.repeats_order"
     REPEATS_SEED = "harness.repeats_seed"
     SUPERSEDED = "harness.superseded"
+    FIDELITY_ROLE = "harness.fidelity_role"
+    FIDELITY_NOTES = "harness.fidelity_notes"
     PARENT = "mlflow.parentRunId"
     NOTE = "mlflow.note.content"
 
@@ -270,9 +275,14 @@ class Param:
     MODEL_SHA256 = "model.sha256"
     VERSION = "version."
     QUALITY_TASK = "quality.task."
+    FIDELITY_REFERENCE = "fidelity.reference_file"
+    """The reference.jsonl a variant was compared against (the baseline's own, for the baseline)."""
+    FIDELITY_METHOD = "fidelity.method"
+    MODEL_FACT = "model."
+    """`model.<fact>` of a derived model (llamacpp.quantize): quantize_type, size_bytes, bits_per_weight, source_sha256, ..."""
 
 
-PARAM_PREFIXES = ("server.", "load.", "quality.", "metrics.", "repeats.", "model.", "version.")
+PARAM_PREFIXES = ("server.", "load.", "quality.", "fidelity.", "metrics.", "repeats.", "model.", "version.")
 
 
 def is_param(name: str) -> bool:
@@ -282,6 +292,8 @@ def is_param(name: str) -> bool:
 SPEC_ARTIFACT = "spec/experiment.yaml"
 VARIANT_SPEC_ARTIFACT = "spec/variant.yaml"
 QUALITY_DIR, REPORT_DIR, GATE_DIR = "quality", "report", "gate"
+FIDELITY_TABLE = "fidelity/prompts.json"
+"""The per-prompt fidelity rows (first divergence, top-1 agreement, KL, both replies) as an MLflow table."""
 
 
 # ------------------------------------------------------------------ names consumers read
@@ -313,3 +325,9 @@ SERIES_REQUESTS_RUNNING = SeriesName("series/server/requests_running")
 SERIES_REQUESTS_WAITING = SeriesName("series/server/requests_waiting")
 SERIES_KV_CACHE_USAGE = SeriesName("series/server/kv_cache_usage")
 SERIES_GPU_POWER_W = SeriesName("series/gpu/power_w")
+FIDELITY_TOP1 = MetricName("fidelity/top1_agreement")
+FIDELITY_KL = MetricName("fidelity/kl")
+FIDELITY_IDENTICAL = MetricName("fidelity/identical_rate")
+FIDELITY_FIRST_DIVERGENCE = MetricName("fidelity/first_divergence")
+NOISE_TOP1 = MetricName("fidelity/noise/top1_agreement")
+NOISE_KL = MetricName("fidelity/noise/kl")

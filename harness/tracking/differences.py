@@ -107,12 +107,44 @@ def stderr_difference(baseline: RunRecord, variant: RunRecord, metric: str, *, h
     return RunDifference(*names, d)
 
 
+def interval_difference(baseline: RunRecord, variant: RunRecord, metric: str, *, higher_is_better: bool = True,
+                        level: float = 0.95, margin: float = 0.0) -> RunDifference:
+    """A fidelity metric against the baseline's from the logged bootstrap intervals over prompts (`_ci_low/_ci_high`
+    at the logged `fidelity.confidence`): each half-width / z as a standard error, a normal interval on the
+    difference (unpaired: conservative, the two runs answered the same prompts); as a ratio to the baseline."""
+    names = (metric, baseline.name, variant.name)
+    base, value = baseline.metric(metric), variant.metric(metric)
+    ia, ib = baseline.interval(metric), variant.interval(metric)
+    if base is None or value is None:
+        return RunDifference(*names, None, f"{metric} not logged")
+    if ia is None or ib is None or base <= 0:
+        return RunDifference(*names, None, f"no interval logged for {metric}" if base > 0 else "baseline value is 0")
+    try:
+        logged = float(variant.params.get(FIDELITY_LEVEL_PARAM, 0.95))
+    except ValueError:
+        logged = 0.95
+    z = norm_ppf(0.5 + logged / 2.0)
+    se = math.hypot((ia[1] - ia[0]) / (2 * z), (ib[1] - ib[0]) / (2 * z))
+    delta, half = value - base, norm_ppf(0.5 + level / 2.0) * se
+    ratio, low, high = value / base, 1.0 + (delta - half) / base, 1.0 + (delta + half) / base
+    p = math.erfc(abs(delta) / se / math.sqrt(2.0)) if se > 0 else float(delta == 0.0)
+    prompts = variant.metric("fidelity/prompts")
+    d = Difference(metric, ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level, int(prompts or 0),
+                   "normal on the logged bootstrap intervals over prompts (unpaired)", higher_is_better, margin, p)
+    return RunDifference(*names, d)
+
+
+FIDELITY_LEVEL_PARAM = "fidelity.confidence"
+
+
 def difference(baseline: RunRecord, variant: RunRecord, metric: str, *, higher_is_better: bool,
                level: float = 0.95, margin: float = 0.0) -> RunDifference:
-    """Repeats where both have them; for a quality score without repeats, the stderr interval."""
+    """Repeats where both have them; for a quality score without repeats, the stderr interval; for a fidelity
+    metric, its logged bootstrap interval."""
     result = run_difference(baseline, variant, metric, higher_is_better=higher_is_better, level=level, margin=margin)
-    if not result.decided and metric.startswith("quality"):
-        by_stderr = stderr_difference(baseline, variant, metric, higher_is_better=higher_is_better, level=level, margin=margin)
-        if by_stderr.decided:
-            return by_stderr
+    fallback = stderr_difference if metric.startswith("quality") else interval_difference if metric.startswith("fidelity/") else None
+    if not result.decided and fallback is not None:
+        other = fallback(baseline, variant, metric, higher_is_better=higher_is_better, level=level, margin=margin)
+        if other.decided:
+            return other
     return result

@@ -20,7 +20,9 @@ def quantization(variant: ResolvedVariant) -> str:
 def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) -> dict[str, float]:
     """The engine's numeric knobs as `knob/<name>`, plus bits per weight and parameter count when known, and the
     architecture read from the served model's files (layers, KV heads, head size, KV bytes per token) for the roofline.
-    The nominal bits and the name's parameter count win where both exist (the files' own values fill the gaps)."""
+    The nominal bits and the name's parameter count win where both exist (the files' own values fill the gaps), except
+    the bits of an engine serving one file (llama.cpp's GGUF, a `llamacpp.quantize` derivative included): its tensor
+    table's bits per weight, so a source and its derivatives are logged alike. `knob/model_size_mb`: that file's size."""
     s = variant.server
     eng = engine(s.kind)
     out = eng.knob_values(s)
@@ -32,9 +34,14 @@ def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) ->
     params = params_from_name(named)
     if params is not None:
         out["knob/params_b"] = params / 1e9
+    if model_location and os.path.isfile(model_location):
+        out["knob/model_size_mb"] = os.path.getsize(model_location) / 1e6
     if model_location:
         for name, value in model_fact_metrics(model_location, s.kind, settings.model_dump() if settings is not None else None).items():
-            out.setdefault(name, value)
+            if name == "knob/bits_per_weight" and eng.model_form == "file":
+                out[name] = value  # one served file (a GGUF): its own tensor table is what is read per weight
+            else:
+                out.setdefault(name, value)
     return out
 
 

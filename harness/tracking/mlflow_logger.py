@@ -92,7 +92,7 @@ class SweepLogger:
             run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags)
         self.parent_id = run.info.run_id
         spec_dump = self.spec.model_dump(mode="json")
-        params = {**flatten({k: v for k, v in spec_dump.items() if k in ("load", "quality", "metrics")}), **versions()}
+        params = {**flatten({k: v for k, v in spec_dump.items() if k in ("load", "quality", "fidelity", "metrics")}), **versions()}
         params[Param.VARIANTS] = ",".join(v.name for v in self.spec.variants)
         self._log_params(self.parent_id, params)
         self._log_text(self.parent_id, yaml.safe_dump(spec_dump, sort_keys=False), SPEC_ARTIFACT)
@@ -144,6 +144,8 @@ class SweepLogger:
             for k, val in tags.items():
                 self.client.set_tag(run_id, k, val)
         self._log_text(run_id, record["variant_yaml"], VARIANT_SPEC_ARTIFACT)
+        for artifact_file, columns in record.get("tables", {}).items():
+            self._log_table(run_id, columns, artifact_file)
         self._log_folder(run_id, folder)
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
             self.client.set_terminated(run_id, record["status"])
@@ -212,6 +214,16 @@ class SweepLogger:
         with mlflow_errors(f"cannot log {artifact_file} to MLflow run {run_id}", RunNotFound):
             self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
 
+    def _log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
+        """An MLflow table (the UI shows it, and puts two runs' tables side by side); once: MLflow appends to an existing one."""
+        import pandas as pd
+
+        folder, _, _ = artifact_file.rpartition("/")
+        with mlflow_errors(f"cannot log the table {artifact_file} to MLflow run {run_id}", RunNotFound):
+            if any(f.path == artifact_file for f in self.client.list_artifacts(run_id, folder or None)):
+                return  # logged by an earlier attempt (harness sync after a partial upload)
+            self.client.log_table(run_id, data=pd.DataFrame(columns), artifact_file=artifact_file)
+
     def _log_folder(self, run_id: str, folder: Path) -> None:
         """Log the variant folder as artifacts (a folder never created logs nothing); it is scrubbed in place first."""
         if not folder.is_dir() or not any(folder.iterdir()):
@@ -233,6 +245,9 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     tags.update({k: val[:4900] for k, val in failure_tags(outcome).items()})
     if outcome.quality is not None and outcome.quality.flags:
         tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]
+    from harness.tracking.fidelity_log import fidelity_tables, fidelity_tags
+
+    tags.update(fidelity_tags(outcome))
     plans = outcome.quality.plans if outcome.quality is not None else []
     location = outcome.server.model.location if outcome.server is not None and outcome.server.model is not None else None
     metrics = {k: float(x) for k, x in {**knob_metrics(v, location), **outcome.metrics()}.items()
@@ -246,6 +261,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
         "datasets": dataset_records(plans, spec.load.model_dump_json()),
         "series": {name: [[p.step, round(p.t, 3), p.value] for p in points if math.isfinite(p.value)]
                    for name, points in outcome.series().items()},
+        "tables": fidelity_tables(outcome),
         "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
                                        sort_keys=False),
     }
@@ -266,7 +282,7 @@ def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, s
     """The resolved variant and spec flattened, versions, the server's argv, model and info, the quality plans."""
     params = flatten({"server": outcome.variant.server.model_dump(mode="json")})
     params.update(flatten({"load": spec.load.model_dump(mode="json"), "quality": spec.quality.model_dump(mode="json"),
-                           "repeats": spec.repeats.model_dump(mode="json")}))
+                           "fidelity": spec.fidelity.model_dump(mode="json"), "repeats": spec.repeats.model_dump(mode="json")}))
     params.update(versions())
     if outcome.server is not None:
         s = outcome.server
@@ -278,8 +294,13 @@ def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, s
             params[Param.MODEL_LOCATION] = s.model.location
             if s.model.sha256:
                 params[Param.MODEL_SHA256] = s.model.sha256
+            for key, value in s.model.facts.items():  # a derived model's (llamacpp.quantize): type, size, bits per weight
+                params[f"{Param.MODEL_FACT}{key}"] = value
         for key, value in s.endpoint.info.items():
             params[f"{Param.SERVER_INFO}{key}"] = value
+    from harness.tracking.fidelity_log import fidelity_params
+
+    params.update(fidelity_params(outcome))
     if outcome.quality is not None:
         for plan in outcome.quality.plans:
             task = f"{Param.QUALITY_TASK}{plan.task}."

@@ -29,7 +29,14 @@ from harness.tracking.contract import Tag
 from harness.tracking.reader import RunStore, read_runs
 
 REPO = Path(__file__).resolve().parents[2]
-FAMILY_RE = re.compile(r"^(?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+$")
+FAMILY_RE = re.compile(r"^(?:perf|quality|quality_idle|fidelity|server|timing|knob)/[A-Za-z0-9_./]+$")
+FILE_RE = re.compile(r"\.(?:jsonl?|ya?ml|png|csv|txt|html)$")
+"""An artifact's path (`fidelity/reference.jsonl`), not a metric name."""
+
+
+def _metric_names(text: str) -> set[str]:
+    names = re.findall(r"`((?:perf|quality|quality_idle|fidelity|server|timing|knob)/[A-Za-z0-9_./]+)`", text)
+    return {n for n in names if not FILE_RE.search(n)}
 
 LM_EVAL = {
     "results": {
@@ -92,6 +99,24 @@ def _tiny_gguf(folder: Path) -> Path:
     return path
 
 
+def _fidelity(folder: Path):
+    """A real comparison of two passes (the second differs on half the prompts), as the fidelity stage makes it."""
+    from harness.fidelity.compare import compare
+    from harness.fidelity.records import Generation
+    from harness.fidelity.settings import FidelitySettings
+    from harness.fidelity.stage import FidelityResult
+
+    def gen(i: int, ids: list[int]) -> Generation:
+        top = tuple(((f"t{t}", t, -0.2), (f"t{t + 1}", t + 1, -2.0)) for t in ids)
+        return Generation(f"p{i}", f"prompt {i}", "", "length", tuple(f"t{t}" for t in ids), tuple(ids), (-0.2,) * len(ids), top)
+
+    ref = {f"p{i}": gen(i, [1, 2, 3]) for i in range(8)}
+    floor = compare(ref, ref.values(), bootstrap=50)
+    other = compare(ref, [gen(i, [1, 2, 3] if i % 2 else [1, 5, 5]) for i in range(8)], bootstrap=50)
+    return FidelityResult("variant", other, None, folder / "fidelity" / "generations.jsonl", 8, 8, 3.0, FidelitySettings(),
+                          ["compared up to the first differing token"], [], folder.parent / "base" / "reference.jsonl"), floor
+
+
 def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Failure | None = None) -> VariantOutcome:
     folder.mkdir(parents=True)
     (folder / "note.txt").write_text("raw files of the variant")
@@ -105,6 +130,7 @@ def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Fai
                            ["X"], {"GGML_X": "1"}, None, 1.5)
     scrape = ScrapeResult(summarize_scrapes(before, after, [before, after]), 2, 0, folder / "metrics.jsonl", series=(before, after))
     out = VariantOutcome(variant, folder, server, load, _quality(folder, 30.0), _quality(folder, 10.0), scrape, duration_s=60.0)
+    out.fidelity, out.fidelity_floor = _fidelity(folder)
     if failure is not None:
         out.failures = [failure]
     return out
@@ -144,7 +170,7 @@ def _consumer_names() -> dict[str, set[str]]:
     for folder in ("report", "gates"):
         for path in (REPO / "harness" / folder).glob("*.py"):
             literals |= {n.value for n in ast.walk(ast.parse(path.read_text()))
-                         if isinstance(n, ast.Constant) and isinstance(n.value, str) and FAMILY_RE.match(n.value)}
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str) and FAMILY_RE.match(n.value) and not FILE_RE.search(n.value)}
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## Looking at results"):]
     section = section[: section.index("\n## ", 4)]
@@ -154,7 +180,7 @@ def _consumer_names() -> dict[str, set[str]]:
         "gates defaults": {rec.objective, rec.quality_metric, rec.throughput_metric, rec.latency_metric},
         "contract constants": {v for v in vars(contract).values() if isinstance(v, contract.MetricName)},
         "literals in report/ and gates/": literals,
-        "README MLflow section": set(re.findall(r"`((?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+)`", section)),
+        "README MLflow section": _metric_names(section),
     }
 
 
@@ -174,7 +200,7 @@ def test_everything_the_writer_logs_is_in_the_contract(logged):
         known = {v for k, v in vars(Tag).items() if not k.startswith("_")}
         assert sorted(t for t in r.tags if t.startswith("harness.") and t not in known) == []
     docs = " ".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
-    named = set(re.findall(r"`((?:perf|quality|quality_idle|server|timing|knob)/[A-Za-z0-9_./]+)`", docs))
+    named = _metric_names(docs)
     assert [n for n in named if not contract.is_metric(n)] == []
 
 
@@ -230,3 +256,6 @@ def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
     tags = store.client.get_run(parent).data.tags
     assert tags[Tag.GATE] == "run failed" and tags[Tag.RECOMMENDED] == published.report.recommendation.chosen
     assert store.spec_section(parent)["name"] == "contract" and store.gates_of_sweep(parent).empty
+    # the per-prompt fidelity rows are an MLflow table of each variant run
+    p4 = next(r for r in runset.runs if r.name == "p4")
+    assert '"path": "fidelity/prompts.json", "type": "table"' in store.client.get_run(p4.run_id).data.tags["mlflow.loggedArtifacts"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ def llamacpp_argv(server: ServerSpec, model_path: str, port: int) -> list[str]:
     if s.cache_type_v:
         argv += ["--cache-type-v", s.cache_type_v]
     return argv + list(server.extra_args)
+
+
+def derived_facts(derived: Any) -> dict[str, str]:
+    """A `quantize.Derived`'s facts as `model.<fact>` params (its sha256 is the served file's, `model.sha256`)."""
+    types = ",".join(f"{t}:{n}" for t, n in derived.tensor_types.items())
+    return {"quantize_type": derived.qtype, "size_bytes": str(derived.size_bytes), "bits_per_weight": f"{derived.bits_per_weight:.4f}",
+            "source_sha256": derived.source_sha256, "tensor_types": types, "derived_sha256": derived.sha256,
+            "quantize_s": f"{derived.quantize_s:.2f}", "quantize_cached": str(derived.cached).lower()}
 
 
 class LlamaCpp(Engine):
@@ -77,7 +86,19 @@ class LlamaCpp(Engine):
         from harness.server.quantize import derive, find_quantize
 
         derived = derive(Path(model.location), qtype, binary=find_quantize(server.llamacpp.binary))
-        return ResolvedModel(source=f"{model.source} (llama-quantize {derived.qtype})", location=str(derived.path), sha256=derived.sha256)
+        return ResolvedModel(source=f"{model.source} (llama-quantize {derived.qtype})", location=str(derived.path),
+                             sha256=derived.sha256, facts=derived_facts(derived))
+
+    def bits_per_weight(self, model: str, settings: Mapping[str, Any]) -> float | None:
+        """From the model's name; None with `quantize` (the name is the source's): the derived file's own bits per
+        weight (its tensor table, llama.cpp's BPW) are logged as knob/bits_per_weight instead."""
+        if settings.get("quantize"):
+            return None
+        return super().bits_per_weight(model, settings)
+
+    def quantization(self, server: ServerSpec) -> str:
+        """The `harness.quantization` tag: the derived type with `llamacpp.quantize`, else the GGUF name's."""
+        return server.llamacpp.quantize or super().quantization(server)
 
     def launch(self, server: ServerSpec, model: str, port: int) -> Launch:
         return Launch(llamacpp_argv(server, model, port), self.env(server))
