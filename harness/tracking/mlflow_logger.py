@@ -142,6 +142,9 @@ class SweepLogger:
                 self.client.set_tag(run_id, k, val)
         self._log_text(run_id, record["variant_yaml"], VARIANT_SPEC_ARTIFACT)
         self._log_folder(run_id, folder)
+        from harness.tracking.tables import log_tables
+
+        log_tables(self.client, run_id, folder, record.get("tables", {}))
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
             self.client.set_terminated(run_id, record["status"])
 
@@ -212,6 +215,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     """Everything a variant's MLflow run gets, as plain data (redacted): written to `results.json` before MLflow."""
     from harness.tracking.datasets import dataset_records
     from harness.tracking.knobs import knob_metrics
+    from harness.tracking.tables import table_records
 
     v = outcome.variant
     tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK, Tag.CI_METHOD: outcome.ci_method}
@@ -231,6 +235,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
         "metrics": metrics,
         "tags": tags,
         "datasets": dataset_records(plans, spec.load.model_dump_json()),
+        "tables": table_records(outcome),
         "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
                                        sort_keys=False),
     }
@@ -271,6 +276,7 @@ def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, s
             params[f"{task}lm_eval_task"] = plan.lm_eval_task
             params[f"{task}official"] = plan.official
             params[f"{task}data_source"] = plan.data_source
+            params[f"{task}request"] = plan.request
             params[f"{task}num_fewshot"] = str(plan.num_fewshot)
             params[f"{task}generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
     return params
