@@ -168,3 +168,17 @@ def test_gates_accept_any_tasks_metrics_and_still_catch_typos_of_the_known_ones(
     with pytest.raises(Exception, match="did you mean quality/gsm8k/exact_match_flexible"):
         check_gates(GatesSpec(quality_floor={"quality/gsm8k/exact_match_flexibel": {"min": 0.3}}))
     assert not is_metric("quality/mmlu") and not is_metric("quality/mmlu/acc/x")
+
+
+def test_harness_validate_plans_the_tasks_and_refuses_what_the_engine_cannot_score(tmp_path):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: t\nquality: {tasks: [nq_open, bbh]}\n")
+    ok = subprocess.run([sys.executable, "-m", "harness", "validate", str(spec)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "quality task nq_open: chat" in ok.stdout and "quality task bbh (group of 27): chat" in ok.stdout
+    spec.write_text("name: t\nquality: {tasks: [hellaswag]}\n")
+    bad = subprocess.run([sys.executable, "-m", "harness", "validate", str(spec)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "hellaswag is a loglikelihood task" in bad.stderr and "server.kind=llamacpp" in bad.stderr
