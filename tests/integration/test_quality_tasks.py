@@ -139,3 +139,36 @@ def test_sample_tables_are_mlflow_tables_logged_once(tmp_path):
     (tmp_path / "dl").mkdir()
     logged = json.loads(Path(client.download_artifacts(run_id, "tables/quality_tiny_qa.json", str(tmp_path / "dl"))).read_text())
     assert logged["columns"] == table["columns"] and logged["data"] == table["data"]  # pandas' split layout, rows once
+
+
+MC = [("What colour is the sky?", ["red", "blue", "green"], 1), ("What is 2 + 2?", ["3", "4", "5"], 1),
+      ("What is the capital of France?", ["London", "Paris", "Rome"], 1), ("Is ice hot or cold?", ["hot", "cold"], 1)]
+
+
+def test_a_loglikelihood_task_is_scored_from_prompt_logprobs_through_local_completions(tmp_path):
+    from tests.fakes import fake_scoring
+
+    state = fake_scoring.State({"blue", "4", "paris", "hot"})  # the toy model likes these: 3 of 4 right
+    srv = fake_scoring.start(state)
+    try:
+        data = tmp_path / "mc.jsonl"
+        data.write_text("".join(json.dumps({"q": q, "choices": c, "label": a}) + "\n" for q, c, a in MC))
+        path = tmp_path / "tiny_mc.yaml"
+        path.write_text(yaml.safe_dump({
+            "task": "tiny_mc", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data)}}, "test_split": "test",
+            "output_type": "multiple_choice", "doc_to_text": "Q: {{q}}\nA:", "doc_to_choice": "{{choices}}", "doc_to_target": "label",
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                            {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
+            "metadata": {"version": 1.0}}))
+        endpoint = Endpoint(base_url=f"http://127.0.0.1:{srv.server_address[1]}", model="scorer", metrics_url="", engine="vllm")
+        run = QualityRun(QualitySpec(tasks=[str(path)], num_concurrent=1), endpoint, tmp_path / "q")
+        assert [p.request for p in run.passes] == ["completions"] and "local-completions" in run.passes[0].argv
+        result = run.start().finish()
+    finally:
+        srv.shutdown()
+    assert result.scores["tiny_mc"]["acc"].value == pytest.approx(0.75) and "acc_norm" in result.scores["tiny_mc"]
+    assert result.samples == {"tiny_mc": 4}
+    assert state.completions and all(b["echo"] and b["logprobs"] == 1 for b in state.completions)
+    rows = {r["doc_id"]: r for r in _rows(result, "tiny_mc")}
+    assert [rows[i]["extracted"] for i in range(4)] == [1, 1, 1, 0]  # the chosen index per question
+    assert (tmp_path / "q" / "lm_eval_loglikelihood.log").is_file() and not (tmp_path / "q" / "lm_eval.log").exists()
