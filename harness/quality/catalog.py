@@ -161,7 +161,10 @@ def _members(cfg: dict[str, Any], base: Path, root: Path, seen: frozenset[str]) 
     out: list[Leaf] = []
     for entry in entries if isinstance(entries, list) else [entries]:
         if isinstance(entry, str):
-            out += lookup(entry, root, seen).leaves
+            try:
+                out += lookup(entry, root, seen).leaves
+            except QualityError:  # e.g. a tag its members inherit through an include: lm-eval knows it, the line scan not
+                out.append(Leaf(entry, None, None, None))
         elif isinstance(entry, dict) and "group" in entry:
             out += _members(entry, base, root, seen)
         elif isinstance(entry, dict) and "task" in entry:
