@@ -3,9 +3,9 @@
 Only the standard library, lm-eval and harness/quality/reasoning.py are imported here. Each reply's
 reasoning is removed (harness/quality/reasoning.py states the rule) before lm-eval filters and scores
 it, with the pattern from `HARNESS_REASONING_PATTERN` (quality.reasoning.pattern; empty: the content
-as sent). For every reply one line goes to
-`HARNESS_REASONING_LOG` (JSONL): the sha256 of the prompt (lm-eval's `prompt_hash` in its samples),
-the characters removed and kept, so the harness can report how much reasoning was cut per task.
+as sent). For every reply one line goes to `HARNESS_REASONING_LOG` (JSONL): the sha256 of the
+prompt (lm-eval's `prompt_hash` in its samples) and the characters removed and kept, so the harness
+can report how much reasoning was cut per task.
 """
 
 from __future__ import annotations
