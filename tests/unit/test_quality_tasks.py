@@ -182,3 +182,23 @@ def test_harness_validate_plans_the_tasks_and_refuses_what_the_engine_cannot_sco
     spec.write_text("name: t\nquality: {tasks: [hellaswag]}\n")
     bad = subprocess.run([sys.executable, "-m", "harness", "validate", str(spec)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "hellaswag is a loglikelihood task" in bad.stderr and "server.kind=llamacpp" in bad.stderr
+
+
+def test_each_request_type_gets_its_own_lm_eval_pass(tmp_path, monkeypatch):
+    from harness.quality.runner import QualityRun
+    from harness.server.endpoint import Endpoint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d" / "arc_easy").mkdir(parents=True)
+    (tmp_path / "d" / "arc_easy" / "test.jsonl").write_text("{}\n")
+    spec = QualitySpec(tasks=["arc_easy", "nq_open"], data_dir=str(tmp_path / "d"), tokenizer="/models/tok", limit=3)
+    run = QualityRun(spec, Endpoint(base_url="http://127.0.0.1:9", model="m", metrics_url="", engine="vllm"), tmp_path / "q")
+    chat, scored = run.passes
+    assert chat.argv[chat.argv.index("--model") + 1] == "harness-chat-completions" and "--apply_chat_template" in chat.argv
+    assert chat.argv[chat.argv.index("--tasks") + 1] == "harness_nq_open" and "/v1/chat/completions" in " ".join(chat.argv)
+    assert scored.argv[scored.argv.index("--model") + 1] == "local-completions" and "--apply_chat_template" not in scored.argv
+    args = scored.argv[scored.argv.index("--model_args") + 1]
+    assert "base_url=http://127.0.0.1:9/v1/completions" in args and "tokenizer=/models/tok" in args
+    assert (chat.log.name, scored.log.name) == ("lm_eval.log", "lm_eval_loglikelihood.log")
+    assert "HF_DATASETS_OFFLINE" not in run.env  # nq_open reads the Hub here
+    assert (tmp_path / "q" / "tasks" / "harness_arc_easy.yaml").is_file() and run.env["HARNESS_REASONING_PATTERN"]
