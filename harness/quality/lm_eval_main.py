@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 def main() -> None:
+    import lm_eval.models  # noqa: F401  (registers lm-eval's own models first: it does so only into an empty registry)
     from lm_eval.api.registry import model_registry
 
     from harness.quality.reasoning import MODEL, TARGET

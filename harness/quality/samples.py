@@ -72,12 +72,21 @@ def _reply(sample: dict[str, Any]) -> tuple[Any, Any]:
     resps, filtered = sample.get("resps") or [], sample.get("filtered_resps") or []
     if resps and isinstance(resps[0], list) and resps[0] and isinstance(resps[0][0], str):
         return resps[0][0], filtered[0] if filtered else None
-    lls = [f[0] if isinstance(f, list) and f else f for f in filtered]
-    numeric = [x for x in lls if isinstance(x, (int, float))]
+    lls = [_float(f[0] if isinstance(f, list) and f else f) for f in filtered]  # lm-eval logs them as strings
+    numeric = [x for x in lls if x is not None]
     if numeric and len(numeric) == len(lls):
         best = max(range(len(lls)), key=lambda i: lls[i])
         return json.dumps([round(x, 4) for x in numeric]), best
     return json.dumps(resps)[:MAX_CELL], json.dumps(filtered)[:MAX_CELL]
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def read_reasoning(log: Path) -> dict[str, int]:

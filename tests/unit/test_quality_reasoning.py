@@ -57,7 +57,7 @@ def test_tables_hold_prompt_reply_extracted_answer_and_scores_per_filter(tmp_pat
     samples = out / "samples_harness_gsm8k_2026-12-01T12-00-00.123456.jsonl"
     samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
     mc = {"doc_id": 0, "target": 1, "arguments": {"gen_args_0": {"arg_0": "Q: sky?\nA:", "arg_1": " blue"}},
-          "resps": [[[-3.0, False]], [[-0.5, True]]], "filtered_resps": [[-3.0, False], [-0.5, True]], "filter": "none",
+          "resps": [[["-3.0", "False"]], [["-0.5", "True"]]], "filtered_resps": [["-3.0", "False"], ["-0.5", "True"]], "filter": "none",
           "metrics": ["acc", "acc_norm"], "acc": 1.0, "acc_norm": 1.0, "prompt_hash": "p"}
     (out / "samples_harness_arc_easy_2026-12-01T12-00-00.123456.jsonl").write_text(json.dumps(mc) + "\n")
     log = tmp_path / "reasoning.jsonl"
