@@ -20,6 +20,13 @@ def command(args: argparse.Namespace) -> int:
 
     spec = spec_from_args(args)
     resolved = resolve_variants(spec)
+    plans = []
+    if spec.quality.enabled:  # task names, overrides and request types against the engines (the Hub is not probed)
+        from harness.quality.preflight import check_engines
+        from harness.quality.tasks import plan_tasks, resolve_data_dir
+
+        plans = [plan for plan, _ in plan_tasks(spec.quality, resolve_data_dir(spec.quality))]
+        check_engines(plans, [v.server.kind for v in resolved])
     print(f"spec '{spec.name}' is valid: {len(resolved)} variant(s)")
     for v in resolved:
         print(yaml.safe_dump({v.name: v.server.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False).rstrip())
@@ -29,4 +36,7 @@ def command(args: argparse.Namespace) -> int:
         f = spec.fidelity
         print(f"fidelity: on, against the saved reference {f.reference} (its prompts)" if f.reference else
               f"fidelity: on, {f.prompts} prompts x {f.max_tokens} tokens against the baseline {fidelity_baseline(spec)} (run first)")
+    for plan in plans:
+        shown = f" ({plan.scope} of {len(plan.subtasks)})" if plan.scope in ("group", "tag") else ""
+        print(f"quality task {plan.task}{shown}: {plan.request}, data {plan.data_source}")
     return 0

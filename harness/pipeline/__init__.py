@@ -60,8 +60,10 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
 
     check_gate_names(spec)  # a misspelled gate metric fails now, not after hours of measuring
     from harness.quality.tasks import preflight
+    from harness.spec.loader import resolve_variants
 
-    preflight(spec.quality)  # quality data found (or the Hub reachable) before any server starts
+    # quality tasks known, their data found (or the Hub reachable) and their API served, before any server starts
+    preflight(spec.quality, engine_kinds=[v.server.kind for v in resolve_variants(spec)])
     from harness.pipeline.fidelity import preflight as fidelity_preflight
     from harness.spec.fidelity import check_fidelity
 

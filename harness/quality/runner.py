@@ -1,50 +1,32 @@
-"""Run lm-eval (local-chat-completions) against the endpoint as a subprocess.
+"""Run lm-eval against the endpoint as a subprocess: one pass per API the tasks need.
 
-One lm-eval process per variant, with no request cache: lm-eval's cache key ignores the model
-and URL, so a shared cache would hand one config's answers to another.
+Generative tasks go through chat completions (the harness's `harness-chat-completions`, lm-eval's
+local-chat-completions plus the reasoning rule: harness/quality/lm_eval_model.py); loglikelihood
+tasks through lm-eval's `local-completions` (prompt log-probabilities, /v1/completions with echo),
+in a second pass after the first. One lm-eval process per pass and variant, with no shared
+request cache: lm-eval's cache key ignores the model and URL, so a shared cache would hand one
+config's answers to another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure, QualityError
+from harness.quality.reasoning import LOG_ENV, MODEL, PATTERN_ENV
 from harness.quality.log_progress import read_progress
+from harness.quality.results import GSM8K_FORMAT_GAP, KNOWN_METRICS, Score, parse_results, quality_flags  # noqa: F401
+from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, write_tables
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import QualitySpec
 from harness.stage import Progress
-
-# lm-eval result keys -> harness metric names, per task
-TASK_METRICS = {
-    "gsm8k": {
-        "exact_match,strict-match": "exact_match_strict",
-        "exact_match,flexible-extract": "exact_match_flexible",
-    },
-    "ifeval": {
-        "prompt_level_strict_acc,none": "prompt_level_strict_acc",
-        "inst_level_strict_acc,none": "inst_level_strict_acc",
-        "prompt_level_loose_acc,none": "prompt_level_loose_acc",
-        "inst_level_loose_acc,none": "inst_level_loose_acc",
-    },
-}
-
-# a strict-vs-flexible GSM8K gap above this is flagged as a prompt-format problem
-GSM8K_FORMAT_GAP = 0.10
-
-
-@dataclass(frozen=True)
-class Score:
-    value: float
-    stderr: float | None
-
 
 @dataclass
 class QualityResult:
@@ -62,6 +44,10 @@ class QualityResult:
     flags: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     """Partial failures that still left a result (none today; the shape every stage result has)."""
+    reasoning: dict[str, ReasoningStats] = field(default_factory=dict)
+    """task -> how much reasoning was removed from its replies before scoring (generative tasks, quality.reasoning.strip)."""
+    tables: dict[str, Path] = field(default_factory=dict)
+    """task -> its per-sample table (harness/quality/samples.py), logged as an MLflow table."""
 
     def flat_metrics(self, prefix: str = "quality/") -> dict[str, float]:
         out: dict[str, float] = {}
@@ -71,6 +57,9 @@ class QualityResult:
                 if score.stderr is not None:
                     out[f"{prefix}{task}/{name}_stderr"] = score.stderr
             out[f"{prefix}{task}/samples"] = float(self.samples.get(task, 0))
+        for task, stats in self.reasoning.items():
+            out[f"{prefix}{task}/reasoning_chars_mean"] = stats.chars_mean
+            out[f"{prefix}{task}/reasoning_replies"] = stats.with_reasoning / stats.replies if stats.replies else 0.0
         gsm = self.scores.get("gsm8k", {})
         if "exact_match_strict" in gsm and "exact_match_flexible" in gsm:
             out[f"{prefix}gsm8k/flexible_minus_strict"] = gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value
@@ -78,81 +67,52 @@ class QualityResult:
 
 
 def lm_eval_argv(spec: QualitySpec, endpoint: Endpoint, include_dir: Path, out_dir: Path, plans: list[TaskPlan]) -> list[str]:
-    model_args = ",".join(
-        [
-            f"model={endpoint.model}",
-            f"base_url={endpoint.base_url}/v1/chat/completions",
-            f"num_concurrent={spec.num_concurrent}",
-            "max_retries=3",
-            "tokenized_requests=False",
-            f"timeout={int(spec.timeout_s)}",
-        ]
-    )
+    """The lm-eval command of one pass (`plans` share one request type)."""
+    chat = plans[0].request == "chat"
+    model_args = [
+        f"model={endpoint.model}",
+        f"base_url={endpoint.base_url}/v1/{'chat/completions' if chat else 'completions'}",
+        f"num_concurrent={spec.num_concurrent}",
+        "max_retries=3",
+        f"timeout={int(spec.timeout_s)}",
+    ]
+    if chat:
+        model_args.append("tokenized_requests=False")
+    elif spec.tokenizer:
+        model_args += ["tokenizer_backend=huggingface", f"tokenizer={spec.tokenizer}"]
     argv = [
-        sys.executable, "-m", "lm_eval", "run",
-        "--model", "local-chat-completions",
-        "--model_args", model_args,
+        sys.executable, "-m", "harness.quality.lm_eval_main", "run",
+        "--model", MODEL if chat else "local-completions",
+        "--model_args", ",".join(model_args),
         "--tasks", ",".join(p.lm_eval_task for p in plans),
         "--include_path", str(include_dir),
-        "--apply_chat_template",
         "--output_path", str(out_dir),
         "--log_samples",
         "--seed", str(spec.seed),
     ]
-    if spec.fewshot_as_multiturn:
-        argv.append("--fewshot_as_multiturn")
+    if chat:
+        argv.append("--apply_chat_template")
+        if spec.fewshot_as_multiturn:
+            argv.append("--fewshot_as_multiturn")
     if spec.limit is not None:
         argv += ["--limit", str(spec.limit)]
     return argv
 
 
-def _score(entry: dict, key: str) -> Score | None:
-    if key not in entry:
-        return None
-    metric, _, filt = key.partition(",")
-    err = entry.get(f"{metric}_stderr,{filt}")
-    try:
-        stderr = float(err) if err is not None else None
-    except (TypeError, ValueError):
-        stderr = None  # lm-eval writes "N/A" where it has none
-    if stderr is not None and math.isnan(stderr):
-        stderr = None
-    return Score(float(entry[key]), stderr)
+@dataclass
+class _Pass:
+    """One lm-eval process: the tasks of one request type."""
 
-
-def parse_results(results: dict, plans: list[TaskPlan]) -> tuple[dict[str, dict[str, Score]], dict[str, int]]:
-    """Pick the harness metrics out of an lm-eval results JSON."""
-    scores: dict[str, dict[str, Score]] = {}
-    counts: dict[str, int] = {}
-    for plan in plans:
-        entry = results.get("results", {}).get(plan.lm_eval_task)
-        if entry is None:
-            raise QualityError(f"lm-eval results have no entry for {plan.lm_eval_task}")
-        scores[plan.task] = {}
-        for key, name in TASK_METRICS[plan.task].items():
-            s = _score(entry, key)
-            if s is not None:
-                scores[plan.task][name] = s
-        n = results.get("n-samples", {}).get(plan.lm_eval_task, {})
-        counts[plan.task] = int(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0
-    return scores, counts
-
-
-def quality_flags(scores: dict[str, dict[str, Score]]) -> list[str]:
-    flags = []
-    gsm = scores.get("gsm8k", {})
-    if "exact_match_strict" in gsm and "exact_match_flexible" in gsm:
-        gap = gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value
-        if gap > GSM8K_FORMAT_GAP or (gsm["exact_match_strict"].value == 0 and gsm["exact_match_flexible"].value > 0):
-            flags.append(
-                f"gsm8k: flexible-extract exceeds strict-match by {gap:.3f}; the model answers but not in the "
-                "'#### N' format: a prompt-format problem, not necessarily a model problem"
-            )
-    return flags
+    request: str
+    plans: list[TaskPlan]
+    argv: list[str]
+    out_dir: Path
+    log: Path
+    proc: ManagedProcess | None = None
 
 
 class QualityRun:
-    """A started lm-eval subprocess; `finish()` waits and parses (the quality stage, harness/stage.py)."""
+    """A started lm-eval subprocess (or two, one after the other); `finish()` waits and parses (harness/stage.py)."""
 
     name = "quality"
 
@@ -164,26 +124,47 @@ class QualityRun:
         folder.mkdir(parents=True, exist_ok=True)
         self.data_dir = resolve_data_dir(spec)
         self.plans = render_tasks(spec, folder / "tasks", self.data_dir)
-        self.out_dir = folder / "lm_eval"
-        self.log = folder / "lm_eval.log"
-        env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-        key = endpoint.api_key
-        env["OPENAI_API_KEY"] = key or "EMPTY"
-        if self.data_dir is not None:
-            env["HF_DATASETS_OFFLINE"] = "1"
-            env["HF_HUB_OFFLINE"] = "1"
-        argv = lm_eval_argv(spec, endpoint, folder / "tasks", self.out_dir, self.plans)
+        self.reasoning_log = folder / "reasoning.jsonl"
+        self.env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "OPENAI_API_KEY": endpoint.api_key or "EMPTY",
+                    LOG_ENV: str(self.reasoning_log), PATTERN_ENV: spec.reasoning.pattern if spec.reasoning.strip else ""}
+        if not any(p.needs_hub for p in self.plans):
+            self.env["HF_DATASETS_OFFLINE"] = "1"
+            self.env["HF_HUB_OFFLINE"] = "1"
+        key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
+        self.cache = None
         if cache_dir is not None:  # lm-eval's own cache key ignores model and URL: the path carries them
-            key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
             cache_dir.mkdir(parents=True, exist_ok=True)
             self.cache = cache_dir / f"{folder.name}-{key}"
-            argv += ["--use_cache", str(self.cache)]
-        else:
-            self.cache = None
-        self.proc = ManagedProcess(argv, self.log, env=env)
+        self.passes: list[_Pass] = []
+        for request, suffix in (("chat", ""), ("completions", "_loglikelihood")):
+            plans = [p for p in self.plans if p.request == request]
+            if not plans:
+                continue
+            out_dir, log = folder / f"lm_eval{suffix}", folder / f"lm_eval{suffix}.log"
+            argv = lm_eval_argv(spec, endpoint, folder / "tasks", out_dir, plans)
+            if self.cache is not None:
+                argv += ["--use_cache", f"{self.cache}{suffix}"]
+            self.passes.append(_Pass(request, plans, argv, out_dir, log))
+        self.current = 0
         self.started = 0.0
         self.stopped_early = False
         self.timed_out = False
+
+    # the pass running now (its process and log are what progress and errors show)
+    @property
+    def proc(self) -> ManagedProcess:
+        p = self.passes[self.current]
+        if p.proc is None:
+            p.proc = ManagedProcess(p.argv, p.log, env=self.env)
+        return p.proc
+
+    @property
+    def log(self) -> Path:
+        return self.passes[self.current].log
+
+    @property
+    def out_dir(self) -> Path:
+        return self.passes[0].out_dir
 
     def start(self) -> "QualityRun":
         self.started = time.time()
@@ -192,8 +173,13 @@ class QualityRun:
 
     def running(self) -> bool:
         """Still scoring; past `quality.timeout_s` lm-eval is stopped (the deadline is real, not checked afterwards)."""
-        if self.proc.poll() is not None:
-            return False
+        code = self.proc.poll()
+        if code is not None:
+            if code != 0 or self.stopped_early or self.current + 1 >= len(self.passes):
+                return False
+            self.current += 1  # the next pass (loglikelihood tasks) once the first has scored
+            self.proc.start()
+            return True
         if time.time() - self.started > self.spec.timeout_s:
             self.timed_out = True
             self.proc.stop()
@@ -207,35 +193,50 @@ class QualityRun:
 
     def sending(self) -> bool:
         """lm-eval is past its boot (imports, contexts) and sends requests, or has already exited."""
-        return self.proc.poll() is not None or read_progress(self.log).sending
+        return self.current > 0 or self.proc.poll() is not None or read_progress(self.log).sending
 
     def progress(self) -> Progress:
         """Requests answered of those to send (from lm-eval's log); "booting" before the first one."""
         state = read_progress(self.log)
+        step = f" (pass {self.current + 1}/{len(self.passes)})" if len(self.passes) > 1 else ""
         if not state.sending:
-            return Progress("quality", time.time() - self.started, None, "s", "booting lm-eval")
+            return Progress("quality", time.time() - self.started, None, "s", "booting lm-eval" + step)
         cached = f", {state.cached} from cache" if state.cached else ""
-        return Progress("quality", state.answered, state.remaining, " requests", f"{time.time() - self.started:.0f}s{cached}")
+        return Progress("quality", state.answered, state.remaining, " requests", f"{time.time() - self.started:.0f}s{cached}{step}")
 
     def finish(self) -> QualityResult:
         while self.running():
             time.sleep(0.5)
         code = self.proc.poll()
         self.proc.stop()
-        results_files = sorted(self.out_dir.rglob("results_*.json"))
+        merged: dict = {}
+        results_files: list[Path] = []
+        for p in self.passes[: self.current + 1]:
+            found = sorted(p.out_dir.rglob("results_*.json"))
+            if not found:
+                continue
+            results_files.append(found[-1])
+            data = json.loads(found[-1].read_text())
+            for section in ("results", "group_subtasks", "n-samples", "configs"):
+                merged.setdefault(section, {}).update(data.get(section, {}))
         if self.timed_out and not results_files:
             raise QualityError(f"lm-eval did not finish within quality.timeout_s={self.spec.timeout_s:.0f}s and was stopped; log: {self.log}")
         if not results_files or (code != 0 and not self.stopped_early and not self.timed_out):
             raise QualityError(f"lm-eval exited with code {code}; see {self.log}:\n" + self.proc.log_tail(30))
-        results = json.loads(results_files[-1].read_text())
-        scores, counts = parse_results(results, self.plans)
+        ran = [plan for p in self.passes[: self.current + 1] for plan in p.plans]
+        done = {k for f in results_files for k in json.loads(f.read_text()).get("results", {})}
+        scores, counts = parse_results(merged, [p for p in ran if p.lm_eval_task in done or p.scope in ("group", "tag")])
+        sample_files = sorted(f for p in self.passes for f in p.out_dir.rglob("samples_*.jsonl"))
+        tables, reasoning = build_tables(sample_files, self.plans, read_reasoning(self.reasoning_log))
         return QualityResult(
             scores=scores,
             samples=counts,
             plans=self.plans,
-            results_file=results_files[-1],
-            sample_files=sorted(self.out_dir.rglob("samples_*.jsonl")),
+            results_file=results_files[0],
+            sample_files=sample_files,
             duration_s=time.time() - self.started,
             log=self.log,
             flags=quality_flags(scores),
+            reasoning=reasoning if self.spec.reasoning.strip else {},
+            tables=write_tables(tables, self.folder / "tables"),
         )

@@ -170,21 +170,69 @@ class ServerSpec(Strict):
 # ---------------------------------------------------------------- quality
 
 
+DEFAULT_REASONING_PATTERN = r"(?s)<think>.*?(?:</think>|\Z)|^(?:(?!<think>).)*?</think>"
+"""Removed from every reply before scoring: each `<think>...</think>` block (an unclosed one runs to the end: a reply
+cut off while thinking scores as empty), and a leading `...</think>` whose opening tag the chat template put in the prompt."""
+
+_TASK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class ReasoningSpec(Strict):
+    """What is removed from a reply before lm-eval scores it (reasoning models); docs/metrics.md states the rule."""
+
+    strip: bool = Field(
+        True,
+        description="Remove reasoning before scoring: a `reasoning_content` (or `reasoning`) field of the reply is set "
+        "aside, and matches of `pattern` are cut from the content. false: the content is scored exactly as sent.",
+    )
+    pattern: str = Field(
+        DEFAULT_REASONING_PATTERN,
+        description="Python regular expression whose matches are removed from the reply's content before scoring "
+        "(default: `<think>...</think>` blocks, an unclosed `<think>` to the end, and a leading `...</think>`).",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+
+def is_task_file(task: str) -> bool:
+    """A `quality.tasks` entry naming a custom task YAML file (its `task:` name is read when the run is planned)."""
+    return task.endswith((".yaml", ".yml"))
+
+
 class QualitySpec(Strict):
     """lm-eval quality evaluation against the same endpoint, concurrently with the load."""
 
     enabled: bool = Field(True, description="Run the quality evaluation at all.")
-    tasks: list[Literal["gsm8k", "ifeval"]] = Field(default_factory=lambda: ["gsm8k", "ifeval"], description="Tasks to score.")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["gsm8k", "ifeval"],
+        description="Tasks to score: official lm-eval task or group names (gsm8k, ifeval, mmlu, arc_easy, bbh, ...) or paths "
+        "to custom task YAML files (`*.yaml`). Generative tasks are sent as chat completions; loglikelihood tasks "
+        "(multiple_choice) as completions with prompt log-probabilities, which only some engines return (vLLM).",
+    )
     limit: int | None = Field(None, ge=1, description="Samples per task; None = the whole test set. Limited runs are smoke numbers.")
-    num_fewshot: dict[str, int] = Field(default_factory=dict, description="Few-shot count per task; unset = the task's official default (gsm8k: 5, ifeval: 0).")
+    num_fewshot: dict[str, int] = Field(default_factory=dict, description="Few-shot count per task (a `tasks` entry); unset = the task's official default (gsm8k: 5, ifeval: 0).")
     num_concurrent: int = Field(2, ge=1, description="Concurrent requests lm-eval sends.")
-    max_gen_toks: dict[str, int] = Field(default_factory=dict, description="Generation limit per task; unset = official (gsm8k 256, ifeval 1280).")
+    max_gen_toks: dict[str, int] = Field(default_factory=dict, description="Generation limit per generative task (a `tasks` entry); unset = official (gsm8k 256, ifeval 1280).")
     fewshot_as_multiturn: bool = Field(True, description="Send few-shot examples as chat turns (lm-eval --fewshot_as_multiturn).")
     data_dir: str | None = Field(
         None,
-        description="Directory with gsm8k/{train,test}.jsonl and ifeval/input_data.jsonl; None = `HARNESS_DATA_DIR`, "
+        description="Directory with local task data: gsm8k/{train,test}.jsonl, ifeval/input_data.jsonl, and for any other "
+        "official task `<task>/<split>.jsonl|.json|.parquet` (docs/metrics.md); None = `HARNESS_DATA_DIR`, "
         "else the official Hub datasets (needs network).",
     )
+    tokenizer: str | None = Field(
+        None,
+        description="Loglikelihood tasks only: a Hugging Face tokenizer (name or local path) lm-eval uses to split "
+        "prompt from continuation; None = the server's own tokenizer endpoints (vLLM's /tokenize), else the served model name.",
+    )
+    reasoning: ReasoningSpec = Field(default_factory=ReasoningSpec, description="Reasoning text removed from replies before scoring (reasoning models).")
     timeout_s: float = Field(3600.0, gt=0, le=7 * 86400, description="Deadline for the whole evaluation: lm-eval is stopped when it passes (at most 7 days).")
     seed: int = Field(1234, description="lm-eval random/numpy/fewshot seed.")
     idle_baseline: bool = Field(
@@ -193,15 +241,34 @@ class QualitySpec(Strict):
         "with the load on; logs quality_idle/* and quality/<task>/<metric>_load_delta (loaded - idle). Doubles eval time.",
     )
 
+    @field_validator("tasks")
+    @classmethod
+    def _task_names(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not is_task_file(t) and not _TASK_NAME_RE.match(t)]
+        if bad:
+            raise ValueError(f"{bad}: not lm-eval task names (letters, digits, _ . -) nor task files ending in .yaml")
+        dup = sorted({k for k in v if v.count(k) > 1})
+        if dup:
+            raise ValueError(f"tasks {dup} are listed twice")
+        return v
+
     @field_validator("num_fewshot", "max_gen_toks")
     @classmethod
-    def _known_tasks(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = sorted(set(v) - {"gsm8k", "ifeval"})
-        if bad:
-            raise ValueError(f"unknown task(s) {bad}; known: gsm8k, ifeval")
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
         if any(n < 0 for n in v.values()):
             raise ValueError("values must be >= 0")
         return v
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> "QualitySpec":
+        if any(is_task_file(t) for t in self.tasks):
+            return self  # a task file's name is known once it is read (harness/quality/tasks.py checks then)
+        keys = set(self.tasks)
+        for name in ("num_fewshot", "max_gen_toks"):
+            bad = sorted(set(getattr(self, name)) - keys)
+            if bad:
+                raise ValueError(f"{name}: unknown task(s) {bad}; the tasks are {', '.join(sorted(keys))}")
+        return self
 
 
 # ---------------------------------------------------------------- metrics, tracking

@@ -80,13 +80,14 @@ def _server_summary() -> dict[str, float]:
 
 def _written() -> dict[str, float]:
     from harness.outcome import VariantOutcome
-    from harness.quality.runner import TASK_METRICS
-    from harness.quality.runner import Score
+    from harness.quality.results import KNOWN_METRICS, Score
+    from harness.quality.samples import ReasoningStats
 
     outcome = _fill(VariantOutcome)
     for quality in (outcome.quality, outcome.quality_idle):
-        quality.scores = {task: {m: Score(float(_N), 0.1) for m in names.values()} for task, names in TASK_METRICS.items()}
-        quality.samples = {task: _N for task in TASK_METRICS}
+        quality.scores = {task: {m: Score(float(_N), 0.1) for m in names} for task, names in KNOWN_METRICS.items()}
+        quality.samples = {task: _N for task in KNOWN_METRICS}
+        quality.reasoning = {task: ReasoningStats(_N, 1, 10.0) for task in KNOWN_METRICS}
     from harness.server.metrics import ScrapeResult
 
     outcome.scrape = ScrapeResult(_server_summary(), _N, 0, Path("metrics.jsonl"))
@@ -153,9 +154,24 @@ _PATTERN_RES = [re.compile("/".join("[^/]+" if p == "<n>" else re.escape(p) for 
 _KNOB_RE = re.compile(re.escape(KNOB_PREFIX) + r"[a-z][a-z0-9_]*")
 
 
+def _known_quality_tasks() -> frozenset[str]:
+    from harness.quality.results import KNOWN_METRICS
+
+    return frozenset(KNOWN_METRICS)
+
+
+KNOWN_QUALITY_TASKS = _known_quality_tasks()
+"""Tasks whose metric names are checked exactly (and suggested on a typo); any other task's are a pattern."""
+_QUALITY_RE = re.compile(r"(quality|quality_idle)/([A-Za-z0-9_.-]+)/[A-Za-z0-9_.-]+")
+"""`quality/<task>/<metric>[_<filter>]` of any lm-eval task (harness/quality/results.py names them)."""
+
+
 def is_metric(name: str) -> bool:
-    """Is `name` a metric the harness logs (exact, of a pattern family, or a knob)?"""
-    return name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r in _PATTERN_RES)
+    """Is `name` a metric the harness logs (exact, of a pattern family, a knob, or another lm-eval task's quality metric)?"""
+    if name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r in _PATTERN_RES):
+        return True
+    m = _QUALITY_RE.fullmatch(name)
+    return m is not None and m.group(2) not in KNOWN_QUALITY_TASKS
 
 
 def is_series(name: str) -> bool:
@@ -294,6 +310,8 @@ VARIANT_SPEC_ARTIFACT = "spec/variant.yaml"
 QUALITY_DIR, REPORT_DIR, GATE_DIR = "quality", "report", "gate"
 FIDELITY_TABLE = "fidelity/prompts.json"
 """The per-prompt fidelity rows (first divergence, top-1 agreement, KL, both replies) as an MLflow table."""
+QUALITY_TABLE = "tables/quality_{task}.json"
+"""Per-sample results of one quality task, an MLflow table (prompt, reply, extracted answer, target, scores)."""
 
 
 # ------------------------------------------------------------------ names consumers read

@@ -6,9 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from harness.quality.tasks import REQUIRED_FILES, TaskPlan
+from harness.quality.tasks import HUB as HUB_SOURCE, REQUIRED_FILES, TaskPlan
 
 HUB = {"gsm8k": "openai/gsm8k (main)", "ifeval": "google/IFEval"}
+"""How the two original tasks' Hub datasets were named (kept: the digests of earlier runs stay comparable)."""
 
 
 def _digest(paths: list[Path]) -> str:
@@ -23,13 +24,15 @@ def dataset_records(plans: list[TaskPlan], load_spec_json: str) -> list[dict[str
     """One plain record per quality task (local files or the Hub) and one for the load's synthetic prompts."""
     out = []
     for plan in plans:
-        if plan.data_source != "hub":
-            files = [Path(plan.data_source) / f for f in REQUIRED_FILES.get(plan.task, []) if (Path(plan.data_source) / f).is_file()]
+        named = plan.data_files or ([str(Path(plan.data_source) / f) for f in REQUIRED_FILES.get(plan.task, [])]
+                                    if plan.data_source not in (HUB_SOURCE, "local") else [])
+        if named:
+            files = [Path(f) for f in named if Path(f).is_file()]
             out.append({"name": plan.task, "digest": _digest(files), "source_type": "local",
                         "source": json.dumps({"uri": [str(f) for f in files]}), "context": "quality"})
         else:
             out.append({"name": plan.task, "digest": hashlib.sha256(HUB.get(plan.task, plan.task).encode()).hexdigest()[:16],
-                        "source_type": "hub", "source": json.dumps({"path": HUB.get(plan.task, plan.official)}), "context": "quality"})
+                        "source_type": "hub", "source": json.dumps({"path": HUB.get(plan.task, plan.dataset or plan.official)}), "context": "quality"})
     out.append({"name": "load-prompts", "digest": hashlib.sha256(load_spec_json.encode()).hexdigest()[:16], "source_type": "code",
                 "source": json.dumps({"generator": "harness/loadgen/prompts.py", "load_spec": json.loads(load_spec_json)}),
                 "context": "load"})

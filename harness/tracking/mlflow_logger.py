@@ -147,6 +147,9 @@ class SweepLogger:
         for artifact_file, columns in record.get("tables", {}).items():
             self._log_table(run_id, columns, artifact_file)
         self._log_folder(run_id, folder)
+        from harness.tracking.tables import log_tables
+
+        log_tables(self.client, run_id, folder, record.get("sample_tables", {}))
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
             self.client.set_terminated(run_id, record["status"])
 
@@ -237,6 +240,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     """Everything a variant's MLflow run gets, as plain data (redacted): written to `results.json` before MLflow."""
     from harness.tracking.datasets import dataset_records
     from harness.tracking.knobs import knob_metrics
+    from harness.tracking.tables import table_records
 
     v = outcome.variant
     tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK, Tag.CI_METHOD: outcome.ci_method}
@@ -262,6 +266,7 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
         "series": {name: [[p.step, round(p.t, 3), p.value] for p in points if math.isfinite(p.value)]
                    for name, points in outcome.series().items()},
         "tables": fidelity_tables(outcome),
+        "sample_tables": table_records(outcome),
         "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
                                        sort_keys=False),
     }
@@ -307,6 +312,7 @@ def variant_params(spec: ExperimentSpec, outcome: VariantOutcome) -> dict[str, s
             params[f"{task}lm_eval_task"] = plan.lm_eval_task
             params[f"{task}official"] = plan.official
             params[f"{task}data_source"] = plan.data_source
+            params[f"{task}request"] = plan.request
             params[f"{task}num_fewshot"] = str(plan.num_fewshot)
             params[f"{task}generation_kwargs"] = yaml.safe_dump(plan.generation_kwargs, default_flow_style=True).strip()
     return params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -85,6 +86,9 @@ def test_local_smoke_end_to_end(tmp_path, data_dir):
             assert expected in files, (expected, files)
         assert any(f.endswith(".json") and "results_" in f for f in files)
         assert any("samples_harness_gsm8k" in f for f in files)
+        # per-sample results as MLflow tables (prompt, reply, extracted answer, score), two variants comparable side by side
+        assert {"tables/quality_gsm8k.json", "tables/quality_ifeval.json"} <= set(files)
+        assert {"path": "tables/quality_gsm8k.json", "type": "table"} in json.loads(run.data.tags["mlflow.loggedArtifacts"])
         local = c.download_artifacts(run.info.run_id, "load/records.jsonl", str(tmp_path / run.info.run_id))
         assert sum(1 for _ in open(local)) >= m["perf/requests"]
 

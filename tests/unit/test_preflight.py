@@ -12,8 +12,9 @@ from harness.spec.model import QualitySpec
 def test_offline_without_a_data_dir_fails_before_launching(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ../shared next to it
     env = {"HF_DATASETS_OFFLINE": "1"}
-    with pytest.raises(QualityError, match=r"GSM8K, ifeval need the Hub or a data directory, and HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set: "
-                                           r"set HARNESS_DATA_DIR"):
+    with pytest.raises(QualityError, match=r"quality.tasks: GSM8K \(Hub dataset openai/gsm8k; local data: a folder set as HARNESS_DATA_DIR "
+                                           r"\(or quality.data_dir\)/gsm8k/\{train,test\}.jsonl\); ifeval .* need the Hub, and "
+                                           r"HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set"):
         preflight(QualitySpec(), env)
     assert preflight(QualitySpec(enabled=False), env) is None
 

@@ -93,6 +93,9 @@ class Engine:
     for lm-eval's first request. Elsewhere (a GPU server) the load starts first and lm-eval meets it running."""
     health_path: ClassVar[str] = "/health"
     """Probed for liveness while a variant runs (any HTTP answer counts as alive)."""
+    prompt_logprobs: ClassVar[bool | None] = False
+    """Returns the log-probabilities of a prompt's own tokens (`/v1/completions` with `echo` and `logprobs`), which
+    lm-eval's loglikelihood tasks need (harness/quality/preflight.py); None = unknown (an attached endpoint)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

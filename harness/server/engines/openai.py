@@ -15,6 +15,7 @@ class OpenAI(Engine):
     kind = "openai"
     launches = False
     health_path = "/v1/models"  # the one path every OpenAI-compatible server has
+    prompt_logprobs = None  # whatever serves the endpoint: unknown until lm-eval asks
 
     def endpoint(self, server: ServerSpec, port: int | None) -> Endpoint:
         assert server.openai is not None  # the spec requires it for kind=openai

@@ -80,6 +80,7 @@ def vllm_env(server: ServerSpec) -> dict[str, str]:
 
 class Vllm(Engine):
     kind = "vllm"
+    prompt_logprobs = True  # /v1/completions with echo + logprobs scores the prompt (lm-eval loglikelihood tasks)
     model_form = "repo"
     section = "vllm"
     knobs = ("max_num_seqs", "max_num_batched_tokens", "max_model_len", "gpu_memory_utilization", "enable_chunked_prefill",
