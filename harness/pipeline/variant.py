@@ -50,6 +50,14 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
         outcome.duration_s = time.time() - started
 
 
+def empty_window(spec: ExperimentSpec, recorded: int) -> Failure:
+    """A load whose measured window holds no request: every latency metric would be missing, the run looks fine."""
+    return Failure("load", f"no request started in the measured window finished before the load stopped ({recorded} "
+                           f"recorded, all in the {spec.load.warmup_s:g} s warm-up): each took longer than the {spec.load.measured_s():g} s "
+                           "window; lengthen load.duration_s, lower the load, or give the server more CPU",
+                   cause="the server is far slower than the load expects (a busy machine, or concurrent quality requests)")
+
+
 def server_died(running: RunningServer, during: str) -> ServerExitedError:
     """The server is gone: a launched one's exit code, log tail and likely cause; an attached endpoint that stopped answering."""
     return running.death(during)
@@ -214,6 +222,8 @@ class _Measurement:
         if stage.name == "load":
             self.outcome.load = result
             self.presenter.load_done(result)
+            if result.capacity is None and not result.scan and result.summary.requests == 0:
+                self.outcome.failures.append(empty_window(self.spec, len(result.records)))
         else:
             self.outcome.quality = result
             self.presenter.quality_done(result)

@@ -1,4 +1,4 @@
-"""`harness run` on a real terminal (a pseudo-terminal): rich bars for the variants and the stages, lines above."""
+"""What `harness run` shows: rich bars on a real terminal (a pseudo-terminal), and a loud failure for an empty load window."""
 
 from __future__ import annotations
 
@@ -69,3 +69,30 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
     assert "variants" in text and "1/1" in text
     assert re.search(r"quality\s.*[0-3]/3\s+requests", text), "no quality bar with lm-eval's requests done of 3"
     assert re.search(r"\[1/1\] \S+: ok \(", text)  # the plain lines still print above the bars
+
+
+def test_a_load_window_with_no_finished_request_fails_the_variant_loudly(tmp_path: Path):
+    """Every request outlasts the window (the CI smoke run on a busy machine): no silent 'ok' with latencies missing."""
+    from tests.e2e.test_run_smoke import _harness, _runs
+
+    fake, model = install_fake_llama(tmp_path)
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(
+        f"""
+name: slow
+server:
+  kind: llamacpp
+  model: {model}
+  served_model_name: fake-model
+  env: {{PYTHONPATH: "{REPO}", FAKE_TTFT_S: "30"}}
+  llamacpp: {{binary: "{fake}"}}
+load: {{users: 1, duration_s: 2, warmup_s: 1, request_timeout_s: 6}}
+quality: {{enabled: false}}
+tracking: {{run_dir: "{tmp_path / 'runs'}"}}
+"""
+    )
+    proc = _harness(["run", str(spec), "--no-compare"], tmp_path, timeout=600)
+    assert "no request started in the measured window finished" in proc.stderr, proc.stderr[-3000:]
+    assert "lengthen load.duration_s" in proc.stderr
+    _, _, children = _runs(tmp_path, "slow")
+    assert children[0].info.status == "FAILED"
