@@ -25,6 +25,7 @@ def test_an_lm_eval_failure_shows_its_last_error_line_on_screen(tmp_path):
     spec = fake_spec(tmp_path, "bad-data", "  - name: only", load="{users: 1, duration_s: 3, warmup_s: 0}",
                      quality=f"{{tasks: [gsm8k], limit: 2, data_dir: '{data}', idle_baseline: false}}")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PYTHONPATH": str(REPO)}
+    env.pop("HARNESS_DATA_DIR", None)  # the environment overrides the spec's quality.data_dir (defaults < YAML < env < CLI)
     proc = subprocess.run([sys.executable, "-m", "harness", "run", str(spec), "--no-compare"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 2, proc.stderr[-3000:]
