@@ -138,7 +138,7 @@ def test_run_without_quality_data_offline_fails_before_launching_anything(tmp_pa
     t = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "harness", "run", str(spec)], cwd=tmp_path, env=env,  # no ../shared beside it
                           capture_output=True, text=True, timeout=120)
-    _one_line(proc, "GSM8K, ifeval need the Hub or a data directory", "set HARNESS_DATA_DIR")
+    _one_line(proc, "quality.tasks: GSM8K", "need the Hub", "HARNESS_DATA_DIR", "gsm8k/{train,test}.jsonl")
     assert time.monotonic() - t < 60 and not (tmp_path / "runs").exists()  # nothing was launched, no sweep folder made
 
 
