@@ -11,8 +11,6 @@ COLUMNS: list[tuple[str, str, bool]] = [
     (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
     (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
     (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
-    ("perf/capacity_rps_at_slo", "capacity req/s at SLO", True),   # load.capacity: the headline when searched
-    ("perf/capacity_users_at_slo", "capacity users at SLO", True),
     (mc.FIDELITY_TOP1, "fid top-1", True),
     (mc.FIDELITY_KL, "fid KL", False),
     (mc.FIDELITY_IDENTICAL, "fid identical", True),
