@@ -138,6 +138,8 @@ class WebSession:
                 "variants": [{"name": self.opts.variant, "description": about}], "load": load, "quality": quality,
                 "metrics": {"enabled": False}, "tracking": tracking}
         spec = build_spec(data, {}, [])
+        if spec.quality.enabled:
+            _check_task_names(spec.quality.tasks)
         if spec.quality.enabled:  # the data the quality run will read, as `harness run` records it (HARNESS_DATA_DIR, ../shared)
             data_dir = resolve_data_dir(spec.quality)
             quality["data_dir"] = str(data_dir) if data_dir is not None else None
@@ -261,6 +263,23 @@ def _new_folder(run_dir: Path) -> Path:
     from harness.tracking.state import new_run_folder
 
     return new_run_folder(run_dir, SPEC_NAME, "--run-dir")
+
+
+def _check_task_names(tasks: list[str]) -> None:
+    """Each start-form task an lm-eval task, group or tag (a typo is named with close names), or a task YAML file."""
+    from harness.errors import QualityError
+    from harness.quality.catalog import lookup
+
+    problems = []
+    for name in tasks:
+        if name.endswith((".yaml", ".yml")) or "/" in name:
+            continue
+        try:
+            lookup(name)
+        except QualityError as exc:
+            problems.append(f"quality.tasks: {exc}")
+    if problems:
+        raise SpecError(problems)
 
 
 def spec_yaml(spec: ExperimentSpec) -> str:
