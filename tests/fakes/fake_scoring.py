@@ -12,10 +12,11 @@ none (null). So a multiple-choice continuation wins exactly when it is a good wo
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.fakes.json_handler import JsonHandler
 
 _PIECE = re.compile(r"\s*\S+|\s+$")
 
@@ -43,20 +44,8 @@ class State:
         return -0.1 if self.pieces[token].strip().lower() in self.good else -2.0
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+class Handler(JsonHandler):
     state: State
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _json(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         if self.path == "/tokenizer_info":
@@ -67,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200 if self.path == "/health" else 404, {})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        body = self._body()
         st = self.state
         if self.path == "/tokenize":
             self._json(200, {"tokens": st.encode(body.get("prompt", "")), "count": 0, "max_model_len": 4096})

@@ -11,9 +11,10 @@ answered "I do not know". Bodies received are kept for assertions.
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.fakes.json_handler import JsonHandler
 
 THOUGHT = "Let me think. Maybe it is 999? No, let me work it out step by step."
 
@@ -28,20 +29,8 @@ class State:
         self.lock = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+class Handler(JsonHandler):
     state: State
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def _json(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         if self.path.startswith("/v1/models"):
@@ -50,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200 if self.path == "/health" else 404, {})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        body = self._body()
         with self.state.lock:
             self.state.bodies.append(body)
         if not self.path.startswith("/v1/chat/completions"):
