@@ -118,12 +118,7 @@ class FidelityClient:
         ids = list(own.prompt_token_ids) + list(reference.token_ids)
         body = {"model": self.endpoint.model, "prompt": ids, "max_tokens": 1, "temperature": 0.0,
                 "prompt_logprobs": top_k, "add_special_tokens": False}
-        try:
-            answer = self._post("/v1/completions", body)
-        except FidelityError as exc:
-            if "HTTP 4" in str(exc):
-                raise ForcingUnavailable(f"the server refused prompt_logprobs: {exc}") from exc
-            raise
+        answer = self._post_forcing("/v1/completions", body, "prompt_logprobs")
         scored = (answer.get("choices") or [{}])[0].get("prompt_logprobs")
         if not isinstance(scored, list) or len(scored) != len(ids):
             raise ForcingUnavailable("the server returned no prompt_logprobs for the scored continuation")
@@ -143,16 +138,20 @@ class FidelityClient:
         so the positions after it are left out."""
         body = self._chat_body(reference.prompt, len(reference.tokens), top_k)
         body["grammar"] = f"root ::= {gbnf_literal(reference.text)}"
-        try:
-            answer = self._post("/v1/chat/completions", body)
-        except FidelityError as exc:
-            if "HTTP 4" in str(exc):
-                raise ForcingUnavailable(f"the server refused a grammar: {exc}") from exc
-            raise
+        answer = self._post_forcing("/v1/chat/completions", body, "a grammar")
         forced = parse_chat(FidelityPrompt(reference.prompt_id, reference.prompt), answer)
         n = min(len(forced.tokens), len(reference.tokens))
         split = next((j for j in range(n) if not _same_step(forced, reference, j)), None)
         return forced.top[: n if split is None else split + 1]
+
+    def _post_forcing(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        """`_post`, where a 4xx answer means the server cannot score a given continuation this way."""
+        try:
+            return self._post(path, body)
+        except FidelityError as exc:
+            if "HTTP 4" in str(exc):
+                raise ForcingUnavailable(f"the server refused {what}: {exc}") from exc
+            raise
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.endpoint.base_url + path
