@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_run_smoke import REPO
-from tests.fakes.fake_llama_server import install as install_fake_llama
+from tests.faults.conftest import fake_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -44,22 +44,8 @@ def _run_in_pty(argv: list[str], env: dict[str, str], timeout: float) -> tuple[i
 
 
 def test_a_terminal_gets_bars_with_quality_requests_done_of_total(tmp_path: Path, data_dir: Path):
-    fake, model = install_fake_llama(tmp_path)
-    spec = tmp_path / "tty.yaml"
-    spec.write_text(
-        f"""
-name: tty
-server:
-  kind: llamacpp
-  model: {model}
-  served_model_name: fake-model
-  env: {{PYTHONPATH: "{REPO}"}}
-  llamacpp: {{binary: "{fake}"}}
-load: {{users: 2, duration_s: 6, warmup_s: 0}}
-quality: {{tasks: [gsm8k], limit: 3, num_fewshot: {{gsm8k: 0}}, data_dir: "{data_dir}"}}
-tracking: {{run_dir: "{tmp_path / 'runs'}"}}
-"""
-    )
+    spec = fake_spec(tmp_path, "tty", "  - name: only", load="{users: 2, duration_s: 6, warmup_s: 0}",
+                     quality=f"{{tasks: [gsm8k], limit: 3, num_fewshot: {{gsm8k: 0}}, data_dir: '{data_dir}'}}")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "COLUMNS": "160", "TERM": "xterm"}
     env.pop("HARNESS_PROGRESS", None)
     code, text = _run_in_pty([sys.executable, "-m", "harness", "run", str(spec), "--no-compare"], env, timeout=600)
@@ -75,22 +61,8 @@ def test_a_load_window_with_no_finished_request_fails_the_variant_loudly(tmp_pat
     """Every request outlasts the window (the CI smoke run on a busy machine): no silent 'ok' with latencies missing."""
     from tests.e2e.test_run_smoke import _harness, _runs
 
-    fake, model = install_fake_llama(tmp_path)
-    spec = tmp_path / "slow.yaml"
-    spec.write_text(
-        f"""
-name: slow
-server:
-  kind: llamacpp
-  model: {model}
-  served_model_name: fake-model
-  env: {{PYTHONPATH: "{REPO}", FAKE_TTFT_S: "30"}}
-  llamacpp: {{binary: "{fake}"}}
-load: {{users: 1, duration_s: 2, warmup_s: 1, request_timeout_s: 6}}
-quality: {{enabled: false}}
-tracking: {{run_dir: "{tmp_path / 'runs'}"}}
-"""
-    )
+    spec = fake_spec(tmp_path, "slow", '  - name: only\n    server: {env: {FAKE_TTFT_S: "30"}}',
+                     load="{users: 1, duration_s: 2, warmup_s: 1, request_timeout_s: 6}")
     proc = _harness(["run", str(spec), "--no-compare"], tmp_path, timeout=600)
     assert "no request started in the measured window finished" in proc.stderr, proc.stderr[-3000:]
     assert "lengthen load.duration_s" in proc.stderr
