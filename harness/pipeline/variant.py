@@ -204,13 +204,23 @@ class _Measurement:
     def _watch(self, stages: list[Stage], during: str) -> None:
         """Poll until every stage is done; raise ServerExitedError when the server dies meanwhile."""
         last = time.time()
-        while any(s.running() for s in stages):
+        ended: set[int] = set()
+        while True:
+            live = [s for s in stages if s.running()]
+            # a stage that ended since the last poll shows its final figures once (one that finishes
+            # between two polls, like lm-eval answering from its cache, would otherwise stay "booting")
+            done = [s for s in stages if s not in live and id(s) not in ended]
+            if done:
+                ended.update(id(s) for s in done)
+                self.presenter.progress([s.progress() for s in done])
+            if not live:
+                return
             time.sleep(POLL_S)
             if not self.running.alive():
                 raise server_died(self.running, during)
             if time.time() - last >= self.presenter.every_s:
                 last = time.time()
-                self.presenter.progress([s.progress() for s in stages if s.running()])
+                self.presenter.progress([s.progress() for s in live if s.running()])
 
     def _finish(self, stage: Stage) -> None:
         try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from harness.tracking import contract as mc
-from harness.tracking.run_record import CI_HIGH, CI_LOW
+from collections.abc import Iterable
 
-# (metric, column label, higher is better)
-COLUMNS: list[tuple[str, str, bool]] = [
+from harness.tracking import contract as mc
+from harness.tracking.run_record import CI_HIGH, CI_LOW, RunRecord
+
+Column = tuple[str, str, bool]
+"""(metric, column label, higher is better)."""
+
+COLUMNS: list[Column] = [
     (mc.GSM8K_STRICT, "gsm8k strict", True),
     (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
     (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
@@ -32,12 +36,60 @@ DIRECTION = {m: higher for m, _, higher in COLUMNS}
 LABEL = {m: label for m, label, _ in COLUMNS}
 PERF, CAPACITY, FIDELITY = "perf/", "capacity_", "fidelity/"
 
+OWN_COLUMNS = ("gsm8k", "ifeval")
+"""Quality tasks with their own fixed columns above; every other task the runs ran gets one headline column."""
+HEADLINE_FIRST = ("acc_norm", "acc", "exact_match", "pass@1", "pass_at_1", "f1", "em", "mcc", "bleu", "rouge")
+"""Which of a task's metrics is its headline (the first prefix that one of its logged metrics has; else the first by name)."""
+NOT_SCORES = ("_stderr", "/samples", "/reasoning_chars_mean", "/reasoning_replies", "/flexible_minus_strict")
+LOWER_IS_BETTER_SCORES = ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte")
+_TASK_PARAM, _TASK_KEY = mc.Param.QUALITY_TASK, ".lm_eval_task"
+
+
+def ran_tasks(runs: Iterable[RunRecord]) -> list[str]:
+    """The quality tasks the runs' specs listed (params quality.task.<task>.*; not a group's members), in order."""
+    out: list[str] = []
+    for r in runs:
+        out += [k[len(_TASK_PARAM):-len(_TASK_KEY)] for k in r.params if k.startswith(_TASK_PARAM) and k.endswith(_TASK_KEY)
+                and k[len(_TASK_PARAM):-len(_TASK_KEY)] not in out]
+    return out
+
+
+def headline_metric(task: str, logged: Iterable[str]) -> str | None:
+    """The headline metric of one task among the metric names the runs logged (`quality/<task>/<metric>`)."""
+    prefix = f"quality/{task}/"
+    leaves = sorted({m[len(prefix):] for m in logged if m.startswith(prefix) and not m.endswith(NOT_SCORES)
+                     and not m.endswith((CI_LOW, CI_HIGH)) and "/" not in m[len(prefix):]})
+    for first in HEADLINE_FIRST:
+        hit = [leaf for leaf in leaves if leaf == first or leaf.startswith(first + "_")]
+        if hit:
+            return mc.quality_metric(task, hit[0])
+    return mc.quality_metric(task, leaves[0]) if leaves else None
+
+
+def task_columns(runs: list[RunRecord]) -> list[Column]:
+    """One headline column per quality task other than GSM8K/IFEval that the runs ran (label `<task> <metric>`)."""
+    logged = {m for r in runs for m in r.metrics}
+    out = []
+    for task in ran_tasks(runs):
+        metric = None if task in OWN_COLUMNS else headline_metric(task, logged)
+        if metric is not None:
+            out.append((metric, f"{task} {metric.rsplit('/', 1)[-1]}", higher_is_better(metric)))
+    return out
+
+
+def columns_for(runs: list[RunRecord]) -> list[Column]:
+    """COLUMNS with the runs' other quality tasks' headline columns after IFEval's."""
+    at = next(i for i, (m, _, _) in enumerate(COLUMNS) if m.startswith(FIDELITY))
+    return COLUMNS[:at] + task_columns(runs) + COLUMNS[at:]
+
 
 def higher_is_better(metric: str) -> bool:
     """From COLUMNS when listed; else rates and scores up, latencies (`_ms`, `_s`), errors and queues down."""
     if metric in DIRECTION:
         return DIRECTION[metric]
     leaf = metric.rsplit("/", 1)[-1]
+    if metric.startswith(("quality/", "quality_idle/")):
+        return not leaf.startswith(LOWER_IS_BETTER_SCORES)  # scores up; perplexities and bits per byte down
     if metric.startswith(FIDELITY) and leaf.startswith(("kl", "uncovered_mass")):
         return False  # a divergence from the baseline
     if "per_s" in leaf or leaf.startswith(("capacity_rps", "capacity_concurrency", "goodput")):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
 from harness.report.cells import Formatted, format_table
-from harness.report.columns import COLUMNS, LABEL, noise_floor_line, star_legend
+from harness.report.columns import COLUMNS, Column, columns_for, noise_floor_line, star_legend
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -40,11 +40,13 @@ class Comparison:
     """Each variant against the baseline on the headline performance metrics."""
     level: float = 0.95
     margin: float = 0.0
+    columns: list[Column] = field(default_factory=lambda: list(COLUMNS))
+    """The metric columns compared (COLUMNS and the headline of every other quality task the runs ran)."""
 
     def cells(self) -> Formatted:
         """The table as cells by column type (harness/report/cells.py): stars on every value tied with the best."""
         tied = {label: self.tied.get(label, [self.best[label]]) for label in self.best} | self.tied
-        return format_table(self.table, LABEL.values(), self.intervals, tied)
+        return format_table(self.table, [label for _, label, _ in self.columns], self.intervals, tied)
 
     def render(self) -> str:
         shown = self.cells()
@@ -95,25 +97,27 @@ def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str 
         gates = gates.model_copy(update={"baseline": BaselineSpec(variant=baseline_variant)})
     level, margin = 1.0 - gates.recommend.alpha, gates.recommend.margin
     rows, intervals = {}, {}
+    columns = columns_for(runset.runs)
     for run in runset.runs:
         row: dict[str, object] = {"status": run.status}
-        for metric, label, _ in COLUMNS:
+        for metric, label, _ in columns:
             row[label] = float(run.metrics.get(metric, math.nan))
             interval = run.interval(metric)
             if interval is not None:
                 intervals[(run.name, label)] = interval
         rows[run.name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
-    present = ["status"] + [label for _, label, _ in COLUMNS if table[label].notna().any()]
+    present = ["status"] + [label for _, label, _ in columns if table[label].notna().any()]
     table = table[present]
     judge = Judge(level, margin)
     finished = [r for r in runset.runs if not r.failed]
     best: dict[str, str] = {}
     tied: dict[str, list[str]] = {}
-    for metric, label, higher in COLUMNS:
+    for metric, label, higher in columns:
         if label in table and table[label].notna().sum() > 1:
             top, same, _ = judge.tied_with_best(finished, metric, higher)
             if top is not None:
                 best[label], tied[label] = top.name, [r.name for r in same]
     diffs = perf_differences(runset.runs, choose_baseline(runset.runs, gates), gates)
-    return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset, tied, intervals, diffs, level, margin)
+    return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset, tied, intervals, diffs, level, margin,
+                      columns)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.quality.runner import GSM8K_FORMAT_GAP
-from harness.report.columns import COLUMNS
+from harness.report.columns import COLUMNS, Column, columns_for, task_columns
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
@@ -52,9 +52,12 @@ class DecisionReport:
     tied: dict[str, list[str]] = field(default_factory=dict)
     """Column label -> the best and every variant indistinguishable from it (starred)."""
     level: float = 0.95
+    columns: list[Column] = field(default_factory=lambda: list(COLUMNS))
+    """The metric columns of the table (COLUMNS and the headline of every other quality task the runs ran)."""
 
 
-def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation) -> "pd.DataFrame":
+def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation,
+                columns: list[Column] | None = None) -> "pd.DataFrame":
     import pandas as pd
 
     rows: dict[str, dict[str, object]] = {}
@@ -63,7 +66,7 @@ def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommend
         row: dict[str, object] = {"status": r.status}
         for k in knobs:
             row[k.removeprefix(KNOB_PREFIX)] = r.metrics.get(k, math.nan)
-        for metric, label, _ in COLUMNS:
+        for metric, label, _ in columns or COLUMNS:
             row[label] = r.metrics.get(metric, math.nan)
         for f in frontiers:
             label = f"pareto {f.x_metric.split('/')[-1]}"
@@ -111,7 +114,7 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     for r in runs:
         if r.run_id == baseline.run_id or r.run_id not in samples:
             continue
-        for metric in SIGNIFICANCE_METRICS:
+        for metric in SIGNIFICANCE_METRICS + tuple(m for m, _, _ in task_columns(runs)):
             if metric in base and metric in samples[r.run_id]:
                 out.append(paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
                                             gates.recommend.bootstrap_samples, gates.recommend.alpha))
@@ -213,7 +216,8 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
         frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
     rec = recommend(runs, gates, baselines, judge)
-    table = build_table(runs, frontiers, rec)
+    columns = columns_for(runs)
+    table = build_table(runs, frontiers, rec, columns)
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
     choice = choose_baseline(runs, gates, base_map)
     perf = perf_differences(runs, choice, gates, baselines)
@@ -221,12 +225,12 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
         diffs, note = compare_quality(samples, store is not None, runs, choice.run, gates)
     else:
         diffs, note = [], ("no finished variant" if not ok else f"{choice.note}; significance not computed")
-    intervals = {(r.name, label): iv for r in runs for m, label, _ in COLUMNS if (iv := r.interval(m)) is not None}
+    intervals = {(r.name, label): iv for r in runs for m, label, _ in columns if (iv := r.interval(m)) is not None}
     tied = {}
-    for metric, label, higher in COLUMNS:
+    for metric, label, higher in columns:
         best, same, _ = judge.tied_with_best(ok, metric, higher)
         if best is not None and len([r for r in ok if r.metric(metric) is not None]) > 1:
             tied[label] = [r.name for r in same]
     roof, roof_note = rooflines(ok, gates)
     return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof,
-                          roof_note, perf, intervals, tied, level)
+                          roof_note, perf, intervals, tied, level, columns)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 
 from harness.report.cells import Formatted, format_table
-from harness.report.columns import LABEL, noise_floor_line, star_legend
+from harness.report.columns import noise_floor_line, star_legend
 from harness.report.decision import DecisionReport
 
 
 def _cells(r: DecisionReport) -> Formatted:
     """The main table by column type: values with their interval, * on every value tied with the best."""
-    return format_table(r.table, LABEL.values(), r.intervals, r.tied)
+    return format_table(r.table, [label for _, label, _ in r.columns], r.intervals, r.tied)
 
 
 def _legend(r: DecisionReport, cells: Formatted) -> str:

@@ -11,40 +11,53 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.quality.results import metric_name, safe
+from harness.quality.samples import sample_task
 from harness.stats.multiple import QUALITY_CORRECTION, adjust
 from harness.stats.power import mdd_proportion
-from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT
+from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT, quality_metric
 
-# (task, lm-eval filter, lm-eval metric) -> harness metric name
+# (task, lm-eval filter, lm-eval metric) -> harness metric name: the quality metrics compared in every report
 SAMPLE_METRICS = {
     ("gsm8k", "strict-match", "exact_match"): GSM8K_STRICT,
     ("gsm8k", "flexible-extract", "exact_match"): GSM8K_FLEXIBLE,
     ("ifeval", "none", "prompt_level_strict_acc"): IFEVAL_PROMPT_STRICT,
     ("ifeval", "none", "prompt_level_loose_acc"): IFEVAL_PROMPT_LOOSE,
 }
-_TASK_RE = re.compile(r"^samples_(?:harness_)?(gsm8k|ifeval)_")
+RENDERED_PREFIX = "harness_"
+"""A single task runs as a rendered `harness_<task>` config (harness/quality/tasks.py); its metrics are `quality/<task>/…`."""
+
+
+def _score(value: object) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def read_samples(paths: list[Path]) -> dict[str, dict[int, float]]:
-    """Per-document scores: {'quality/gsm8k/exact_match_flexible': {doc_id: 0.0 or 1.0}, ...}."""
+    """Per-document scores of every task and metric lm-eval logged per sample (scalar values: IFEval's
+    per-instruction lists are left out): {'quality/gsm8k/exact_match_flexible': {doc_id: 0.0 or 1.0}, ...}."""
     out: dict[str, dict[int, float]] = {}
     for path in paths:
-        m = _TASK_RE.match(path.name)
-        if not m:
+        lm_task = sample_task(path)
+        if lm_task is None:
             continue
-        task = m.group(1)
+        task = safe(lm_task.removeprefix(RENDERED_PREFIX))
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 if not line.strip():
                     continue
                 row = json.loads(line)
-                for (t, filt, metric), name in SAMPLE_METRICS.items():
-                    if t == task and row.get("filter", "none") == filt and metric in row:
-                        out.setdefault(name, {})[int(row["doc_id"])] = float(row[metric])
+                filt = str(row.get("filter", "none"))
+                for metric in row.get("metrics") or [m for t, f, m in SAMPLE_METRICS if t == task and f == filt]:
+                    value = _score(row.get(metric))
+                    if value is not None:
+                        out.setdefault(quality_metric(task, metric_name(metric, filt)), {})[int(row["doc_id"])] = value
     return out
 
 
@@ -84,7 +97,11 @@ class Difference:
 
     def mdd_text(self) -> str:
         """`n=40: drops smaller than 0.20 cannot be detected`, or ''."""
-        return "" if math.isnan(self.mdd) else f"n={self.n}: drops smaller than {self.mdd:.2f} cannot be detected"
+        if math.isnan(self.mdd):
+            return ""
+        if self.mdd >= 1.0:  # even a score falling from 1 to 0 on every document would not be significant
+            return f"n={self.n}: too few samples to detect any drop"
+        return f"n={self.n}: drops smaller than {self.mdd:.2f} cannot be detected"
 
     def sentence(self) -> str:
         level = f"{100 * (1 - self.alpha):.0f}%"
@@ -141,7 +158,8 @@ def paired_bootstrap(
     boots = diff[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
     lo, hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
     p = min(1.0, 2 * min(float((boots <= 0).mean()), float((boots >= 0).mean())))
-    mdd = detectable_drop(n, float((a != b).mean()), alpha)
+    binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
+    mdd = detectable_drop(n, float((a != b).mean()), alpha) if binary else math.nan  # the MDD formula is for proportions
     return Difference(metric, names[0], names[1], n, float(a.mean()), float(b.mean()), delta, stderr, lo, hi, p, alpha, mdd=mdd)
 
 

@@ -22,7 +22,7 @@ collect() {
   mkdir -p "${OUT:-/tmp/out}"
   tar czf "${OUT:-/tmp/out}/results.tgz" -C /root --exclude='*.jsonl' --exclude='records*' res 2>/dev/null
   tar czf "${OUT:-/tmp/out}/raw.tgz" -C /root res/runs 2>/dev/null
-  for f in sweep.log reference.log driver.log compare.txt decide.log decide-compare.txt fidelity.log gpu.txt capacity.log capacity-compare.txt; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
+  for f in sweep.log reference.log driver.log compare.txt decide.log decide-compare.txt fidelity.log gpu.txt capacity.log capacity-compare.txt loglikelihood.log ll-official.log; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
   ls -la "${OUT:-/tmp/out}"
 }
 case ${1:-} in

@@ -6,7 +6,8 @@
 #   3. issue 12: benchmarks/fidelity_endpoints.py: fp8 and kv-fp8 against bf16, with bf16's noise floor
 #   4. issue 13: examples/vllm-smoke.yaml --variant bf16 launched by the harness (roofline from the model's
 #      config, NVML power and tokens per joule, quality under load)
-# Env: ONLY_CAPACITY=1 runs only examples/vllm-capacity.yaml (capacity at SLO, 3 servers); SKIP="decide fidelity launched" to leave steps out; PROMPTS (fidelity prompts, default 200).
+# Env: ONLY_CAPACITY=1 runs only examples/vllm-capacity.yaml (capacity at SLO, 3 servers) and examples/vllm-loglikelihood.yaml
+#   (issue 12: mc_facts through local-completions on bf16 and fp8, and the official lm-eval CLI on bf16: equal accuracies); SKIP="decide fidelity launched" to leave steps out; PROMPTS (fidelity prompts, default 200).
 set -u
 RES=/root/res; MODEL=${MODEL:-/root/smol}; NAME=smollm2-135m-instruct
 log() { echo "[$(date +%T)] $*"; }
@@ -50,6 +51,25 @@ if [ -n "${ONLY_CAPACITY:-}" ]; then   # issue 11's capacity at SLO: three serve
     --set tracking.run_dir=$RES/runs > $RES/capacity.log 2>&1; log "capacity rc=$?"
   MLFLOW_TRACKING_URI=sqlite:///$RES/capacity.db python3 -m harness compare vllm-capacity > $RES/capacity-compare.txt 2>&1
   python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/capacity.db vllm-capacity $RES/capacity-export 2>&1 | tail -2
+  if ! skip loglikelihood; then  # issue 12: a loglikelihood task through local-completions, harness vs the official CLI
+    log "loglikelihood: harness run examples/vllm-loglikelihood.yaml"
+    MLFLOW_TRACKING_URI=sqlite:///$RES/ll.db python3 -m harness run examples/vllm-loglikelihood.yaml \
+      --set quality.tokenizer=$MODEL --set tracking.run_dir=$RES/runs > $RES/loglikelihood.log 2>&1; log "loglikelihood rc=$?"
+    MLFLOW_TRACKING_URI=sqlite:///$RES/ll.db python3 -m harness compare vllm-loglikelihood >> $RES/loglikelihood.log 2>&1
+    python3 -m lm_eval --model local-completions --model_args \
+      "model=$NAME,base_url=http://127.0.0.1:8001/v1/completions,num_concurrent=4,max_retries=3,tokenizer_backend=huggingface,tokenizer=$MODEL" \
+      --tasks mc_facts --include_path benchmarks/tasks --output_path $RES/ll-official --log_samples --seed 1234 \
+      > $RES/ll-official.log 2>&1; log "official lm-eval rc=$?"
+    python3 - "$RES" >> $RES/loglikelihood.log 2>&1 <<'PY'
+import glob, json, sys
+res = sys.argv[1]
+official = json.load(open(sorted(glob.glob(f"{res}/ll-official/**/results_*.json", recursive=True))[-1]))["results"]["mc_facts"]
+ours = json.load(open(sorted(glob.glob(f"{res}/runs/vllm-loglikelihood-*/bf16/quality/**/results_*.json", recursive=True))[-1]))["results"]["harness_mc_facts"]
+for k in ("acc,none", "acc_norm,none"):
+    print(f"mc_facts {k}: official CLI {official[k]:.6f}  harness {ours[k]:.6f}  equal={official[k] == ours[k]}")
+PY
+    tail -3 $RES/loglikelihood.log
+  fi
   stop_all; log "proofs done"; touch $RES/DONE; exit 0
 fi
 if ! skip decide || ! skip fidelity; then

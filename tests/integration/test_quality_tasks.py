@@ -74,6 +74,11 @@ def test_an_official_task_runs_offline_from_a_data_directory(llama_server, tmp_p
     prompts = {r["prompt"] for r in _rows(result, "nq_open")}
     assert all(any(r["question"] in p for p in prompts) for r in rows)
     assert result.plans[0].data_files == (str(data / "validation.jsonl"),)
+    from harness.report.significance import read_samples  # the report's paired test reads lm-eval's real sample lines
+
+    per_doc = read_samples(result.sample_files)["quality/nq_open/exact_match_remove_whitespace"]
+    assert sorted(per_doc) == [0, 1, 2] and set(per_doc.values()) <= {0.0, 1.0}
+    assert sum(per_doc.values()) / 3 == result.scores["nq_open"]["exact_match_remove_whitespace"].value
 
 
 @pytest.fixture

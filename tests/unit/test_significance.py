@@ -61,3 +61,29 @@ def test_unpaired_stderr_fallback():
     delta, se = stderr_difference(0.8, 0.011, 0.75, 0.012)
     assert delta == pytest.approx(-0.05) and se == pytest.approx(math.hypot(0.011, 0.012))
     assert stderr_difference(0.8, None, 0.7, 0.01)[1] is None
+
+
+def test_read_samples_reads_any_task_by_its_metrics_list(tmp_path):
+    arc = tmp_path / "samples_harness_arc_easy_2026-01-01T00-00-00.jsonl"
+    rows = [{"doc_id": i, "filter": "none", "metrics": ["acc", "acc_norm"], "acc": float(i % 2), "acc_norm": 1.0} for i in range(4)]
+    arc.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    nq = tmp_path / "samples_nq_open_2026-01-01T00-00-00.jsonl"  # a group member, under its own lm-eval name
+    nq.write_text(json.dumps({"doc_id": 7, "filter": "remove_whitespace", "metrics": ["exact_match"], "exact_match": 1.0,
+                              "extra": [1, 0]}) + "\n")
+    s = read_samples([arc, nq])
+    assert s["quality/arc_easy/acc"] == {0: 0.0, 1: 1.0, 2: 0.0, 3: 1.0}
+    assert s["quality/arc_easy/acc_norm"] == {i: 1.0 for i in range(4)}
+    assert s["quality/nq_open/exact_match_remove_whitespace"] == {7: 1.0}
+    assert not any("extra" in k for k in s)
+
+
+def test_the_detectable_drop_is_only_stated_for_zero_one_scores():
+    a = {i: float(i % 2) for i in range(40)}
+    assert not math.isnan(paired_bootstrap(a, {i: 1.0 for i in range(40)}).mdd)
+    bleu = paired_bootstrap({i: 0.3 for i in range(40)}, {i: 0.2 + 0.01 * (i % 3) for i in range(40)})
+    assert math.isnan(bleu.mdd) and bleu.mdd_text() == ""
+
+
+def test_a_sample_too_small_for_any_drop_says_so():
+    d = paired_bootstrap({i: 1.0 for i in range(6)}, {i: float(i > 0) for i in range(6)})
+    assert d.mdd >= 1.0 and d.mdd_text() == "n=6: too few samples to detect any drop" and d.mdd_text() in d.sentence()
