@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from harness.__version__ import __version__
+
 __all__ = ["ExperimentResult", "load_spec", "run_experiment", "__version__"]
 
 

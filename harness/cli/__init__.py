@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from harness import __version__
+from harness.__version__ import __version__
 from harness.errors import HarnessError
 
 COMMANDS = ("run", "worker", "compare", "gate", "sync", "validate", "schema")

@@ -108,7 +108,8 @@ class Comparison:
 
     def table(self) -> dict[str, list[Any]]:
         """Per-prompt columns (for an MLflow table): divergence, agreement, KL, both replies."""
-        cols = ("prompt_id", "prompt", "identical", "first_divergence", "top1_agreement", "kl", "reference_text", "text")
+        # prompt and reply first: MLflow's evaluation view groups by a table's first column and compares its second
+        cols = ("prompt", "text", "prompt_id", "identical", "first_divergence", "top1_agreement", "kl", "reference_text")
         return {c: [getattr(r, c) for r in self.rows] for c in cols}
 
     def line(self) -> str:

@@ -209,7 +209,8 @@ class _Measurement:
             live = [s for s in stages if s.running()]
             # a stage that ended since the last poll shows its final figures once (one that finishes
             # between two polls, like lm-eval answering from its cache, would otherwise stay "booting")
-            done = [s for s in stages if s not in live and id(s) not in ended]
+            live_ids = {id(s) for s in live}
+            done = [s for s in stages if id(s) not in live_ids and id(s) not in ended]
             if done:
                 ended.update(id(s) for s in done)
                 self.presenter.progress([s.progress() for s in done])
@@ -220,7 +221,7 @@ class _Measurement:
                 raise server_died(self.running, during)
             if time.time() - last >= self.presenter.every_s:
                 last = time.time()
-                self.presenter.progress([s.progress() for s in live if s.running()])
+                self.presenter.progress([s.progress() for s in live])
 
     def _finish(self, stage: Stage) -> None:
         try:

@@ -129,12 +129,12 @@ def build_tables(sample_files: list[Path], plans: list[TaskPlan], reasoning: dic
             except ValueError:
                 continue
             key = (str(lm_task), s.get("doc_id"))
-            row = rows[task].setdefault(key, {
-                "task": safe(str(lm_task)), "doc_id": s.get("doc_id"), "prompt": _cell(prompt_text(s.get("arguments"))),
-                "target": _cell(s.get("target")),
-            })
             reply, extracted = _reply(s)
-            row.setdefault("reply", _cell(reply))
+            # prompt and reply first: MLflow's evaluation view groups by a table's first column and compares its second
+            row = rows[task].setdefault(key, {
+                "prompt": _cell(prompt_text(s.get("arguments"))), "reply": _cell(reply), "task": safe(str(lm_task)),
+                "doc_id": s.get("doc_id"), "target": _cell(s.get("target")),
+            })
             if s.get("prompt_hash") in reasoning:
                 row["reasoning_chars"] = reasoning[s["prompt_hash"]]
             filt = str(s.get("filter", "none"))

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from harness import __version__
+from harness.__version__ import __version__
 from harness.outcome import VariantOutcome
 from harness.errors import RunNotFound
 from harness.spec.model import ExperimentSpec, ResolvedVariant

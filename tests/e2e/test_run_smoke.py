@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.browser import dump_dom, mlflow_ui
 from tests.fakes.fake_llama_server import install as install_fake_llama
 
 from tests.integration.conftest import llamacpp_available
@@ -185,8 +185,6 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
 def test_mlflow_ui_shows_the_sweep_in_a_real_browser(tmp_path):
     """The store the harness writes opens in MLflow's own UI, on the runs view, with the sweep listed."""
-    from harness.server.launch import free_port
-    from harness.server.process import ManagedProcess
     from harness.spec import build_spec, resolve_variants
     from harness.tracking.mlflow_logger import SweepLogger
 
@@ -195,27 +193,7 @@ def test_mlflow_ui_shows_the_sweep_in_a_real_browser(tmp_path):
     parent = logger.start_sweep(tmp_path)
     logger.end_sweep(failed=False)
     run_name = logger.client.get_run(parent).info.run_name
-    port = free_port()
-    argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with ManagedProcess(argv, tmp_path / "mlflow-ui.log", grace_s=5) as proc:
-        import httpx
-
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError(proc.log_tail())
-        dom = subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
-             "--window-size=1600,1000", "--virtual-time-budget=15000", "--dump-dom",
-             f"http://127.0.0.1:{port}/#/experiments/{logger.experiment_id}/runs"],
-            capture_output=True, text=True, timeout=120,
-        ).stdout
+    with mlflow_ui(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path) as base:
+        dom = dump_dom(f"{base}/#/experiments/{logger.experiment_id}/runs", tmp_path / "chrome")
     assert run_name in dom, dom[-3000:]
     assert "Training runs" in dom or "matching run" in dom

@@ -98,6 +98,7 @@ def test_sweep_baseline_first_noise_floor_table_and_report(tmp_path, servers):
         assert {"path": "fidelity/prompts.json", "type": "table"} in json.loads(run.data.tags["mlflow.loggedArtifacts"])
     table = json.loads(Path(c.download_artifacts(runs["noisy"].info.run_id, "fidelity/prompts.json", str(tmp_path))).read_text())
     assert len(table["data"]) == 24 and {"prompt_id", "first_divergence", "kl", "text", "reference_text"} <= set(table["columns"])
+    assert table["columns"][:2] == ["prompt", "text"]  # MLflow's evaluation view groups by the first and compares the second
 
     # compare and the report show the fidelity columns
     table = result.comparison.table

@@ -27,6 +27,7 @@ FLOORS = {
     "redaction": 0.5,
     "stats": 0.5,
     "errors": 0,
+    "__version__": -1,
 }
 
 

@@ -68,6 +68,7 @@ def test_tables_hold_prompt_reply_extracted_answer_and_scores_per_filter(tmp_pat
     gsm = tables["gsm8k"]
     rows = [dict(zip(gsm["columns"], r)) for r in gsm["data"]]
     assert [r["prompt"] for r in rows] == ["2+2", "3+3"]  # the question: the last user turn, not the few-shot turns
+    assert gsm["columns"][:2] == ["prompt", "reply"]  # what MLflow's evaluation view groups by and compares, by default
     assert rows[1] == {"task": "harness_gsm8k", "doc_id": 1, "prompt": "3+3", "target": "4", "reply": "six", "reasoning_chars": 0,
                        "extracted_strict": "[invalid]", "exact_match_strict": 0.0, "extracted_flexible": "six", "exact_match_flexible": 0.0}
     assert stats == {"gsm8k": ReasoningStats(replies=2, with_reasoning=1, chars_mean=15.0)}
