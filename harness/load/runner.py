@@ -235,23 +235,40 @@ class LoadRun:
         self.stopped_early = False
         self.timed_out = False
         self.counter: TokenCounter | None = None
+        self._counted: dict[Path, tuple[int, int]] = {}
+        """record file -> (bytes read, complete lines) so far: progress reads only what was appended since."""
 
     def start(self) -> "LoadRun":
         if self.spec.tokenizer is not None:  # a tokenizer that cannot be built fails now, not after the run
             self.counter = make_counter(self.spec.tokenizer, self.endpoint)
         self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start
         self.art.count.unlink(missing_ok=True)
+        self._counted.clear()
         self.started = time.time()
         self.proc.start()
         return self
 
     def progress(self) -> Progress:
-        done = sum(1 for p in self.art.record_files() for _ in p.open())
+        done = self._records_so_far()
         elapsed = time.time() - self.started
         if self.spec.requests is not None:
             return Progress("load", done, self.spec.requests, " requests", f"{elapsed:.0f}s")
         total = self.spec.run_s()
         return Progress("load", min(elapsed, total), total, "s", f"{done} requests")
+
+    def _records_so_far(self) -> int:
+        """Complete record lines written so far (each file read from where the last call stopped)."""
+        for path in self.art.record_files():
+            offset, lines = self._counted.get(path, (0, 0))
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1  # a line still being written is counted next time
+            self._counted[path] = (offset + end, lines + data[:end].count(b"\n"))
+        return sum(lines for _, lines in self._counted.values())
 
     def deadline_s(self) -> float:
         """Seconds after start by which Locust must have exited: the run, one request timeout, 120 s, the worker wait."""

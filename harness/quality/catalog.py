@@ -49,6 +49,8 @@ class Leaf:
     num_fewshot: int | None = None
     local_files: bool = False
     """The config reads local files already (dataset_kwargs.data_files or data_dir): needs no Hub."""
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The config's own generation_kwargs (includes merged)."""
 
     @property
     def loglikelihood(self) -> bool:
@@ -152,6 +154,7 @@ def _leaf(cfg: dict[str, Any], path: Path | None) -> Leaf:
         yaml_path=path,
         num_fewshot=int(shots) if isinstance(shots, int) else None,
         local_files=local or str(cfg.get("dataset_path") or "").startswith(("/", "./", "../")),
+        generation_kwargs=dict(cfg.get("generation_kwargs") or {}),
     )
 
 
@@ -182,6 +185,7 @@ def _members(cfg: dict[str, Any], base: Path, root: Path, seen: frozenset[str]) 
     return out
 
 
+@functools.cache  # the lm-eval install does not change within a process (as `_index` assumes); callers only read
 def lookup(name: str, root: Path | None = None, _seen: frozenset[str] = frozenset()) -> TaskInfo:
     """An official lm-eval task, group or tag by name; QualityError naming close names when there is none."""
     root = root or tasks_dir()

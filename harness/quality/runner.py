@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.errors import Failure, QualityError
 from harness.quality.reasoning import LOG_ENV, MODEL, PATTERN_ENV
 from harness.quality.log_progress import read_progress
-from harness.quality.results import GSM8K_FORMAT_GAP, KNOWN_METRICS, Score, parse_results, quality_flags  # noqa: F401
+from harness.quality.results import Score, parse_results, quality_flags  # noqa: F401  (Score, parse_results: re-exported)
 from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, write_tables
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
@@ -130,9 +130,9 @@ class QualityRun:
         if not any(p.needs_hub for p in self.plans):
             self.env["HF_DATASETS_OFFLINE"] = "1"
             self.env["HF_HUB_OFFLINE"] = "1"
-        key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
         self.cache = None
         if cache_dir is not None:  # lm-eval's own cache key ignores model and URL: the path carries them
+            key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
             cache_dir.mkdir(parents=True, exist_ok=True)
             self.cache = cache_dir / f"{folder.name}-{key}"
         self.passes: list[_Pass] = []
@@ -161,10 +161,6 @@ class QualityRun:
     @property
     def log(self) -> Path:
         return self.passes[self.current].log
-
-    @property
-    def out_dir(self) -> Path:
-        return self.passes[0].out_dir
 
     def start(self) -> "QualityRun":
         self.started = time.time()
@@ -224,7 +220,7 @@ class QualityRun:
         if not results_files or (code != 0 and not self.stopped_early and not self.timed_out):
             raise QualityError(f"lm-eval exited with code {code}; see {self.log}:\n" + self.proc.log_tail(30))
         ran = [plan for p in self.passes[: self.current + 1] for plan in p.plans]
-        done = {k for f in results_files for k in json.loads(f.read_text()).get("results", {})}
+        done = merged.get("results", {})  # the tasks lm-eval scored, over every pass's results file
         scores, counts = parse_results(merged, [p for p in ran if p.lm_eval_task in done or p.scope in ("group", "tag")])
         sample_files = sorted(f for p in self.passes for f in p.out_dir.rglob("samples_*.jsonl"))
         tables, reasoning = build_tables(sample_files, self.plans, read_reasoning(self.reasoning_log))

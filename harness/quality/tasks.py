@@ -72,10 +72,6 @@ SHARED_DATASETS = Path("..") / "shared" / "datasets"
 SHARED_NLTK = Path("..") / "shared" / "nltk_data"
 
 
-def official_tasks_dir() -> Path:
-    return tasks_dir()
-
-
 def resolve_data_dir(spec: QualitySpec, environ: dict[str, str] | None = None) -> Path | None:
     """The data directory from the spec, HARNESS_DATA_DIR or ../shared/datasets (as the quick start finds it);
     None means the Hub datasets."""
@@ -168,8 +164,7 @@ def plan_task(entry: str, spec: QualitySpec, data_dir: Path | None, official_dir
             raise QualityError(f"quality.num_fewshot / max_gen_toks: {key} is an lm-eval {info.scope}; overrides apply to single tasks")
     leaf = info.leaves[0] if single else None
     if leaf is not None and leaf.yaml_path is not None:
-        cfg_gen = _generation_kwargs(leaf.yaml_path)
-        gen = dict(cfg_gen)
+        gen = dict(leaf.generation_kwargs)
         if key in spec.max_gen_toks:
             if request != "chat":
                 raise QualityError(f"quality.max_gen_toks: {key} is a loglikelihood task; it generates nothing")
@@ -217,15 +212,9 @@ def _shown(path: Path | None, official_dir: Path) -> str:
         return str(path)
 
 
-def _generation_kwargs(path: Path) -> dict[str, Any]:
-    from harness.quality.catalog import load_config
-
-    return dict(load_config(path).get("generation_kwargs") or {})
-
-
 def plan_tasks(spec: QualitySpec, data_dir: Path | None) -> list[tuple[TaskPlan, str | None]]:
     """Every `quality.tasks` entry planned (nothing written); QualityError for an unknown task or a bad override."""
-    official_dir = official_tasks_dir()
+    official_dir = tasks_dir()
     planned = [plan_task(entry, spec, data_dir, official_dir) for entry in spec.tasks]
     keys = {p.task for p, _ in planned}
     for name in ("num_fewshot", "max_gen_toks"):

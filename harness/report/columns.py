@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness.report.cells import Column
 from harness.tracking import contract as mc
 from harness.tracking.run_record import CI_HIGH, CI_LOW, RunRecord
 
-Column = tuple[str, str, bool]
+ColumnSpec = tuple[str, str, bool]
 """(metric, column label, higher is better)."""
 
-COLUMNS: list[Column] = [
+COLUMNS: list[ColumnSpec] = [
     (mc.GSM8K_STRICT, "gsm8k strict", True),
     (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
     (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
@@ -66,7 +67,7 @@ def headline_metric(task: str, logged: Iterable[str]) -> str | None:
     return mc.quality_metric(task, leaves[0]) if leaves else None
 
 
-def task_columns(runs: list[RunRecord]) -> list[Column]:
+def task_columns(runs: list[RunRecord]) -> list[ColumnSpec]:
     """One headline column per quality task other than GSM8K/IFEval that the runs ran (label `<task> <metric>`)."""
     logged = {m for r in runs for m in r.metrics}
     out = []
@@ -77,7 +78,7 @@ def task_columns(runs: list[RunRecord]) -> list[Column]:
     return out
 
 
-def columns_for(runs: list[RunRecord]) -> list[Column]:
+def columns_for(runs: list[RunRecord]) -> list[ColumnSpec]:
     """COLUMNS with the runs' other quality tasks' headline columns after IFEval's."""
     at = next(i for i, (m, _, _) in enumerate(COLUMNS) if m.startswith(FIDELITY))
     return COLUMNS[:at] + task_columns(runs) + COLUMNS[at:]
@@ -122,18 +123,13 @@ def star_legend(level: float, margin: float, ci_methods: set[str] | None = None,
     return "; ".join(parts)
 
 
-def _with_interval(v: float, interval: tuple[float, float] | None, decimals: int) -> str:
-    text = f"{v:.{decimals}f}"
-    return text if interval is None else f"{text} [{interval[0]:.{decimals}f}, {interval[1]:.{decimals}f}]"
-
-
 def noise_floor_line(runs) -> str | None:
     """The fidelity noise floor the runs logged (the baseline against its second pass), in one line; None without one."""
     for r in runs:
-        top1, kl = r.metric("fidelity/noise/top1_agreement"), r.metric("fidelity/noise/kl")
+        top1, kl = r.metric(mc.NOISE_TOP1), r.metric(mc.NOISE_KL)
         if top1 is not None:
-            shown = _with_interval(top1, r.interval("fidelity/noise/top1_agreement"), 3)
-            kl_shown = "" if kl is None else f", KL {_with_interval(kl, r.interval('fidelity/noise/kl'), 4)}"
+            shown = Column(3).cell(top1, r.interval(mc.NOISE_TOP1))
+            kl_shown = "" if kl is None else f", KL {Column(4).cell(kl, r.interval(mc.NOISE_KL))}"
             return (f"fidelity noise floor (the baseline served twice): top-1 {shown}{kl_shown}; a variant inside it is "
                     "indistinguishable from re-serving the baseline")
     return None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
 from harness.report.cells import Formatted, format_table
-from harness.report.columns import COLUMNS, Column, columns_for, noise_floor_line, star_legend
+from harness.report.columns import COLUMNS, ColumnSpec, columns_for, noise_floor_line, star_legend
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -40,7 +40,7 @@ class Comparison:
     """Each variant against the baseline on the headline performance metrics."""
     level: float = 0.95
     margin: float = 0.0
-    columns: list[Column] = field(default_factory=lambda: list(COLUMNS))
+    columns: list[ColumnSpec] = field(default_factory=lambda: list(COLUMNS))
     """The metric columns compared (COLUMNS and the headline of every other quality task the runs ran)."""
 
     def cells(self) -> Formatted:

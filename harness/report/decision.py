@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.quality.runner import GSM8K_FORMAT_GAP
-from harness.report.columns import COLUMNS, Column, columns_for, task_columns
+from harness.quality.results import GSM8K_FORMAT_GAP
+from harness.report.columns import COLUMNS, ColumnSpec, columns_for, task_columns
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
@@ -52,12 +52,12 @@ class DecisionReport:
     tied: dict[str, list[str]] = field(default_factory=dict)
     """Column label -> the best and every variant indistinguishable from it (starred)."""
     level: float = 0.95
-    columns: list[Column] = field(default_factory=lambda: list(COLUMNS))
+    columns: list[ColumnSpec] = field(default_factory=lambda: list(COLUMNS))
     """The metric columns of the table (COLUMNS and the headline of every other quality task the runs ran)."""
 
 
 def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation,
-                columns: list[Column] | None = None) -> "pd.DataFrame":
+                columns: list[ColumnSpec] | None = None) -> "pd.DataFrame":
     import pandas as pd
 
     rows: dict[str, dict[str, object]] = {}
@@ -111,10 +111,11 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     if not base:
         return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
     out = []
+    metrics = SIGNIFICANCE_METRICS + tuple(m for m, _, _ in task_columns(runs))
     for r in runs:
         if r.run_id == baseline.run_id or r.run_id not in samples:
             continue
-        for metric in SIGNIFICANCE_METRICS + tuple(m for m, _, _ in task_columns(runs)):
+        for metric in metrics:
             if metric in base and metric in samples[r.run_id]:
                 out.append(paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
                                             gates.recommend.bootstrap_samples, gates.recommend.alpha))

@@ -90,7 +90,8 @@ def _logs(values: Sequence[float], what: str) -> np.ndarray:
     return np.log(x)
 
 
-def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin) -> Difference:
+def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin, to_ratio=math.exp) -> Difference:
+    """The t interval of `mean` (a log-ratio, or a difference: `to_ratio` maps it to the ratio shown)."""
     if se == 0.0 or not math.isfinite(se):
         low = high = mean
         p = 1.0 if mean == 0.0 else 0.0
@@ -98,7 +99,7 @@ def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin) 
         half = t_ppf(0.5 + level / 2.0, df) * se
         low, high = mean - half, mean + half
         p = 2.0 * (1.0 - t_cdf(abs(mean) / se, df))
-    ratio, lo, hi = math.exp(mean), math.exp(low), math.exp(high)
+    ratio, lo, hi = to_ratio(mean), to_ratio(low), to_ratio(high)
     return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin), level, n,
                       method, higher_is_better, margin, p)
 
@@ -119,17 +120,8 @@ def _paired_raw(metric, a: np.ndarray, b: np.ndarray, level, higher_is_better, m
         return Difference(metric, ratio, math.nan, math.nan, "indistinguishable", level, n,
                           "paired on differences (no interval)", higher_is_better, margin)
     se = float(np.std(d, ddof=1)) / math.sqrt(n)
-    mean = float(d.mean())
-    if se == 0.0:
-        low = high = mean
-        p = 1.0 if mean == 0.0 else 0.0
-    else:
-        half = t_ppf(0.5 + level / 2.0, n - 1) * se
-        low, high = mean - half, mean + half
-        p = 2.0 * (1.0 - t_cdf(abs(mean) / se, n - 1))
-    ratio, lo, hi = 1.0 + mean / scale, 1.0 + low / scale, 1.0 + high / scale
-    return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin), level, n,
-                      "paired t on differences (a zero among the values: no logs)", higher_is_better, margin, p)
+    return _t_result(metric, float(d.mean()), se, n - 1, level, n, "paired t on differences (a zero among the values: no logs)",
+                     higher_is_better, margin, to_ratio=lambda x: 1.0 + x / scale)
 
 
 def paired_difference(metric: str, baseline: Sequence[float], variant: Sequence[float], *,

@@ -294,6 +294,8 @@ class Param:
     FIDELITY_REFERENCE = "fidelity.reference_file"
     """The reference.jsonl a variant was compared against (the baseline's own, for the baseline)."""
     FIDELITY_METHOD = "fidelity.method"
+    FIDELITY_CONFIDENCE = "fidelity.confidence"
+    """The level of the logged fidelity intervals (the spec's fidelity.confidence, flattened)."""
     MODEL_FACT = "model."
     """`model.<fact>` of a derived model (llamacpp.quantize): quantize_type, size_bytes, bits_per_weight, source_sha256, ..."""
 
@@ -346,6 +348,5 @@ SERIES_GPU_POWER_W = SeriesName("series/gpu/power_w")
 FIDELITY_TOP1 = MetricName("fidelity/top1_agreement")
 FIDELITY_KL = MetricName("fidelity/kl")
 FIDELITY_IDENTICAL = MetricName("fidelity/identical_rate")
-FIDELITY_FIRST_DIVERGENCE = MetricName("fidelity/first_divergence")
 NOISE_TOP1 = MetricName("fidelity/noise/top1_agreement")
 NOISE_KL = MetricName("fidelity/noise/kl")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from harness.stats.compare import Difference, paired_difference, unpaired_difference, verdict
 from harness.stats.dist import norm_ppf
+from harness.tracking.contract import Param
 from harness.tracking.run_record import RunRecord
 
 NO_VERDICT = "no verdict"
@@ -97,13 +98,19 @@ def stderr_difference(baseline: RunRecord, variant: RunRecord, metric: str, *, h
         return RunDifference(*names, None, f"{metric} not logged")
     if se_a is None or se_b is None or base <= 0:
         return RunDifference(*names, None, f"no stderr logged for {metric}" if base > 0 else "baseline score is 0")
-    delta, se = value - base, math.hypot(se_a, se_b)
-    half = norm_ppf(0.5 + level / 2.0) * se
+    samples = variant.metric("/".join(metric.split("/")[:2]) + "/samples")
+    return _normal(names, base, value, math.hypot(se_a, se_b), int(samples or 0), "normal on lm-eval stderrs (unpaired)",
+                   higher_is_better, level, margin)
+
+
+def _normal(names: tuple[str, str, str], base: float, value: float, se: float, n: int, method: str,
+            higher_is_better: bool, level: float, margin: float) -> RunDifference:
+    """A normal interval on value - base with standard error `se`, as a ratio to the baseline (1 + [low, high] / base)."""
+    delta, half = value - base, norm_ppf(0.5 + level / 2.0) * se
     ratio, low, high = value / base, 1.0 + (delta - half) / base, 1.0 + (delta + half) / base
     p = math.erfc(abs(delta) / se / math.sqrt(2.0)) if se > 0 else float(delta == 0.0)
-    samples = variant.metric("/".join(metric.split("/")[:2]) + "/samples")
-    d = Difference(metric, ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level, int(samples or 0),
-                   "normal on lm-eval stderrs (unpaired)", higher_is_better, margin, p)
+    d = Difference(names[0], ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level, n, method,
+                   higher_is_better, margin, p)
     return RunDifference(*names, d)
 
 
@@ -120,21 +127,14 @@ def interval_difference(baseline: RunRecord, variant: RunRecord, metric: str, *,
     if ia is None or ib is None or base <= 0:
         return RunDifference(*names, None, f"no interval logged for {metric}" if base > 0 else "baseline value is 0")
     try:
-        logged = float(variant.params.get(FIDELITY_LEVEL_PARAM, 0.95))
+        logged = float(variant.params.get(Param.FIDELITY_CONFIDENCE, 0.95))
     except ValueError:
         logged = 0.95
     z = norm_ppf(0.5 + logged / 2.0)
     se = math.hypot((ia[1] - ia[0]) / (2 * z), (ib[1] - ib[0]) / (2 * z))
-    delta, half = value - base, norm_ppf(0.5 + level / 2.0) * se
-    ratio, low, high = value / base, 1.0 + (delta - half) / base, 1.0 + (delta + half) / base
-    p = math.erfc(abs(delta) / se / math.sqrt(2.0)) if se > 0 else float(delta == 0.0)
     prompts = variant.metric("fidelity/prompts")
-    d = Difference(metric, ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level, int(prompts or 0),
-                   "normal on the logged bootstrap intervals over prompts (unpaired)", higher_is_better, margin, p)
-    return RunDifference(*names, d)
-
-
-FIDELITY_LEVEL_PARAM = "fidelity.confidence"
+    return _normal(names, base, value, se, int(prompts or 0), "normal on the logged bootstrap intervals over prompts (unpaired)",
+                   higher_is_better, level, margin)
 
 
 def difference(baseline: RunRecord, variant: RunRecord, metric: str, *, higher_is_better: bool,

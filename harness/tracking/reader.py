@@ -132,9 +132,11 @@ class RunStore:
     def latest_finished_sweep(self, experiment: str, look_back: int = 50) -> tuple[str, list[str]]:
         """The newest sweep with a finished variant, and the newer sweeps passed over (none of their variants finished:
         a start failure, an interrupted run); the newest sweep when none of the last `look_back` has one."""
-        newest = self.latest_sweep_id(experiment)
         eid = self.experiment_id(experiment)
         sweeps = self._search(eid, f"tags.`{Tag.KIND}` = '{KIND_SWEEP}'", order_by=["attributes.start_time DESC"], max_results=look_back)
+        if not sweeps:
+            return self.latest_sweep_id(experiment), []  # raises RunNotFound with its message
+        newest = sweeps[0].info.run_id
         passed: list[str] = []
         for sweep in sweeps:
             sid = sweep.info.run_id

@@ -138,9 +138,8 @@ class WebSession:
                 "variants": [{"name": self.opts.variant, "description": about}], "load": load, "quality": quality,
                 "metrics": {"enabled": False}, "tracking": tracking}
         spec = build_spec(data, {}, [])
-        if spec.quality.enabled:
-            _check_task_names(spec.quality.tasks)
         if spec.quality.enabled:  # the data the quality run will read, as `harness run` records it (HARNESS_DATA_DIR, ../shared)
+            _check_task_names(spec.quality.tasks)
             data_dir = resolve_data_dir(spec.quality)
             quality["data_dir"] = str(data_dir) if data_dir is not None else None
             spec = build_spec(data, {}, [])
@@ -269,15 +268,16 @@ def _check_task_names(tasks: list[str]) -> None:
     """Each start-form task an lm-eval task, group or tag (a typo is named with close names), or a task YAML file."""
     from harness.errors import QualityError
     from harness.quality.catalog import lookup
+    from harness.spec.model import is_task_file
 
     problems = []
     for name in tasks:
-        if name.endswith((".yaml", ".yml")) or "/" in name:
+        if is_task_file(name):  # a name with a slash that is no task file was refused by the spec already
             continue
         try:
             lookup(name)
         except QualityError as exc:
-            problems.append(f"quality.tasks: {exc}")
+            problems.append(str(exc))  # "quality.tasks: lm-eval has no task ... did you mean ...?"
     if problems:
         raise SpecError(problems)
 

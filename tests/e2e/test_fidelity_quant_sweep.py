@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DependencyError
-from tests.integration.conftest import llamacpp_available
+from tests.integration.conftest import skip_without_quantize
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +38,7 @@ def _runs(tmp: Path, sweep_id: str):
 
 @pytest.fixture(scope="module")
 def first_sweep(tmp_path_factory):
-    if not llamacpp_available():
-        pytest.skip("llama-cpp-server not installed (./scripts/setup.sh builds it)")
-    from harness.server.quantize import find_quantize
-
-    try:
-        find_quantize()
-    except DependencyError as exc:
-        pytest.skip(str(exc))
+    skip_without_quantize()
     from harness import run_experiment
     from harness.pipeline.presenter import Presenter
 

@@ -24,7 +24,9 @@ import random
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.fakes.json_handler import JsonHandler
 
 VOCAB = ("<|im_start|>", "<|im_end|>", " the", " a", " cat", " sat", " on", " mat", ".", " and", " dog", " ran",
          " to", " it", " is", " red")
@@ -72,20 +74,9 @@ class State:
         self.lock = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     protocol_version = "HTTP/1.1"
     state: State
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _json(self, code: int, obj) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path == "/health":

@@ -50,10 +50,8 @@ class Handler(JsonHandler):
     def do_GET(self) -> None:
         if self.path == "/tokenizer_info":
             self._json(200, {"eos_token": "</s>", "bos_token": None, "pad_token": None, "model_max_length": 4096})
-        elif self.path.startswith("/v1/models"):
-            self._json(200, {"object": "list", "data": [{"id": self.state.model, "object": "model"}]})
         else:
-            self._json(200 if self.path == "/health" else 404, {})
+            super().do_GET()
 
     def do_POST(self) -> None:
         body = self._body()

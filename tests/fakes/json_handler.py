@@ -1,4 +1,5 @@
-"""The request handler the JSON fakes share: quiet, HTTP/1.0, `_json(code, body)` and `_body()`."""
+"""The request handler the JSON fakes share: quiet, HTTP/1.0, `_json(code, body)`, `_body()`, and a GET of
+`/health` and `/v1/models` (listing `state.model`) for fakes that answer nothing else there."""
 
 from __future__ import annotations
 
@@ -22,3 +23,9 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict:
         return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/models"):
+            self._json(200, {"object": "list", "data": [{"id": self.state.model, "object": "model"}]})  # type: ignore[attr-defined]
+        else:
+            self._json(200 if self.path == "/health" else 404, {})

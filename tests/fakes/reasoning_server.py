@@ -32,12 +32,6 @@ class State:
 class Handler(JsonHandler):
     state: State
 
-    def do_GET(self) -> None:
-        if self.path.startswith("/v1/models"):
-            self._json(200, {"object": "list", "data": [{"id": self.state.model, "object": "model"}]})
-        else:
-            self._json(200 if self.path == "/health" else 404, {})
-
     def do_POST(self) -> None:
         body = self._body()
         with self.state.lock:

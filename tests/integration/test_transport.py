@@ -86,15 +86,22 @@ def test_faults_keep_what_arrived(kind, mode, kind_of_error):
         assert "injected failure" in rec.error and rec.status == 500
 
 
+def _recv(conn: socket.socket) -> bytes:
+    data = conn.recv(65536)
+    if not data:  # the client went away: stop (an empty read repeats forever and would spin this thread)
+        raise ConnectionError("client closed before a whole request")
+    return data
+
+
 def _read_request(conn: socket.socket) -> None:
     """Read one whole request (head and Content-Length body: `requests` sends them in separate writes)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
-        buf += conn.recv(65536)
+        buf += _recv(conn)
     head, body = buf.split(b"\r\n\r\n", 1)
     length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
     while len(body) < length:
-        body += conn.recv(65536)
+        body += _recv(conn)
 
 
 class RawServer:
@@ -118,8 +125,11 @@ class RawServer:
 
     def _one(self, conn: socket.socket, n: int) -> None:
         with conn:
-            _read_request(conn)
-            self.script(conn, n)
+            try:
+                _read_request(conn)
+                self.script(conn, n)
+            except ConnectionError:  # the client went away (a script waiting for its next request ends too)
+                return
 
     @property
     def url(self) -> str:

@@ -90,3 +90,16 @@ def test_python_m_harness_webui_prints_the_web_ui_locustfile():
 
     out = subprocess.run([sys.executable, "-m", "harness.webui"], capture_output=True, text=True, check=True).stdout.strip()
     assert out.endswith("locustfile.py") and "from harness.webui import plugin" in Path(out).read_text()
+
+
+def test_a_start_form_task_typo_is_named_once_with_close_names(tmp_path):
+    import pytest
+
+    from harness.errors import SpecError
+    from harness.webui.session import SessionOptions, WebSession
+
+    with pytest.raises(SpecError) as err:
+        WebSession(SessionOptions(host="http://127.0.0.1:1", quality_tasks=("gsm8kk",), run_dir=tmp_path), 0.0)
+    [problem] = err.value.problems
+    assert problem.startswith("quality.tasks: lm-eval has no task, group or tag named 'gsm8kk'") and problem.count("quality.tasks") == 1
+    assert "did you mean" in problem and "gsm8k" in problem.split("did you mean", 1)[1]
