@@ -15,9 +15,22 @@ from pathlib import Path
 
 from harness.loadgen.record import RequestRecord
 
-__all__ = ["RecordFiles", "RequestRecord", "iter_records", "read_record_files", "read_records"]
+__all__ = ["RecordFiles", "RequestRecord", "complete_lines_since", "iter_records", "read_record_files", "read_records"]
 
 log = logging.getLogger(__name__)
+
+
+def complete_lines_since(path: Path, offset: int) -> tuple[bytes, int] | None:
+    """The complete lines appended to `path` after byte `offset`, and the offset after them (a line still being
+    written waits for the next call); None when the file cannot be read. For readers that follow a growing file."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return None
+    end = data.rfind(b"\n") + 1
+    return data[:end], offset + end
 
 
 @dataclass

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import Failure, LoadError
 from harness.load.capacity_result import CapacityAtSLO
-from harness.load.records import RequestRecord, read_record_files
+from harness.load.records import RequestRecord, complete_lines_since, read_record_files
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.loadgen.locustfiles import locustfile
@@ -260,14 +260,9 @@ class LoadRun:
         """Complete record lines written so far (each file read from where the last call stopped)."""
         for path in self.art.record_files():
             offset, lines = self._counted.get(path, (0, 0))
-            try:
-                with path.open("rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except OSError:
-                continue
-            end = data.rfind(b"\n") + 1  # a line still being written is counted next time
-            self._counted[path] = (offset + end, lines + data[:end].count(b"\n"))
+            new = complete_lines_since(path, offset)
+            if new is not None:
+                self._counted[path] = (new[1], lines + new[0].count(b"\n"))
         return sum(lines for _, lines in self._counted.values())
 
     def deadline_s(self) -> float:

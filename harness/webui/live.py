@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.load.records import complete_lines_since
 from harness.load.stats import Distribution, LoadSummary
 from harness.loadgen.record import UNWRITABLE_SUFFIX, RequestRecord
 
@@ -43,15 +44,11 @@ class RecordTail:
         """Every record so far, ordered by start time."""
         new: list[RequestRecord] = []
         for path in self.files():
-            offset = self._offsets.get(path, 0)
-            try:
-                with path.open("rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except OSError:
+            got = complete_lines_since(path, self._offsets.get(path, 0))
+            if got is None:
                 continue
-            end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
-            for line in data[:end].splitlines():
+            data, self._offsets[path] = got
+            for line in data.splitlines():
                 if not line.strip():
                     continue
                 try:
@@ -61,7 +58,6 @@ class RecordTail:
                     continue
                 if rec.t_start >= self.since:
                     new.append(rec)
-            self._offsets[path] = offset + end
         if new:
             self.records.extend(new)
             self.records.sort(key=lambda r: r.t_start)
