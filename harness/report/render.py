@@ -79,7 +79,8 @@ def markdown(r: DecisionReport, images: dict[str, str]) -> str:
         lines += ["> **SMOKE RUN**: small limits; not comparable with full runs.", ""]
     cells = _cells(r)
     lines += _md_table(["variant"] + cells.header, [[n] + c for n, c in cells.rows])
-    lines += ["", _legend(r, cells), ""] if _legend(r, cells) else [""]
+    legend = _legend(r, cells)
+    lines += ["", legend, ""] if legend else [""]
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
@@ -109,8 +110,9 @@ def to_html(r: DecisionReport, images: dict[str, str]) -> str:
         body.append('<p class="warn"><b>SMOKE RUN</b>: small limits; not comparable with full runs.</p>')
     cells = _cells(r)
     body.append(_html_table([""] + cells.header, [[n] + c for n, c in cells.rows]))
-    if _legend(r, cells):
-        body.append(f"<p>{html.escape(_legend(r, cells))}</p>")
+    legend = _legend(r, cells)
+    if legend:
+        body.append(f"<p>{html.escape(legend)}</p>")
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         body.append(f"<h2>{html.escape(heading)}</h2><ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items if i) + "</ul>")
