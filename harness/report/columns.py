@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.report.cells import Column
+from harness.spec.gates import RecommendSpec
 from harness.tracking import contract as mc
 from harness.tracking.run_record import CI_HIGH, CI_LOW, RunRecord
 
@@ -19,6 +20,8 @@ COLUMNS: list[ColumnSpec] = [
     (mc.FIDELITY_TOP1, "fid top-1", True),
     (mc.FIDELITY_KL, "fid KL", False),
     (mc.FIDELITY_IDENTICAL, "fid identical", True),
+    (mc.CAPACITY_RPS, "capacity rps@SLO", True),
+    (mc.CAPACITY_USERS, "capacity users@SLO", True),
     (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
     (mc.REQUESTS_PER_S, "req/s", True),
     (mc.TTFT_P50_MS, "TTFT p50 ms", False),
@@ -98,12 +101,29 @@ def higher_is_better(metric: str) -> bool:
     return not (leaf.endswith(("_ms", "_s")) or "_ms_" in leaf or "_s_" in leaf or any(w in leaf for w in ("error", "waiting", "queue")))
 
 
-def headline_perf(metric_names: set[str]) -> list[str]:
-    """The headline performance metrics compared between variants: the perf/ columns (not the error rate, a
-    sanity rule, whose ratio means nothing at 0) and any perf/capacity_* the runs logged (not their intervals)."""
-    listed = [m for m, _, _ in COLUMNS if m.startswith(PERF) and m != mc.ERROR_RATE]
-    capacity = sorted(m for m in metric_names if m.startswith(PERF + CAPACITY) and not m.endswith((CI_LOW, CI_HIGH)))
-    return capacity + listed
+def headline_perf() -> list[str]:
+    """The headline performance metrics compared between variants: the perf/ columns, capacity at the SLO first (not
+    the error rate, a sanity rule whose ratio means nothing at 0, nor the capacity search's bookkeeping)."""
+    return [m for m, _, _ in COLUMNS if m.startswith(PERF) and m != mc.ERROR_RATE]
+
+
+def resolved_axes(rec: RecommendSpec, runs: list[RunRecord]) -> RecommendSpec:
+    """The recommendation's objective and the Pareto axes, their defaults resolved against what the runs logged (a value
+    the spec sets is kept): capacity at the SLO, where a search found it, is the headline performance metric (objective
+    and throughput axis), since it is what decides how many servers a service needs; the quality axis is the first
+    higher-is-better quality column the runs have (GSM8K flexible, IFEval, another task's headline, fidelity top-1)."""
+    logged = {m for r in runs if not r.failed for m in r.metrics}
+    update: dict[str, str] = {}
+    capacity = next((m for m in (mc.CAPACITY_RPS, mc.CAPACITY_USERS) if m in logged), None)
+    for name in ("objective", "throughput_metric"):
+        if capacity and name not in rec.model_fields_set:
+            update[name] = capacity
+    if "quality_metric" not in rec.model_fields_set and rec.quality_metric not in logged:
+        quality = next((m for m, _, higher in columns_for(runs)
+                        if higher and m.startswith(("quality/", FIDELITY)) and m in logged), None)
+        if quality:
+            update["quality_metric"] = quality
+    return rec.model_copy(update=update) if update else rec
 
 
 def star_legend(level: float, margin: float, ci_methods: set[str] | None = None, stars: bool = True, intervals: bool = True) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.quality.results import GSM8K_FORMAT_GAP
-from harness.report.columns import COLUMNS, ColumnSpec, columns_for, task_columns
+from harness.report.columns import COLUMNS, ColumnSpec, columns_for, resolved_axes, task_columns
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
@@ -207,6 +207,7 @@ def _frontier(runs: list[RunRecord], judge: Judge, x: str, y: str, x_higher: boo
 def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
                    store: "RunStore | None" = None, workdir: Path | None = None,
                    baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
+    gates = gates.model_copy(update={"recommend": resolved_axes(gates.recommend, runs)})
     rec_spec = gates.recommend
     level = 1.0 - rec_spec.alpha
     q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric

@@ -85,8 +85,7 @@ def perf_differences(runs: list[RunRecord], baseline: BaselineChoice, gates: Gat
     """Each finished variant (not the baseline) against its baseline on every headline performance metric:
     `resolved[run_id]` when given (a baseline sweep's variant of the same name), else `baseline`."""
     level, margin = 1.0 - gates.recommend.alpha, gates.recommend.margin
-    names = set().union(*(r.metrics for r in runs)) if runs else set()
-    metrics = [m for m in headline_perf(names) if any(r.metric(m) is not None for r in runs)]
+    metrics = [m for m in headline_perf() if any(r.metric(m) is not None for r in runs)]
     out = Differences(baseline, level, margin, [], metrics)
     for r in runs:
         own = (resolved or {}).get(r.run_id)

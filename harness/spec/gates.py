@@ -123,9 +123,12 @@ class BaselineSpec(Strict):
 class RecommendSpec(Strict):
     """How `harness compare` ranks the variants that pass the gates, and the Pareto axes."""
 
-    objective: str = Field("perf/output_tokens_per_s", description="Metric the recommendation maximizes among passing variants.")
-    quality_metric: str = Field("quality/gsm8k/exact_match_flexible", description="Quality axis of the Pareto frontiers (higher is better).")
-    throughput_metric: str = Field("perf/output_tokens_per_s", description="Throughput axis of the first frontier (higher is better).")
+    objective: str = Field("perf/output_tokens_per_s", description="Metric the recommendation maximizes among passing variants "
+                           "(unset: perf/capacity_rps_at_slo or _users_ where a capacity search logged it, else this).")
+    quality_metric: str = Field("quality/gsm8k/exact_match_flexible", description="Quality axis of the Pareto frontiers (higher is "
+                                "better; unset and not logged: the first quality column the runs have, fidelity top-1 last).")
+    throughput_metric: str = Field("perf/output_tokens_per_s", description="Throughput axis of the first frontier (higher is better; "
+                                   "unset: capacity at the SLO where a search logged it, else this).")
     latency_metric: str = Field("perf/ttft_p95_ms", description="Latency axis of the second frontier (lower is better).")
     bootstrap_samples: int = Field(2000, ge=100, le=100000, description="Paired-bootstrap resamples for quality differences.")
     alpha: float = Field(

@@ -319,6 +319,8 @@ QUALITY_TABLE = "tables/quality_{task}.json"
 # ------------------------------------------------------------------ names consumers read
 
 OUTPUT_TOKENS_PER_S = MetricName("perf/output_tokens_per_s")
+CAPACITY_RPS = MetricName("perf/capacity_rps_at_slo")
+CAPACITY_USERS = MetricName("perf/capacity_users_at_slo")
 REQUESTS_PER_S = MetricName("perf/requests_per_s")
 ERROR_RATE = MetricName("perf/error_rate")
 TTFT_P50_MS = MetricName("perf/ttft_p50_ms")

@@ -10,6 +10,7 @@ import subprocess
 from harness.server.engines import engine
 from harness.server.model_facts import model_fact_metrics, params_from_name
 from harness.spec.model import ResolvedVariant
+from harness.tracking.contract import Tag
 
 
 def quantization(variant: ResolvedVariant) -> str:
@@ -70,8 +71,12 @@ def hardware() -> tuple[str, str]:
 
 def variant_tags(variant: ResolvedVariant) -> dict[str, str]:
     gpu, cpu = hardware()
-    version = engine(variant.server.kind).version_tag(variant.server)
-    tags = {"harness.quantization": quantization(variant), "harness.gpu": gpu, "harness.cpu": cpu}
+    eng = engine(variant.server.kind)
+    version = eng.version_tag(variant.server)
+    # the model the run is described by (an attached endpoint without `server.model`: its served name, not the
+    # spec's default GGUF, whose 5 bits the report's roofline would otherwise read from the tag)
+    tags = {Tag.MODEL: eng.described_model(variant.server), Tag.QUANTIZATION: quantization(variant),
+            Tag.GPU: gpu, Tag.CPU: cpu}
     if version:
-        tags["harness.engine_version"] = version
+        tags[Tag.ENGINE_VERSION] = version
     return tags

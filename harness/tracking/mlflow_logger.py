@@ -109,7 +109,6 @@ class SweepLogger:
             Tag.KIND: KIND_VARIANT,
             Tag.VARIANT: variant.name,
             Tag.ENGINE: variant.server.kind,
-            Tag.MODEL: variant.server.model,
             Tag.SMOKE: str(self.spec.smoke).lower(),
             Tag.STATUS: STATUS_RUNNING,
         }

@@ -32,11 +32,13 @@ wait_healthy() { # tag -> 0 healthy, 1 died or timed out
     sleep 1
   done; return 1
 }
-start_all() {
+start_all() { # [tags...] (default all four)
   # staggered: an engine profiling its memory must not see another's warm-up; one that dies is retried alone
-  for tag in bf16 seqs8 fp8 kvfp8; do start_one $tag; sleep 12; done
+  # (the second capacity session lost fp8's first two repeats to "No available memory for the cache blocks")
+  local tags=("$@"); [ ${#tags[@]} -gt 0 ] || tags=(bf16 seqs8 fp8 kvfp8)
+  for tag in "${tags[@]}"; do start_one $tag; sleep 12; done
   local retry=()
-  for tag in bf16 seqs8 fp8 kvfp8; do wait_healthy $tag || retry+=($tag); done
+  for tag in "${tags[@]}"; do wait_healthy $tag || retry+=($tag); done
   for tag in "${retry[@]}"; do log "retry $tag"; start_one $tag; wait_healthy $tag; done
   nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader
 }
@@ -44,8 +46,7 @@ stop_all() { for p in "${PIDOF[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sle
 log "proofs start"; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader | tee $RES/gpu.txt
 python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust|nvidia-ml-py) " > $RES/versions.txt
 if [ -n "${ONLY_CAPACITY:-}" ]; then   # issue 11's capacity at SLO: three servers, examples/vllm-capacity.yaml
-  for tag in bf16 seqs8 fp8; do start_one $tag; sleep 12; done
-  for tag in bf16 seqs8 fp8; do wait_healthy $tag; done
+  start_all bf16 seqs8 fp8
   log "capacity: harness run examples/vllm-capacity.yaml"
   MLFLOW_TRACKING_URI=sqlite:///$RES/capacity.db python3 -m harness run examples/vllm-capacity.yaml \
     --set tracking.run_dir=$RES/runs > $RES/capacity.log 2>&1; log "capacity rc=$?"

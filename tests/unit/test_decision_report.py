@@ -7,7 +7,7 @@ from harness.report.plots import frontier_plot, latency_vs_load_plot
 from harness.report.render import markdown, to_html
 from harness.spec import build_spec, resolve_variants
 from harness.spec.gates import GatesSpec
-from harness.tracking.knobs import knob_metrics, quantization
+from harness.tracking.knobs import knob_metrics, quantization, variant_tags
 from harness.tracking.reader import RunRecord
 
 
@@ -74,3 +74,11 @@ def test_an_attached_endpoint_is_not_described_by_the_default_model():
     assert "knob/bits_per_weight" not in ka and ka["knob/params_b"] == 0.135 and quantization(a) == "unknown"
     kb = knob_metrics(b)
     assert kb["knob/bits_per_weight"] == 8.0 and kb["knob/params_b"] == 8.0
+    # the run's model tag, which the report's roofline falls back on, names the served model too (the second H200
+    # run still drew a 5-bit roofline from a tag naming the Q4_1 GGUF)
+    ta, tb = variant_tags(a), variant_tags(b)
+    assert ta["harness.model"] == "smollm2-135m-instruct" and tb["harness.model"] == "hf://org/Llama-3.1-8B-Instruct-FP8"
+    logged = RunRecord("id-a", "a", "0", "s", "ok", {**ka, "perf/output_tokens_per_s": 5000.0}, {"server.kind": "openai"},
+                       {**ta, "harness.engine": "openai", "harness.gpu": "1x NVIDIA H200"})
+    r = build_decision([logged], GatesSpec(), "exp", "sweep1", smoke=False)
+    assert r.rooflines == [] and "a: missing bits per weight" in r.roofline_note
