@@ -2,8 +2,8 @@
 
     plan = FidelityPlan.of(spec, folder, kept)       # None when fidelity is off
     ordered = plan.order(variants)                    # the baseline first
-    ... run_variant(spec, variant, outcome, presenter, plan) ...   # the variant's stage: plan.stage(...)
-    plan.observe(outcome)                             # after the baseline: its reference and noise floor
+    ... run_variant(spec, variant, outcome, presenter, plan) ...   # the variant's stage: plan.stage(...), then
+                                                      # plan.observe(outcome): the baseline's reference and noise floor
 
 The baseline's first pass is saved in its folder (`fidelity/reference.jsonl`, logged with its artifacts),
 its second pass is the noise floor; every other variant is sent the reference's prompts and compared

@@ -72,11 +72,11 @@ def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: 
             presenter.say(f"repeat {spec.repeats.count - left[name] + 1}/{spec.repeats.count} (block {block})")
             one = VariantOutcome(variant=variant, folder=folder / name / f"repeat-{block}")
             rid = logger.start_repeat(runs[name], variant, block)
-            first = not agg[name].repeats
+            # the once-per-variant stages (quality, fidelity) go to the first repeat that reaches a ready server: on
+            # the H200 a server down for the first repeats left its variant without them
+            first = all(r.server is None for r in agg[name].repeats)
             try:
                 run_variant(repeat_spec(spec, block, first=first), variant, one, presenter, fidelity if first else None)
-                if fidelity is not None and first:
-                    fidelity.observe(one)
             except KeyboardInterrupt as exc:
                 one.failures.append(Failure.of("interrupt", exc))
                 logger.finish_repeat(rid, one)

@@ -72,8 +72,6 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
             outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
             try:
                 run_variant(spec, variant, outcome, presenter, fidelity)
-                if fidelity is not None:
-                    fidelity.observe(outcome)
             except KeyboardInterrupt as exc:
                 outcome.failures.append(Failure.of("interrupt", exc))
                 state.mark(variant.name, status="interrupted")

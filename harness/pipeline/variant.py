@@ -158,6 +158,7 @@ class _Measurement:
             if not self.fidelity.is_baseline(self.outcome.variant):
                 self.outcome.fidelity_floor = self.fidelity.floor
             self.outcome.failures.extend(result.failures)
+            self.fidelity.observe(self.outcome)  # the baseline's: its reference and noise floor, for the variants after it
             self.presenter.fidelity_done(result, self.outcome.fidelity_floor)
         if interrupted is not None:
             raise interrupted

@@ -31,7 +31,7 @@ install)
   cut_file harness.txz && mkdir -p $HSITE && tar xJf $STAGE/harness.txz -C $HSITE && rm $STAGE/harness.txz
   cut_file data.txz && mkdir -p $DATA && tar xJf $STAGE/data.txz -C $DATA && rm $STAGE/data.txz
   printf '#!/bin/sh\nexec python3 -m vllm.entrypoints.cli.main "$@"\n' > /root/bin/vllm; chmod +x /root/bin/vllm
-  python3 -c "import time; t=time.time(); import mlflow, lm_eval, locust, gevent, harness.pipeline, harness.cli; print('harness deps ok', mlflow.__version__, lm_eval.__version__, locust.__version__, round(time.time()-t,1), 's')" 2>&1 | tail -3
+  python3 -c "import time; t=time.time(); import mlflow, lm_eval, harness.pipeline, harness.cli; print('harness deps ok', mlflow.__version__, lm_eval.__version__, round(time.time()-t,1), 's')" 2>&1 | tail -3
   python3 -m harness validate examples/vllm-smoke.yaml --set server.model=/root/smol >/dev/null && echo "spec ok"
   python3 -m locust --version; python3 -m lm_eval --help >/dev/null && echo "lm_eval cli ok"
   ;;

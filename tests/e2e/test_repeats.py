@@ -89,3 +89,32 @@ def test_a_a_identical_variants_are_indistinguishable(tmp_path, monkeypatch):
     assert not wrong, wrong
     rec = result.report.report.recommendation
     assert rec.tied or rec.decided_by != "objective", rec.sentence()
+
+
+def test_quality_goes_to_the_first_repeat_whose_server_came_up(tmp_path, monkeypatch, data_dir):
+    """On the H200 a server down for a variant's first repeats left it without its once-per-variant stages: the
+    first repeat that reaches a ready server scores quality, and the variant still logs it."""
+    from harness import run_experiment
+    from harness.pipeline.presenter import Presenter
+    from harness.spec import build_spec
+
+    fake, model = install_fake_llama(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    spec = build_spec({
+        "name": "repeats-fail-first",
+        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
+                   "llamacpp": {"binary": str(fake)}, "env": {"FAKE_FAIL_FIRST": str(tmp_path / "failed-once")}},
+        "variants": [{"name": "a"}],
+        "load": {"users": 1, "duration_s": 2, "warmup_s": 0, "request_timeout_s": 5},
+        "quality": {"tasks": ["gsm8k"], "limit": 2, "num_fewshot": {"gsm8k": 0}, "data_dir": str(data_dir)},
+        "fidelity": {"enabled": False},
+        "metrics": {"interval_s": 1},
+        "repeats": {"count": 2, "seed": 7},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "run_dir": str(tmp_path / "runs")},
+    }, {}, [])
+    result = run_experiment(spec, Presenter(lambda _line: None))
+    (out,) = result.sweep.outcomes
+    first, second = out.repeats
+    assert first.server is None and first.failed and any(f.stage == "server" for f in first.failures)
+    assert second.server is not None and second.quality is not None and not second.failed, second.error_text
+    assert out.quality is second.quality and "quality/gsm8k/exact_match_flexible" in out.metrics()

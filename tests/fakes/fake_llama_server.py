@@ -3,7 +3,8 @@
 FAKE_DIE_AFTER=<seconds> makes it print an out-of-memory line and exit 137 mid-run;
 FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server (FAKE_SLOW_S: how slow `slow` is);
 FAKE_TTFT_S, FAKE_INTERVAL_S program the timing and FAKE_JITTER multiplies every delay by a random factor in [1-j, 1+j];
-FAKE_SLOTS=<n> answers at most n streams at once, the rest queue (reported as running / deferred on /metrics).
+FAKE_SLOTS=<n> answers at most n streams at once, the rest queue (reported as running / deferred on /metrics);
+FAKE_FAIL_FIRST=<path>: the first launch (while <path> does not exist) creates it, prints an error and exits 1.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--alias", default="fake-model")
     args, _unknown = p.parse_known_args([a for a in sys.argv[1:] if a != "--"])
+    marker = os.environ.get("FAKE_FAIL_FIRST")
+    if marker and not os.path.exists(marker):
+        Path(marker).write_text("failed once\n")
+        print("error: failed to start (FAKE_FAIL_FIRST)", flush=True)
+        sys.exit(1)
     state = FakeState(mode=os.environ.get("FAKE_MODE", "ok"), chunks=8, ttft_s=float(os.environ.get("FAKE_TTFT_S", "0.02")),
                       interval_s=float(os.environ.get("FAKE_INTERVAL_S", "0.01")), model=args.alias,
                       slow_s=float(os.environ.get("FAKE_SLOW_S", "0")), jitter=float(os.environ.get("FAKE_JITTER", "0")),
