@@ -143,11 +143,11 @@ class SweepLogger:
             for k, val in tags.items():
                 self.client.set_tag(run_id, k, val)
         self._log_text(run_id, record["variant_yaml"], VARIANT_SPEC_ARTIFACT)
-        for artifact_file, columns in record.get("tables", {}).items():
-            self._log_table(run_id, columns, artifact_file)
-        self._log_folder(run_id, folder)
-        from harness.tracking.tables import log_tables
+        from harness.tracking.tables import log_table_once, log_tables
 
+        for artifact_file, columns in record.get("tables", {}).items():
+            log_table_once(self.client, run_id, columns, artifact_file)
+        self._log_folder(run_id, folder)
         log_tables(self.client, run_id, folder, record.get("sample_tables", {}))
         with mlflow_errors(f"cannot close MLflow run {run_id}", RunNotFound):
             self.client.set_terminated(run_id, record["status"])
@@ -215,16 +215,6 @@ class SweepLogger:
     def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with mlflow_errors(f"cannot log {artifact_file} to MLflow run {run_id}", RunNotFound):
             self.client.log_text(run_id, redact(text, self.secrets), artifact_file)
-
-    def _log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
-        """An MLflow table (the UI shows it, and puts two runs' tables side by side); once: MLflow appends to an existing one."""
-        import pandas as pd
-
-        folder, _, _ = artifact_file.rpartition("/")
-        with mlflow_errors(f"cannot log the table {artifact_file} to MLflow run {run_id}", RunNotFound):
-            if any(f.path == artifact_file for f in self.client.list_artifacts(run_id, folder or None)):
-                return  # logged by an earlier attempt (harness sync after a partial upload)
-            self.client.log_table(run_id, data=pd.DataFrame(columns), artifact_file=artifact_file)
 
     def _log_folder(self, run_id: str, folder: Path) -> None:
         """Log the variant folder as artifacts (a folder never created logs nothing); it is scrubbed in place first."""
