@@ -29,6 +29,10 @@ RATES = ("output_tokens_per_s", "requests_per_s", "errors_per_s", "in_flight")
 SHORT_SPAN_S = 60.0
 
 
+PREFIX = "perf/"
+"""The series' metric names: the run's metric names (`series/` is added where they are logged)."""
+
+
 def interval_s(span_s: float) -> float:
     """The series' interval for records spanning `span_s` seconds: 5 s, or 1 s under a minute."""
     return 5.0 if span_s >= SHORT_SPAN_S else 1.0
@@ -38,15 +42,14 @@ def _end(r: RequestRecord) -> float:
     return r.t_start + (r.e2e_s or 0.0)
 
 
-def record_series(records: Sequence[RequestRecord], start: float, end: float, prefix: str = "perf/",
-                  window_s: float | None = None) -> dict[str, list[SeriesPoint]]:
-    """`<prefix>ttft_p95_ms`-style series (p50/p95/p99 of TTFT, TPOT, ITL, E2E) and the rates of RATES, for
+def record_series(records: Sequence[RequestRecord], start: float, end: float) -> dict[str, list[SeriesPoint]]:
+    """`perf/ttft_p95_ms`-style series (p50/p95/p99 of TTFT, TPOT, ITL, E2E) and the rates of RATES, for
     the requests started in [start, end), per interval from `start` to the last of them ends."""
     measured = [r for r in records if start <= r.t_start < end]
     if not measured:
         return {}
     last = max(_end(r) for r in measured)
-    w = window_s or interval_s(last - start)
+    w = interval_s(last - start)
     n = max(1, math.ceil((last - start) / w - 1e-9))
 
     def slot(t: float) -> int:
@@ -90,7 +93,7 @@ def record_series(records: Sequence[RequestRecord], start: float, end: float, pr
                 for p in PERCENTILES:
                     point[f"{name}_p{p}_ms"] = percentile(values[name][k], p) * 1000.0
         for name, v in point.items():
-            out.setdefault(prefix + name, []).append(SeriesPoint(int(round(k * w)), lo, v))
+            out.setdefault(PREFIX + name, []).append(SeriesPoint(int(round(k * w)), lo, v))
     return out
 
 
