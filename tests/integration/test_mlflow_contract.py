@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import Failure
+from harness.load.capacity_result import CapacityAtSLO
 from harness.load.records import RequestRecord
 from harness.load.runner import LoadArtifacts, LoadResult
 from harness.load.stats import summarize
@@ -124,6 +125,10 @@ def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Fai
     records = _records(t0)
     load = LoadResult(summarize(records, t0 + 0.5, t0 + 3.0, spec.load.slo), records, t0 + 0.5, t0 + 3.0, 0,
                       LoadArtifacts.in_folder(folder / "load"))
+    # a capacity search's result: by rate for the llama.cpp variants, by users (closed loop) for the vLLM one
+    by_users = variant.server.kind == "vllm"
+    load.capacity = CapacityAtSLO(None if by_users else 4.0, 8.0 if by_users else None, 3.0, 5.0, True, "one search: its final bracket",
+                                  measurements=4)
     before, after = parse_metrics(scrapes[0], t=t0), parse_metrics(scrapes[1], t=t0 + 3)
     server = RunningServer(Endpoint("http://127.0.0.1:1", "m", engine=variant.server.kind, info={"server_version": "b1"}),
                            ResolvedModel(variant.server.model, str(_tiny_gguf(folder)), "ab" * 32), ["llama-server", "-m", "m"],
