@@ -38,7 +38,7 @@ COLUMNS: list[ColumnSpec] = [
 
 DIRECTION = {m: higher for m, _, higher in COLUMNS}
 LABEL = {m: label for m, label, _ in COLUMNS}
-PERF, CAPACITY, FIDELITY = "perf/", "capacity_", "fidelity/"
+PERF, FIDELITY = "perf/", "fidelity/"
 
 OWN_COLUMNS = ("gsm8k", "ifeval")
 """Quality tasks with their own fixed columns above; every other task the runs ran gets one headline column."""
@@ -107,11 +107,12 @@ def headline_perf() -> list[str]:
     return [m for m, _, _ in COLUMNS if m.startswith(PERF) and m != mc.ERROR_RATE]
 
 
-def resolved_axes(rec: RecommendSpec, runs: list[RunRecord]) -> RecommendSpec:
+def resolved_axes(rec: RecommendSpec, runs: list[RunRecord], columns: list[ColumnSpec] | None = None) -> RecommendSpec:
     """The recommendation's objective and the Pareto axes, their defaults resolved against what the runs logged (a value
     the spec sets is kept): capacity at the SLO, where a search found it, is the headline performance metric (objective
     and throughput axis), since it is what decides how many servers a service needs; the quality axis is the first
-    higher-is-better quality column the runs have (GSM8K flexible, IFEval, another task's headline, fidelity top-1)."""
+    higher-is-better quality column the runs have (GSM8K flexible, IFEval, another task's headline, fidelity top-1).
+    `columns`: `columns_for(runs)` when the caller has it already."""
     logged = {m for r in runs if not r.failed for m in r.metrics}
     update: dict[str, str] = {}
     capacity = next((m for m in (mc.CAPACITY_RPS, mc.CAPACITY_USERS) if m in logged), None)
@@ -119,7 +120,7 @@ def resolved_axes(rec: RecommendSpec, runs: list[RunRecord]) -> RecommendSpec:
         if capacity and name not in rec.model_fields_set:
             update[name] = capacity
     if "quality_metric" not in rec.model_fields_set and rec.quality_metric not in logged:
-        quality = next((m for m, _, higher in columns_for(runs)
+        quality = next((m for m, _, higher in (columns if columns is not None else columns_for(runs))
                         if higher and m.startswith(("quality/", FIDELITY)) and m in logged), None)
         if quality:
             update["quality_metric"] = quality

@@ -207,7 +207,8 @@ def _frontier(runs: list[RunRecord], judge: Judge, x: str, y: str, x_higher: boo
 def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
                    store: "RunStore | None" = None, workdir: Path | None = None,
                    baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
-    gates = gates.model_copy(update={"recommend": resolved_axes(gates.recommend, runs)})
+    columns = columns_for(runs)
+    gates = gates.model_copy(update={"recommend": resolved_axes(gates.recommend, runs, columns)})
     rec_spec = gates.recommend
     level = 1.0 - rec_spec.alpha
     q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric
@@ -218,7 +219,6 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
         frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
     rec = recommend(runs, gates, baselines, judge)
-    columns = columns_for(runs)
     table = build_table(runs, frontiers, rec, columns)
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
     choice = choose_baseline(runs, gates, base_map)

@@ -32,19 +32,27 @@ def _columns(table: dict[str, Any]) -> dict[str, list[Any]]:
     return {c: [row[i] if i < len(row) else None for row in rows] for i, c in enumerate(cols)}
 
 
-def log_table_once(client: Any, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
+def log_table_once(client: Any, run_id: str, columns: dict[str, list[Any]], artifact_file: str,
+                   logged: set[str] | None = None) -> None:
     """An MLflow table (the UI shows it, and puts two runs' tables side by side), logged once: log_table appends to
-    an existing one, so a re-sent run (harness sync after a partial upload) would double its rows."""
+    an existing one, so a re-sent run (harness sync after a partial upload) would double its rows. `logged`: the
+    run's artifact paths in that folder when the caller listed them already (one listing for many tables)."""
     folder, _, _ = artifact_file.rpartition("/")
     with mlflow_errors(f"cannot log the table {artifact_file} to MLflow run {run_id}", RunNotFound):
-        if any(f.path == artifact_file for f in client.list_artifacts(run_id, folder or None)):
+        if logged is None:
+            logged = {f.path for f in client.list_artifacts(run_id, folder or None)}
+        if artifact_file in logged:
             return
         client.log_table(run_id, data=columns, artifact_file=artifact_file)
 
 
 def log_tables(client: Any, run_id: str, folder: Path, tables: dict[str, str]) -> None:
     """Each per-sample table file (artifact file -> path, relative to `folder`) as an MLflow table, once."""
+    if not tables:
+        return
+    with mlflow_errors(f"cannot list the tables of MLflow run {run_id}", RunNotFound):
+        logged = {f.path for f in client.list_artifacts(run_id, QUALITY_TABLE.rpartition("/")[0])}
     for artifact, rel in tables.items():
         path = Path(rel) if Path(rel).is_absolute() else folder / rel
         if path.is_file():
-            log_table_once(client, run_id, _columns(json.loads(path.read_text(encoding="utf-8"))), artifact)
+            log_table_once(client, run_id, _columns(json.loads(path.read_text(encoding="utf-8"))), artifact, logged)
