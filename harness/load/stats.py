@@ -117,6 +117,8 @@ class LoadSummary:
     e2e_ms: Distribution
     excluded_warmup: int
     error_kinds: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    """error kind -> the first such error's full text (the server's own message), for the one line a failed load prints."""
     goodput_per_s: float = math.nan
     """Successful requests/s meeting every SLO set (NaN when no SLO is set)."""
     slo_attainment: float = math.nan
@@ -197,8 +199,11 @@ def summarize(
     out_tokens = sum(r.completion_tokens or 0 for r in with_usage)
     in_tokens = sum(r.prompt_tokens or 0 for r in with_usage)
     kinds: dict[str, int] = {}
+    examples: dict[str, str] = {}
     for r in errors:
-        kinds[_error_kind(r.error)] = kinds.get(_error_kind(r.error), 0) + 1
+        kind = _error_kind(r.error)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        examples.setdefault(kind, (r.error or "no error text")[:300])
 
     def rate(x: float) -> float:
         return x / window_s if window_s > 0 else 0.0
@@ -226,6 +231,7 @@ def summarize(
         e2e_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None]),
         excluded_warmup=excluded,
         error_kinds=kinds,
+        error_examples=examples,
         goodput_per_s=rate(good) if has_slo else math.nan,
         slo_attainment=(good / len(measured) if measured else math.nan) if has_slo else math.nan,
         ttfr_ms=Distribution.of_seconds([r.first_reasoning_s for r in ok if r.first_reasoning_s is not None]),

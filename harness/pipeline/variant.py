@@ -14,6 +14,7 @@ import time
 from harness.errors import Failure, FidelityUnsupported, HarnessError, ServerExitedError
 from harness.load.capacity import CapacitySearch
 from harness.load.runner import LoadRun
+from harness.load.served import not_served
 from harness.load.scan import RateScan
 from harness.outcome import VariantOutcome
 from harness.pipeline.fidelity import FidelityPlan
@@ -48,14 +49,6 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
         outcome.failures.append(Failure.of("server", exc))
     finally:
         outcome.duration_s = time.time() - started
-
-
-def empty_window(spec: ExperimentSpec, recorded: int) -> Failure:
-    """A load whose measured window holds no request: every latency metric would be missing, the run looks fine."""
-    return Failure("load", f"no request started in the measured window finished before the load stopped ({recorded} "
-                           f"recorded, all in the {spec.load.warmup_s:g} s warm-up): each took longer than the {spec.load.measured_s():g} s "
-                           "window; lengthen load.duration_s, lower the load, or give the server more CPU",
-                   cause="the server is far slower than the load expects (a busy machine, or concurrent quality requests)")
 
 
 def server_died(running: RunningServer, during: str) -> ServerExitedError:
@@ -234,8 +227,11 @@ class _Measurement:
         if stage.name == "load":
             self.outcome.load = result
             self.presenter.load_done(result)
-            if result.capacity is None and not result.scan and result.summary.requests == 0:
-                self.outcome.failures.append(empty_window(self.spec, len(result.records)))
+            if result.capacity is None and not result.scan:  # scans and searches judge each point by slo.max_error_rate
+                load = self.spec.load
+                failure = not_served(result.summary, load.max_error_rate, len(result.records), load.warmup_s, load.measured_s())
+                if failure is not None:
+                    self.outcome.failures.append(failure)
         else:
             self.outcome.quality = result
             self.presenter.quality_done(result)

@@ -203,6 +203,14 @@ class LoadSpec(Strict):
         "is retried once on a fresh one and counted as a reconnect.",
     )
     request_timeout_s: float = Field(120.0, gt=0, le=MAX_TIMEOUT_S, description="Per-request timeout (at most a day).")
+    max_error_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="The load stage fails (the variant is FAILED, exit 2) when more than this fraction of the requests started "
+        "in the measured window failed (HTTP errors, error bodies, SSE error events, timeouts, broken streams), and always "
+        "when none succeeded; 0 = no error allowed. Rate scans and capacity searches judge each point by `slo.max_error_rate` instead.",
+    )
     http_client: Literal["auto", "reactor", "requests"] = Field(
         "auto",
         description="How the load generator reads streams. reactor: one epoll reader per process stamps every "
