@@ -5,8 +5,10 @@
 The locustfile (`harness/webui/locustfile.py`) is the harness's chat user plus `plugin.py`:
 the LLM tab shows TTFT, TPOT, ITL, end-to-end percentiles, tokens/s, goodput against `load.slo`
 and errors from the test's raw records (`live.py`, the harness's own `summarize`); a test with
-quality tasks runs lm-eval against the same host; each stopped test is written as a `harness run`
-variant (`session.py`, `record.py`) and logged to MLflow by `log.py` in a process of its own.
+quality tasks runs lm-eval against the same host; each stopped test is judged by whether its server
+served (`harness/load/served.py`, `load.max_error_rate`: a window with no success or too many errors is
+FAILED, the cause in the tab's Verdict row), written as a `harness run` variant (`session.py`,
+`record.py`) and logged to MLflow by `log.py` in a process of its own (FAILED with `harness.error`).
 An entry point, like the CLI: it sits on top of the pipeline's stages and tracking.
 """
 

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import Failure
 from harness.load.records import complete_lines_since
+from harness.load.served import SERVED_KIND
 from harness.load.stats import Distribution, LoadSummary
 from harness.loadgen.record import UNWRITABLE_SUFFIX, RequestRecord
 
@@ -82,6 +84,22 @@ class QualityView:
 
 
 @dataclass
+class Verdict:
+    """Did the test's server serve (`harness/load/served.py::not_served` over its measured window), and is the test a
+    result: what the tab's Verdict row and the JSON's `verdict` say."""
+
+    state: str = "running"
+    """running | stopping (judged once the run folder is written) | ok | failed"""
+    text: str = ""
+    """One line: `FAILED: <stage>: <cause>` (the dominant error kind, its count and the server's own message) or `ok: ...`;
+    while the test runs, the judgement so far."""
+    stage: str | None = None
+    """The failed stage (as `harness.failed_stage`), once failed."""
+    kind: str | None = None
+    """The first failure's kind (`NotServed` when the server did not serve)."""
+
+
+@dataclass
 class MlflowView:
     """Where the test's MLflow run stands."""
 
@@ -91,16 +109,39 @@ class MlflowView:
     sweep_run_id: str | None = None
     run_id: str | None = None
     error: str | None = None
+    status: str | None = None
+    """The run's MLflow status once the run folder is written: FINISHED, or FAILED (a test that did not serve)."""
 
     def text(self, folder: Path) -> str:
         if self.state == "logged":
-            return f"logged: run {self.run_id} in experiment '{self.experiment}' (sweep run {self.sweep_run_id})"
+            return (f"logged as {self.status or 'FINISHED'}: run {self.run_id} in experiment '{self.experiment}' "
+                    f"(sweep run {self.sweep_run_id})")
         if self.state == "failed":
             return f"not logged ({self.error}); the results are in {folder}: `harness sync {folder}` logs them"
         if self.state == "local":
             return f"no MLflow experiment set: results kept in {folder}"
         return {"pending": f"logged to experiment '{self.experiment}' when the test stops", "waiting": "waiting for the quality run",
                 "logging": "logging ..."}.get(self.state, self.state)
+
+
+def served_line(summary: LoadSummary, max_error_rate: float) -> str:
+    """How a window that served went: its successes and errors against `load.max_error_rate`."""
+    return (f"{summary.ok} of {summary.requests} requests in the measured window succeeded; {summary.errors} failed "
+            f"({100 * summary.error_rate:.1f}%, load.max_error_rate {100 * max_error_rate:g}%)")
+
+
+def final_verdict(failures: list[Failure], summary: LoadSummary | None, max_error_rate: float) -> Verdict:
+    """The stopped test's verdict: FAILED with its first failure's one line (the load's, when the server did not serve),
+    as its MLflow run ends, else ok with how it served."""
+    if failures:
+        first = failures[0]
+        text = f"FAILED: {first.headline}"
+        if len(failures) > 1:
+            text += f" (also failed: {', '.join(f.stage for f in failures[1:])})"
+        if first.kind == SERVED_KIND and summary is not None and summary.ok:
+            text += f"; the latencies below are of its {summary.ok} successful requests only: not a result"
+        return Verdict("failed", text, first.stage, first.kind)
+    return Verdict("ok", "ok: " + (served_line(summary, max_error_rate) if summary is not None else "served"))
 
 
 def lm_eval_progress(log_text: str) -> tuple[int, int] | None:
@@ -126,11 +167,14 @@ def _dist_row(metric: str, d: Distribution) -> dict[str, str]:
                 n=str(d.count))
 
 
-def rows(summary: LoadSummary | None, slo_set: bool, quality: QualityView, mlflow: str, note: str = "") -> list[dict[str, str]]:
-    """The tab's table rows: latency percentiles, rates, goodput, errors, quality and where the MLflow run is."""
+def rows(summary: LoadSummary | None, slo_set: bool, quality: QualityView, mlflow: str, note: str = "",
+         verdict: Verdict | None = None) -> list[dict[str, str]]:
+    """The tab's table rows: the verdict, latency percentiles, rates, goodput, errors, quality and where the MLflow run is."""
     out: list[dict[str, str]] = []
     if note:
         out.append(_row("Status", note))
+    if verdict is not None:
+        out.append(_row("Verdict", verdict.text))
     if summary is not None:
         out += [_dist_row("TTFT (ms)", summary.ttft_ms), _dist_row("TPOT (ms)", summary.tpot_ms), _dist_row("ITL (ms)", summary.itl_ms),
                 _dist_row("E2E latency (ms)", summary.e2e_ms)]

@@ -113,6 +113,9 @@ def _finish(session: WebSession) -> None:
     except Exception as exc:  # noqa: BLE001 - shown in the tab
         session.mlflow.state, session.mlflow.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
         log.exception("harness web UI: cannot record the test")
+        return
+    verdict = session.verdict()
+    (log.error if verdict.state == "failed" else log.info)("harness web UI: test %s: %s", session.folder.name, verdict.text)
 
 
 def write_locust_reports(environment: Any, folder: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from harness.errors import Failure
 from harness.outcome import VariantOutcome
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def outcome(session: "WebSession") -> VariantOutcome:
-    """The test as a variant's outcome (the session has stopped and its records were read)."""
+    """The test as a variant's outcome (the session has stopped, its records were read and its load judged)."""
     from harness.load.runner import LoadArtifacts, LoadResult
     from harness.server.launch import RunningServer
     from harness.server.version import server_version
@@ -28,12 +27,10 @@ def outcome(session: "WebSession") -> VariantOutcome:
     stopped = session.stopped or session.started
     out = VariantOutcome(variant=session.variant(), folder=session.variant_folder, failures=list(session.failures),
                          duration_s=stopped - session.started)
-    summary = session.summary()
-    if summary is not None:
-        out.load = LoadResult(summary, list(session.tail.records), session.window_start, stopped, 0,
-                              LoadArtifacts.in_folder(session.load_folder))
-    else:
-        out.failures.append(Failure("load", f"no request finished during the test; records: {session.records_path}*", "LoadError"))
+    summary = session.summary()  # final: an empty window too (the session judged it: `failures` says whether it served)
+    assert summary is not None, "outcome() before the session's final summary"
+    out.load = LoadResult(summary, list(session.tail.records), session.window_start, stopped, 0,
+                          LoadArtifacts.in_folder(session.load_folder))
     out.quality = session._result
     try:
         ep = session.endpoint()

@@ -23,11 +23,14 @@ from typing import Any
 import yaml
 
 from harness.errors import Failure, SpecError
+from harness.load.served import not_served
 from harness.load.stats import LoadSummary, summarize
 from harness.server.endpoint import Endpoint
 from harness.spec.load import LoadSpec
 from harness.spec.model import ExperimentSpec, ResolvedVariant
-from harness.webui.live import MlflowView, QualityView, RecordTail, lm_eval_progress, rows, summary_json
+from harness.webui.live import (
+    MlflowView, QualityView, RecordTail, Verdict, final_verdict, lm_eval_progress, rows, served_line, summary_json,
+)
 
 SPEC_NAME = "locust-webui"
 """The sweep's spec name: its run folder and MLflow run are `locust-webui-<time>...`."""
@@ -173,6 +176,27 @@ class WebSession:
         self._summary_at = time.monotonic()
         return self._summary
 
+    def judge(self) -> Failure | None:
+        """The load's failure when the server did not serve (`not_served` over the measured window, with
+        `load.max_error_rate`), else None: so far while the test runs, final once it stopped and its records were read."""
+        summary = self.summary() or summarize([], self.window_start, self.stopped, self.load.slo)
+        measured_s = max((self.stopped or time.time()) - self.window_start, 0.0)
+        return not_served(summary, self.load.max_error_rate, len(self.tail.records), self.load.warmup_s, measured_s)
+
+    def verdict(self) -> Verdict:
+        """The tab's Verdict: final (FAILED with the cause, or ok) once the run folder is written; before, the load's
+        judgement so far."""
+        summary = self.summary()
+        if self._final:
+            return final_verdict(self.failures, summary, self.load.max_error_rate)
+        state = "running" if self.stopped is None else "stopping"
+        if summary is None or summary.requests == 0:
+            return Verdict(state, "judged when the test stops: no request of the measured window has finished yet")
+        failure = self.judge()
+        if failure is not None:
+            return Verdict(state, f"failing so far (judged when the test stops): {failure.headline}", failure.stage, failure.kind)
+        return Verdict(state, f"serving so far (judged when the test stops): {served_line(summary, self.load.max_error_rate)}")
+
     def quality_view(self) -> QualityView:
         run = self._run
         if run is not None and self.quality.state == "running":
@@ -188,10 +212,12 @@ class WebSession:
         slo = self.load.slo
         slo_set = any(v is not None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms))
         note = f"{'running' if self.stopped is None else 'stopped'}; run folder {self.folder}"
+        verdict = self.verdict()
         return {"folder": str(self.folder), "records_path": str(self.records_path), "started": self.started, "stopped": self.stopped,
                 "window_start": self.window_start, "records": len(self.tail.records), "summary": summary_json(summary),
-                "quality": asdict(self.quality_view()), "mlflow": {**asdict(self.mlflow), "text": self.mlflow.text(self.folder)},
-                "rows": rows(summary, slo_set, self.quality, self.mlflow.text(self.folder), note)}
+                "verdict": asdict(verdict), "quality": asdict(self.quality_view()),
+                "mlflow": {**asdict(self.mlflow), "text": self.mlflow.text(self.folder)},
+                "rows": rows(summary, slo_set, self.quality, self.mlflow.text(self.folder), note, verdict)}
 
     # ------------------------------------------------------------ quality
 
@@ -218,7 +244,8 @@ class WebSession:
         self.stopped = now
 
     def finish(self) -> None:
-        """After the test stopped: wait for the quality run (it scores every sample), write the run folder, log it."""
+        """After the test stopped: wait for the quality run (it scores every sample), judge whether the server served
+        (a load that did not is the test's first failure: its MLflow run ends FAILED), write the run folder, log it."""
         while self.quality.state in ("starting", "running"):
             if self.mlflow.state == "pending":
                 self.mlflow.state = "waiting"
@@ -226,10 +253,16 @@ class WebSession:
         if self.mlflow.state == "waiting":
             self.mlflow.state = "pending"
         self.summary(max_age_s=0.0)
+        if self._summary is None:  # not one record: an empty window, judged like any other
+            self._summary = summarize([], self.window_start, self.stopped, self.load.slo)
         self._final = True
+        failure = self.judge()
+        if failure is not None:  # the cause: a quality run against a server that did not serve failed because of it
+            self.failures.insert(0, failure)
         from harness.webui.record import write_folder
 
-        write_folder(self)
+        result = write_folder(self)
+        self.mlflow.status = "FAILED" if result.failed else "FINISHED"
         if self.opts.experiment:
             self._log()
 

@@ -103,3 +103,31 @@ def test_a_start_form_task_typo_is_named_once_with_close_names(tmp_path):
     [problem] = err.value.problems
     assert problem.startswith("quality.tasks: lm-eval has no task, group or tag named 'gsm8kk'") and problem.count("quality.tasks") == 1
     assert "did you mean" in problem and "gsm8k" in problem.split("did you mean", 1)[1]
+
+
+def test_the_verdict_names_the_cause_of_a_test_that_did_not_serve():
+    from harness.errors import Failure
+    from harness.load.served import SERVED_KIND, not_served
+    from harness.webui.live import final_verdict
+
+    errors = [_rec(float(i), ok=False) for i in range(12)]
+    summary = summarize(errors, 0.0, None, None)
+    failure = not_served(summary, 0.05, len(errors), 0.0, 12.0)
+    verdict = final_verdict([failure], summary, 0.05)
+    assert (verdict.state, verdict.stage, verdict.kind) == ("failed", "load", SERVED_KIND)
+    assert verdict.text.startswith("FAILED: load: the server did not serve: 0 of 12") and "HTTP 500 x12: HTTP 500: boom" in verdict.text
+    out = {r["metric"]: r for r in rows(summary, False, QualityView(), "logged", "stopped", verdict)}
+    assert out["Verdict"]["value"] == verdict.text and out["TTFT (ms)"]["p50"] == ""  # no latency from error responses
+
+    # some served, too many failed: the latencies shown are the successful ones', and the row says they are no result
+    mixed = summarize([_rec(float(i)) for i in range(8)] + errors[:2], 0.0, None, None)
+    failure = not_served(mixed, 0.05, 10, 0.0, 10.0)
+    text = final_verdict([failure, Failure("quality", "lm-eval exited 1")], mixed, 0.05).text
+    assert "2 of 10 requests in the measured window failed (20.0% > load.max_error_rate 5%)" in text
+    assert "(also failed: quality)" in text and text.endswith("the latencies below are of its 8 successful requests only: not a result")
+
+    ok = summarize([_rec(float(i)) for i in range(19)] + errors[:1], 0.0, None, None)
+    assert not_served(ok, 0.05, 20, 0.0, 20.0) is None
+    served = final_verdict([], ok, 0.05)
+    assert served.state == "ok"
+    assert served.text == "ok: 19 of 20 requests in the measured window succeeded; 1 failed (5.0%, load.max_error_rate 5%)"
