@@ -142,6 +142,7 @@ def test_llm_tab_in_a_browser_then_the_test_is_an_mlflow_run(fake_server, tmp_pa
     assert "LLM" in dom and "TTFT (ms)" in shown and "Output tokens/s" in shown, dom[:3000]
     assert 25 <= float(shown["TTFT (ms)"][1]) <= 200  # p50; programmed 30 ms
     assert float(shown["Goodput (req/s within load.slo)"][0]) > 0
+    assert shown["Verdict"][0].startswith("serving so far (judged when the test stops): "), shown.get("Verdict")
 
     # the tab's numbers are summarize() over the test's raw records, with its window and SLO
     records = _records(folder)
@@ -162,6 +163,7 @@ def test_llm_tab_in_a_browser_then_the_test_is_an_mlflow_run(fake_server, tmp_pa
     assert sweep.data.tags["harness.kind"] == "sweep" and sweep.info.run_name.startswith("locust-webui-")
     tags = run.data.tags
     assert tags["harness.kind"] == "variant" and tags["harness.variant"] == "two-users" and tags["harness.status"] == "ok"
+    assert run.info.status == "FINISHED" and final["verdict"]["state"] == "ok" and "harness.error" not in tags
     assert tags["mlflow.parentRunId"] == sweep.info.run_id and tags["harness.engine"] == "openai"
     m = run.data.metrics
     assert m["perf/ttft_p50_ms"] == pytest.approx(expected.ttft_ms.p50)
