@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 
 MODEL = "harness-chat-completions"
-"""The harness's lm-eval model (harness/quality/lm_eval_model.py), registered by harness/quality/lm_eval_main.py."""
+"""The harness's lm-eval model for generative tasks (harness/quality/lm_eval_model.py), registered by harness/quality/lm_eval_main.py."""
 TARGET = "harness.quality.lm_eval_model:HarnessChatCompletion"
+COMPLETIONS_MODEL, COMPLETIONS_TARGET = "harness-completions", "harness.quality.lm_eval_model:HarnessCompletions"
+"""Its model for loglikelihood tasks (lm-eval's local-completions, replies checked the same way)."""
 PATTERN_ENV, LOG_ENV = "HARNESS_REASONING_PATTERN", "HARNESS_REASONING_LOG"
 """How the rule reaches the lm-eval process: the pattern ('' = strip nothing) and the JSONL log of what was removed."""
 

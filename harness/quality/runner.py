@@ -2,26 +2,29 @@
 
 Generative tasks go through chat completions (the harness's `harness-chat-completions`, lm-eval's
 local-chat-completions plus the reasoning rule: harness/quality/lm_eval_model.py); loglikelihood
-tasks through lm-eval's `local-completions` (prompt log-probabilities, /v1/completions with echo),
-in a second pass after the first. One lm-eval process per pass and variant, with no shared
-request cache: lm-eval's cache key ignores the model and URL, so a shared cache would hand one
-config's answers to another.
+tasks through `harness-completions` (lm-eval's local-completions: prompt log-probabilities,
+/v1/completions with echo), in a second pass after the first. Both check every reply: an error
+answer fails the stage before anything is scored (harness/quality/error_answers.py). One lm-eval
+process per pass and variant, with no shared request cache: lm-eval's cache key ignores the model
+and URL, so a shared cache would hand one config's answers to another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure, QualityError
-from harness.quality.reasoning import LOG_ENV, MODEL, PATTERN_ENV
+from harness.quality.error_answers import ERRORS_ENV, read_errors
+from harness.quality.reasoning import COMPLETIONS_MODEL, LOG_ENV, MODEL, PATTERN_ENV
 from harness.quality.log_progress import read_progress
 from harness.quality.results import Score, parse_results, quality_flags  # noqa: F401  (Score, parse_results: re-exported)
-from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, write_tables
+from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, task_owner, write_tables
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
@@ -82,7 +85,7 @@ def lm_eval_argv(spec: QualitySpec, endpoint: Endpoint, include_dir: Path, out_d
         model_args += ["tokenizer_backend=huggingface", f"tokenizer={spec.tokenizer}"]
     argv = [
         sys.executable, "-m", "harness.quality.lm_eval_main", "run",
-        "--model", MODEL if chat else "local-completions",
+        "--model", MODEL if chat else COMPLETIONS_MODEL,
         "--model_args", ",".join(model_args),
         "--tasks", ",".join(p.lm_eval_task for p in plans),
         "--include_path", str(include_dir),
@@ -124,17 +127,21 @@ class QualityRun:
         folder.mkdir(parents=True, exist_ok=True)
         self.data_dir = resolve_data_dir(spec)
         self.plans = render_tasks(spec, folder / "tasks", self.data_dir)
-        self.reasoning_log = folder / "reasoning.jsonl"
-        self.env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "OPENAI_API_KEY": endpoint.api_key or "EMPTY",
-                    LOG_ENV: str(self.reasoning_log), PATTERN_ENV: spec.reasoning.pattern if spec.reasoning.strip else ""}
-        if not any(p.needs_hub for p in self.plans):
-            self.env["HF_DATASETS_OFFLINE"] = "1"
-            self.env["HF_HUB_OFFLINE"] = "1"
         self.cache = None
         if cache_dir is not None:  # lm-eval's own cache key ignores model and URL: the path carries them
             key = hashlib.sha256(f"{endpoint.engine}|{endpoint.model}|{spec.model_dump_json()}".encode()).hexdigest()[:12]
             cache_dir.mkdir(parents=True, exist_ok=True)
             self.cache = cache_dir / f"{folder.name}-{key}"
+        # the reasoning counted per reply lives next to the cache: answers a resumed run takes from it keep their counts
+        self.reasoning_log = Path(f"{self.cache}_reasoning.jsonl") if self.cache is not None else folder / "reasoning.jsonl"
+        self.errors_log = folder / "error_answers.jsonl"
+        self.errors_log.unlink(missing_ok=True)
+        self.env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "OPENAI_API_KEY": endpoint.api_key or "EMPTY",
+                    LOG_ENV: str(self.reasoning_log), PATTERN_ENV: spec.reasoning.pattern if spec.reasoning.strip else "",
+                    ERRORS_ENV: str(self.errors_log)}
+        if not any(p.needs_hub for p in self.plans):
+            self.env["HF_DATASETS_OFFLINE"] = "1"
+            self.env["HF_HUB_OFFLINE"] = "1"
         self.passes: list[_Pass] = []
         for request, suffix in (("chat", ""), ("completions", "_loglikelihood")):
             plans = [p for p in self.plans if p.request == request]
@@ -205,6 +212,9 @@ class QualityRun:
             time.sleep(0.5)
         code = self.proc.poll()
         self.proc.stop()
+        errors = read_errors(self.errors_log, task_owner(self.plans))
+        if errors:  # no score computed on an error answer goes anywhere (lm-eval stopped before scoring them)
+            raise QualityError(errors.message(self.errors_log, self.log))
         merged: dict = {}
         results_files: list[Path] = []
         for p in self.passes[: self.current + 1]:
@@ -224,6 +234,8 @@ class QualityRun:
         scores, counts = parse_results(merged, [p for p in ran if p.lm_eval_task in done or p.scope in ("group", "tag")])
         sample_files = sorted(f for p in self.passes for f in p.out_dir.rglob("samples_*.jsonl"))
         tables, reasoning = build_tables(sample_files, self.plans, read_reasoning(self.reasoning_log))
+        if self.cache is not None and self.reasoning_log.is_file():  # the run's artifacts keep a copy
+            shutil.copyfile(self.reasoning_log, self.folder / "reasoning.jsonl")
         return QualityResult(
             scores=scores,
             samples=counts,

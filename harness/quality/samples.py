@@ -104,7 +104,7 @@ def read_reasoning(log: Path) -> dict[str, int]:
     return out
 
 
-def _owner(plans: list[TaskPlan]) -> dict[str, str]:
+def task_owner(plans: list[TaskPlan]) -> dict[str, str]:
     """lm-eval task name -> the harness task whose table holds it."""
     out: dict[str, str] = {}
     for plan in plans:
@@ -116,7 +116,7 @@ def _owner(plans: list[TaskPlan]) -> dict[str, str]:
 
 def build_tables(sample_files: list[Path], plans: list[TaskPlan], reasoning: dict[str, int]) -> tuple[dict[str, dict[str, Any]], dict[str, ReasoningStats]]:
     """(task -> table {"columns", "data"}, task -> reasoning counts) from lm-eval's sample files."""
-    owner = _owner(plans)
+    owner = task_owner(plans)
     rows: dict[str, dict[tuple[str, Any], dict[str, Any]]] = defaultdict(dict)
     for path in sample_files:
         lm_task = sample_task(path)

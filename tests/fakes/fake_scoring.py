@@ -8,6 +8,7 @@
   one generated token, as vLLM answers.
 The toy model: a word in `good_words` has log-probability -0.1, any other -2.0; the first prompt token has
 none (null). So a multiple-choice continuation wins exactly when it is a good word. Bodies are kept.
+`error` set: every completion is answered HTTP 200 with OpenAI's error JSON carrying that message.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ _PIECE = re.compile(r"\s*\S+|\s+$")
 
 
 class State:
-    def __init__(self, good_words: set[str], model: str = "scorer"):
+    def __init__(self, good_words: set[str], model: str = "scorer", error: str | None = None):
         self.good = {w.lower() for w in good_words}
+        self.error = error
         self.model = model
         self.vocab: dict[str, int] = {"</s>": 0}
         self.pieces: list[str] = ["</s>"]
@@ -63,6 +65,9 @@ class Handler(JsonHandler):
         elif self.path == "/v1/completions":
             with st.lock:
                 st.completions.append(body)
+            if st.error:
+                self._json(200, {"error": {"message": st.error, "type": "server_error"}})
+                return
             prompts = body.get("prompt")
             if prompts and isinstance(prompts[0], int):
                 prompts = [prompts]

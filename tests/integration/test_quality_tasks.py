@@ -167,7 +167,7 @@ def test_a_loglikelihood_task_is_scored_from_prompt_logprobs_through_local_compl
             "metadata": {"version": 1.0}}))
         endpoint = Endpoint(base_url=f"http://127.0.0.1:{srv.server_address[1]}", model="scorer", metrics_url="", engine="vllm")
         run = QualityRun(QualitySpec(tasks=[str(path)], num_concurrent=1), endpoint, tmp_path / "q")
-        assert [p.request for p in run.passes] == ["completions"] and "local-completions" in run.passes[0].argv
+        assert [p.request for p in run.passes] == ["completions"] and "harness-completions" in run.passes[0].argv
         result = run.start().finish()
     finally:
         srv.shutdown()

@@ -196,7 +196,7 @@ def test_each_request_type_gets_its_own_lm_eval_pass(tmp_path, monkeypatch):
     chat, scored = run.passes
     assert chat.argv[chat.argv.index("--model") + 1] == "harness-chat-completions" and "--apply_chat_template" in chat.argv
     assert chat.argv[chat.argv.index("--tasks") + 1] == "harness_nq_open" and "/v1/chat/completions" in " ".join(chat.argv)
-    assert scored.argv[scored.argv.index("--model") + 1] == "local-completions" and "--apply_chat_template" not in scored.argv
+    assert scored.argv[scored.argv.index("--model") + 1] == "harness-completions" and "--apply_chat_template" not in scored.argv
     args = scored.argv[scored.argv.index("--model_args") + 1]
     assert "base_url=http://127.0.0.1:9/v1/completions" in args and "tokenizer=/models/tok" in args
     assert (chat.log.name, scored.log.name) == ("lm_eval.log", "lm_eval_loglikelihood.log")
