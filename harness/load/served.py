@@ -16,12 +16,14 @@ SERVED_KIND = "NotServed"
 
 
 def dominant_error(summary: LoadSummary) -> str:
-    """`KIND xCOUNT: first message` of the most frequent error kind (ties: the kind named first)."""
+    """`KIND xCOUNT: message` of the most frequent error kind (ties: the kind named first), the message being the
+    first such error's text after its kind: the server's own words (`ErrorBody x14035: model overloaded`)."""
     if not summary.error_kinds:
         return "no error recorded"
     kind, count = max(summary.error_kinds.items(), key=lambda kv: kv[1])
     example = summary.error_examples.get(kind, kind)
-    return f"{kind} x{count}: {example}"
+    message = example[len(kind) + 1:].strip() if example.startswith(kind + ":") else example
+    return f"{kind} x{count}: {message or example}"
 
 
 def not_served(summary: LoadSummary, max_error_rate: float, recorded: int, warmup_s: float, measured_s: float) -> Failure | None:

@@ -5,7 +5,9 @@ Definitions (docs/metrics.md):
 - TPOT: (e2e - TTFT) / (N - 1), N = completion tokens from the server's usage; undefined for N <= 1.
 - ITL: every gap between consecutive content chunks, pooled over requests.
 - E2E: request sent -> stream finished.
-- Percentiles: linear interpolation between closest ranks (numpy's default, as `vllm bench serve`).
+- Percentiles: linear interpolation between closest ranks (numpy's default, as `vllm bench serve`), over the
+  successful requests; `*_censored` ones count the timed-out requests too, at the time they were given up on,
+  and `error_rate` / `timeouts` say how many requests the percentiles leave out.
 - Window: requests *started* in [t0 + warm-up, t_end); throughput divides by the time from the
   window start to the last measured request's end.
 - Goodput: successful requests meeting every SLO set in `load.slo`, per second of the window.
@@ -144,7 +146,16 @@ class LoadSummary:
     retry_after_waits: int = 0
     """429/503 answers whose Retry-After the users honoured (waited before their next request)."""
     backoffs: int = 0
-    """Closed loop: connection failures after which a user backed off (exponentially, up to 5 s)."""
+    """Closed loop: failed requests without a Retry-After after which a user backed off (exponentially, up to 5 s)."""
+    timeouts: int = 0
+    """Requests that got no complete answer within `load.request_timeout_s` (counted in `errors` too)."""
+    timeout_rate: float = 0.0
+    """timeouts / requests."""
+    ttft_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    """TTFT of the successful requests and of the timed-out ones, these at the time they were given up on when no content
+    had come (a right-censored observation): a tail of timeouts shows in its p95/p99, never hidden."""
+    e2e_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    """E2E of the successful requests and of the timed-out ones, these at the time they were given up on."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
@@ -189,6 +200,7 @@ def summarize(
     excluded = sum(1 for r in records if r.t_start < lo)
     ok = [r for r in measured if r.ok]
     errors = [r for r in measured if not r.ok]
+    timed_out = [r for r in errors if r.timed_out]
     with_usage = [r for r in ok if r.completion_tokens is not None]
     if measured:
         start = measured[0].t_start if window_start is None else window_start
@@ -239,5 +251,10 @@ def summarize(
         chunk_token_diff_pct=100.0 * (chunks - out_tokens) / out_tokens if out_tokens else math.nan,
         retry_after_waits=sum(1 for r in measured if r.retry_after_s is not None),
         backoffs=sum(1 for r in measured if r.backoff_s is not None),
+        timeouts=len(timed_out),
+        timeout_rate=len(timed_out) / len(measured) if measured else 0.0,
+        ttft_censored_ms=Distribution.of_seconds(
+            [r.ttft_s for r in ok if r.ttft_s is not None] + [r.ttft_s if r.ttft_s is not None else r.e2e_s or 0.0 for r in timed_out]),
+        e2e_censored_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None] + [r.e2e_s or 0.0 for r in timed_out]),
         **_client_token_stats(with_usage),
     )

@@ -73,6 +73,9 @@ def _init(environment: Any, runner: Any = None, **_: Any) -> None:
 
     The process's shared state is made when its test starts (a remote worker gets its options then).
     """
+    # Locust's --run-time timer (gevent.spawn_later) counts from the event loop's cached time, which went stale while
+    # the process imported: without this the run ended 1-3 s early on a busy machine (3 s asked, 1.7 s run)
+    gevent.get_hub().loop.update_now()
     worker = relay.install(environment, runner) if runner is not None else None
     if runner is not None and type(runner).__name__ == "MasterRunner":
         runner.register_message(REQUESTS_DONE, lambda *_, **__: gevent.spawn(runner.quit))
@@ -174,16 +177,19 @@ class ChatUser(User):
 
     def _pause_after(self, rec: RequestRecord) -> float:
         """Seconds to wait before the next request: a 429/503's Retry-After (honoured, capped), or, closed loop,
-        an exponential backoff after connection failures (a dead server is not hammered at thousands of requests/s)."""
+        an exponential backoff (BACKOFF_FIRST_S doubling up to BACKOFF_MAX_S) after every failed request without
+        one: a connection failure, an HTTP error (5xx, a 429 without Retry-After), an error body or error event,
+        a broken stream, a timeout. A failing server is not hammered at thousands of requests/s; a success resets
+        it. Open loop: the schedule, not the user, decides when to send, so no backoff."""
         if rec.retry_after_s is not None:
             return min(rec.retry_after_s, RETRY_AFTER_MAX_S)
-        if rec.ok or rec.status is not None:
+        if rec.ok:
             self.failures_in_a_row = 0
             return 0.0
         self.failures_in_a_row += 1
-        if self.pacer is not None:  # open loop: the schedule, not the user, decides when to send
+        if self.pacer is not None:
             return 0.0
-        rec.backoff_s = min(BACKOFF_FIRST_S * 2 ** (self.failures_in_a_row - 1), BACKOFF_MAX_S)
+        rec.backoff_s = min(BACKOFF_FIRST_S * 2 ** min(self.failures_in_a_row - 1, 30), BACKOFF_MAX_S)
         return rec.backoff_s
 
     def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str]:

@@ -24,6 +24,7 @@ class RequestRecord:
     status: int | None = None
     """HTTP status, None when no response arrived."""
     error: str | None = None
+    """`Kind: message`, the server's own message where it sent one (`ErrorBody`, `StreamError`, `HTTP 503`, ...; docs/metrics.md)."""
     ttft_s: float | None = None
     """Request sent -> first chunk with non-empty content."""
     first_reasoning_s: float | None = None
@@ -43,7 +44,9 @@ class RequestRecord:
     retry_after_s: float | None = None
     """A 429/503 answer's `Retry-After` (seconds); the user waited that long (at most RETRY_AFTER_MAX_S) before its next request."""
     backoff_s: float | None = None
-    """Closed loop: after this failed connection, how long the user backed off before its next request."""
+    """Closed loop: after this failed request (without a Retry-After), how long the user backed off before its next one."""
+    timed_out: bool = False
+    """No complete answer within `load.request_timeout_s`: the client gave up on it (`e2e_s` is then about that timeout)."""
     reconnected: bool = False
     """The first attempt failed on a stale pooled connection and was retried once on a fresh one."""
     t_scheduled: float | None = None

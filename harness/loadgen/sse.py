@@ -1,6 +1,9 @@
-"""Incremental Server-Sent Events parsing for OpenAI-style streams.
+"""Incremental Server-Sent Events parsing for OpenAI-style streams, and the server's own error messages.
 
-Pure code (no I/O, no gevent): the Locust user feeds it bytes as they arrive.
+Pure code (no I/O, no gevent): the Locust user feeds it bytes as they arrive. A server reports an error
+in a stream three ways, all kept as `ErrorEvent`s or error chunks with its message: an `event: error`
+event, llama.cpp's `error: {...}` line (an SSE field no spec defines, so a plain SSE reader drops it),
+and a `data: {"error": {...}}` payload (OpenAI, vLLM).
 """
 
 from __future__ import annotations
@@ -9,16 +12,23 @@ import json
 from typing import Any, NamedTuple
 
 
+class ErrorEvent(str):
+    """The payload of an error event (`event: error`, or llama.cpp's `error:` line): a `str` the decoder marks."""
+
+
 class SSEDecoder:
     """Feed raw bytes; get complete events' `data` payloads (multi-line data joined by '\\n').
 
     Runs once per received read in the load generator, so it splits a read's lines in one call
-    and special-cases `data:` lines, the only field chat streams use.
+    and special-cases `data:` lines, the only field chat streams use. An error event comes back as an
+    `ErrorEvent` (even one without data); other named events as their plain data.
     """
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[str] = []
+        self._error = False
+        """The event being read is an error (`event: error`, or an `error:` line)."""
 
     def feed(self, chunk: bytes) -> list[str]:
         buf = self._buf + chunk if self._buf else chunk
@@ -42,22 +52,31 @@ class SSEDecoder:
         out: list[str] = []
         if self._buf:
             out += self.feed(b"\n")
-        if self._data:
-            data, self._data = "\n".join(self._data), []
-            out.append(data)
+        if self._data or self._error:
+            out.append(self._dispatch())
         return out
+
+    def _dispatch(self) -> str:
+        data, self._data = "\n".join(self._data), []
+        if self._error:
+            self._error = False
+            return ErrorEvent(data)
+        return data
 
     def _line(self, line: str) -> str | None:
         if line == "":
-            if not self._data:
-                return None
-            data, self._data = "\n".join(self._data), []
-            return data
+            return self._dispatch() if self._data or self._error else None
         if line.startswith(":"):
             return None  # comment / keep-alive
         field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
         if field == "data":
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data.append(value)
+        elif field == "event":
+            self._error = value == "error"
+        elif field == "error":  # llama.cpp: `error: {"code": 500, "message": ..., "type": ...}`
+            self._error = True
+            self._data.append(value)
         return None
 
 
@@ -76,6 +95,51 @@ _decode = json.JSONDecoder().decode
 _DONE = ChatChunk(done=True)
 
 
+MESSAGE_CHARS = 240
+"""The longest server message kept in a record's error."""
+
+
+def error_message(obj: Any) -> str | None:
+    """The server's own message of a parsed OpenAI-style error, else None.
+
+    `{"error": {"message": ...}}` (OpenAI, vLLM, llama.cpp), `{"error": "text"}`, vLLM's older bare
+    `{"object": "error", "message": ...}`, and an error event's own `{"message": ...}`.
+    """
+    if not isinstance(obj, dict):
+        return None
+    err = obj.get("error")
+    if err in (None, "", {}, False):
+        if obj.get("object") != "error":
+            return None
+        err = obj
+    if isinstance(err, dict):
+        msg = err.get("message") or err.get("msg")
+        return str(msg)[:MESSAGE_CHARS] if msg else json.dumps(err)[:MESSAGE_CHARS]
+    return str(err)[:MESSAGE_CHARS]
+
+
+def body_message(text: str) -> str:
+    """What an error answer's body says: its error message (or FastAPI's `detail`) when it is JSON, else the text itself."""
+    try:
+        obj = _decode(text)
+    except ValueError:
+        return text.strip()[:MESSAGE_CHARS]
+    msg = error_message(obj)
+    if msg is None and isinstance(obj, dict) and obj.get("detail"):
+        msg = str(obj["detail"])[:MESSAGE_CHARS]
+    return msg if msg is not None else text.strip()[:MESSAGE_CHARS]
+
+
+def parse_error_event(data: str) -> ChatChunk:
+    """Interpret an error event's payload: its message (JSON or plain text) as a `StreamError`."""
+    try:
+        obj = _decode(data)
+    except ValueError:
+        obj = None
+    msg = error_message(obj) or (str(obj["message"])[:MESSAGE_CHARS] if isinstance(obj, dict) and obj.get("message") else None)
+    return ChatChunk(error=f"StreamError: {msg or data.strip()[:MESSAGE_CHARS] or 'an error event without a message'}")
+
+
 def parse_chat_event(data: str) -> ChatChunk:
     """Interpret one `data:` payload of /v1/chat/completions with stream=true."""
     if data == "[DONE]" or data.strip() == "[DONE]":
@@ -83,13 +147,13 @@ def parse_chat_event(data: str) -> ChatChunk:
     try:
         obj = _decode(data)
     except json.JSONDecodeError:
-        return ChatChunk(error=f"malformed stream event: {data[:120]!r}")
+        return ChatChunk(error=f"MalformedStream: an event is not JSON: {data[:120]!r}")
     if not isinstance(obj, dict):
-        return ChatChunk(error=f"unexpected stream event: {data[:120]!r}")
-    if "error" in obj:
-        err = obj["error"]
-        msg = err.get("message") if isinstance(err, dict) else str(err)
-        return ChatChunk(error=f"server error in stream: {msg}")
+        return ChatChunk(error=f"MalformedStream: an event is not a JSON object: {data[:120]!r}")
+    if "error" in obj or obj.get("object") == "error":
+        msg = error_message(obj)
+        if msg is not None:
+            return ChatChunk(error=f"StreamError: {msg}")
     choices = obj.get("choices") or ()
     usage = obj.get("usage")
     usage = usage if isinstance(usage, dict) else None

@@ -4,12 +4,22 @@ Pure code, no I/O: the Locust user feeds it what it reads, tests feed it hand-bu
 Definitions are in docs/metrics.md: TTFT is the first chunk with non-empty *content*; reasoning
 content only sets `first_reasoning_s`; chunks without content (role, finish, usage) are not ITL
 points.
+
+Errors (docs/metrics.md): the first error the server reports wins, with its own message — an error
+event or `data: {"error": ...}` in the stream (`StreamError: <message>`), or a 200 answer that is not an
+event stream at all, such as an OpenAI error JSON (`ErrorBody: <message>`); then the transport's own
+failure (a timeout, a reset); then a stream that ended without `[DONE]`.
 """
 
 from __future__ import annotations
 
+import json
+
 from harness.loadgen.record import RequestRecord
-from harness.loadgen.sse import SSEDecoder, parse_chat_event
+from harness.loadgen.sse import MESSAGE_CHARS, SSEDecoder, body_message, error_message, parse_chat_event, parse_error_event
+
+HEAD_BYTES = 8192
+"""A 200 answer's first bytes kept until its first event: a body that never becomes an event stream is read as such."""
 
 
 class StreamTimeline:
@@ -22,15 +32,20 @@ class StreamTimeline:
         self._decoder = SSEDecoder()
         self._done = False
         self._chars = 0
+        self._events = 0
+        self._head = b""
 
     def feed(self, now: float, raw: bytes) -> None:
+        if not self._events and len(self._head) < HEAD_BYTES:
+            self._head += raw[: HEAD_BYTES - len(self._head)]
         for data in self._decoder.feed(raw):
             self._event(now, data)
 
     def _event(self, now: float, data: str) -> None:
         rec = self.rec
-        chunk = parse_chat_event(data)
-        if chunk.error:
+        self._events += 1
+        chunk = parse_chat_event(data) if type(data) is str else parse_error_event(data)
+        if chunk.error and rec.error is None:
             rec.error = chunk.error
         if chunk.reasoning and rec.first_reasoning_s is None:
             rec.first_reasoning_s = now
@@ -49,18 +64,34 @@ class StreamTimeline:
         if chunk.done:
             self._done = True
 
-    def finish(self, now: float) -> RequestRecord:
+    def finish(self, now: float, failure: str | None = None) -> RequestRecord:
+        """The record, complete: `failure` is the transport's own error (a timeout, a reset), if the read ended on one."""
         rec = self.rec
         for data in self._decoder.close():
             self._event(now, data)
         rec.e2e_s = now
         rec.output_chars = self._chars
+        if rec.error is None and not self._events and self._head.strip():
+            rec.error = self._not_a_stream()
+        if rec.error is None and failure is not None:
+            rec.error = failure
         if rec.error is None and not self._done:
             rec.error = "IncompleteStream: the stream ended without [DONE]"
         if rec.error is None and rec.ttft_s is None and (rec.completion_tokens or 0) > 0:
             rec.error = "NoContent: usage reports tokens but no content arrived"
         rec.ok = rec.error is None
         return rec
+
+    def _not_a_stream(self) -> str:
+        """The error of a 200 answer without a single event: the server's error JSON, or whatever else it sent."""
+        text = self._head.decode("utf-8", "replace")
+        try:
+            msg = error_message(json.loads(text))
+        except ValueError:
+            msg = None
+        if msg is not None:
+            return f"ErrorBody: {msg}"
+        return f"NotAStream: a 200 answer without a single server-sent event: {body_message(text)[:MESSAGE_CHARS]}"
 
     def reply(self) -> str:
         return "".join(self.text)

@@ -15,13 +15,21 @@ from urllib.parse import urlsplit
 
 import gevent.socket
 import requests
+import urllib3
 from gevent import monkey
 
 from harness.loadgen.reactor import Stream, StreamReactor
+from harness.loadgen.sse import body_message
 from harness.loadgen.timeline import StreamTimeline
 
 CONNECT_TIMEOUT_S = 10.0
-ERROR_BODY_CHARS = 200
+ERROR_BODY_BYTES = 4096
+"""How much of a non-200 answer's body is read for the server's message."""
+
+
+def timed_out(timeout_s: float) -> str:
+    """The error text of a request that hit `load.request_timeout_s` (after its `TimeoutError: ` kind)."""
+    return f"no complete response within {timeout_s:g} s (load.request_timeout_s)"
 
 
 def retry_after(status: int | None, value: str | None) -> float | None:
@@ -132,7 +140,7 @@ class ReactorTransport:
         def on_body(offset: float, data: bytes) -> None:
             if stream.status == 200:
                 timeline.feed(offset, data)
-            elif sum(map(len, error_body)) < 4096:
+            elif sum(map(len, error_body)) < ERROR_BODY_BYTES:
                 error_body.append(data)
 
         request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (self.path.encode(), self._head, len(payload))
@@ -142,21 +150,19 @@ class ReactorTransport:
             sock.sendall(request + payload)
             self._reactor.add(stream)
             if not stream.done.wait(self.timeout_s - (time.perf_counter() - t0)):
-                self._reactor.cancel(stream, TimeoutError(f"no complete response within {self.timeout_s:g} s (load.request_timeout_s)"))
+                rec.timed_out = True
+                self._reactor.cancel(stream, TimeoutError(timed_out(self.timeout_s)))
             rec.status = stream.status
             if stream.error is not None:
                 if self.reused and stream.status is None and not stream.received_any:
                     raise StaleConnection(str(stream.error))
-                if stream.status == 200:
-                    timeline.finish((stream.t_end or time.perf_counter()) - t0)  # what arrived is kept
-                    rec.error = f"{type(stream.error).__name__}: {stream.error}"[:300]
-                    rec.ok = False
+                if stream.status == 200:  # what arrived is kept; an error the server sent first wins
+                    timeline.finish((stream.t_end or time.perf_counter()) - t0, f"{type(stream.error).__name__}: {stream.error}"[:300])
                     return
                 raise stream.error
             end = (stream.t_end or time.perf_counter()) - t0
             if stream.status != 200:
-                text = b"".join(error_body).decode("utf-8", "replace")
-                rec.error = f"HTTP {stream.status}: {text[:ERROR_BODY_CHARS]}"
+                rec.error = f"HTTP {stream.status}: {body_message(b''.join(error_body).decode('utf-8', 'replace'))}"
                 rec.e2e_s = end
                 rec.retry_after_s = retry_after(stream.status, stream.parser.get("retry-after"))
                 return
@@ -198,19 +204,38 @@ class RequestsTransport:
             with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(CONNECT_TIMEOUT_S, self.timeout_s)) as resp:
                 rec.status = resp.status_code
                 if resp.status_code != 200:
-                    rec.error = f"HTTP {resp.status_code}: {resp.text[:ERROR_BODY_CHARS]}"
+                    rec.error = f"HTTP {resp.status_code}: {body_message(resp.text[:ERROR_BODY_BYTES])}"
                     rec.e2e_s = time.perf_counter() - t0
                     rec.retry_after_s = retry_after(resp.status_code, resp.headers.get("retry-after"))
                     return
-                # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival
-                while raw := resp.raw.read1(65536):
-                    timeline.feed(time.perf_counter() - t0, raw)
-                timeline.finish(time.perf_counter() - t0)
+                # read1 returns whatever bytes have arrived (chunked or not), so each event is timed on arrival;
+                # urllib3's read timeout is per read, so the request's own deadline is checked here
+                try:
+                    while raw := resp.raw.read1(65536):
+                        now = time.perf_counter() - t0
+                        timeline.feed(now, raw)
+                        if now > self.timeout_s:
+                            rec.timed_out = True
+                            break
+                except (urllib3.exceptions.HTTPError, OSError) as exc:  # a timeout or a reset mid-stream: what arrived is kept
+                    rec.timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
+                    session.close()
+                    why = f"TimeoutError: {timed_out(self.timeout_s)}" if rec.timed_out else f"{type(exc).__name__}: {exc}"[:300]
+                    timeline.finish(time.perf_counter() - t0, why)
+                    return
+                timeline.finish(time.perf_counter() - t0, f"TimeoutError: {timed_out(self.timeout_s)}" if rec.timed_out else None)
+        except requests.ReadTimeout as exc:  # no answer within load.request_timeout_s: the reactor's words
+            rec.timed_out = True
+            session.close()
+            raise TimeoutError(timed_out(self.timeout_s)) from exc
         except requests.ConnectionError as exc:
             session.close()
             if self.reused and rec.status is None:
                 raise StaleConnection(str(exc)) from exc
             raise
+        if rec.timed_out:
+            session.close()
+            return
         if self.reuse:
             self._session = session
         else:

@@ -78,7 +78,13 @@ class Presenter:
             self.say(f"step {st.index} ({st.offered:g} {'users' if st.users is not None else 'req/s'}): {t.requests} requests, "
                      f"TTFT p50 {t.ttft_ms.p50:.0f} ms, TPOT p50 {t.tpot_ms.p50:.1f} ms, {t.output_tokens_per_s:.1f} output tok/s")
         s = result.summary
-        self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, TTFT p50 {s.ttft_ms.p50:.0f} ms")
+        latency = f"TTFT p50 {s.ttft_ms.p50:.0f} ms"
+        if s.requests and s.ok < s.requests:  # the percentiles cover the successful requests only: say how many are left out
+            unfinished = f"{100 * (s.requests - s.ok) / s.requests:.1f}% unfinished"
+            latency = f"{latency} over the {s.ok} that succeeded, {unfinished}" if s.ok else f"no latency, {unfinished}"
+            if s.timeouts:
+                latency += f" ({s.timeouts} timed out; E2E p95 with them at their timeout {s.e2e_censored_ms.p95:.0f} ms)"
+        self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, {latency}")
         if s.tokenizer_error:
             self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")
 

@@ -1,10 +1,16 @@
 """A real HTTP server that speaks just enough of the OpenAI API to inject faults.
 
 Modes (per server): ok (stream `chunks` content chunks, `interval_s` apart, after `ttft_s`),
-drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, http429 (with Retry-After: `retry_after_s`),
-echo_key (streamed requests get a 429 whose body echoes the Authorization header), unhealthy (/health 503),
-slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`),
+drop (close mid-stream, no [DONE]), garbage (non-JSON data), http500, http429 (with Retry-After: `retry_after_s`,
+none when it is None), echo_key (streamed requests get a 429 whose body echoes the Authorization header), unhealthy
+(/health 503), slow (non-streamed answers asking for > 16 tokens, i.e. not the warm-up, only after `slow_s`, else `ttft_s`),
 stall (every completion, the warm-up included, answers nothing for `slow_s`, else an hour; GETs still answer).
+Faults of streamed requests only (the readiness warm-up, not streamed, gets through): http503 (no Retry-After),
+rate_limited (as http429),
+error_body (HTTP 200 with an OpenAI error JSON, no stream), error_sse (a role chunk, then `data: {"error": ...}`, then
+the connection closes), error_event (a role chunk, then `event: error`), stall_after (the first `after` streams are
+served, later ones stall after one content chunk for `slow_s`, else an hour), endless (content chunks forever).
+`MESSAGE` is what the error modes say. Stalls end early when `release` is set (a test's teardown).
 `gets` counts GET requests per path (e.g. liveness probes).
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
@@ -23,12 +29,21 @@ from http.server import ThreadingHTTPServer
 
 from tests.fakes.json_handler import JsonHandler
 
+MESSAGE = "model overloaded (injected)"
+"""What the error modes (http503, error_body, error_sse, error_event) say."""
+STREAM_FAULTS = ("http503", "rate_limited", "error_body", "error_sse", "error_event", "stall_after", "endless")
+
 
 class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
-        tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0,
+        tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0,
     ):
+        self.after = after
+        """stall_after: streams served before the stalls begin."""
+        self.streamed = 0
+        """Streamed completion requests received."""
+        self.release = threading.Event()
         self.jitter = jitter
         """Every programmed delay is multiplied by a random factor in [1 - jitter, 1 + jitter] (injected noise)."""
         self.slow_s = slow_s
@@ -91,17 +106,25 @@ class Handler(JsonHandler):
             st.requests += 1
             st.bodies = st.bodies[-999:] + [body]
         if st.mode == "stall":
-            time.sleep(st.slow_s or 3600)
+            st.release.wait(st.slow_s or 3600)
             return
+        if body.get("stream"):
+            with st.lock:
+                st.streamed += 1
+                nth = st.streamed
+            if st.mode in STREAM_FAULTS and st.mode != "rate_limited" and not (st.mode == "stall_after" and nth <= st.after):
+                self._fault(st)
+                return
         if st.mode == "http500":
             self._json(500, {"error": {"message": "injected failure"}})
             return
-        if st.mode == "http429" or (st.mode == "echo_key" and body.get("stream")):
+        if st.mode == "http429" or (st.mode in ("rate_limited", "echo_key") and body.get("stream")):
             # rate limited, with Retry-After (echo_key: streamed requests only, and the body quotes the caller's key)
             said = self.headers.get("Authorization", "") if st.mode == "echo_key" else ""
             body = json.dumps({"error": {"message": f"rate limited {said}".strip()}}).encode()
             self.send_response(429)
-            self.send_header("Retry-After", str(st.retry_after_s))
+            if st.retry_after_s is not None:
+                self.send_header("Retry-After", str(st.retry_after_s))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -124,6 +147,40 @@ class Handler(JsonHandler):
             finally:
                 with st.lock:
                     st.streaming -= 1
+
+    def _fault(self, st: FakeState) -> None:
+        """A streamed request's programmed fault (STREAM_FAULTS)."""
+        error = {"error": {"message": MESSAGE, "type": "server_error", "code": 503}}
+        if st.mode == "http503":
+            self._json(503, error)
+            return
+        if st.mode == "error_body":
+            self._json(200, error)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        role = b'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}\n\n'
+        token = b'data: {"choices": [{"index": 0, "delta": {"content": " tok"}}]}\n\n'
+        try:
+            self.wfile.write(role)
+            self.wfile.flush()
+            if st.mode == "error_sse":
+                self.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+            elif st.mode == "error_event":
+                self.wfile.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+            elif st.mode == "stall_after":
+                self.wfile.write(token)
+                self.wfile.flush()
+                st.release.wait(st.slow_s or 3600)
+            else:  # endless: until the client goes away
+                while not st.release.is_set():
+                    self.wfile.write(token)
+                    self.wfile.flush()
+                    time.sleep(st.interval_s)
+        except OSError:
+            pass  # the client gave up (a timeout): nothing more to say
+        self.close_connection = True
 
     def _tokenize(self, st: FakeState, body: dict) -> None:
         with st.lock:
@@ -185,9 +242,13 @@ def main() -> None:
     p.add_argument("--ttft", type=float, default=0.05)
     p.add_argument("--interval", type=float, default=0.01)
     p.add_argument("--model", default="fake-model")
+    p.add_argument("--after", type=int, default=0, help="stall_after: streams served before the stalls begin")
+    p.add_argument("--retry-after", type=int, default=1, help="http429's Retry-After in seconds; -1: none")
     p.add_argument("--die-after", type=float, default=0, help="exit the process after this many seconds")
     a = p.parse_args()
-    server = start(FakeState(a.mode, a.chunks, a.ttft, a.interval, a.model), a.port)
+    state = FakeState(a.mode, a.chunks, a.ttft, a.interval, a.model, after=a.after)
+    state.retry_after_s = None if a.retry_after < 0 else a.retry_after
+    server = start(state, a.port)
     print(f"listening on {server.server_address[1]}", flush=True)
     if a.die_after:
         time.sleep(a.die_after)

@@ -1,4 +1,4 @@
-"""The load generator under server faults: a dead endpoint is not hammered, Retry-After is honoured and counted."""
+"""The load generator under server faults: a dead or erroring endpoint is not hammered, Retry-After is honoured and counted."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ def test_retry_after_is_honoured_and_counted(fake_server, tmp_path, client):
     assert 2 <= s.requests <= 10 and s.retry_after_waits == s.requests
     assert all(r.retry_after_s == 2.0 and r.status == 429 for r in result.records)
     assert result.flat_metrics()["perf/retry_after_waits"] == s.retry_after_waits
+
+
+def test_error_bodies_back_off_like_connection_failures(fake_server, tmp_path):
+    """The requests transport (the sweep in test_not_served.py uses the reactor): a 200 + error JSON is an error with the
+    server's message, and the users back off instead of sending hundreds of requests per second."""
+    from tests.fakes.openai_server import MESSAGE
+
+    ep, state = fake_server(mode="error_body")
+    result = LoadRun(_spec(http_client="requests", duration_s=3), ep, tmp_path).start().finish()
+    s = result.summary
+    assert 0 < s.requests <= 30 and s.errors == s.requests and s.backoffs == s.requests, s
+    assert s.error_kinds == {"ErrorBody": s.requests} and s.error_examples["ErrorBody"] == f"ErrorBody: {MESSAGE}"
+    assert len(result.records) == state.streamed
 
 
 def _tmpfs(path, size: str):

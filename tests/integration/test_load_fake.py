@@ -37,12 +37,12 @@ def test_measured_timing_matches_programmed_timing(fake_server, tmp_path):
     assert (tmp_path / "locust_report.html").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("mode,kind", [("drop", "IncompleteStream"), ("http500", "HTTP 500"), ("garbage", "malformed stream event")])
+@pytest.mark.parametrize("mode,kind", [("drop", "IncompleteStream"), ("http500", "HTTP 500"), ("garbage", "MalformedStream")])
 def test_faults_are_counted_not_lost(fake_server, tmp_path, mode, kind):
     ep, state = fake_server(mode=mode, ttft_s=0.01, interval_s=0.005)
-    result = LoadRun(_spec(duration_s=2), ep, tmp_path).start().finish()
+    result = LoadRun(_spec(duration_s=2, warmup_s=0), ep, tmp_path).start().finish()  # users back off: no warm-up to skip
     s = result.summary
-    assert s.requests > 0 and s.errors == s.requests and s.error_rate == 1.0
+    assert s.requests > 0 and s.errors == s.requests and s.error_rate == 1.0 and s.backoffs == s.requests
     assert all(kind in (r.error or "") for r in result.records), {r.error for r in result.records}
     # every request the server saw is in the raw records, excluded warm-up included
     assert len(result.records) >= state.requests - 2 * 2  # users still in flight at stop may be cut

@@ -22,7 +22,7 @@ from benchmarks._server import SSEServer  # noqa: E402
 from harness.loadgen import transport  # noqa: E402
 from harness.loadgen.record import RequestRecord  # noqa: E402
 from harness.loadgen.timeline import StreamTimeline  # noqa: E402
-from tests.fakes.openai_server import FakeState, start  # noqa: E402
+from tests.fakes.openai_server import MESSAGE, FakeState, start  # noqa: E402
 
 BODY = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10, "stream": True}).encode()
 HEADERS = {"Content-Type": "application/json"}
@@ -69,21 +69,27 @@ def test_chunked_keepalive_stream_matches_programmed_timing(sse_keepalive, kind)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "mode,kind_of_error",
-    [("drop", "IncompleteStream"), ("http500", "HTTP 500: "), ("garbage", "malformed stream event")],
+    [("drop", "IncompleteStream"), ("http500", "HTTP 500: injected failure"), ("garbage", "MalformedStream: "),
+     ("http503", f"HTTP 503: {MESSAGE}"), ("error_body", f"ErrorBody: {MESSAGE}"), ("error_sse", f"StreamError: {MESSAGE}"),
+     ("error_event", f"StreamError: {MESSAGE}"), ("endless", "TimeoutError: no complete response within 1 s (load.request_timeout_s)")],
 )
 def test_faults_keep_what_arrived(kind, mode, kind_of_error):
     state = FakeState(mode=mode, chunks=8, ttft_s=0.01, interval_s=0.005)
     srv = start(state)
     try:
-        t = transport.make(kind, f"http://127.0.0.1:{srv.server_address[1]}/v1/chat/completions", HEADERS, 10, reuse=False)
+        t = transport.make(kind, f"http://127.0.0.1:{srv.server_address[1]}/v1/chat/completions", HEADERS, 1, reuse=False)
         rec = _post(t)
     finally:
+        state.release.set()
         srv.shutdown()
-    assert not rec.ok and kind_of_error in (rec.error or ""), rec.error
+    assert not rec.ok and (rec.error or "").startswith(kind_of_error), rec.error
+    assert rec.timed_out == (mode == "endless")
     if mode == "drop":
         assert len(rec.chunk_offsets_s) == 5  # chunks before the drop are kept
     if mode == "http500":
-        assert "injected failure" in rec.error and rec.status == 500
+        assert rec.status == 500
+    if mode == "endless":  # given up at the request's deadline, with what arrived until then
+        assert 1.0 <= rec.e2e_s < 3 and rec.ttft_s is not None and len(rec.chunk_offsets_s) > 10
 
 
 def _recv(conn: socket.socket) -> bytes:

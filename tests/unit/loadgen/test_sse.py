@@ -44,6 +44,6 @@ def test_chat_event_kinds():
     c = parse_chat_event('{"choices":[{"delta":{"content":"hi"},"finish_reason":"length"}]}')
     assert c.content == "hi" and c.finish_reason == "length"
     assert parse_chat_event('{"choices":[{"delta":{"reasoning_content":"hmm"}}]}').reasoning == "hmm"
-    assert "server error" in parse_chat_event('{"error":{"message":"boom"}}').error
-    assert "malformed" in parse_chat_event("{nope").error
+    assert parse_chat_event('{"error":{"message":"boom"}}').error == "StreamError: boom"
+    assert parse_chat_event("{nope").error.startswith("MalformedStream: ")
     assert parse_chat_event(" [DONE]").done
