@@ -6,7 +6,9 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 
 class Interrupted(KeyboardInterrupt):
@@ -117,6 +119,10 @@ _ERROR_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)|error|
 """A line that says what went wrong: a Python exception's last line (`ConnectionError: ...`), `error: ...`."""
 
 STAGES = ("server", "load", "quality", "quality_idle", "fidelity", "metrics", "gpu", "tracking", "report", "gate", "interrupt", "harness")
+CAUSES_FIRST = ("interrupt", "server")
+"""Stages whose failure causes the others of the same variant (a signal, then a server that died or never came up):
+listed first, in this order, whatever order they were noticed in; the rest follow as consequences, in the order
+they came (a load that timed out, lm-eval stopped by the signal)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,11 @@ class Failure:
     cause: str | None = None
     """Likely cause recognised from the log (ServerExitedError)."""
     log_tail: str = ""
+
+    @property
+    def rank(self) -> int:
+        """0 for an interrupt, 1 for the server, 2 for every consequence: the order a variant's failures are listed in."""
+        return CAUSES_FIRST.index(self.stage) if self.stage in CAUSES_FIRST else len(CAUSES_FIRST)
 
     @classmethod
     def of(cls, stage: str, exc: BaseException, context: str = "") -> "Failure":
@@ -180,3 +191,29 @@ class Failure:
         if self.log_tail:
             out += "\n--- last lines of the log ---\n" + self.log_tail
         return out
+
+
+class Failures(list[Failure]):
+    """A variant's failures, always in cause order (`Failure.rank`, stable): the first is the cause, and so
+    `harness.failed_stage` and the start of the screen line, however late it was noticed."""
+
+    def __init__(self, items: Iterable[Failure] = ()):
+        super().__init__()
+        self.extend(items)
+
+    def append(self, failure: Failure) -> None:
+        at = len(self)
+        while at and self[at - 1].rank > failure.rank:
+            at -= 1
+        super().insert(at, failure)
+
+    def insert(self, _index: SupportsIndex, failure: Failure) -> None:
+        self.append(failure)
+
+    def extend(self, failures: Iterable[Failure]) -> None:
+        for f in list(failures):
+            self.append(f)
+
+    def __iadd__(self, failures: Iterable[Failure]) -> "Failures":  # type: ignore[override, misc]
+        self.extend(failures)
+        return self

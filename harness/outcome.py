@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import Failure
+from harness.errors import Failure, Failures
 from harness.fidelity.compare import Comparison
 from harness.fidelity.stage import FidelityResult
 from harness.load.runner import LoadResult
@@ -37,9 +37,15 @@ class VariantOutcome:
     """Fidelity to the baseline (the baseline's own: its noise floor); None when the stage did not run."""
     fidelity_floor: Comparison | None = None
     """The baseline's noise floor, logged next to this variant's fidelity as `fidelity/noise/*`."""
-    failures: list[Failure] = field(default_factory=list)
-    """Every stage failure, as data (rendered only by the CLI and the MLflow error tag)."""
+    failures: list[Failure] = field(default_factory=Failures)
+    """Every stage failure, as data (rendered only by the CLI and the MLflow error tag), always in cause order
+    (`errors.Failures`): an interrupt, then the server, then their consequences, whatever order they were added in."""
     duration_s: float = 0.0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "failures" and not isinstance(value, Failures):
+            value = Failures(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
 
     @property
     def failed(self) -> bool:

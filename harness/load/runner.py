@@ -19,6 +19,7 @@ from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.loadgen.locustfiles import locustfile
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX
+from harness.loadgen.stopping import HURRY_SIGNAL
 from harness.server.endpoint import Endpoint
 from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
@@ -230,7 +231,9 @@ class LoadRun:
         self.endpoint = endpoint
         self.art = LoadArtifacts.in_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10)
+        # a second Ctrl-C: Locust interrupts its requests in flight, records them, then the group is killed
+        self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10,
+                                   hurry_signal=HURRY_SIGNAL)
         self.started = 0.0
         self.stopped_early = False
         self.timed_out = False

@@ -22,9 +22,11 @@ import time
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from locust import User, events, task
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from harness.loadgen import process_state, relay, transport
+from harness.loadgen import process_state, relay, stopping, transport
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import SharedPacer
 from harness.loadgen.process_state import RecordWriter
@@ -80,6 +82,16 @@ def _init(environment: Any, runner: Any = None, **_: Any) -> None:
     if runner is not None and type(runner).__name__ == "MasterRunner":
         runner.register_message(REQUESTS_DONE, lambda *_, **__: gevent.spawn(runner.quit))
     environment.events.test_start.add_listener(lambda environment, **_: process_state.start(environment, worker))
+    stopping.install(environment)  # a hurried stop (the harness's second Ctrl-C) still records every request in flight
+
+
+class StoppedMidRequest(BaseException):
+    """The user was stopped (killed) while its request was in flight: `record` holds what arrived, then `exit` goes on."""
+
+    def __init__(self, record: RequestRecord, exit: BaseException):
+        super().__init__(record.error)
+        self.record = record
+        self.exit = exit
 
 
 class ChatUser(User):
@@ -140,7 +152,11 @@ class ChatUser(User):
         if self.load.min_tokens is not None:
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
         keep_text = self.load.turns > 1 or self.load.tokenizer is not None
-        rec, reply = self._send(body, keep_text)
+        stopped: BaseException | None = None
+        try:
+            rec, reply = self._send(body, keep_text)
+        except StoppedMidRequest as exc:  # the load was stopped during this request: it is recorded, then the user stops
+            rec, reply, stopped = exc.record, "", exc.exit
         if rec.error and self.key and self.key in rec.error:  # a server that echoes the bearer token: never on disk
             rec.error = rec.error.replace(self.key, "***")
         if self.slot is not None:
@@ -155,6 +171,10 @@ class ChatUser(User):
         rec.pid = os.getpid()
         if self.load.tokenizer is not None and rec.ok:  # counted by the parent after the run
             rec.output_text = reply
+        if stopped is not None:  # a record like any other (the server received the request), then the stop goes on
+            self.writer.write(rec)
+            self._fire(rec)
+            raise stopped
         wait = self._pause_after(rec)
         self.writer.write(rec)
         self._fire(rec)
@@ -165,7 +185,17 @@ class ChatUser(User):
             if self.budget.spent():  # nothing more to send: no reason to wait
                 return
         if wait:
-            gevent.sleep(wait)
+            self._pause(wait)
+
+    def _pause(self, seconds: float) -> None:
+        """A pause between requests (Retry-After, backoff) that a stop ends at once, like Locust's own `wait()`: no
+        request is in flight, so a stopping user is not waited for (a graceful stop would wait up to --stop-timeout)."""
+        if self._state == LOCUST_STATE_STOPPING:
+            return
+        self._state = LOCUST_STATE_WAITING  # a stop now kills this user at once
+        gevent.sleep(seconds)
+        if self._state != LOCUST_STATE_STOPPING:
+            self._state = LOCUST_STATE_RUNNING
 
     def _end_test(self) -> None:
         """The last of `load.requests` finished: stop the test now (never from inside this user's own greenlet)."""
@@ -208,6 +238,13 @@ class ChatUser(User):
                 rec.error = "ConnectionError: the server closed the connection before responding"
             except Exception as exc:  # any failure is a measured error, never a lost record
                 rec.error = f"{type(exc).__name__}: {exc}"[:300]
+            except GreenletExit as exc:  # Locust killed this user mid-request (a stop): failed, with the chunks that arrived
+                if not stopping.records_cut(self.environment):
+                    raise
+                timeline.finish(time.perf_counter() - t0)
+                if not rec.ok:
+                    rec.error = stopping.INTERRUPTED
+                raise StoppedMidRequest(rec, exc) from None
             rec.ok = False
             rec.e2e_s = time.perf_counter() - t0
             return rec, ""

@@ -4,7 +4,8 @@ On a server computing on this machine's CPU (llama.cpp) the quality stage starts
 lm-eval sends, so lm-eval's boot stays out of the load's window; elsewhere the load starts first.
 
 Failures are recorded in the outcome as `Failure` values rather than raised (except Ctrl-C);
-whatever a stage measured before a fault elsewhere is still finished into its result.
+whatever a stage measured before a fault elsewhere is still finished into its result. The outcome lists them
+cause first (`errors.Failures`): an interrupt or the server's death, then what followed from it.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class _Measurement:
                 self._start(stages, "quality", lambda: self._quality("quality"))
             self._watch(stages, "the measurement")
         except (HarnessError, KeyboardInterrupt) as exc:
-            for stage in stages:
+            # the load first: its users stop sending before anything else is waited for
+            for stage in sorted(stages, key=lambda st: st.name != "load"):
                 stage.stop()
             if isinstance(exc, KeyboardInterrupt):
                 interrupted = exc
@@ -209,6 +211,8 @@ class _Measurement:
                 ended.update(id(s) for s in done)
                 self.presenter.progress([s.progress() for s in done])
             if not live:
+                if not self.running.alive():  # the stages ended because the server died: that is the failure
+                    raise server_died(self.running, during)
                 return
             time.sleep(POLL_S)
             if not self.running.alive():

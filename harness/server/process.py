@@ -2,7 +2,9 @@
 
 `ManagedProcess` starts an argv list (never a shell string) in its own process group, sends
 its stdout and stderr to a log file, and on leaving the `with` block, whatever the reason
-(an exception, Ctrl-C), terminates the whole group: SIGTERM, then SIGKILL after a grace period.
+(an exception, Ctrl-C), terminates the whole group: SIGTERM, then SIGKILL after a grace period. A second
+signal (`shutdown.hurry()`) shortens the grace to `shutdown.HURRY_GRACE_S`, counted from that signal, after
+sending the group its `hurry_signal`, if it has one (Locust's: stop the users now and write their records).
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ def tail(path: Path, lines: int = 40) -> str:
 class ManagedProcess:
     """Context manager around one subprocess with its log file."""
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None, grace_s: float = 15.0):
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None, grace_s: float = 15.0,
+                 hurry_signal: int | None = None):
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise TypeError("argv must be a non-empty list of strings")
         self.argv = argv
         self.log_path = log_path
         self.env = env
         self.grace_s = grace_s
+        self.hurry_signal = hurry_signal
+        """Sent to the group when a second signal hurries a stop in progress (None: nothing; SIGKILL still follows)."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = None
 
@@ -99,15 +104,24 @@ class ManagedProcess:
         return tail(self.log_path, lines)
 
     def stop(self) -> int | None:
-        """Terminate the process group; returns the exit code."""
+        """Terminate the process group; returns the exit code.
+
+        SIGTERM, then SIGKILL after `grace_s`; once a second signal asks to hurry, the group gets its `hurry_signal`
+        and `HURRY_GRACE_S` from then on (never from the stop's start: a process told to hurry gets time to do so).
+        """
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self._signal(signal.SIGTERM)
             start = time.monotonic()
+            hurried: float | None = None
             while self.proc.poll() is None:
-                waited = time.monotonic() - start
-                if waited >= self.grace_s or (shutdown.hurry() and waited >= shutdown.HURRY_GRACE_S):
+                now = time.monotonic()
+                if hurried is None and shutdown.hurry():
+                    hurried = now
+                    if self.hurry_signal is not None:
+                        self._signal(self.hurry_signal)
+                if now - start >= self.grace_s or (hurried is not None and now - hurried >= shutdown.HURRY_GRACE_S):
                     break
                 try:
                     time.sleep(0.05)

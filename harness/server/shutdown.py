@@ -3,8 +3,9 @@
 SIGINT, SIGTERM and SIGHUP all stop a run the same way: the first raises `Interrupted` in the
 main thread, so every `with`/`finally` on the way out stops its stage, marks its MLflow run and
 reaps its process group. A further signal during that cleanup does not interrupt the cleanup
-(which would abandon children); it makes every stop still in progress hurry: SIGKILL to the
-whole group after `HURRY_GRACE_S` instead of the full grace period. Every process group the
+(which would abandon children); it makes every stop still in progress hurry: the group gets its
+hurry signal, if it has one (Locust: stop the users, drain briefly, record the requests still in flight as
+interrupted), and SIGKILL `HURRY_GRACE_S` after the second signal instead of the full grace period. Every process group the
 harness starts is registered here, and an `atexit` hook kills any group still alive, whatever
 path the interpreter takes out.
 """
@@ -23,6 +24,7 @@ from harness.errors import Interrupted
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 HURRY_GRACE_S = 2.0
+"""After a second signal, a stopping group has this long (from that signal) before SIGKILL."""
 
 _groups: "weakref.WeakSet" = weakref.WeakSet()
 _state = {"signal": None, "hurry": False, "count": 0}
