@@ -20,9 +20,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from harness.load.records import RequestRecord
+from harness.loadgen.stopping import INTERRUPTED
 from harness.spec.load import SLOSpec
 
 PERCENTILES = (50, 90, 95, 99)
+INTERRUPTED_KIND = INTERRUPTED.split(":", 1)[0] + ":"
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -118,6 +120,9 @@ class LoadSummary:
     itl_ms: Distribution
     e2e_ms: Distribution
     excluded_warmup: int
+    interrupted: int = 0
+    """Requests in flight when the load was stopped (Ctrl-C, a web-UI Stop): recorded with what arrived, left out of
+    `requests`, the error rate and every latency (the harness cut them, the server did not fail them)."""
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_examples: dict[str, str] = field(default_factory=dict)
     """error kind -> the first such error's full text (the server's own message), for the one line a failed load prints."""
@@ -184,6 +189,11 @@ def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]
     }
 
 
+def cut_by_stop(rec: RequestRecord) -> bool:
+    """A request in flight when the load was stopped (harness/loadgen/stopping.py): not a server error, not measured."""
+    return not rec.ok and (rec.error or "").startswith(INTERRUPTED_KIND)
+
+
 def _error_kind(err: str | None) -> str:
     if not err:
         return "unknown"
@@ -196,7 +206,9 @@ def summarize(
     """Summarise records started within [window_start, window_end)."""
     lo = -math.inf if window_start is None else window_start
     hi = math.inf if window_end is None else window_end
-    measured = [r for r in records if lo <= r.t_start < hi]
+    started = [r for r in records if lo <= r.t_start < hi]
+    # a request the harness itself cut (a stop: Ctrl-C, the end of a web-UI test) says nothing of the server
+    measured = [r for r in started if not cut_by_stop(r)]
     excluded = sum(1 for r in records if r.t_start < lo)
     ok = [r for r in measured if r.ok]
     errors = [r for r in measured if not r.ok]
@@ -242,6 +254,7 @@ def summarize(
         itl_ms=Distribution.of_seconds([g for r in ok for g in itls_s(r)]),
         e2e_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None]),
         excluded_warmup=excluded,
+        interrupted=len(started) - len(measured),
         error_kinds=kinds,
         error_examples=examples,
         goodput_per_s=rate(good) if has_slo else math.nan,

@@ -49,7 +49,7 @@ def test_a_web_ui_test_against_an_erroring_server_is_failed_in_the_tab_and_in_ml
     kind, count = max(summary["error_kinds"].items(), key=lambda kv: kv[1])
     assert verdict["text"].startswith(f"FAILED: load: the server did not serve: 0 of {n} requests in the measured window succeeded; "
                                       f"{kind} x{count}: "), verdict["text"]
-    assert kind == "HTTP 500" and 'HTTP 500: {"error": {"message": "injected failure"}}' in verdict["text"]  # the server's own words
+    assert kind == "HTTP 500" and "injected failure" in verdict["text"]  # the server's own words
     assert failed_rows["Verdict"]["value"] == verdict["text"]
     assert failed_rows["TTFT (ms)"]["p50"] == failed_rows["E2E latency (ms)"]["p50"] == ""  # no latency from error responses
     assert failed_rows["MLflow"]["value"].startswith("logged as FAILED: run ")

@@ -115,7 +115,7 @@ def test_the_verdict_names_the_cause_of_a_test_that_did_not_serve():
     failure = not_served(summary, 0.05, len(errors), 0.0, 12.0)
     verdict = final_verdict([failure], summary, 0.05)
     assert (verdict.state, verdict.stage, verdict.kind) == ("failed", "load", SERVED_KIND)
-    assert verdict.text.startswith("FAILED: load: the server did not serve: 0 of 12") and "HTTP 500 x12: HTTP 500: boom" in verdict.text
+    assert verdict.text.startswith("FAILED: load: the server did not serve: 0 of 12") and "HTTP 500 x12: boom" in verdict.text
     out = {r["metric"]: r for r in rows(summary, False, QualityView(), "logged", "stopped", verdict)}
     assert out["Verdict"]["value"] == verdict.text and out["TTFT (ms)"]["p50"] == ""  # no latency from error responses
 

@@ -47,7 +47,7 @@ def test_an_error_storm_is_failed_with_the_servers_message(tmp_path):
     verdict = session.payload()["verdict"]
     assert verdict["state"] == "failed" and verdict["stage"] == "load" and verdict["kind"] == "NotServed"
     assert "9 of 10 requests in the measured window failed (90.0% > load.max_error_rate 5%)" in verdict["text"]
-    assert 'HTTP 503 x9: HTTP 503: {"error": {"message": "model is loading"}}' in verdict["text"]
+    assert 'HTTP 503 x9: {"error": {"message": "model is loading"}}' in verdict["text"]
     # the run folder's record: what MLflow gets (status FAILED, the harness's error tags), the cause first
     assert record["status"] == "FAILED" and record["tags"]["harness.status"] == "failed"
     assert record["tags"]["harness.failed_stage"] == "load" and "model is loading" in record["tags"]["harness.error"]
