@@ -93,6 +93,18 @@ class TrackingUnavailable(TrackingError):
     """The MLflow store cannot be opened or reached (bad URI, unreadable database, server down)."""
 
 
+class TrackingLocked(TrackingUnavailable):
+    """The SQLite store is locked by another writer (transient: retried)."""
+
+
+class TrackingRejected(TrackingError):
+    """The store refused one request (invalid value, changed param, bad state): that run fails, the sweep keeps logging."""
+
+
+class RunFolderError(HarnessError):
+    """The sweep's own files in its run folder (sweep_state.json, experiment.yaml) cannot be written (a full or read-only disk)."""
+
+
 class ExperimentNotFound(TrackingError):
     """No MLflow experiment of that name."""
 

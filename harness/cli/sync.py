@@ -9,7 +9,8 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="log to MLflow what a sweep kept locally while MLflow was unavailable")
     p.add_argument("run_dir", help="the sweep's run folder (runs/<name>-<time>-<id>)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: the spec's, MLFLOW_TRACKING_URI, or mlruns/)")
+    p.add_argument("--uri", "--tracking-uri", dest="tracking_uri",
+                   help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the sweep spec's tracking.uri, else mlruns/)")
     p.set_defaults(func=command)
 
 

@@ -66,8 +66,8 @@ def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: 
             variant = by_name[name]
             if name not in agg:
                 runs[name] = logger.start_variant(variant)
-                state.mark(name, status="running", run_id=runs[name], logged=False)
                 agg[name] = RepeatedOutcome(variant=variant, folder=folder / name / "aggregate", level=spec.repeats.level)
+                state.record(name, agg[name], status="running", run_id=runs[name], logged=False)
             presenter.variant_started(step, len(plan), variant)
             presenter.say(f"repeat {spec.repeats.count - left[name] + 1}/{spec.repeats.count} (block {block})")
             one = VariantOutcome(variant=variant, folder=folder / name / f"repeat-{block}")
@@ -94,7 +94,7 @@ def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: 
         for name, out in agg.items():
             if left[name] > 0:  # unfinished variants: what their repeats measured is logged, the run FAILED
                 out.failures.append(Failure.of("interrupt", exc, f"after {len(out.repeats)} of {spec.repeats.count} repeats: "))
-                state.mark(name, status="interrupted")
+                state.record(name, out, status="interrupted")
                 _finish(name, out, runs[name], logger, state, outcomes, status=False)
         raise
 
@@ -110,6 +110,6 @@ def _finish(name: str, out: RepeatedOutcome, run_id: str | None, logger: Trackin
         out.fidelity, out.fidelity_floor = measured.fidelity, measured.fidelity_floor
     out.duration_s = sum(r.duration_s for r in out.repeats)
     if status:
-        state.mark(name, status="failed" if out.failed else "ok")
-    state.mark(name, logged=logger.finish_variant(run_id, out))
+        state.record(name, out, status="failed" if out.failed else "ok")
+    state.record(name, out, logged=logger.finish_variant(run_id, out))
     outcomes.append(out)

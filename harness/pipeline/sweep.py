@@ -1,7 +1,9 @@
 """The sweep: every variant of the matrix in turn, each logged to MLflow as a child run.
 
 A fault in one variant marks that variant's run FAILED, keeps what was measured (raw files are
-already on disk and are logged) and the sweep moves on to the next variant.
+already on disk and are logged) and the sweep moves on to the next variant. A sweep state file
+that cannot be written (a full disk) is such a fault of the variant being recorded; the sweep's
+own run is closed FAILED or FINISHED whatever happens.
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import Failure, SpecError
+from harness.errors import Failure, RunFolderError
 from harness.redaction import redact
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
-from harness.tracking.state import FINISHED, SweepState, latest_resumable, new_run_folder
+from harness.tracking.state import FINISHED, SweepState, latest_resumable, new_run_folder, write_run_file
 from harness.pipeline.variant import run_variant
 from harness.report.plots import load_curve_plot
 from harness.spec.loader import resolve_variants
-from harness.spec.model import ExperimentSpec
+from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.tracking.session import TrackingSession
 
 
@@ -42,16 +44,17 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
     else:
         folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
-        (folder / "experiment.yaml").write_text(redact(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), logger.secrets))
+        write_run_file(folder / "experiment.yaml", redact(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), logger.secrets))
         state = SweepState.new(folder, spec, names)
         parent = logger.start_sweep(folder)
         kept = {}
     state.parent_run_id, state.experiment = parent or state.parent_run_id, logger.experiment
-    state.save()
     presenter.secrets = logger.secrets
-    presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
     outcomes: list[VariantOutcome] = []
+    ended = False
     try:
+        state.save()
+        presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
         fidelity = FidelityPlan.of(spec, folder, kept)  # the baseline runs first: its pass is the others' reference
         if fidelity is not None:
             variants = fidelity.order(variants)
@@ -62,34 +65,53 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
 
             logger.tag_sweep(repeats_tags(spec))
             run_repeated(spec, variants, folder, logger, state, presenter, kept, outcomes, fidelity)
-            return _result(logger, parent, outcomes, folder, kept, state)
-        for i, variant in enumerate(variants, 1):
-            if variant.name in kept:
-                continue
-            presenter.variant_started(i, len(variants), variant)
-            run_id = logger.start_variant(variant)
-            state.mark(variant.name, status="running", run_id=run_id, logged=False)
-            outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
-            try:
-                run_variant(spec, variant, outcome, presenter, fidelity)
-            except KeyboardInterrupt as exc:
-                outcome.failures.append(Failure.of("interrupt", exc))
-                state.mark(variant.name, status="interrupted")
-                state.mark(variant.name, logged=logger.finish_variant(run_id, outcome))
-                outcomes.append(outcome)
-                raise
-            _plots(outcome, presenter)
-            state.mark(variant.name, status="failed" if outcome.failed else "ok")
-            state.mark(variant.name, logged=logger.finish_variant(run_id, outcome))
-            outcomes.append(outcome)
-            presenter.variant_done(i, len(variants), outcome, run_id)
+        else:
+            for i, variant in enumerate(variants, 1):
+                if variant.name not in kept:
+                    _run_one(spec, variant, i, len(variants), folder, logger, state, presenter, outcomes, fidelity)
+        ended = True
     finally:
-        done = all(v.status in FINISHED for v in state.variants.values())
-        failed = any(v.status != "ok" for v in state.variants.values())
-        state.finished = done
-        state.save()
-        logger.end_sweep(failed=failed or not done)
+        _end(state, logger, presenter, quiet=not ended)
     return _result(logger, parent, outcomes, folder, kept, state)
+
+
+def _run_one(spec: ExperimentSpec, variant: ResolvedVariant, i: int, n: int, folder: Path, logger: TrackingSession,
+             state: SweepState, presenter: Presenter, outcomes: list[VariantOutcome], fidelity: FidelityPlan | None) -> None:
+    """One variant: its run, its measurement, its state (a state file that cannot be written fails it), its record. From
+    the moment its run exists, an interrupt closes it FAILED."""
+    run_id = logger.start_variant(variant)
+    outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
+    try:
+        presenter.variant_started(i, n, variant)
+        state.record(variant.name, outcome, status="running", run_id=run_id, logged=False)
+        run_variant(spec, variant, outcome, presenter, fidelity)
+    except KeyboardInterrupt as exc:
+        outcome.failures.append(Failure.of("interrupt", exc))
+        state.record(variant.name, outcome, status="interrupted")
+        state.record(variant.name, outcome, logged=logger.finish_variant(run_id, outcome))
+        outcomes.append(outcome)
+        raise
+    _plots(outcome, presenter)
+    state.record(variant.name, outcome, status="failed" if outcome.failed else "ok")
+    state.record(variant.name, outcome, logged=logger.finish_variant(run_id, outcome))
+    outcomes.append(outcome)
+    presenter.variant_done(i, n, outcome, run_id)
+
+
+def _end(state: SweepState, logger: TrackingSession, presenter: Presenter, quiet: bool) -> None:
+    """The sweep's state and run closed, whatever stopped it; a state file that cannot be written is said in one line
+    (not when a variant's failure said it already, nor while another error is on its way to the screen: `quiet`)."""
+    done = all(v.status in FINISHED for v in state.variants.values())
+    failed = any(v.status != "ok" for v in state.variants.values())
+    state.finished = done
+    said = state.write_failures > 0
+    try:
+        state.save()
+    except RunFolderError as exc:
+        if not (quiet or said):
+            presenter.write(str(exc))
+    finally:
+        logger.end_sweep(failed=failed or not done)
 
 
 def _result(logger: TrackingSession, parent: str | None, outcomes: list[VariantOutcome], folder: Path, kept: dict[str, str],

@@ -299,12 +299,33 @@ class RepeatsSpec(Strict):
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals logged next to each headline metric.")
 
 
+MLFLOW_MAX_EXPERIMENT_NAME = 500
+"""MLflow's limit on an experiment name (mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH; a unit test holds them equal)."""
+
+
 class TrackingSpec(Strict):
     """Where results go."""
 
     uri: str | None = Field(None, description="MLflow tracking URI; None = `MLFLOW_TRACKING_URI`, else SQLite under `mlruns/`.")
-    experiment: str | None = Field(None, description="MLflow experiment; None = the spec's `name`.")
+    experiment: str | None = Field(
+        None, description=f"MLflow experiment (1-{MLFLOW_MAX_EXPERIMENT_NAME} characters, MLflow's limit); None = the spec's `name`."
+    )
     run_dir: str = Field("runs", description="Local folder for raw outputs (records, logs) before and besides MLflow.")
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.strip():
+            raise ValueError("an empty experiment name: MLflow refuses it; give a name or leave tracking.experiment out "
+                             "(the spec's name is used)")
+        if len(v) > MLFLOW_MAX_EXPERIMENT_NAME:
+            raise ValueError(f"{len(v)} characters, over MLflow's limit of {MLFLOW_MAX_EXPERIMENT_NAME} for an experiment "
+                             "name: shorten it (or leave tracking.experiment out: the spec's name is used)")
+        if any(ord(c) < 32 or ord(c) == 127 for c in v):
+            raise ValueError("control characters (a newline, a tab) in an experiment name: remove them")
+        return v
 
 
 # ---------------------------------------------------------------- top level

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import time
 from collections.abc import Mapping
@@ -165,23 +164,36 @@ class SweepLogger:
             return self.client.create_run(self.experiment_id, run_name=f"{variant.name}/repeat-{block}", tags=tags).info.run_id
 
     def resume_sweep(self, parent_id: str | None, folder: Path) -> str:
-        """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow)."""
+        """Continue an unfinished sweep: its parent run is running again (a new one when it never reached MLflow, or when
+        this store does not have it: a resume against another store starts its runs there)."""
         if parent_id is None:
             return self.start_sweep(folder)
-        with mlflow_errors(f"cannot reopen sweep run {parent_id}", RunNotFound):
-            self.client.update_run(parent_id, status="RUNNING")
-            self.client.set_tag(parent_id, Tag.RESUMED, time.strftime("%Y-%m-%dT%H:%M:%S"))
+        try:
+            with mlflow_errors(f"cannot reopen sweep run {parent_id}", RunNotFound):
+                self.client.update_run(parent_id, status="RUNNING")
+                self.client.set_tag(parent_id, Tag.RESUMED, time.strftime("%Y-%m-%dT%H:%M:%S"))
+        except RunNotFound:
+            return self.start_sweep(folder)
         self.parent_id = parent_id
         return parent_id
 
     def supersede(self, run_id: str, reason: str) -> None:
-        """A stale variant run (left RUNNING by an interruption): FAILED with the reason, then moved out of the sweep."""
+        """A stale variant run (left RUNNING by an interruption): FAILED with the reason, then moved out of the sweep.
+        A run this store does not have (a resume against another store) has nothing to close."""
+        try:
+            self.fail_run(run_id, reason)
+        except RunNotFound:
+            return
         with mlflow_errors(f"cannot close the stale run {run_id}", RunNotFound):
-            self.client.set_tag(run_id, Tag.STATUS, STATUS_FAILED)
-            self.client.set_tag(run_id, Tag.ERROR, reason)
             self.client.set_tag(run_id, Tag.SUPERSEDED, "true")
-            self.client.set_terminated(run_id, "FAILED")
             self.client.delete_run(run_id)  # soft delete: the MLflow UI still shows it under "deleted"
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """Close a run FAILED with `reason` as its error (a run never left RUNNING)."""
+        with mlflow_errors(f"cannot close run {run_id} as FAILED", RunNotFound):
+            self.client.set_tag(run_id, Tag.STATUS, STATUS_FAILED)
+            self.client.set_tag(run_id, Tag.ERROR, reason[:4900])
+            self.client.set_terminated(run_id, "FAILED")
 
     # ------------------------------------------------------------ helpers
 
@@ -264,11 +276,11 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
 
 def write_record(folder: Path, record: dict[str, Any]) -> Path:
     """`<variant folder>/results.json`, atomically: what `harness sync` logs when MLflow was unavailable."""
+    from harness.tracking.state import write_atomically
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RESULTS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(record, indent=1))
     return path
 
 

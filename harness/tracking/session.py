@@ -1,10 +1,14 @@
 """The sweep's tracking, which never stops a measurement.
 
-`TrackingSession` wraps `SweepLogger`: a TrackingError on any call (MLflow unreachable, a
-read-only store, a tracking server that died mid-sweep) is reported once, and from then on
-the sweep goes on locally: every variant's record is still written to its folder
-(`results.json`) and its raw files stay there, and `harness sync RUN_DIR` logs them later.
-MLflow's own HTTP retries are shortened, so an unreachable server fails in seconds, not minutes.
+`TrackingSession` wraps `SweepLogger`. Transient failures (a locked SQLite store, a tracking
+server that does not answer) are retried call by call (tracking/mlflow_errors.py). A request
+the store refuses (TrackingRejected) or a run it does not have (RunNotFound) fails that run
+only: it is closed FAILED where possible, its results stay in the folder, and the sweep keeps
+logging. Any other TrackingError (MLflow unreachable after the retries, a read-only store, a
+tracking server that died mid-sweep) is reported once, and from then on the sweep goes on
+locally: every variant's record is still written to its folder (`results.json`) and its raw
+files stay there, and `harness sync RUN_DIR` logs them later. MLflow's own HTTP retries are
+shortened, so an unreachable server fails in seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.errors import TrackingError
+from harness.errors import RunNotFound, TrackingError, TrackingRejected
 from harness.outcome import VariantOutcome
 from harness.redaction import secret_values
 from harness.spec.model import ExperimentSpec, ResolvedVariant
@@ -41,11 +45,12 @@ class TrackingSession:
         self.spec = spec
         self.warn = warn
         self.offline: str | None = None
-        self.uri = tracking_uri(spec.tracking.uri)
         self.experiment = spec.tracking.experiment or spec.name
         self.secrets = spec_secrets(spec, variants)
         self.logger: Any = None
+        self.uri = spec.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or "mlruns/mlflow.db"
         try:
+            self.uri = tracking_uri(spec.tracking.uri)
             self.logger = SweepLogger(spec, variants)
         except TrackingError as exc:
             self._go_offline(exc)
@@ -58,20 +63,41 @@ class TrackingSession:
             self.warn(f"MLflow unavailable ({self.offline}); the sweep goes on locally: every result stays in the run folder, "
                       "and `harness sync RUN_DIR` logs it to MLflow later")
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T | None:
+    def _call(self, fn: Callable[..., T], *args: Any, run_id: str | None = None) -> T | None:
+        """`fn`'s result; None when MLflow failed. A refused request or a missing run fails only `run_id` (closed FAILED
+        where the store has it); anything else takes the rest of the sweep offline."""
         if self.logger is None or self.offline is not None:
             return None
         try:
             return fn(*args)
+        except (TrackingRejected, RunNotFound) as exc:
+            line = str(exc).splitlines()[0]
+            self.warn(f"MLflow refused a request ({line}); " + (f"run {run_id} is marked FAILED and its results stay in the "
+                      "run folder; the sweep keeps logging" if run_id else "the sweep keeps logging"))
+            if run_id is not None:
+                self._fail_run(run_id, line)
+            return None
         except TrackingError as exc:
             self._go_offline(exc)
             return None
+
+    def _fail_run(self, run_id: str, why: str) -> None:
+        try:
+            self.logger.fail_run(run_id, why)
+        except (TrackingRejected, RunNotFound):
+            pass  # the store refuses this run altogether: its results are in the run folder
+        except TrackingError as exc:
+            self._go_offline(exc)
 
     def start_sweep(self, folder: Path) -> str | None:
         return self._call(lambda: self.logger.start_sweep(folder))
 
     def resume_sweep(self, parent_id: str | None, folder: Path) -> str | None:
-        return self._call(lambda: self.logger.resume_sweep(parent_id, folder))
+        run_id = self._call(lambda: self.logger.resume_sweep(parent_id, folder))
+        if parent_id is not None and run_id is not None and run_id != parent_id:
+            self.warn(f"the sweep run {parent_id} is not in the MLflow store {self.uri}: a new sweep run {run_id} was started "
+                      "there; the variants measured before the resume stay in the store that logged them")
+        return run_id
 
     def supersede(self, run_id: str, reason: str) -> None:
         self._call(lambda: self.logger.supersede(run_id, reason))
@@ -92,7 +118,7 @@ class TrackingSession:
             self.warn(f"cannot write {outcome.folder}/results.json ({exc.strerror or exc}); the MLflow run is the only copy")
         if run_id is None:
             return False
-        return self._call(lambda: self.logger.send_variant(run_id, record, outcome.folder) or True) is True
+        return self._call(lambda: self.logger.send_variant(run_id, record, outcome.folder) or True, run_id=run_id) is True
 
     def tag_sweep(self, tags: dict[str, str]) -> None:
         self._call(lambda: self.logger.tag_sweep(tags))

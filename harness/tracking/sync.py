@@ -3,12 +3,15 @@
 Reads the run folder's `sweep_state.json`, `experiment.yaml` and each variant's `results.json`
 (written before MLflow was ever called) and logs every variant not logged yet, with its files.
 Idempotent: a variant once logged is marked so and never logged twice; runs that already exist
-(the sweep run, a variant run created before MLflow went away) are reused.
+(the sweep run, a variant run created before MLflow went away) are reused. The store is the one
+named now (`--uri`, else `MLFLOW_TRACKING_URI`), else the spec's own `tracking.uri` as recorded
+in `experiment.yaml`, else the default `mlruns/`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,7 @@ class SyncResult:
 
 
 def sync(folder: Path, uri: str | None = None) -> SyncResult:
+    """Log the folder's unlogged variants to the store `uri` (else MLFLOW_TRACKING_URI, else experiment.yaml's)."""
     from harness.tracking.state import SweepState
     from harness.spec.loader import build_spec, read_yaml, resolve_variants
     from harness.tracking.mlflow_logger import RESULTS_FILE, SweepLogger
@@ -35,7 +39,8 @@ def sync(folder: Path, uri: str | None = None) -> SyncResult:
         raise SpecError([f"{folder}: not a folder; pass a run folder (runs/<name>-<time>-<id>)"])
     state = SweepState.read(folder)
     data = read_yaml(folder / "experiment.yaml")
-    if uri:
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:  # the store named now wins over the one the sweep was told
         data.setdefault("tracking", {})["uri"] = uri
     spec = build_spec(data, {}, [])
     variants = {v.name: v for v in resolve_variants(spec)}

@@ -99,12 +99,24 @@ def test_a_tracking_server_killed_mid_sweep_then_sync(tmp_path):
         _stop(server)
 
 
+def _sync(folder: Path, env_uri: str, *flags: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "harness", "sync", str(folder), *flags], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MLFLOW_TRACKING_URI": env_uri})
+
+
 def test_an_unreachable_tracking_server_fails_fast_and_the_sweep_goes_on(tmp_path):
+    """The spec names a tracking server that is not there (recorded in experiment.yaml); `harness sync` later logs into
+    the store named now: MLFLOW_TRACKING_URI, or --uri over it."""
+    import shutil
+
     from harness.server.launch import free_port
 
     spec = fake_spec(tmp_path, "no-mlflow", "  - name: only", load="{users: 1, duration_s: 2, warmup_s: 0, request_timeout_s: 5}")
+    dead = f"http://127.0.0.1:{free_port()}"
     t = time.monotonic()
-    proc = start_harness(["run", str(spec)], tmp_path, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+    proc = start_harness(["run", str(spec), "--set", f"tracking.uri={dead}"], tmp_path)
     code = proc.wait(timeout=300)
     out = (tmp_path / "harness.out").read_text()
     assert code == 2 and "MLflow unavailable (" in out and "Traceback" not in out, out[-3000:]
@@ -113,22 +125,31 @@ def test_an_unreachable_tracking_server_fails_fast_and_the_sweep_goes_on(tmp_pat
     assert time.monotonic() - t < 150
     (folder,) = (tmp_path / "runs").glob("no-mlflow-*")
     assert json.loads((folder / "only" / "results.json").read_text())["status"] == "FINISHED"
-    assert f"harness sync {folder}" in out
-    # and later, into any store
-    sync = subprocess.run([sys.executable, "-m", "harness", "sync", str(folder), "--tracking-uri", f"sqlite:///{tmp_path / 'later.db'}"],
-                          capture_output=True, text=True, timeout=300)
+    assert f"harness sync {folder}" in out and dead in (folder / "experiment.yaml").read_text()
+    twin = shutil.copytree(folder, tmp_path / "twin")
+    # later, into the store MLFLOW_TRACKING_URI names now, not the dead one baked into experiment.yaml
+    later = f"sqlite:///{tmp_path / 'later.db'}"
+    sync = _sync(folder, later)
     assert sync.returncode == 0 and "logged only" in sync.stdout, sync.stdout + sync.stderr
-    assert _children(f"sqlite:///{tmp_path / 'later.db'}", "no-mlflow")["only"].data.metrics["perf/requests"] > 0
+    assert _children(later, "no-mlflow")["only"].data.metrics["perf/requests"] > 0
+    # --uri wins over the environment
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    sync = _sync(twin, dead, "--uri", other)
+    assert sync.returncode == 0 and "logged only" in sync.stdout, sync.stdout + sync.stderr
+    assert _children(other, "no-mlflow")["only"].info.status == "FINISHED"
 
 
-def test_a_read_only_store_is_one_line_and_the_sweep_goes_on(tmp_path):
-    """A SQLite store on a read-only mount (root ignores file modes, so a real read-only bind mount)."""
+@pytest.mark.parametrize("database", ["initialised", "not yet created"])
+def test_a_read_only_store_is_one_line_within_seconds_and_the_sweep_goes_on(tmp_path, database):
+    """A SQLite store on a read-only mount (root ignores file modes, so a real read-only bind mount). A database not
+    created yet used to cost 100 s of MLflow's silent retries before the one line."""
     from mlflow.tracking import MlflowClient
 
     store, ro = tmp_path / "store", tmp_path / "ro"
     store.mkdir()
     ro.mkdir()
-    MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").search_experiments()  # a real, initialised store
+    if database == "initialised":
+        MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").search_experiments()  # a real, initialised store
     bind = subprocess.run(["mount", "--bind", str(store), str(ro)], capture_output=True, text=True)
     if bind.returncode != 0:
         pytest.skip(f"cannot bind-mount here ({bind.stderr.strip()})")
@@ -137,12 +158,18 @@ def test_a_read_only_store_is_one_line_and_the_sweep_goes_on(tmp_path):
         if remount.returncode != 0:
             pytest.skip(f"cannot remount read-only here ({remount.stderr.strip()})")
         spec = fake_spec(tmp_path, "ro-store", "  - name: only", load="{users: 1, duration_s: 2, warmup_s: 0, request_timeout_s: 5}")
+        t = time.monotonic()
         proc = start_harness(["run", str(spec)], tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{ro / 'mlflow.db'}"})
+        wait_for(lambda: "MLflow unavailable (" in (tmp_path / "harness.out").read_text() or proc.poll() is not None, 300,
+                 "the harness to say the store is unusable")
+        said_after = time.monotonic() - t
         code = proc.wait(timeout=300)
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=False)
     out = (tmp_path / "harness.out").read_text()
     assert code == 2 and "MLflow unavailable (" in out and "Traceback" not in out, out[-3000:]
+    assert said_after < 60, f"{said_after:.0f}s before the line (process start and imports included)"
+    assert "read-only" in out or "readonly" in out, out[-3000:]
     assert "[1/1] only: ok" in out
     (folder,) = (tmp_path / "runs").glob("ro-store-*")
     assert (folder / "only" / "results.json").is_file()

@@ -78,3 +78,33 @@ def test_a_resumed_quality_stage_does_not_resend_answered_samples(fake_server, t
     other = QualityRun(spec, type(ep)(**{**ep.__dict__, "model": "other-model"}), tmp_path / "c" / "quality", cache_dir=tmp_path / "cache")
     assert other.cache != again.cache and again.cache is not None
 
+
+
+def test_resume_against_another_store_starts_its_runs_there(tmp_path):
+    """The sweep's runs are in store A; `--resume` with store B ("run not found" there) starts a new sweep run and the
+    variant's run in B instead of taking the sweep offline."""
+    from mlflow.tracking import MlflowClient
+
+    spec = fake_spec(tmp_path, "moved", "  - name: only", load="{users: 1, duration_s: 3, warmup_s: 0, request_timeout_s: 5}")
+    first = start_harness(["run", str(spec), "--no-compare"], tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'a.db'}"})
+    try:
+        wait_for(lambda: any((tmp_path / "runs").rglob("only/load/records.jsonl*")), 180, "the load to start")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=120) == 130
+    finally:
+        if first.poll() is None:
+            first.kill()
+    (folder,) = (tmp_path / "runs").glob("moved-*")
+    old_parent = json.loads((folder / "sweep_state.json").read_text())["parent_run_id"]
+    b = f"sqlite:///{tmp_path / 'b.db'}"
+    again = start_harness(["run", str(spec), "--no-compare", "--resume"], tmp_path, {"MLFLOW_TRACKING_URI": b})
+    code = again.wait(timeout=300)
+    out = (tmp_path / "harness.out").read_text()
+    assert code == 0 and "MLflow unavailable" not in out and "Traceback" not in out, out[-3000:]
+    assert f"the sweep run {old_parent} is not in the MLflow store {b}: a new sweep run" in out, out[-3000:]
+    state = json.loads((folder / "sweep_state.json").read_text())
+    assert state["finished"] and state["variants"]["only"]["logged"] and state["parent_run_id"] != old_parent
+    c = MlflowClient(tracking_uri=b)
+    runs = {r.data.tags["harness.kind"]: r for r in c.search_runs([c.get_experiment_by_name("moved").experiment_id])}
+    assert runs["sweep"].info.run_id == state["parent_run_id"] and runs["sweep"].info.status == "FINISHED"
+    assert runs["variant"].info.run_id == state["variants"]["only"]["run_id"] and runs["variant"].info.status == "FINISHED"
