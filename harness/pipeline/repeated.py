@@ -82,6 +82,7 @@ def run_repeated(spec: ExperimentSpec, variants: list[ResolvedVariant], folder: 
                 logger.finish_repeat(rid, one)
                 agg[name].repeats.append(one)
                 agg[name].blocks.append(block)
+                presenter.variant_done(step, len(plan), one, rid)  # the interrupt first, then what it cut short
                 raise
             logger.finish_repeat(rid, one)
             agg[name].repeats.append(one)

@@ -90,6 +90,7 @@ def _run_one(spec: ExperimentSpec, variant: ResolvedVariant, i: int, n: int, fol
         state.record(variant.name, outcome, status="interrupted")
         state.record(variant.name, outcome, logged=logger.finish_variant(run_id, outcome))
         outcomes.append(outcome)
+        presenter.variant_done(i, n, outcome, run_id)  # the interrupt first, then what it cut short
         raise
     _plots(outcome, presenter)
     state.record(variant.name, outcome, status="failed" if outcome.failed else "ok")
