@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import Failure, SpecError
-from harness.redaction import redact
+from harness.redaction import redact_data
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
@@ -42,7 +42,7 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
     else:
         folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
-        (folder / "experiment.yaml").write_text(redact(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), logger.secrets))
+        (folder / "experiment.yaml").write_text(yaml.safe_dump(redact_data(spec.model_dump(mode="json"), logger.secrets), sort_keys=False))
         state = SweepState.new(folder, spec, names)
         parent = logger.start_sweep(folder)
         kept = {}

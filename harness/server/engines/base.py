@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel
 
+from harness.redaction import FLAG_KEY_ENV, flag_secrets
 from harness.server.endpoint import Endpoint
 from harness.server.model_facts import bits_from, gguf_type
 from harness.spec.model import ServerSpec
@@ -83,6 +84,9 @@ class Engine:
     """Bits per weight when neither the settings nor the model name say (for the roofline)."""
     key_env: ClassVar[str | None] = None
     """The variable the engine reads its API key from (set from `server.api_key_env`; never in argv)."""
+    key_flag: ClassVar[str | None] = None
+    """The flag giving the server its API key on the command line (`--api-key K` in server.extra_args): the harness
+    then sends that key itself (`flag_key`); redaction keeps it out of everything written (harness/redaction.py)."""
     distributions: ClassVar[tuple[str, ...]] = ()
     """Python distributions whose installed versions are logged with each run."""
     install_hint: ClassVar[str] = "Install it, or give its full path in the spec"
@@ -118,14 +122,21 @@ class Engine:
             env[self.key_env] = os.environ[server.api_key_env]
         return env
 
+    def flag_key(self, server: ServerSpec) -> str | None:
+        """The API key `server.extra_args` gives the server (the last `--api-key K`, `--api-key=K` or `--api_key K`, as
+        the servers' own parsers read them; the first of `k1,k2`), or None."""
+        keys = [value for flag, value in flag_secrets(server.extra_args) if flag.replace("_", "-") == self.key_flag]
+        return keys[-1].split(",")[0] if keys else None
+
     def endpoint(self, server: ServerSpec, port: int | None) -> Endpoint:
-        """Where the server answers: a launched one on `host:port` (all-interfaces binds reached on loopback)."""
+        """Where the server answers: a launched one on `host:port` (all-interfaces binds reached on loopback), with the
+        key of `server.api_key_env`, or of the key flag in `server.extra_args` (exported as FLAG_KEY_ENV by `serve`)."""
         host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host
         return Endpoint(
             base_url=f"http://{host}:{port}",
             model=server.served_model_name,
             metrics_url=f"http://{host}:{port}/metrics",
-            api_key_env=server.api_key_env,
+            api_key_env=server.api_key_env or (FLAG_KEY_ENV if self.flag_key(server) else None),
             engine=self.kind,
         )
 
