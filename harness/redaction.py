@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-FLAG_KEY_ENV = "HARNESS_SERVER_API_KEY"
-"""Holds, while a launched server runs, the key its flags gave it (`--api-key K` in server.extra_args): the endpoint's
-bearer key is read from it by name, like `server.api_key_env`'s (harness/server/launch.py)."""
-KNOWN_KEY_VARS = ("OPENAI_API_KEY", "VLLM_API_KEY", "LLAMA_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", FLAG_KEY_ENV)
+GIVEN_KEY_ENV = "HARNESS_SERVER_API_KEY"
+"""Holds, while a launched server runs, the key the spec gave it (`--api-key K` in server.extra_args, or LLAMA_API_KEY /
+VLLM_API_KEY in server.env): the endpoint's bearer key is read from it by name, like `server.api_key_env`'s."""
+KNOWN_KEY_VARS = ("OPENAI_API_KEY", "VLLM_API_KEY", "LLAMA_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", GIVEN_KEY_ENV)
 _SECRET_WORD = re.compile(r"(?:key|token|secret|password|passwd|credentials?)$")
 _NOT_SECRET_LAST_WORD = frozenset({"file", "path", "dir", "fname", "filename"})
 """`--api-key-file PATH`, `--ssl-key-file PATH`, HF_TOKEN_PATH: where a secret is, not the secret."""

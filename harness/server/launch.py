@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import DependencyError, ModelSourceError, ServerError, ServerExitedError, SpecError
-from harness.redaction import FLAG_KEY_ENV
+from harness.redaction import GIVEN_KEY_ENV
 from harness.server.endpoint import Endpoint
 from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
 from harness.server.model_source import ResolvedModel, resolve_model
@@ -198,7 +198,7 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
             raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
                               "and permissions of tracking.run_dir") from exc
         raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
-    with proc, exported(FLAG_KEY_ENV, planned.engine.flag_key(spec)):  # the key of `--api-key K`, sent as the bearer key
+    with proc, exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
         ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
         yield RunningServer(

@@ -96,10 +96,44 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
     _c, _parents, children = mlflow_runs(tmp_path, "secret-flags")
     run = children["keyed"]
     assert run.info.status == "FINISHED" and run.data.metrics["perf/requests"] > 0 and run.data.metrics["perf/error_rate"] == 0
-    assert run.data.metrics["server/generation_tokens"] > 0  # /metrics, which the key guards, was scraped
+    assert "server.info.server_version" in run.data.params  # from /props, which the key guards
+    (scraped,) = (tmp_path / "runs").glob("secret-flags-*/keyed/server/metrics.jsonl")
+    assert "llamacpp:" in scraped.read_text()  # /metrics, which the key guards too, answered
     assert "--api-key ***" in run.data.params["server.argv"] and "***" in run.data.params["server.env.MY_SERVICE_PASSWORD"]
     assert (tmp_path / "mlflow.db").is_file() and list((tmp_path / "artifacts").rglob("server.log"))  # the store was searched
     (written,) = (tmp_path / "runs").glob("secret-flags-*/experiment.yaml")
     assert yaml.safe_load(written.read_text())["server"]["extra_args"] == ["--api-key", "***", "--hf-token", "***"]  # loadable
     hits = _hits(tmp_path, [FLAG_KEY, FLAG_TOKEN, ENV_PASSWORD], skip={spec})
     assert not hits, hits
+
+
+def test_a_server_that_wants_a_key_fails_readiness_at_once_naming_api_key_env():
+    """A real HTTP server that answers /health but 401 elsewhere (llama-server started with a key the harness lacks):
+    readiness says what to set at its first answer instead of waiting out server.startup_timeout_s."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from harness.errors import ReadinessTimeout, ServerError
+    from harness.server.endpoint import Endpoint
+    from harness.server.readiness import wait_ready
+
+    class Keyed(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path == "/health" else 401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Keyed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        for key_env, said in ((None, "name the variable holding its key in server.api_key_env"),
+                              ("UNSET_KEY_VAR_FOR_TEST", "check that the variable UNSET_KEY_VAR_FOR_TEST holds the server's key")):
+            with pytest.raises(ServerError) as err:
+                wait_ready(Endpoint(url, "m", api_key_env=key_env), deadline_s=120)
+            assert not isinstance(err.value, ReadinessTimeout)
+            assert f"/v1/models answered 401: the server wants an API key; {said}" in str(err.value)
+    finally:
+        server.shutdown()

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from harness.errors import SpecError
-from harness.redaction import FLAG_KEY_ENV, flag_secrets, redact, secret_name, secret_values
+from harness.redaction import GIVEN_KEY_ENV, flag_secrets, redact, secret_name, secret_values
 from harness.server.engines import engine
 from harness.server.launch import exported
 from harness.spec import build_spec, resolve_variants
@@ -65,18 +65,18 @@ def test_flag_and_env_secrets_are_redacted_from_params_and_yaml_but_plain_values
 def test_the_key_of_an_api_key_flag_is_the_endpoints_bearer_key(kind, args):
     s = _server({"kind": kind, "extra_args": args})
     eng = engine(kind)
-    assert eng.flag_key(s) == KEY  # the last flag wins, as in the server's own parser; the first of a comma list
+    assert eng.given_key(s) == KEY  # the last flag wins, as in the server's own parser; the first of a comma list
     endpoint = eng.endpoint(s, 8080)
-    assert endpoint.api_key_env == FLAG_KEY_ENV
-    with exported(FLAG_KEY_ENV, eng.flag_key(s)):
+    assert endpoint.api_key_env == GIVEN_KEY_ENV
+    with exported(GIVEN_KEY_ENV, eng.given_key(s)):
         assert endpoint.headers() == {"Authorization": f"Bearer {KEY}"}
         assert KEY in secret_values()  # the console's redaction (harness: error: ...) knows it too
-    assert FLAG_KEY_ENV not in os.environ and endpoint.headers() == {}
+    assert GIVEN_KEY_ENV not in os.environ and endpoint.headers() == {}
 
 
 def test_without_a_key_flag_the_endpoint_has_no_key():
     s = _server({"extra_args": ["--hf-token", "hf_abcdef"]})
-    assert engine("llamacpp").flag_key(s) is None and engine("llamacpp").endpoint(s, 8080).api_key_env is None
+    assert engine("llamacpp").given_key(s) is None and engine("llamacpp").endpoint(s, 8080).api_key_env is None
 
 
 def test_a_key_given_twice_or_in_a_file_the_harness_cannot_send_is_refused():
@@ -98,3 +98,10 @@ def test_a_redacted_yaml_file_stays_loadable():
     assert KEY not in text and "tok-abcdef" not in text
     loaded = yaml.safe_load(text)["server"]  # redacting the dumped text instead leaves `- ***`, an alias YAML cannot read
     assert loaded["extra_args"] == ["--api-key", "***"] and loaded["env"] == {"MY_TOKEN": "***"}
+
+
+@pytest.mark.parametrize("kind,var", [("llamacpp", "LLAMA_API_KEY"), ("vllm", "VLLM_API_KEY")])
+def test_the_engines_key_variable_in_server_env_is_the_bearer_key_unless_a_flag_overrides_it(kind, var):
+    eng = engine(kind)
+    assert eng.given_key(_server({"kind": kind, "env": {var: KEY}})) == KEY
+    assert eng.given_key(_server({"kind": kind, "env": {var: "sk-from-env"}, "extra_args": ["--api-key", KEY]})) == KEY
