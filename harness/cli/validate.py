@@ -27,9 +27,12 @@ def command(args: argparse.Namespace) -> int:
 
         plans = [plan for plan, _ in plan_tasks(spec.quality, resolve_data_dir(spec.quality))]
         check_engines(plans, [v.server.kind for v in resolved])
+    from harness.redaction import redact, secret_values
+
+    secrets = secret_values([v.server for v in resolved])  # keys in server flags or env are not echoed to a CI log
     print(f"spec '{spec.name}' is valid: {len(resolved)} variant(s)")
     for v in resolved:
-        print(yaml.safe_dump({v.name: v.server.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False).rstrip())
+        print(redact(yaml.safe_dump({v.name: v.server.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False).rstrip(), secrets))
     from harness.spec.fidelity import fidelity_baseline, fidelity_on
 
     if fidelity_on(spec):

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import Failure, RunFolderError
-from harness.redaction import redact
+from harness.redaction import redact_data
 from harness.outcome import SweepResult, VariantOutcome
 from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.presenter import Presenter
@@ -44,7 +44,7 @@ def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: 
         presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
     else:
         folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
-        write_run_file(folder / "experiment.yaml", redact(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), logger.secrets))
+        write_run_file(folder / "experiment.yaml", yaml.safe_dump(redact_data(spec.model_dump(mode="json"), logger.secrets), sort_keys=False))
         state = SweepState.new(folder, spec, names)
         parent = logger.start_sweep(folder)
         kept = {}

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import DependencyError, ModelSourceError, ServerError, ServerExitedError, SpecError
+from harness.redaction import GIVEN_KEY_ENV
 from harness.server.endpoint import Endpoint
 from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
 from harness.server.model_source import ResolvedModel, resolve_model
@@ -152,6 +153,23 @@ def plan(spec: ServerSpec, port: int) -> Planned:
 
 
 @contextlib.contextmanager
+def exported(name: str, value: str | None) -> Iterator[None]:
+    """`name=value` in this process's environment (so its clients and their subprocesses send it) for the block; no-op for None."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
 def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     """Launch or attach the variant's server and yield it once ready."""
     spec = variant.server
@@ -180,7 +198,7 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
             raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
                               "and permissions of tracking.run_dir") from exc
         raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
-    with proc:
+    with proc, exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
         ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
         yield RunningServer(

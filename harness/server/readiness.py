@@ -13,7 +13,7 @@ from typing import Protocol
 
 import httpx
 
-from harness.errors import ReadinessTimeout, ServerExitedError
+from harness.errors import ReadinessTimeout, ServerError, ServerExitedError
 from harness.server.endpoint import Endpoint
 from harness.server.process import likely_cause
 
@@ -61,7 +61,8 @@ def _check_alive(proc: _Watched | None, engine: str | None = None, answered_at: 
 
 
 def probe(endpoint: Endpoint, client: httpx.Client, warmup_max_tokens: int, deadline: float | None = None) -> None:
-    """One full readiness check; raises NotReady with the reason. No request outlives `deadline` (monotonic)."""
+    """One full readiness check; raises NotReady with the reason, or ServerError at once when the server wants an API key
+    it was not sent (401/403). No request outlives `deadline` (monotonic)."""
 
     def send(what: str, method: str, path: str, **kw) -> httpx.Response:
         left = PROBE_TIMEOUT_S if deadline is None else max(deadline - time.monotonic(), MIN_TIMEOUT_S)
@@ -81,6 +82,10 @@ def probe(endpoint: Endpoint, client: httpx.Client, warmup_max_tokens: int, dead
     if health.status_code != 200:
         raise NotReady(f"/health answered {health.status_code}")
     models = send("/v1/models", "GET", "/v1/models", headers=endpoint.headers())
+    if models.status_code in (401, 403):  # a key missing or refused does not come right by waiting
+        fix = (f"check that the variable {endpoint.api_key_env} holds the server's key" if endpoint.api_key_env else
+               "name the variable holding its key in server.api_key_env")
+        raise ServerError(f"{endpoint.base_url}/v1/models answered {models.status_code}: the server wants an API key; {fix}")
     if models.status_code != 200:
         raise NotReady(f"/v1/models answered {models.status_code}")
     try:

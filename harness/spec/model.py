@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.redaction import flag_secrets
 from harness.spec.base import Strict
 from harness.spec.fidelity import FidelitySpec
 from harness.spec.gates import Bound, BaselineSpec, GatesSpec, RecommendSpec, RelativeBound, RooflineSpec  # noqa: F401
@@ -149,8 +150,15 @@ class ServerSpec(Strict):
     )
     startup_timeout_s: float = Field(300.0, gt=0, le=86400, description="Deadline for the server to become ready (at most a day).")
     warmup_max_tokens: int = Field(8, ge=1, description="max_tokens of the warm-up completion sent during readiness.")
-    extra_args: list[str] = Field(default_factory=list, description="Extra command-line arguments appended verbatim.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server process.")
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="Extra command-line arguments appended verbatim; values of secret flags (--api-key, --hf-token, ...) are "
+        "redacted from everything written, and the harness sends --api-key's key itself.",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra environment variables for the server process (values of secret-named ones, e.g. HF_TOKEN, are redacted).",
+    )
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings, description="llama.cpp settings (kind=llamacpp).")
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="vLLM engine settings (kind=vllm).")
     openai: OpenAIEndpoint | None = Field(None, description="Endpoint to attach to (kind=openai).")
@@ -161,6 +169,13 @@ class ServerSpec(Strict):
             raise ValueError("kind=openai needs `openai.base_url` (the endpoint to attach to)")
         if self.api_key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.api_key_env):
             raise ValueError("api_key_env must be the NAME of an environment variable, not the key itself")
+        # `--api-key` (both launched engines' key_flag): the harness sends that key itself; its value is redacted everywhere
+        if self.api_key_env is not None and any(f.replace("_", "-") == "--api-key" for f, _ in flag_secrets(self.extra_args)):
+            raise ValueError("the API key is given twice, by api_key_env and by --api-key in extra_args: keep api_key_env "
+                             "(the key stays out of the spec)")
+        if any(a.partition("=")[0].replace("_", "-") == "--api-key-file" for a in self.extra_args):
+            raise ValueError("--api-key-file in extra_args: the harness must send the key too; name the variable holding it "
+                             "in api_key_env instead (the server gets it as its key variable)")
         return self
 
 

@@ -28,7 +28,7 @@ from harness.tracking.contract import (
 )
 from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.store import client, ensure_experiment, tracking_uri
-from harness.redaction import redact, scrub_folder, secret_values
+from harness.redaction import redact, redact_data, scrub_folder, secret_values
 
 MAX_PARAM = 6000
 SERIES_BATCH = 1000
@@ -90,7 +90,7 @@ class SweepLogger:
         with mlflow_errors(f"cannot create a sweep run in MLflow experiment '{self.experiment}' at {self.uri}"):
             run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags)
         self.parent_id = run.info.run_id
-        spec_dump = self.spec.model_dump(mode="json")
+        spec_dump = redact_data(self.spec.model_dump(mode="json"), self.secrets)  # dumped as YAML: redacted before, not after
         params = {**flatten({k: v for k, v in spec_dump.items() if k in ("load", "quality", "fidelity", "metrics")}), **versions()}
         params[Param.VARIANTS] = ",".join(v.name for v in self.spec.variants)
         self._log_params(self.parent_id, params)
@@ -268,8 +268,8 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
                    for name, points in outcome.series().items()},
         "tables": fidelity_tables(outcome),
         "sample_tables": table_records(outcome),
-        "variant_yaml": yaml.safe_dump({"name": v.name, "description": v.description, "server": v.server.model_dump(mode="json")},
-                                       sort_keys=False),
+        "variant_yaml": yaml.safe_dump(redact_data({"name": v.name, "description": v.description,
+                                                    "server": v.server.model_dump(mode="json")}, secrets), sort_keys=False),
     }
     return json.loads(redact(json.dumps(record), secrets))
 

