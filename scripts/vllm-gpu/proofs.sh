@@ -59,7 +59,7 @@ if [ -n "${ONLY_CAPACITY:-}" ]; then   # issue 11's capacity at SLO: three serve
     MLFLOW_TRACKING_URI=sqlite:///$RES/ll.db python3 -m harness compare vllm-loglikelihood >> $RES/loglikelihood.log 2>&1
     python3 -m lm_eval --model local-completions --model_args \
       "model=$NAME,base_url=http://127.0.0.1:8001/v1/completions,num_concurrent=4,max_retries=3,tokenizer_backend=huggingface,tokenizer=$MODEL" \
-      --tasks mc_facts --include_path benchmarks/tasks --output_path $RES/ll-official --log_samples --seed 1234 \
+      --tasks mc_facts --include_path evals/tasks --output_path $RES/ll-official --log_samples --seed 1234 \
       > $RES/ll-official.log 2>&1; log "official lm-eval rc=$?"
     python3 - "$RES" >> $RES/loglikelihood.log 2>&1 <<'PY'
 import glob, json, sys

@@ -67,13 +67,16 @@ def test_the_built_wheel_runs_a_sweep_from_outside_the_checkout(tmp_path: Path, 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(OFFLINE, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", HARNESS_DATA_DIR=str(data_dir))
 
-    # the installed package answers from its own folder: the harness, its locustfiles, its task templates
+    # the installed package answers from its own folder: the harness, its locustfiles, its task files (evals/, shipped
+    # as harness.evals): a template, and a shipped task planned by name with its data
     probe = _run([str(venv / "bin" / "python"), "-c", (
         "import harness; from importlib.resources import files; from harness.load.runner import default_locustfile\n"
-        "print(harness.__file__); print(default_locustfile()); print(default_locustfile(True)); print(files('harness.quality.templates') / 'gsm8k.yaml')"
+        "from harness.quality.tasks import plan_tasks; from harness.spec.model import QualitySpec\n"
+        "print(harness.__file__); print(default_locustfile()); print(default_locustfile(True)); print(files('harness.evals') / 'templates' / 'gsm8k.yaml')\n"
+        "((plan, _),) = plan_tasks(QualitySpec(tasks=['mc_facts']), None); print(*plan.data_files)"
     )], work, env).stdout.split()
     installed = venv.resolve()
-    assert len(probe) == 4 and all(Path(p).resolve().is_relative_to(installed) for p in probe), probe
+    assert len(probe) == 5 and all(Path(p).resolve().is_relative_to(installed) and Path(p).is_file() for p in probe), probe
     assert probe[1].endswith("chat.py") and probe[2].endswith("chat_steps.py")
 
     fake, model = install_fake_llama(tmp_path)

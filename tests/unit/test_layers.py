@@ -28,6 +28,7 @@ FLOORS = {
     "stats": 0.5,
     "errors": 0,
     "__version__": -1,
+    "evals": -1,  # the top-level evals/ (a link): lm-eval task files, package data read by quality/tasks.py
 }
 
 

@@ -150,6 +150,40 @@ def test_a_custom_task_file_goes_by_its_task_name(tmp_path):
         plan_tasks(QualitySpec(tasks=[str(path)], num_fewshot={"mine": 1}), None)
 
 
+def test_a_shipped_task_is_named_by_its_name_and_reads_its_data_from_beside_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from harness.quality.tasks import evals
+
+    repo = Path(__file__).resolve().parents[2]
+    assert evals() == (repo / "evals").resolve()  # the top-level evals/ folder, as importlib.resources finds it
+    monkeypatch.chdir(tmp_path)  # nowhere near the checkout: the file's own relative data_files would not resolve
+    (plan, text), = plan_tasks(QualitySpec(tasks=["mc_facts"]), None)
+    data = str(repo.resolve() / "evals" / "tasks" / "mc_facts.jsonl")
+    assert (plan.task, plan.lm_eval_task, plan.request, plan.scope, plan.data_source) == ("mc_facts", "harness_mc_facts", "completions", "file", "local")
+    assert plan.data_files == (data,) and plan.needs_hub == ()
+    assert yaml.safe_load(text) == {"task": "harness_mc_facts", "include": str(evals() / "tasks" / "mc_facts.yaml"),
+                                    "dataset_kwargs": {"data_files": {"test": data}}}
+    monkeypatch.chdir(repo)  # named by its path, as lm-eval's CLI names it from the root: the same rendered config
+    (by_path, text_by_path), = plan_tasks(QualitySpec(tasks=["evals/tasks/mc_facts.yaml"]), None)
+    assert by_path == plan and text_by_path == text
+
+
+def test_every_shipped_task_plans_finds_its_data_and_shadows_no_official_name():
+    from pathlib import Path
+
+    from harness.quality.tasks import REQUIRED_FILES, evals
+
+    assert sorted(p.stem for p in (evals() / "templates").glob("*.yaml")) == sorted(REQUIRED_FILES)
+    names = sorted(p.stem for p in (evals() / "tasks").glob("*.yaml"))
+    assert names, "evals/tasks/ ships no task"
+    for name in names:
+        with pytest.raises(QualityError, match="has no task, group or tag"):
+            lookup(name)
+        (plan, text), = plan_tasks(QualitySpec(tasks=[name]), None)
+        assert plan.task == name and plan.data_files and all(Path(f).is_file() for f in plan.data_files), plan
+
+
 def test_the_spec_checks_names_and_overrides():
     with pytest.raises(ValueError, match="not lm-eval task names"):
         QualitySpec(tasks=["gsm8k; rm -rf"])
