@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _readme_commands() -> list[str]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("**Locust web UI.**"):]
+    page = (REPO / "docs" / "webui.md").read_text()  # the README's documentation index points here
+    section = page
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
 
