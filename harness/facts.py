@@ -40,6 +40,13 @@ class MetricFact:
         """Dataclass field metadata declaring this fact (with its own label)."""
         return {_KEY: MetricFact(self.direction, self.unit, label or self.label)}
 
+    def stat(self, name: str) -> "MetricFact":
+        """The fact of one statistic of this metric (`p95`, `mean`): the same direction and unit, the label naming it
+        (`TTFT` -> `TTFT p95 ms`; a time unit is named, others are not)."""
+        if not self.label:
+            return self
+        return MetricFact(self.direction, self.unit, f"{self.label} {name}" + (f" {self.unit}" if self.unit in ("ms", "s") else ""))
+
     def of(self, value: float) -> "Measured":
         """`value` carrying this fact."""
         return Measured(value, self)

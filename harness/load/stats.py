@@ -174,7 +174,8 @@ class LoadSummary:
                 base = key[: -len("_ms")]
                 for stat, v in value.items():
                     if stat != "count":
-                        out[f"{prefix}{base}_{stat}_ms"] = Measured(v, facts.get(key))
+                        fact = facts.get(key)
+                        out[f"{prefix}{base}_{stat}_ms"] = Measured(v, fact.stat(stat) if fact else None)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[prefix + key] = Measured(value, facts.get(key))  # no fact: the contract's test names the field
         return {k: v for k, v in out.items() if not math.isnan(v)}

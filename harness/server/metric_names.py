@@ -71,7 +71,7 @@ FACTS: dict[str, MetricFact] = {
     "prompt_seconds": MetricFact("neither", "s"),
     "generation_seconds": MetricFact("neither", "s"),
     # histograms (count, mean, quantiles): every one a latency
-    "queue_time_s": LOWER_S, "ttft_s": LOWER_S, "itl_s": LOWER_S, "tpot_s": LOWER_S, "e2e_s": LOWER_S,
+    "queue_time_s": MetricFact("lower", "s", "queue"), "ttft_s": MetricFact("lower", "s", "server TTFT"), "itl_s": LOWER_S, "tpot_s": LOWER_S, "e2e_s": LOWER_S,
     "prefill_s": LOWER_S, "decode_s": LOWER_S, "inference_s": LOWER_S,
     # derived
     "prefix_cache_hit_rate": FRACTION_UP,

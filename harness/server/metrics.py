@@ -133,8 +133,9 @@ def fact_of_server(name: str) -> MetricFact | None:
         return FACTS[name]
     if name.endswith("_count") and name[: -len("_count")] in HISTOGRAMS:
         return COUNT
-    base = next((name[: -len(s)] for s in _STATS if name.endswith(s)), None)
-    return FACTS.get(base) if base is not None else None
+    stat = next((s for s in _STATS if name.endswith(s)), None)
+    fact = FACTS.get(name[: -len(stat)]) if stat is not None else None
+    return fact.stat(stat[1:]) if fact is not None and stat is not None else fact
 
 
 def window_scrapes(series: list[Scrape], start: float, end: float) -> tuple[Scrape, Scrape]:

@@ -118,6 +118,10 @@ def test_direction_is_a_lookup_never_a_guess():
     assert down("quality/wikitext/word_perplexity") and up("quality/arc_easy/acc_norm")  # lm-eval's registry
     assert up("quality/gsm8k/exact_match_flexible_load_delta") and down("fidelity/noise/kl")
     assert contract.fact("perf/ttft_p95_ms").unit == "ms" and contract.fact("gpu/power_w_mean").unit == "W"
+    # labels: declared with the field, a statistic named after it (the report's column headings)
+    assert [contract.label(n) for n in ("perf/ttft_p95_ms", "server/queue_time_s_p50", "perf/capacity_rps_at_slo")] == [
+        "TTFT p95 ms", "queue p50 s", "capacity rps@SLO"]
+    assert contract.label("perf/no_such_metric") == "perf/no_such_metric"
     for name in ("perf/no_such_metric", "quality/mytask/my_score", "perf/requests", "knob/parallel"):
         with pytest.raises(SpecError, match=name):
             contract.higher_is_better(name)
