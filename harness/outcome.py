@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure, Failures
+from harness.facts import COUNT, LOWER_COUNT, LOWER_MS, LOWER_S, SECONDS, Measured, fact_of
 from harness.fidelity.compare import Comparison
 from harness.fidelity.stage import FidelityResult
 from harness.load.runner import LoadResult
 from harness.quality.runner import QualityResult
-from harness.server.gpu_summary import TOKENS_PER_JOULE, GpuResult
+from harness.server.gpu_summary import PER_JOULE, TOKENS_PER_JOULE, GpuResult
 from harness.server.launch import RunningServer
 from harness.server.metrics import ScrapeResult
 from harness.spec.model import ResolvedVariant
@@ -66,7 +67,7 @@ class VariantOutcome:
             out.update(self.load.flat_metrics("perf/"))
         if self.quality is not None:
             out.update(self.quality.flat_metrics("quality/"))
-            out["timing/quality_s"] = self.quality.duration_s
+            out["timing/quality_s"] = SECONDS.of(self.quality.duration_s)
         if self.quality_idle is not None:
             out.update(self.quality_idle.flat_metrics("quality_idle/"))
             out.update(load_deltas(self.quality_idle, self.quality))
@@ -79,11 +80,11 @@ class VariantOutcome:
                 tokens = self.load.summary.output_tokens_per_s * (self.load.window_end - self.load.window_start)
             per_joule = self.gpu.output_tokens_per_joule(tokens)
             if per_joule is not None:
-                out[TOKENS_PER_JOULE] = per_joule
+                out[TOKENS_PER_JOULE] = PER_JOULE.of(per_joule)
         out.update(self.fidelity_metrics())
         if self.server is not None:
-            out["timing/server_ready_s"] = self.server.ready_s
-        out["timing/variant_s"] = self.duration_s
+            out["timing/server_ready_s"] = LOWER_S.of(self.server.ready_s)
+        out["timing/variant_s"] = SECONDS.of(self.duration_s)
         out.update(self.intervals(level=0.95))
         return out
 
@@ -134,7 +135,7 @@ class VariantOutcome:
                 continue
             for p in ("p50", "p95", "p99"):
                 est = request_bootstrap_ci(xs, p, level, seed=0, resamples=500)
-                out[f"perf/{name}_{p}_ms_ci_low"], out[f"perf/{name}_{p}_ms_ci_high"] = est.low, est.high
+                out[f"perf/{name}_{p}_ms_ci_low"], out[f"perf/{name}_{p}_ms_ci_high"] = LOWER_MS.of(est.low), LOWER_MS.of(est.high)
         return out
 
 
@@ -185,12 +186,13 @@ class RepeatedOutcome(VariantOutcome):
             if not values:
                 continue
             est = median_ci(values, self.level)
-            out[name] = est.value
+            fact = next(fact_of(m[name]) for m in per if name in m)  # the repeats' own (declared with the value)
+            out[name] = Measured(est.value, fact)
             if name in HEADLINE and est.has_interval:
-                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = est.low, est.high
+                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = Measured(est.low, fact), Measured(est.high, fact)
         out.update(self.fidelity_metrics())  # measured in one repeat: its own bootstrap intervals over prompts
-        out["repeats/count"] = float(len(self.repeats))
-        out["repeats/failed"] = float(sum(r.failed for r in self.repeats))
+        out["repeats/count"] = COUNT.of(len(self.repeats))
+        out["repeats/failed"] = LOWER_COUNT.of(sum(r.failed for r in self.repeats))
         return out
 
 
@@ -203,7 +205,7 @@ def load_deltas(idle: QualityResult, loaded: QualityResult | None) -> dict[str, 
         for name, score in metrics.items():
             base = idle.scores.get(task, {}).get(name)
             if base is not None:
-                out[f"quality/{task}/{name}_load_delta"] = score.value - base.value
+                out[f"quality/{task}/{name}_load_delta"] = score.value - base.value  # the score's direction (contract)
     return out
 
 

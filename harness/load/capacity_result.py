@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from harness.facts import COUNT, NEITHER, MetricFact
 from harness.stats.capacity import Capacity
+
+CAPACITY_RPS = MetricFact("higher", "requests/s", "capacity rps@SLO")
+CAPACITY_USERS = MetricFact("higher", "users", "capacity users@SLO")
 
 
 @dataclass
@@ -43,8 +47,9 @@ class CapacityAtSLO:
         for unit, value in (("rps", self.rate), ("users", self.users)):
             if value is not None:
                 name = f"{prefix}capacity_{unit}_at_slo"
-                out |= {name: value, f"{name}_ci_low": self.low, f"{name}_ci_high": self.high}
-        out[f"{prefix}capacity_bracketed"] = float(self.bracketed)
-        out[f"{prefix}capacity_searches"] = float(len(self.searches))
-        out[f"{prefix}capacity_measurements"] = float(self.measurements)
+                fact = CAPACITY_RPS if unit == "rps" else CAPACITY_USERS
+                out |= {name: fact.of(value), f"{name}_ci_low": fact.of(self.low), f"{name}_ci_high": fact.of(self.high)}
+        out[f"{prefix}capacity_bracketed"] = NEITHER.of(self.bracketed)
+        out[f"{prefix}capacity_searches"] = COUNT.of(len(self.searches))
+        out[f"{prefix}capacity_measurements"] = COUNT.of(self.measurements)
         return {k: v for k, v in out.items() if math.isfinite(v)}

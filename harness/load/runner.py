@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import Failure, LoadError
+from harness.facts import HIGHER, NEITHER
 from harness.load.capacity_result import CapacityAtSLO
 from harness.load.records import RequestRecord, complete_lines_since, read_record_files
 from harness.load.stats import Distribution, LoadSummary, summarize
@@ -108,12 +109,12 @@ class LoadResult:
             out.update(self.capacity.flat_metrics(prefix))
         for pt in self.scan:
             out.update(pt.result.summary.flat_metrics(f"{prefix}scan/{pt.point:g}/"))
-            out[f"{prefix}scan/{pt.point:g}/meets_slo"] = float(pt.meets_slo)
+            out[f"{prefix}scan/{pt.point:g}/meets_slo"] = NEITHER.of(pt.meets_slo)
         if self.scan:
-            out[f"{prefix}scan/max_point_meeting_slo"] = self.max_point_meeting_slo or 0.0
+            out[f"{prefix}scan/max_point_meeting_slo"] = HIGHER.of(self.max_point_meeting_slo or 0.0)
         for st in self.steps:
             out.update(st.summary.flat_metrics(f"{prefix}step/{st.index}/"))
-            out[f"{prefix}step/{st.index}/{'users' if st.users is not None else 'rate'}"] = st.offered
+            out[f"{prefix}step/{st.index}/{'users' if st.users is not None else 'rate'}"] = NEITHER.of(st.offered)
         return out
 
 

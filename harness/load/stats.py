@@ -19,6 +19,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from harness.facts import (COUNT, FRACTION_DOWN, FRACTION_UP, LOWER_COUNT, LOWER_MS, PERCENT, RATE_UP, SECONDS,
+                           TOKENS, TOKENS_UP, Measured, field_facts)
 from harness.load.records import RequestRecord
 from harness.loadgen.stopping import INTERRUPTED
 from harness.spec.load import SLOSpec
@@ -101,80 +103,82 @@ def itls_s(rec: RequestRecord) -> list[float]:
 class LoadSummary:
     """Everything the load stage reports for one variant."""
 
-    requests: int
+    requests: int = field(metadata=COUNT.meta())
     """Requests started in the measured window."""
-    ok: int
-    errors: int
-    error_rate: float
-    reconnects: int
-    usage_missing: int
+    ok: int = field(metadata=COUNT.meta())
+    errors: int = field(metadata=LOWER_COUNT.meta())
+    error_rate: float = field(metadata=FRACTION_DOWN.meta("error rate"))
+    reconnects: int = field(metadata=LOWER_COUNT.meta())
+    usage_missing: int = field(metadata=LOWER_COUNT.meta())
     """Successful requests whose stream carried no usage (token metrics exclude them)."""
-    window_s: float
-    requests_per_s: float
-    output_tokens_per_s: float
-    total_tokens_per_s: float
-    prompt_tokens_mean: float
-    completion_tokens_mean: float
-    ttft_ms: Distribution
-    tpot_ms: Distribution
-    itl_ms: Distribution
-    e2e_ms: Distribution
-    excluded_warmup: int
-    interrupted: int = 0
+    window_s: float = field(metadata=SECONDS.meta())
+    requests_per_s: float = field(metadata=RATE_UP.meta("req/s"))
+    output_tokens_per_s: float = field(metadata=TOKENS_UP.meta("out tok/s"))
+    total_tokens_per_s: float = field(metadata=TOKENS_UP.meta())
+    prompt_tokens_mean: float = field(metadata=TOKENS.meta())
+    completion_tokens_mean: float = field(metadata=TOKENS.meta())
+    ttft_ms: Distribution = field(metadata=LOWER_MS.meta("TTFT"))
+    tpot_ms: Distribution = field(metadata=LOWER_MS.meta("TPOT"))
+    itl_ms: Distribution = field(metadata=LOWER_MS.meta("ITL"))
+    e2e_ms: Distribution = field(metadata=LOWER_MS.meta("E2E"))
+    excluded_warmup: int = field(metadata=COUNT.meta())
+    interrupted: int = field(default=0, metadata=COUNT.meta())
     """Requests in flight when the load was stopped (Ctrl-C, a web-UI Stop): recorded with what arrived, left out of
     `requests`, the error rate and every latency (the harness cut them, the server did not fail them)."""
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_examples: dict[str, str] = field(default_factory=dict)
     """error kind -> the first such error's full text (the server's own message), for the one line a failed load prints."""
-    goodput_per_s: float = math.nan
+    goodput_per_s: float = field(default=math.nan, metadata=RATE_UP.meta("goodput/s"))
     """Successful requests/s meeting every SLO set (NaN when no SLO is set)."""
-    slo_attainment: float = math.nan
+    slo_attainment: float = field(default=math.nan, metadata=FRACTION_UP.meta())
     """Fraction of measured requests (errors included) meeting every SLO (NaN when none is set)."""
-    ttfr_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    ttfr_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """Time to first reasoning chunk, over requests that streamed reasoning content."""
-    send_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    send_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """Open loop: actual minus scheduled send time."""
-    client_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    client_lag_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """The load generator's event-loop lag (a 5 ms timer's oversleep), sampled during the run."""
-    chunk_token_diff_pct: float = math.nan
+    chunk_token_diff_pct: float = field(default=math.nan, metadata=PERCENT.meta())
     """(content chunks counted by the client - completion tokens in the server's usage) / usage, in %."""
-    client_completion_tokens_mean: float = math.nan
+    client_completion_tokens_mean: float = field(default=math.nan, metadata=TOKENS.meta())
     """Mean tokens per reply by `load.tokenizer`, over successful requests with usage (NaN without a tokenizer)."""
-    client_token_diff_pct: float = math.nan
+    client_token_diff_pct: float = field(default=math.nan, metadata=PERCENT.meta())
     """(sum of tokens counted by `load.tokenizer` - sum of usage completion tokens) / that usage, in %, over requests having both."""
-    client_token_diff_abs_p99: float = math.nan
+    client_token_diff_abs_p99: float = field(default=math.nan, metadata=TOKENS.meta())
     """p99 over those requests of |client count - usage completion tokens|, in tokens."""
     tokenizer_error: str | None = None
     """Why the client-side token counts are missing although `load.tokenizer` is set (e.g. no /tokenize)."""
-    records_dropped: int = 0
+    records_dropped: int = field(default=0, metadata=LOWER_COUNT.meta())
     """Lines of the record files that were not a record (a torn last line, a corrupt one), over the whole run."""
-    retry_after_waits: int = 0
+    retry_after_waits: int = field(default=0, metadata=COUNT.meta())
     """429/503 answers whose Retry-After the users honoured (waited before their next request)."""
-    backoffs: int = 0
+    backoffs: int = field(default=0, metadata=COUNT.meta())
     """Closed loop: failed requests without a Retry-After after which a user backed off (exponentially, up to 5 s)."""
-    timeouts: int = 0
+    timeouts: int = field(default=0, metadata=LOWER_COUNT.meta())
     """Requests that got no complete answer within `load.request_timeout_s` (counted in `errors` too)."""
-    timeout_rate: float = 0.0
+    timeout_rate: float = field(default=0.0, metadata=FRACTION_DOWN.meta())
     """timeouts / requests."""
-    ttft_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    ttft_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """TTFT of the successful requests and of the timed-out ones, these at the time they were given up on when no content
     had come (a right-censored observation): a tail of timeouts shows in its p95/p99, never hidden."""
-    e2e_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]))
+    e2e_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """E2E of the successful requests and of the timed-out ones, these at the time they were given up on."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
-        """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped)."""
+        """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped), each value carrying its field's fact
+        (a distribution's statistics share it; its count is not logged)."""
+        facts = field_facts(type(self))
         out: dict[str, float] = {}
         for key, value in asdict(self).items():
             if isinstance(value, dict) and key.endswith("_ms"):
                 base = key[: -len("_ms")]
                 for stat, v in value.items():
-                    if stat == "count":
-                        continue
-                    out[f"{prefix}{base}_{stat}_ms"] = v
+                    if stat != "count":
+                        fact = facts.get(key)
+                        out[f"{prefix}{base}_{stat}_ms"] = Measured(v, fact.stat(stat) if fact else None)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[prefix + key] = float(value)
-        return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
+                out[prefix + key] = Measured(value, facts.get(key))  # no fact: the contract's test names the field
+        return {k: v for k, v in out.items() if not math.isnan(v)}
 
 
 def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:

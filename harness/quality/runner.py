@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import Failure, QualityError
+from harness.facts import COUNT, NEITHER, MetricFact
 from harness.quality.error_answers import ERRORS_ENV, read_errors
 from harness.quality.reasoning import COMPLETIONS_MODEL, LOG_ENV, MODEL, PATTERN_ENV
 from harness.quality.log_progress import read_progress
@@ -58,14 +59,14 @@ class QualityResult:
             for name, score in metrics.items():
                 out[f"{prefix}{task}/{name}"] = score.value
                 if score.stderr is not None:
-                    out[f"{prefix}{task}/{name}_stderr"] = score.stderr
-            out[f"{prefix}{task}/samples"] = float(self.samples.get(task, 0))
+                    out[f"{prefix}{task}/{name}_stderr"] = NEITHER.of(score.stderr)
+            out[f"{prefix}{task}/samples"] = COUNT.of(self.samples.get(task, 0))
         for task, stats in self.reasoning.items():
-            out[f"{prefix}{task}/reasoning_chars_mean"] = stats.chars_mean
-            out[f"{prefix}{task}/reasoning_replies"] = stats.with_reasoning / stats.replies if stats.replies else 0.0
+            out[f"{prefix}{task}/reasoning_chars_mean"] = MetricFact("neither", "chars").of(stats.chars_mean)
+            out[f"{prefix}{task}/reasoning_replies"] = NEITHER.of(stats.with_reasoning / stats.replies if stats.replies else 0.0)
         gsm = self.scores.get("gsm8k", {})
         if "exact_match_strict" in gsm and "exact_match_flexible" in gsm:
-            out[f"{prefix}gsm8k/flexible_minus_strict"] = gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value
+            out[f"{prefix}gsm8k/flexible_minus_strict"] = NEITHER.of(gsm["exact_match_flexible"].value - gsm["exact_match_strict"].value)
         return out
 
 

@@ -7,36 +7,25 @@ from collections.abc import Iterable
 from harness.report.cells import Column
 from harness.spec.gates import RecommendSpec
 from harness.tracking import contract as mc
+from harness.tracking.contract import higher_is_better
 from harness.tracking.run_record import CI_HIGH, CI_LOW, RunRecord
 
 ColumnSpec = tuple[str, str, bool]
-"""(metric, column label, higher is better)."""
+"""(metric, column label, higher is better: the contract's lookup, harness.tracking.contract.higher_is_better)."""
 
-COLUMNS: list[ColumnSpec] = [
-    (mc.GSM8K_STRICT, "gsm8k strict", True),
-    (mc.GSM8K_FLEXIBLE, "gsm8k flex", True),
-    (mc.IFEVAL_PROMPT_STRICT, "ifeval prompt strict", True),
-    (mc.IFEVAL_INST_STRICT, "ifeval inst strict", True),
-    (mc.FIDELITY_TOP1, "fid top-1", True),
-    (mc.FIDELITY_KL, "fid KL", False),
-    (mc.FIDELITY_IDENTICAL, "fid identical", True),
-    (mc.CAPACITY_RPS, "capacity rps@SLO", True),
-    (mc.CAPACITY_USERS, "capacity users@SLO", True),
-    (mc.OUTPUT_TOKENS_PER_S, "out tok/s", True),
-    (mc.REQUESTS_PER_S, "req/s", True),
-    (mc.TTFT_P50_MS, "TTFT p50 ms", False),
-    (mc.TTFT_P95_MS, "TTFT p95 ms", False),
-    (mc.SERVER_TTFT_S_P50, "server TTFT p50 s", False),
-    (mc.TPOT_P50_MS, "TPOT p50 ms", False),
-    (mc.ITL_P95_MS, "ITL p95 ms", False),
-    (mc.E2E_P95_MS, "E2E p95 ms", False),
-    (mc.ERROR_RATE, "error rate", False),
-    (mc.SERVER_REQUESTS_WAITING_MEAN, "waiting mean", False),
-    (mc.SERVER_QUEUE_TIME_S_P50, "queue p50 s", False),
-    (mc.SERVER_QUEUE_TIME_S_MEAN, "queue mean s", False),
-]
-
-DIRECTION = {m: higher for m, _, higher in COLUMNS}
+_HEADLINE = (
+    mc.GSM8K_STRICT, mc.GSM8K_FLEXIBLE, mc.IFEVAL_PROMPT_STRICT, mc.IFEVAL_INST_STRICT,
+    mc.FIDELITY_TOP1, mc.FIDELITY_KL, mc.FIDELITY_IDENTICAL,
+    mc.CAPACITY_RPS, mc.CAPACITY_USERS, mc.OUTPUT_TOKENS_PER_S, mc.REQUESTS_PER_S,
+    mc.TTFT_P50_MS, mc.TTFT_P95_MS, mc.SERVER_TTFT_S_P50, mc.TPOT_P50_MS, mc.ITL_P95_MS, mc.E2E_P95_MS, mc.ERROR_RATE,
+    mc.SERVER_REQUESTS_WAITING_MEAN, mc.SERVER_QUEUE_TIME_S_P50, mc.SERVER_QUEUE_TIME_S_MEAN,
+)
+"""The headline columns, in order."""
+_QUALITY_LABELS = {mc.GSM8K_STRICT: "gsm8k strict", mc.GSM8K_FLEXIBLE: "gsm8k flex",
+                   mc.IFEVAL_PROMPT_STRICT: "ifeval prompt strict", mc.IFEVAL_INST_STRICT: "ifeval inst strict"}
+"""Short labels of the fixed quality columns (lm-eval declares a score's direction, not a label)."""
+COLUMNS: list[ColumnSpec] = [(m, _QUALITY_LABELS.get(m) or mc.label(m), higher_is_better(m)) for m in _HEADLINE]
+"""Each column's label and direction looked up in the contract (declared with the value; an undeclared one fails on import)."""
 LABEL = {m: label for m, label, _ in COLUMNS}
 PERF, FIDELITY = "perf/", "fidelity/"
 
@@ -45,7 +34,6 @@ OWN_COLUMNS = ("gsm8k", "ifeval")
 HEADLINE_FIRST = ("acc_norm", "acc", "exact_match", "pass@1", "pass_at_1", "f1", "em", "mcc", "bleu", "rouge")
 """Which of a task's metrics is its headline (the first prefix that one of its logged metrics has; else the first by name)."""
 NOT_SCORES = ("_stderr", "/samples", "/reasoning_chars_mean", "/reasoning_replies", "/flexible_minus_strict")
-LOWER_IS_BETTER_SCORES = ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte")
 _TASK_PARAM, _TASK_KEY = mc.Param.QUALITY_TASK, ".lm_eval_task"
 
 
@@ -76,8 +64,9 @@ def task_columns(runs: list[RunRecord]) -> list[ColumnSpec]:
     out = []
     for task in ran_tasks(runs):
         metric = None if task in OWN_COLUMNS else headline_metric(task, logged)
-        if metric is not None:
-            out.append((metric, f"{task} {metric.rsplit('/', 1)[-1]}", higher_is_better(metric)))
+        fact = mc.fact(metric) if metric is not None else None
+        if fact is not None and fact.higher_is_better is not None:  # a score lm-eval declares no direction for: no column
+            out.append((metric, f"{task} {metric.rsplit('/', 1)[-1]}", fact.higher_is_better))
     return out
 
 
@@ -85,20 +74,6 @@ def columns_for(runs: list[RunRecord]) -> list[ColumnSpec]:
     """COLUMNS with the runs' other quality tasks' headline columns after IFEval's."""
     at = next(i for i, (m, _, _) in enumerate(COLUMNS) if m.startswith(FIDELITY))
     return COLUMNS[:at] + task_columns(runs) + COLUMNS[at:]
-
-
-def higher_is_better(metric: str) -> bool:
-    """From COLUMNS when listed; else rates and scores up, latencies (`_ms`, `_s`), errors and queues down."""
-    if metric in DIRECTION:
-        return DIRECTION[metric]
-    leaf = metric.rsplit("/", 1)[-1]
-    if metric.startswith(("quality/", "quality_idle/")):
-        return not leaf.startswith(LOWER_IS_BETTER_SCORES)  # scores up; perplexities and bits per byte down
-    if metric.startswith(FIDELITY) and leaf.startswith(("kl", "uncovered_mass")):
-        return False  # a divergence from the baseline
-    if "per_s" in leaf or leaf.startswith(("capacity_rps", "capacity_concurrency", "goodput")):
-        return True
-    return not (leaf.endswith(("_ms", "_s")) or "_ms_" in leaf or "_s_" in leaf or any(w in leaf for w in ("error", "waiting", "queue")))
 
 
 def headline_perf() -> list[str]:

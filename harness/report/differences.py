@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.report.columns import LABEL, headline_perf, higher_is_better
+from harness.report.columns import LABEL, headline_perf
 from harness.spec.gates import GatesSpec
+from harness.tracking.contract import higher_is_better
 from harness.tracking.differences import RunDifference, run_difference
 from harness.tracking.reader import RunRecord
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.report.columns import higher_is_better
 from harness.report.significance import paired_bootstrap
+from harness.tracking.contract import higher_is_better
 from harness.tracking.differences import difference
 from harness.tracking.reader import RunRecord
 

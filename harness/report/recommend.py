@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.report.columns import higher_is_better
 from harness.report.judge import Judge, how
 from harness.spec.gates import GatesSpec
-from harness.tracking.contract import ERROR_RATE, KNOB_BITS_PER_WEIGHT, KNOB_MAX_NUM_SEQS, KNOB_PARALLEL
+from harness.tracking.contract import ERROR_RATE, KNOB_BITS_PER_WEIGHT, KNOB_MAX_NUM_SEQS, KNOB_PARALLEL, higher_is_better
 from harness.tracking.gating import passes
 from harness.tracking.reader import RunRecord
 

@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from harness.errors import Failure
+from harness.facts import COUNT, LOWER_COUNT, Measured, MetricFact, field_facts
 from harness.stage import SeriesPoint
 
 TOKENS_PER_JOULE = "perf/output_tokens_per_joule"
+PER_JOULE = MetricFact("higher", "tokens/J", "out tok/J")
+"""The fact of TOKENS_PER_JOULE."""
 
 
 @dataclass(frozen=True)
@@ -76,18 +79,18 @@ def trapezoid(ts: list[float], ys: list[float], lo: float, hi: float) -> float:
 class GpuResult:
     """The sampler's typed result: the measured window's summary (totals over the GPUs) and the samples."""
 
-    power_w_mean: float | None = None
+    power_w_mean: float | None = field(default=None, metadata=MetricFact("lower", "W", "power W").meta())
     """Energy / window seconds (W, all GPUs together)."""
-    power_w_max: float | None = None
-    energy_j: float | None = None
-    util_mean: float | None = None
+    power_w_max: float | None = field(default=None, metadata=MetricFact("lower", "W").meta())
+    energy_j: float | None = field(default=None, metadata=MetricFact("lower", "J").meta())
+    util_mean: float | None = field(default=None, metadata=MetricFact("neither", "%").meta())
     """Mean utilisation over samples and GPUs (%)."""
-    mem_gib_max: float | None = None
+    mem_gib_max: float | None = field(default=None, metadata=MetricFact("neither", "GiB").meta())
     """Highest memory in use, all GPUs together (GiB)."""
-    sm_mhz_mean: float | None = None
-    gpus: int = 0
-    samples_taken: int = 0
-    sample_failures: int = 0
+    sm_mhz_mean: float | None = field(default=None, metadata=MetricFact("neither", "MHz").meta())
+    gpus: int = field(default=0, metadata=COUNT.meta())
+    samples_taken: int = field(default=0, metadata=COUNT.meta())
+    sample_failures: int = field(default=0, metadata=LOWER_COUNT.meta())
     energy_source: str = ""
     """'nvml_energy_counter' or 'trapezoid' (of the sampled power); '' without energy."""
     names: tuple[str, ...] = ()
@@ -101,12 +104,12 @@ class GpuResult:
     """Always empty so far: read errors are counted in `sample_failures`, never a variant's failure."""
 
     def flat_metrics(self, prefix: str = "gpu/") -> dict[str, float]:
-        values = {"power_w_mean": self.power_w_mean, "power_w_max": self.power_w_max, "energy_j": self.energy_j,
-                  "util_mean": self.util_mean, "mem_gib_max": self.mem_gib_max, "sm_mhz_mean": self.sm_mhz_mean}
-        out = {f"{prefix}{k}": float(v) for k, v in values.items() if v is not None}
+        facts = field_facts(type(self))
+        values = {k: getattr(self, k) for k in ("power_w_mean", "power_w_max", "energy_j", "util_mean", "mem_gib_max", "sm_mhz_mean")}
+        out = {f"{prefix}{k}": Measured(v, facts[k]) for k, v in values.items() if v is not None}
         if not self.skipped:
-            out |= {f"{prefix}count": float(self.gpus), f"{prefix}samples": float(self.samples_taken),
-                    f"{prefix}sample_failures": float(self.sample_failures)}
+            out |= {f"{prefix}count": Measured(self.gpus, facts["gpus"]), f"{prefix}samples": Measured(self.samples_taken, facts["samples_taken"]),
+                    f"{prefix}sample_failures": Measured(self.sample_failures, facts["sample_failures"])}
         return out
 
     def output_tokens_per_joule(self, output_tokens: float | None) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from harness.facts import COUNT, FRACTION_UP, LOWER_COUNT, LOWER_S, MetricFact
 from harness.server.engines import ENGINES, MetricNames
 
 
@@ -50,3 +51,33 @@ HISTOGRAMS: Mapping[str, list[str]] = _Merged("histograms")
 """Base names (without _bucket/_sum/_count): window deltas -> mean and quantiles."""
 
 HISTOGRAM_QUANTILES = (0.5, 0.9, 0.99)
+
+FACTS: dict[str, MetricFact] = {
+    # gauges (mean and max over the window)
+    "requests_running": MetricFact("neither", "requests"),
+    "requests_waiting": MetricFact("lower", "requests", "waiting"),
+    "kv_cache_usage": MetricFact("neither", "fraction"),
+    "kv_cache_tokens": MetricFact("neither", "tokens"),
+    "busy_slots_per_decode": MetricFact("neither", "slots"),
+    # counters (delta over the window)
+    "prompt_tokens": MetricFact("neither", "tokens"),
+    "generation_tokens": MetricFact("neither", "tokens"),
+    "prefix_cache_queries": MetricFact("neither", "tokens"),
+    "prefix_cache_hits": MetricFact("neither", "tokens"),
+    "prompt_tokens_cached": MetricFact("neither", "tokens"),
+    "preemptions": LOWER_COUNT,
+    "requests_success": COUNT,
+    "decode_calls": COUNT,
+    "prompt_seconds": MetricFact("neither", "s"),
+    "generation_seconds": MetricFact("neither", "s"),
+    # histograms (count, mean, quantiles): every one a latency
+    "queue_time_s": MetricFact("lower", "s", "queue"), "ttft_s": MetricFact("lower", "s", "server TTFT"), "itl_s": LOWER_S, "tpot_s": LOWER_S, "e2e_s": LOWER_S,
+    "prefill_s": LOWER_S, "decode_s": LOWER_S, "inference_s": LOWER_S,
+    # derived
+    "prefix_cache_hit_rate": FRACTION_UP,
+    "scrapes": COUNT,
+    "scrape_failures": LOWER_COUNT,
+}
+"""Which way is better, and the unit, of each harness-named server metric (a gauge's mean/max and a histogram's mean
+and quantiles share its fact; a histogram's `_count` is a count). An engine adding a name adds its fact here; the
+MLflow contract's test fails on a server metric without one."""

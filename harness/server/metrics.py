@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.server.metric_names import COUNTERS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
+from harness.facts import COUNT, Measured, MetricFact
+from harness.server.metric_names import COUNTERS, FACTS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
 from harness.stage import Progress, SeriesPoint
 
 
@@ -120,7 +121,21 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
                     out[f"{name}_p{int(q * 100)}"] = value
     if out.get("prefix_cache_queries"):
         out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
-    return out
+    return {name: Measured(v, fact_of_server(name)) for name, v in out.items()}
+
+
+_STATS = ("_mean", "_max", *(f"_p{int(q * 100)}" for q in HISTOGRAM_QUANTILES))
+
+
+def fact_of_server(name: str) -> MetricFact | None:
+    """The fact of a harness-named server metric (`ttft_s_p50` -> ttft_s's): FACTS of its base name."""
+    if name in FACTS:
+        return FACTS[name]
+    if name.endswith("_count") and name[: -len("_count")] in HISTOGRAMS:
+        return COUNT
+    stat = next((s for s in _STATS if name.endswith(s)), None)
+    fact = FACTS.get(name[: -len(stat)]) if stat is not None else None
+    return fact.stat(stat[1:]) if fact is not None and stat is not None else fact
 
 
 def window_scrapes(series: list[Scrape], start: float, end: float) -> tuple[Scrape, Scrape]:
@@ -146,8 +161,9 @@ class ScrapeResult:
     """Every answered scrape, in time order (for `history`)."""
 
     def flat_metrics(self, prefix: str = "server/") -> dict[str, float]:
-        return {**{f"{prefix}{k}": v for k, v in self.metrics.items()},
-                f"{prefix}scrapes": float(self.scrapes), f"{prefix}scrape_failures": float(self.failures)}
+        return {**{f"{prefix}{k}": Measured(v, fact_of_server(k)) for k, v in self.metrics.items()},
+                f"{prefix}scrapes": Measured(self.scrapes, FACTS["scrapes"]),
+                f"{prefix}scrape_failures": Measured(self.failures, FACTS["scrape_failures"])}
 
     def history(self, start: float, end: float | None = None, prefix: str = "server/") -> dict[str, list[SeriesPoint]]:
         """Per scrape taken in [start, end]: every gauge (`server/requests_running`, `server/kv_cache_usage`, ...),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
+from harness.facts import CAPACITY_SEARCHES
 from harness.spec.base import Strict
 
 if TYPE_CHECKING:
@@ -17,8 +18,6 @@ MAX_RATE = 1_000_000.0
 MAX_REQUESTS = 10_000_000
 REQUESTS_CAP_S = 3600.0
 """With `load.requests` and no `duration_s` given: the safety cap on the run (an hour)."""
-CAPACITY_SEARCHES = 3
-"""Default `load.capacity.searches`: harness.stats.capacity.DEFAULT_CAPACITY_SEARCHES (the spec layer does not import numpy)."""
 
 
 class CapacitySearchSpec(Strict):

@@ -15,10 +15,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.facts import FAMILIES
 from harness.spec.base import Strict
 
-METRIC_FAMILIES = ("perf/", "quality/", "quality_idle/", "fidelity/", "server/", "timing/", "repeats/", "gpu/", "knob/")
-"""As harness.tracking.contract.FAMILIES (a test holds them equal)."""
+METRIC_FAMILIES = FAMILIES
+"""harness.facts.FAMILIES (declared there once, for the contract too)."""
 _METRIC_RE = re.compile(r"^[a-z_]+/[A-Za-z0-9_./-]+$")
 
 

@@ -1,12 +1,13 @@
-"""The MLflow contract: every metric, param and tag name the harness writes.
+"""The MLflow contract: every metric, param and tag name the harness writes, and what each metric means.
 
-Metric names are derived from the typed records, not typed again: the writer logs
+Metric names and facts are derived from the typed records, not typed again: the writer logs
 `VariantOutcome.metrics()` (load summary, rate scan and steps, quality, idle quality and its
-`_load_delta`s, fidelity and its noise floor, server summary, timings) plus `knob/*`; this module runs that same code on an
-outcome filled with placeholder values. Names holding a scan point or step index are pattern
-families (`perf/scan/<n>/ttft_p95_ms`). Consumers use the constants at the end, each checked
-against the derived names on import; gate and objective names of a spec are checked by
-`check_gates`.
+`_load_delta`s, fidelity and its noise floor, server summary, timings) plus `knob/*`; this module runs that same code on
+outcomes filled with placeholder values, and each value carries the fact (direction, unit, label) its record declares
+next to it (harness/facts.py). Names holding a scan point or step index are pattern families
+(`perf/scan/<n>/ttft_p95_ms`). `fact` and `higher_is_better` are lookups: a quality score's direction is lm-eval's own
+(its metric registry), an unknown name has none (never a guess). Consumers use the constants at the end, each checked
+against the derived names on import; gate and objective names of a spec are checked by `check_gates`.
 """
 
 from __future__ import annotations
@@ -20,50 +21,50 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from harness.errors import HarnessError, SpecError
+from harness.facts import FAMILIES, KNOB, NEITHER, MetricFact, fact_of
 
 _N = 7
 """Placeholder number: a scan point or step index shows up as the path segment '7'."""
 KNOB_PREFIX = "knob/"
-FAMILIES = ("perf/", "quality/", "quality_idle/", "fidelity/", "server/", "timing/", "repeats/", "gpu/", KNOB_PREFIX)
-"""Metric name prefixes (spec.gates.METRIC_FAMILIES must list the same)."""
+CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 
 # ------------------------------------------------------------------ derivation
 
-def _value(hint: Any, depth: int, full: bool) -> Any:
+def _value(hint: Any, depth: int, full: bool, n: float) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
         rest = [a for a in args if a is not type(None)]
-        return _value(rest[0], depth, full) if rest and (full or len(rest) == len(args)) else None
+        return _value(rest[0], depth, full, n) if rest and (full or len(rest) == len(args)) else None
     if origin is Literal:
         return args[0]
     if origin is list:
         item = args[0] if args else None
-        # one level of nested records (scan points, steps): with optionals set and unset
+        # one level of nested records (scan points, steps): with optionals set and unset; their indices always _N
         return [_fill(item, depth + 1, True), _fill(item, depth + 1, False)] if depth == 0 and is_dataclass(item) else []
     if origin is dict:
         return {}
     if hint is bool:
         return True
     if hint in (int, float):
-        return hint(_N)
+        return hint(n if depth == 0 else _N)
     if hint is str:
         return ""
     if hint is Path:
         return Path(".")
     if is_dataclass(hint):
         try:
-            return _fill(hint, depth, full)
+            return _fill(hint, depth, full, n)
         except HarnessError:  # a validated settings record rejects placeholders: its defaults then
             return hint()
     construct = getattr(hint, "model_construct", None)
     return construct() if construct is not None else None
 
 
-def _fill(cls: Any, depth: int = 0, full: bool = True) -> Any:
-    """An instance of dataclass `cls` with every field set (`full`) or its optionals None."""
+def _fill(cls: Any, depth: int = 0, full: bool = True, n: float = _N) -> Any:
+    """An instance of dataclass `cls` with every field set (`full`) or its optionals None; numbers `n`."""
     hints = get_type_hints(cls)
-    return cls(**{f.name: _value(hints[f.name], depth, full) for f in fields(cls) if f.init})
+    return cls(**{f.name: _value(hints[f.name], depth, full, n) for f in fields(cls) if f.init})
 
 
 def _server_summary() -> dict[str, float]:
@@ -78,24 +79,31 @@ def _server_summary() -> dict[str, float]:
     return summarize(Scrape(0.0, {}, {}), after, [after])
 
 
-def _written() -> dict[str, float]:
+def filled_outcome(n: float = _N) -> Any:
+    """A VariantOutcome with every stage's result filled (numbers `n`; scan points and step indices _N), every known
+    quality task scored: what the writer logs for it is every name a single run can log."""
     from harness.outcome import VariantOutcome
     from harness.quality.results import KNOWN_METRICS, Score
     from harness.quality.samples import ReasoningStats
-
-    outcome = _fill(VariantOutcome)
-    for quality in (outcome.quality, outcome.quality_idle):
-        quality.scores = {task: {m: Score(float(_N), 0.1) for m in names} for task, names in KNOWN_METRICS.items()}
-        quality.samples = {task: _N for task in KNOWN_METRICS}
-        quality.reasoning = {task: ReasoningStats(_N, 1, 10.0) for task in KNOWN_METRICS}
     from harness.server.metrics import ScrapeResult
 
+    outcome = _fill(VariantOutcome, n=n)
+    for quality in (outcome.quality, outcome.quality_idle):
+        quality.scores = {task: {m: Score(float(n), 0.1) for m in names} for task, names in KNOWN_METRICS.items()}
+        quality.samples = {task: _N for task in KNOWN_METRICS}
+        quality.reasoning = {task: ReasoningStats(_N, 1, 10.0) for task in KNOWN_METRICS}
     outcome.scrape = ScrapeResult(_server_summary(), _N, 0, Path("metrics.jsonl"))
+    return outcome
+
+
+def written() -> dict[str, float]:
+    """Every metric a run logs, as the writer logs it (values carrying their declared facts): a filled outcome's and a
+    repeated outcome's over two filled outcomes whose values differ (medians with intervals, repeats/count)."""
     from harness.outcome import RepeatedOutcome
 
-    # repeats: medians with intervals over repeats, repeats/count (the same record twice, values shifted to differ)
-    twice = RepeatedOutcome(variant=outcome.variant, folder=outcome.folder, repeats=[outcome, _shifted(outcome)], blocks=[0, 1])
-    return {**outcome.metrics(), **twice.metrics()}
+    one, two = filled_outcome(_N), filled_outcome(_N + 1)
+    repeated = RepeatedOutcome(variant=one.variant, folder=one.folder, repeats=[one, two], blocks=[0, 1])
+    return {**repeated.metrics(), **one.metrics()}
 
 
 def _series_written() -> frozenset[str]:
@@ -124,33 +132,30 @@ def _series_written() -> frozenset[str]:
     return frozenset(outcome.series())
 
 
-def _shifted(outcome: Any) -> Any:
-    """A copy of `outcome` whose metrics are all 10% higher (so an interval over the two exists)."""
-    import copy
-
-    other = copy.copy(outcome)
-    values = {k: v * 1.1 + 1.0 for k, v in outcome.metrics().items()}
-    other.metrics = lambda: values  # type: ignore[method-assign]
-    return other
+def _template(name: str) -> str:
+    return "/".join("<n>" if p == str(_N) else p for p in name.split("/"))
 
 
 def _split(names: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
     """(exact names, pattern templates with <n> for the placeholder segment)."""
     exact, patterns = set(), set()
     for name in names:
-        parts = name.split("/")
-        if str(_N) in parts:
-            patterns.add("/".join("<n>" if p == str(_N) else p for p in parts))
-        else:
-            exact.add(name)
+        t = _template(name)
+        (patterns if t != name else exact).add(t)
     return frozenset(exact), tuple(sorted(patterns))
 
 
-METRICS, PATTERNS = _split(list(_written()))
+_WRITTEN = written()
+METRICS, PATTERNS = _split(list(_WRITTEN))
 """Exact metric names, and the families with a scan point or step index (`<n>`)."""
+DECLARED: dict[str, MetricFact | None] = {}
+"""Exact name or pattern template -> the fact its record declared with the value (None: declared nowhere; a test
+fails on one). Quality scores are lm-eval's: see `fact`."""
+for _name, _v in _WRITTEN.items():
+    DECLARED[_template(_name)] = fact_of(_v) or DECLARED.get(_template(_name))
 SERIES = _series_written()
 """Time-series names (MLflow metric history with steps): `series/<family>/<name>`, never a gate's or a column's metric."""
-_PATTERN_RES = [re.compile("/".join("[^/]+" if p == "<n>" else re.escape(p) for p in t.split("/"))) for t in PATTERNS]
+_PATTERN_RES = [(re.compile("/".join("[^/]+" if p == "<n>" else re.escape(p) for p in t.split("/"))), t) for t in PATTERNS]
 _KNOB_RE = re.compile(re.escape(KNOB_PREFIX) + r"[a-z][a-z0-9_]*")
 
 
@@ -168,7 +173,7 @@ _QUALITY_RE = re.compile(r"(quality|quality_idle)/([A-Za-z0-9_.-]+)/[A-Za-z0-9_.
 
 def is_metric(name: str) -> bool:
     """Is `name` a metric the harness logs (exact, of a pattern family, a knob, or another lm-eval task's quality metric)?"""
-    if name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r in _PATTERN_RES):
+    if name in METRICS or bool(_KNOB_RE.fullmatch(name)) or any(r.fullmatch(name) for r, _ in _PATTERN_RES):
         return True
     m = _QUALITY_RE.fullmatch(name)
     return m is not None and m.group(2) not in KNOWN_QUALITY_TASKS
@@ -177,6 +182,94 @@ def is_metric(name: str) -> bool:
 def is_series(name: str) -> bool:
     """Is `name` a time series the harness logs as metric history (`series/perf/ttft_p95_ms`)?"""
     return name in SERIES
+
+
+_FIDELITY_FACTS: dict[str, MetricFact] = {
+    "top1_agreement": MetricFact("higher", "fraction", "fid top-1"),
+    "identical_rate": MetricFact("higher", "fraction", "fid identical"),
+    "first_divergence": MetricFact("higher", "tokens"),
+    "kl": MetricFact("lower", "nats", "fid KL"),
+    "uncovered_mass": MetricFact("lower", "probability"),
+    "coverage": MetricFact("higher", "fraction"),
+    "prompts": MetricFact("neither", "count"),
+    "positions": MetricFact("neither", "count"),
+    "teacher_forced": NEITHER,
+    "duration_s": MetricFact("neither", "s"),
+}
+"""TO MOVE: the facts of `fidelity/*` (and `fidelity/noise/*`) belong as field metadata on fidelity/compare.py's
+`Comparison` (and FidelityResult.duration_s), where the values are made; declared here until that module is edited."""
+
+
+def _lm_eval_direction(leaf: str) -> MetricFact | None:
+    """A quality score's direction as lm-eval declares it (its metric registry, e.g. acc up, word_perplexity down): the
+    longest registered metric name found whole among the leaf's `_`-separated words (`prompt_level_strict_acc` -> acc,
+    `exact_match_flexible` -> exact_match); None when lm-eval declares none."""
+    words = leaf.split("_")
+    best: tuple[int, bool] | None = None
+    for metric, higher in _lm_eval_registry().items():
+        mw = metric.split("_")
+        if any(words[i:i + len(mw)] == mw for i in range(len(words) - len(mw) + 1)) and (best is None or len(mw) > best[0]):
+            best = (len(mw), higher)
+    return None if best is None else MetricFact("higher" if best[1] else "lower", "score")
+
+
+_REGISTRY: dict[str, bool] = {}
+
+
+def _lm_eval_registry() -> dict[str, bool]:
+    if not _REGISTRY:
+        import lm_eval.api.metrics  # noqa: F401  (registers the metrics)
+        from lm_eval.api.registry import HIGHER_IS_BETTER_REGISTRY
+
+        _REGISTRY.update({k: bool(v) for k, v in HIGHER_IS_BETTER_REGISTRY.items()})
+    return _REGISTRY
+
+
+def fact(name: str) -> MetricFact | None:
+    """What metric `name` means (direction, unit, label), by lookup: the fact its record declared with the value (an
+    interval bound `_ci_low/_ci_high` its metric's), a knob's, a quality score's as lm-eval declares it (a `_load_delta`
+    its score's); None for a name the harness does not log or whose direction nobody declared (never guessed)."""
+    if not is_metric(name):
+        return None
+    declared = DECLARED.get(name) or next((DECLARED.get(t) for r, t in _PATTERN_RES if r.fullmatch(name)), None)
+    if declared is not None:
+        return declared
+    if name.endswith(CI_SUFFIXES):
+        return fact(name.rsplit("_ci_", 1)[0])
+    if name.startswith(KNOB_PREFIX):
+        return KNOB
+    family, _, rest = name.partition("/")
+    if family == "fidelity":
+        return _FIDELITY_FACTS.get(rest.removeprefix("noise/"))
+    if family in ("quality", "quality_idle") and rest.count("/") == 1:
+        leaf = rest.split("/")[1]
+        base = _lm_eval_direction(leaf.removesuffix("_load_delta"))
+        return base if base is None or not leaf.endswith("_load_delta") else MetricFact(base.direction, "score delta")
+    return None
+
+
+def higher_is_better(name: str) -> bool:
+    """Which way is better for metric `name`, by lookup (`fact`); SpecError for a name without a direction (unknown,
+    a count or setting, or one nobody declared)."""
+    found = fact(name)
+    if found is None or found.higher_is_better is None:
+        raise SpecError([f"{name}: {no_direction(name)}"])
+    return found.higher_is_better
+
+
+def no_direction(name: str) -> str:
+    """Why `name` has no direction, with the fix."""
+    if not is_metric(name):
+        return unknown(name)
+    if fact(name) is None:
+        return "no direction is declared for this metric (neither by the harness nor by lm-eval)"
+    return "a count, setting or bookkeeping value: neither higher nor lower is better; pick a rate, latency or score"
+
+
+def label(name: str) -> str:
+    """A metric's declared label, else its name."""
+    found = fact(name)
+    return found.label if found is not None and found.label else name
 
 
 class SeriesName(str):
@@ -231,8 +324,9 @@ def check_gates(spec: Any, prefix: str = "gates.") -> None:
                 for section in ("slo", "quality_floor", "relative") for name in getattr(gates, section) if not is_metric(name)]
     for field in ("objective", "quality_metric", "throughput_metric", "latency_metric"):
         name = getattr(gates.recommend, field)
-        if not is_metric(name):
-            problems.append(f"{prefix}recommend.{field}: '{name}': {unknown(name)}")
+        found = fact(name)
+        if found is None or found.higher_is_better is None:  # the recommendation ranks by it: it needs a direction
+            problems.append(f"{prefix}recommend.{field}: '{name}': {no_direction(name)}")
     if problems:
         raise SpecError(problems)
 

@@ -209,6 +209,16 @@ def test_everything_the_writer_logs_is_in_the_contract(logged):
     assert [n for n in named if not contract.is_metric(n)] == []
 
 
+def test_every_metric_the_writer_logs_has_a_declared_direction(logged):
+    """Each logged metric's fact is a lookup (declared next to its value, lm-eval's for a score): none is guessed,
+    none is missing (a new result field without a fact fails here)."""
+    _, _, runset = logged
+    written = sorted(set().union(*(r.metrics for r in runset.runs)))
+    assert len(written) > 100
+    assert [m for m in written if contract.fact(m) is None] == []
+    assert not contract.higher_is_better("perf/reconnects") and not contract.higher_is_better("server/preemptions")
+
+
 def test_every_series_the_writer_logs_is_metric_history_in_the_contract(logged):
     from harness.tracking.store import client
 

@@ -19,7 +19,8 @@ from harness.load.runner import LoadArtifacts, LoadResult
 from harness.load.stats import summarize
 from harness.server.endpoint import Endpoint
 from harness.spec import build_spec
-from harness.spec.capacity import CAPACITY_SEARCHES, CapacitySearchSpec
+from harness.facts import CAPACITY_SEARCHES
+from harness.spec.capacity import CapacitySearchSpec
 from harness.spec.load import LoadSpec
 from harness.stage import Progress
 from harness.stats.capacity import DEFAULT_CAPACITY_SEARCHES

@@ -98,3 +98,51 @@ def test_imports_point_down_the_pipeline(package, forbidden):
 def test_contract_constants_are_metric_names():
     names = [v for v in vars(contract).values() if isinstance(v, contract.MetricName)]
     assert len(names) >= 15 and all(contract.is_metric(n) for n in names)
+
+
+def test_every_written_metric_has_a_declared_fact():
+    """The writer's own metrics (a filled outcome and a repeated one): every name resolves to a fact by lookup."""
+    names = contract.written()
+    assert len(names) > 400
+    assert sorted(n for n in names if contract.fact(n) is None) == []
+    assert {n for n, f in contract.DECLARED.items() if f is None} <= {
+        t for t in contract.DECLARED if t.startswith(("quality/", "quality_idle/", "fidelity/"))}  # lm-eval's; fidelity TO MOVE
+
+
+def test_direction_is_a_lookup_never_a_guess():
+    up, down = contract.higher_is_better, lambda n: not contract.higher_is_better(n)
+    # read as higher-is-better by the old name guess
+    assert down("perf/reconnects") and down("perf/usage_missing") and down("server/preemptions")
+    assert up("perf/capacity_rps_at_slo") and up("perf/output_tokens_per_s") and down("perf/ttft_p95_ms_ci_high")
+    assert down("server/queue_time_s_p50") and up("server/prefix_cache_hit_rate") and down("perf/scan/2.5/e2e_p95_ms")
+    assert down("quality/wikitext/word_perplexity") and up("quality/arc_easy/acc_norm")  # lm-eval's registry
+    assert up("quality/gsm8k/exact_match_flexible_load_delta") and down("fidelity/noise/kl")
+    assert contract.fact("perf/ttft_p95_ms").unit == "ms" and contract.fact("gpu/power_w_mean").unit == "W"
+    # labels: declared with the field, a statistic named after it (the report's column headings)
+    assert [contract.label(n) for n in ("perf/ttft_p95_ms", "server/queue_time_s_p50", "perf/capacity_rps_at_slo")] == [
+        "TTFT p95 ms", "queue p50 s", "capacity rps@SLO"]
+    assert contract.label("perf/no_such_metric") == "perf/no_such_metric"
+    for name in ("perf/no_such_metric", "quality/mytask/my_score", "perf/requests", "knob/parallel"):
+        with pytest.raises(SpecError, match=name):
+            contract.higher_is_better(name)
+    assert contract.fact("perf/no_such_metric") is None and contract.fact("quality/mytask/my_score") is None
+
+
+def test_a_result_field_without_a_fact_is_logged_without_one():
+    """LoadSummary.flat_metrics carries each field's declared fact; a field without one reaches the contract as None."""
+    import dataclasses
+
+    from harness.facts import fact_of
+    from harness.load.stats import summarize
+
+    flat = summarize([]).flat_metrics()
+    assert flat and all(fact_of(v) is not None for v in flat.values())
+    Bare = dataclasses.make_dataclass("Bare", [("extra_count", int, dataclasses.field(default=1))], bases=(LoadSummary,), frozen=True)
+    bare = Bare(**{f.name: getattr(summarize([]), f.name) for f in fields(LoadSummary)})
+    assert fact_of(bare.flat_metrics()["perf/extra_count"]) is None
+
+
+def test_an_objective_without_a_direction_is_a_spec_error():
+    spec = build_spec({"name": "x", "gates": {"recommend": {"objective": "perf/requests"}}}, {}, [])
+    with pytest.raises(SpecError, match="recommend.objective: 'perf/requests': a count"):
+        contract.check_gates(spec)

@@ -1,7 +1,7 @@
 """The house rule: imports point down the pipeline.
 
 cli -> pipeline -> report | gates -> tracking -> outcome -> stages (load, quality, fidelity) -> loadgen
--> server -> stage protocol -> spec -> errors. A module may import its own package and anything
+-> server -> stage protocol -> spec -> facts -> errors. A module may import its own package and anything
 on a lower floor; report and gates (one floor) never import each other, nor do load and quality.
 Lazy imports inside functions count too.
 """
@@ -25,6 +25,7 @@ FLOORS = {
     "stage": 1.5,
     "spec": 1,
     "redaction": 0.5,
+    "facts": 0.25,
     "stats": 0.5,
     "errors": 0,
     "__version__": -1,
