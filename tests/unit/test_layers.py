@@ -26,6 +26,7 @@ FLOORS = {
     "spec": 1,
     "redaction": 0.5,
     "stats": 0.5,
+    "words": 0.5,
     "errors": 0,
     "__version__": -1,
 }
