@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.fidelity.records import load_reference  # noqa: E402
-from harness.fidelity.settings import FidelitySettings  # noqa: E402
 from harness.fidelity.stage import FidelityRun  # noqa: E402
 from harness.server.endpoint import Endpoint  # noqa: E402
+from harness.spec.fidelity import FidelitySpec  # noqa: E402
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -32,8 +32,8 @@ def _pair(text: str) -> tuple[str, str]:
     return name, url.rstrip("/")
 
 
-def _run(settings: FidelitySettings, name: str, url: str, model: str, folder: Path, reference=None):
-    run = FidelityRun(settings, Endpoint(url, model, engine="openai"), folder, reference=reference).start()
+def _run(spec: FidelitySpec, name: str, url: str, model: str, folder: Path, reference=None):
+    run = FidelityRun(spec, Endpoint(url, model, engine="openai"), folder, reference=reference).start()
     while run.running():
         time.sleep(2)
         print(f"  {name}: {run.progress()}", file=sys.stderr, flush=True)
@@ -51,21 +51,21 @@ def main() -> int:
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=1)
     args = ap.parse_args()
-    settings = FidelitySettings(prompts=args.prompts, max_tokens=args.max_tokens, top_k=args.top_k, concurrency=args.concurrency)
+    spec = FidelitySpec(prompts=args.prompts, max_tokens=args.max_tokens, top_k=args.top_k, concurrency=args.concurrency)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     name, url = args.baseline
-    base = _run(settings, name, url, args.model, args.out / name)
+    base = _run(spec, name, url, args.model, args.out / name)
     assert base.reference_path is not None
     reference = load_reference(base.reference_path)
     rows = {name: {"role": "baseline (noise floor: 2nd pass vs 1st)", "notes": base.notes,
                    "metrics": base.comparison.metrics() if base.comparison else {}}}
     lines = [f"{name} (noise floor): {base.comparison.line() if base.comparison else 'no second pass'}"]
     for cname, curl in args.candidate:
-        res = _run(settings, cname, curl, args.model, args.out / cname, reference=reference)
+        res = _run(spec, cname, curl, args.model, args.out / cname, reference=reference)
         rows[cname] = {"role": f"candidate vs {name}", "notes": res.notes, "metrics": res.comparison.metrics() if res.comparison else {}}
         lines.append(f"{cname} vs {name}: {res.comparison.line() if res.comparison else 'no comparison'}")
-    summary = {"settings": settings.__dict__, "baseline": name, "wall_s": round(time.time() - started, 1), "passes": rows}
+    summary = {"settings": spec.model_dump(mode="json"), "baseline": name, "wall_s": round(time.time() - started, 1), "passes": rows}
     (args.out / "fidelity.json").write_text(json.dumps(summary, indent=2, default=str))
     table = ["| pass | identical | top-1 agreement | KL (nats) | first divergence |", "|---|---|---|---|---|"]
     for pname, row in rows.items():

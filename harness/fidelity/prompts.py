@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import FidelityError
-from harness.fidelity.settings import FidelitySettings
-from harness.loadgen.prompts import words
+from harness.spec.fidelity import FidelitySpec
+from harness.words import words
 
 _TEMPLATES = (
     "What is {x}? Answer in one sentence.",
@@ -41,16 +41,16 @@ class FidelityPrompt:
     text: str
 
 
-def build_prompts(settings: FidelitySettings) -> list[FidelityPrompt]:
-    """`settings.prompts` prompts from `settings.source`, the same for the same seed on every machine."""
-    if settings.source == "synthetic":
-        return synthetic(settings.prompts, settings.seed)
-    folder = data_folder(settings.data_dir)
-    if settings.source == "gsm8k":
+def build_prompts(spec: FidelitySpec) -> list[FidelityPrompt]:
+    """`spec.prompts` prompts from `spec.source`, the same for the same seed on every machine."""
+    if spec.source == "synthetic":
+        return synthetic(spec.prompts, spec.seed)
+    folder = data_folder(spec.data_dir)
+    if spec.source == "gsm8k":
         rows = _jsonl(folder / "gsm8k" / "test.jsonl", "question")
-        return _sample([FidelityPrompt(f"gsm8k-{i:04d}", r["question"]) for i, r in enumerate(rows)], settings)
+        return _sample([FidelityPrompt(f"gsm8k-{i:04d}", r["question"]) for i, r in enumerate(rows)], spec)
     rows = _jsonl(folder / "ifeval" / "input_data.jsonl", "prompt")
-    return _sample([FidelityPrompt(f"ifeval-{r.get('key', i)}", r["prompt"]) for i, r in enumerate(rows)], settings)
+    return _sample([FidelityPrompt(f"ifeval-{r.get('key', i)}", r["prompt"]) for i, r in enumerate(rows)], spec)
 
 
 def synthetic(n: int, seed: int) -> list[FidelityPrompt]:
@@ -65,7 +65,7 @@ def synthetic(n: int, seed: int) -> list[FidelityPrompt]:
 
 
 def data_folder(data_dir: str | None) -> Path:
-    """The data directory: the setting, else `HARNESS_DATA_DIR`; never a download."""
+    """The data directory: `fidelity.data_dir` (filled from quality.data_dir), else `HARNESS_DATA_DIR`; never a download."""
     chosen = data_dir or os.environ.get("HARNESS_DATA_DIR")
     if not chosen:
         raise FidelityError("fidelity prompts from a dataset need a data directory: set the fidelity data_dir or "
@@ -87,9 +87,9 @@ def _jsonl(path: Path, key: str) -> list[dict]:
     return rows
 
 
-def _sample(prompts: list[FidelityPrompt], settings: FidelitySettings) -> list[FidelityPrompt]:
+def _sample(prompts: list[FidelityPrompt], spec: FidelitySpec) -> list[FidelityPrompt]:
     """A seeded sample (without replacement), in file order; all of them when fewer than asked."""
-    if settings.prompts >= len(prompts):
+    if spec.prompts >= len(prompts):
         return prompts
-    picked = sorted(random.Random(f"fidelity:{settings.seed}").sample(range(len(prompts)), settings.prompts))
+    picked = sorted(random.Random(f"fidelity:{spec.seed}").sample(range(len(prompts)), spec.prompts))
     return [prompts[i] for i in picked]

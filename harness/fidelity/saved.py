@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.errors import FidelityError
 from harness.fidelity.compare import Comparison, compare
 from harness.fidelity.records import Reference, load_reference
-from harness.fidelity.settings import FidelitySettings
+from harness.spec.fidelity import FidelitySpec
 
 REFERENCE_FILE = "reference.jsonl"
 GENERATIONS_FILE = "generations.jsonl"
@@ -42,23 +42,23 @@ def reference_file(path: str | Path) -> Path:
                         "(in its run folder, or downloaded from its MLflow artifacts)")
 
 
-def open_saved(path: str | Path, settings: FidelitySettings) -> SavedBaseline:
+def open_saved(path: str | Path, spec: FidelitySpec) -> SavedBaseline:
     """The reference at `path` (see `reference_file`) and the noise floor of the `generations.jsonl` beside it."""
     reference = load_reference(reference_file(path))
     assert reference.path is not None
     second = reference.path.with_name(GENERATIONS_FILE)
     notes: list[str] = []
     info = reference.info
-    if info is not None and (info.max_tokens, info.top_k) != (settings.max_tokens, settings.top_k):
+    if info is not None and (info.max_tokens, info.top_k) != (spec.max_tokens, spec.top_k):
         notes.append(f"the reference was made with max_tokens {info.max_tokens}, top_k {info.top_k}: variants are sent those "
-                     f"(like for like), not the spec's {settings.max_tokens}, {settings.top_k}")
+                     f"(like for like), not the spec's {spec.max_tokens}, {spec.top_k}")
     if not second.is_file():
         notes.append(f"no noise floor: {second.name} (the baseline's second pass) is not beside {reference.path.name}")
         return SavedBaseline(reference, None, tuple(notes))
     passes = load_reference(second)
     try:
-        floor = compare(reference, passes.generations.values(), bootstrap=settings.bootstrap,
-                        confidence=settings.confidence, seed=settings.seed)
+        floor = compare(reference, passes.generations.values(), bootstrap=spec.bootstrap,
+                        confidence=spec.confidence, seed=spec.seed)
     except FidelityError as exc:
         notes.append(f"no noise floor from {second.name}: {exc}")
         floor = None

@@ -1,8 +1,8 @@
 """The fidelity stage: send the prompt set, keep (or compare against) the baseline's tokens and top-k log-probabilities.
 
-    baseline = FidelityRun(settings, endpoint, folder / "fidelity").start().finish()
+    baseline = FidelityRun(spec.fidelity, endpoint, folder / "fidelity").start().finish()
     # baseline.reference_path: fidelity/reference.jsonl; baseline.comparison: its second pass (the noise floor)
-    variant = FidelityRun(settings, other_endpoint, folder2 / "fidelity", reference=load_reference(path)).start().finish()
+    variant = FidelityRun(spec.fidelity, other_endpoint, folder2 / "fidelity", reference=load_reference(path)).start().finish()
 
 A variant is sent the reference's own prompts (read from the file), so a later sweep compares
 like for like without relaunching the baseline. Requests go out `concurrency` at a time from a
@@ -26,8 +26,8 @@ from harness.fidelity.compare import Comparison, compare
 from harness.fidelity.prompts import FidelityPrompt, build_prompts
 from harness.fidelity.records import Generation, PassInfo, Reference, save_pass
 from harness.fidelity.saved import GENERATIONS_FILE, REFERENCE_FILE  # noqa: F401  (re-exported)
-from harness.fidelity.settings import FidelitySettings
 from harness.server.endpoint import Endpoint
+from harness.spec.fidelity import FidelitySpec
 from harness.stage import Progress
 
 
@@ -44,7 +44,8 @@ class FidelityResult:
     sent: int
     answered: int
     duration_s: float
-    settings: FidelitySettings
+    spec: FidelitySpec
+    """The section the pass was made with."""
     notes: list[str] = field(default_factory=list)
     """How the comparison was made when that differs from what was asked (e.g. teacher forcing unavailable)."""
     failures: list[Failure] = field(default_factory=list)
@@ -71,9 +72,9 @@ class FidelityRun:
 
     name = "fidelity"
 
-    def __init__(self, settings: FidelitySettings, endpoint: Endpoint, folder: Path, reference: Reference | None = None,
+    def __init__(self, spec: FidelitySpec, endpoint: Endpoint, folder: Path, reference: Reference | None = None,
                  prompts: list[FidelityPrompt] | None = None, dialect: Dialect | None = None):
-        self.settings = settings
+        self.spec = spec
         self.dialect = dialect
         """How the server is asked to score a continuation; None = learned from its first reply."""
         self._dialect: Dialect | None = dialect
@@ -83,8 +84,8 @@ class FidelityRun:
         if reference is not None:  # the reference's own prompts, in its order
             self.prompts = [FidelityPrompt(g.prompt_id, g.prompt) for g in reference.generations.values()]
         else:
-            self.prompts = prompts if prompts is not None else build_prompts(settings)
-        passes = 1 if reference is not None or not settings.noise_floor else 2
+            self.prompts = prompts if prompts is not None else build_prompts(spec)
+        passes = 1 if reference is not None or not spec.noise_floor else 2
         self._total = passes * len(self.prompts)
         self._done = 0
         self._answered = 0
@@ -132,7 +133,7 @@ class FidelityRun:
             self._error = exc
 
     def _measure(self) -> FidelityResult:
-        s = self.settings
+        s = self.spec
         timeout = httpx.Timeout(s.request_timeout_s, connect=5.0)
         limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
         with httpx.Client(timeout=timeout, limits=limits) as http:
@@ -162,7 +163,7 @@ class FidelityRun:
 
     def _info(self, ref_info: PassInfo | None) -> PassInfo:
         """This pass's settings; against a reference, its max_tokens and top_k (like for like)."""
-        s = self.settings
+        s = self.spec
         return PassInfo(ref_info.max_tokens if ref_info else s.max_tokens, ref_info.top_k if ref_info else s.top_k, s.seed,
                         ref_info.source if ref_info else s.source, self.endpoint.engine, self.endpoint.model,
                         self.endpoint.base_url, dict(self.endpoint.info), time.time())
@@ -170,8 +171,8 @@ class FidelityRun:
     def _pass(self, client: FidelityClient, info: PassInfo, reference: Reference | None, label: str) -> list[Generation]:
         """Every prompt once, `concurrency` at a time; teacher-forced against `reference` where the engine can."""
         self._label = label
-        force = [reference is not None and client.can_force and self.settings.teacher_forcing == "auto"]
-        deadline = self._started + self.settings.timeout_s
+        force = [reference is not None and client.can_force and self.spec.teacher_forcing == "auto"]
+        deadline = self._started + self.spec.timeout_s
         results: dict[str, Generation] = {}
         errors: list[str] = []
 
@@ -188,10 +189,10 @@ class FidelityRun:
             return gen
 
         pending = list(self.prompts)
-        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="fidelity") as pool:
+        with ThreadPoolExecutor(self.spec.concurrency, thread_name_prefix="fidelity") as pool:
             inflight: dict[Future, FidelityPrompt] = {}
             while pending or inflight:
-                while pending and len(inflight) < self.settings.concurrency and not self._stop.is_set() and time.monotonic() < deadline:
+                while pending and len(inflight) < self.spec.concurrency and not self._stop.is_set() and time.monotonic() < deadline:
                     prompt = pending.pop(0)
                     inflight[pool.submit(one, prompt)] = prompt
                 if not inflight:
@@ -218,14 +219,14 @@ class FidelityRun:
             self._failures.append(Failure("fidelity", f"{len(errors)} of {total} fidelity prompts failed{where}; first: {first}",
                                           "FidelityError"))
         if pending:
-            why = "stopped" if self._stop.is_set() else f"the {self.settings.timeout_s:.0f} s deadline passed"
+            why = "stopped" if self._stop.is_set() else f"the {self.spec.timeout_s:.0f} s deadline passed"
             self._failures.append(Failure("fidelity", f"{len(pending)} of {total} fidelity prompts not sent{where}: {why}",
                                           "FidelityError"))
 
     def _compare(self, reference: Reference, gens: list[Generation]) -> Comparison:
         if not gens:
             raise FidelityError(self._why_empty("this pass"))
-        s = self.settings
+        s = self.spec
         return compare(reference, gens, bootstrap=s.bootstrap, confidence=s.confidence, seed=s.seed)
 
     def _why_empty(self, what: str) -> str:
@@ -235,11 +236,11 @@ class FidelityRun:
     def _done_result(self, role: Literal["baseline", "variant"], comparison: Comparison | None, ref_path: Path | None,
                      path: Path | None) -> FidelityResult:
         if comparison is not None and comparison.method == "first_divergence" and not self._notes:
-            why = "teacher forcing is off" if self.settings.teacher_forcing == "off" else \
+            why = "teacher forcing is off" if self.spec.teacher_forcing == "off" else \
                 "the server's answers show no way to score a given continuation (no token ids, no prompt_token_ids)"
             self._notes.append(f"compared up to and including the first differing token: {why}")
         elif comparison is not None and comparison.method == "teacher_forcing" and self._dialect is not None:
             self._notes.append(f"teacher-forced through {self._dialect.how}: "
                                f"{comparison.coverage:.1%} of the reference's positions scored")
         return FidelityResult(role, comparison, ref_path, path, self._total, self._answered,
-                              time.monotonic() - self._started, self.settings, list(self._notes), list(self._failures))
+                              time.monotonic() - self._started, self.spec, list(self._notes), list(self._failures))

@@ -1,8 +1,8 @@
 """Seeded synthetic prompts with controlled lengths.
 
 Without a tokenizer, lengths are in words drawn from a list of common English words that
-BPE tokenizers encode as one token each (with their leading space); the server's reported
-prompt tokens are what the metrics use.
+BPE tokenizers encode as one token each (harness/words.py); the server's reported prompt tokens
+are what the metrics use.
 """
 
 from __future__ import annotations
@@ -11,25 +11,11 @@ import random
 from dataclasses import dataclass
 
 from harness.spec.load import LengthDist
-
-_WORDS = (
-    "the of and to in is was he for it with as his on be at by had are but from or have an they which "
-    "one you were her all she there would their we him been has when who will more no if out so said what "
-    "up its about into than them can only other new some could time these two may then do first any my now "
-    "such like our over man me even most made after also did many before must through back years where much "
-    "your way well down should because each just those people how too little state good very make world still "
-    "own see men work long get here between both life being under never day same another know while last might "
-    "us great old year off come since against go came right used take three"
-).split()
+from harness.words import words
 
 _INSTRUCTION = "Read the words above and write a short story that uses as many of them as you can."
 _QUESTION = "Using only the document above, summarise what it says about the first and the last sentence."
 _SYSTEM_TAIL = "You are a helpful assistant. Answer the user's request."
-
-
-def words(n: int, rng: random.Random) -> str:
-    """`n` seeded words, each one token for common BPE tokenizers."""
-    return " ".join(rng.choice(_WORDS) for _ in range(max(1, n)))
 
 
 def document(n: int, rng: random.Random) -> str:

@@ -19,75 +19,109 @@ from pathlib import Path
 
 from harness.errors import FidelityError, SpecError
 from harness.fidelity.compare import Comparison
-from harness.fidelity.records import Reference, load_reference
-from harness.fidelity.saved import open_saved
-from harness.fidelity.settings import FidelitySettings, settings_from_spec
+from harness.fidelity.records import Reference, load_reference, meta_path
+from harness.fidelity.saved import GENERATIONS_FILE, SavedBaseline, open_saved, reference_file
 from harness.fidelity.stage import FidelityRun
 from harness.outcome import VariantOutcome
 from harness.server.endpoint import Endpoint
-from harness.spec.fidelity import fidelity_baseline, fidelity_on
+from harness.spec.fidelity import FidelitySpec, fidelity_baseline, fidelity_on
 from harness.spec.model import ExperimentSpec, ResolvedVariant
+
+
+def section(spec: ExperimentSpec) -> FidelitySpec:
+    """The `fidelity` section the stage runs with: an unset `data_dir` is `quality.data_dir`."""
+    f = spec.fidelity
+    if f.data_dir is None and spec.quality.data_dir is not None:
+        return f.model_copy(update={"data_dir": spec.quality.data_dir})
+    return f
 
 
 def preflight(spec: ExperimentSpec) -> None:
     """Before any server starts: a usable `fidelity.reference`, and the prompt source's files; SpecError naming the field."""
     if not fidelity_on(spec):
         return
-    f = spec.fidelity
-    try:
-        settings = settings_from_spec(f, spec.quality.data_dir)
-    except FidelityError as exc:
-        raise SpecError([f"fidelity: {exc}"]) from None
+    f = section(spec)
     if f.reference is not None:
         try:
-            open_saved(f.reference, settings)
+            _open_reference(f.reference, f)
         except FidelityError as exc:
             raise SpecError([f"fidelity.reference: {exc}"]) from None
-    elif settings.source != "synthetic":
+    elif f.source != "synthetic":
         from harness.fidelity.prompts import build_prompts
 
         try:
-            build_prompts(settings)
+            build_prompts(f)
         except FidelityError as exc:
             raise SpecError([f"fidelity.source: {exc}"]) from None
+
+
+_OPENED: dict[tuple, SavedBaseline] = {}
+"""The last saved reference read (one entry): what the preflight read, the plan reuses."""
+
+
+def _open_reference(path: str | Path, f: FidelitySpec) -> SavedBaseline:
+    """`open_saved`, read and bootstrapped once a sweep: again only when its files or the settings it used changed."""
+    file = reference_file(path)
+    second = file.with_name(GENERATIONS_FILE)
+    files = (file, meta_path(file), second, meta_path(second))
+    key = (*map(_stamp, files), f.max_tokens, f.top_k, f.bootstrap, f.confidence, f.seed)
+    if key not in _OPENED:
+        saved = open_saved(file, f)
+        _OPENED.clear()
+        _OPENED[key] = saved
+    return _OPENED[key]
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
 @dataclass
 class FidelityPlan:
     """Who is the baseline, and what every other variant is compared against (filled once the baseline has run)."""
 
-    settings: FidelitySettings
+    spec: FidelitySpec
+    """The section the stage runs with (`section(spec)`)."""
     baseline: str | None
     """The variant of this sweep whose pass is the reference; None with a saved reference."""
-    required: bool
-    """`fidelity.enabled: true`: a failed stage fails the variant. Default-on: an endpoint without log-probabilities
-    skips the stage with a note."""
-    when: str = "before_load"
     reference: Reference | None = None
     floor: Comparison | None = None
     notes: list[str] = field(default_factory=list)
     """Said once for the sweep (a saved reference's settings, a missing noise floor)."""
 
+    @property
+    def required(self) -> bool:
+        """`fidelity.enabled: true`: a failed stage fails the variant. Default-on: an endpoint without log-probabilities
+        skips the stage with a note."""
+        return self.spec.enabled is True
+
+    @property
+    def when(self) -> str:
+        return self.spec.when
+
     @classmethod
     def of(cls, spec: ExperimentSpec, folder: Path, kept: dict[str, str] | None = None) -> "FidelityPlan | None":
         if not fidelity_on(spec):
             return None
-        f = spec.fidelity
-        settings = settings_from_spec(f, spec.quality.data_dir)
+        f = section(spec)
         baseline = None if f.reference is not None else fidelity_baseline(spec)
-        plan = cls(settings, baseline, f.enabled is True, f.when)
+        plan = cls(f, baseline)
         saved = f.reference if f.reference is not None else (
             _kept_pass(folder / baseline) if baseline is not None and baseline in (kept or {}) else None)
         if saved is not None:
             try:
-                plan._use(open_saved(saved, settings))
+                plan._use(_open_reference(saved, f))
             except FidelityError as exc:
                 if f.reference is not None:
                     raise SpecError([f"fidelity.reference: {exc}"]) from None
                 plan.notes.append(f"the kept baseline {baseline} left no reference ({exc}); fidelity not compared")
         return plan
 
-    def _use(self, saved) -> None:
+    def _use(self, saved: SavedBaseline) -> None:
         self.reference, self.floor = saved.reference, saved.noise_floor
         self.notes.extend(saved.notes)
 
@@ -100,7 +134,7 @@ class FidelityPlan:
 
     def stage(self, variant: ResolvedVariant, endpoint: Endpoint, folder: Path) -> tuple[FidelityRun | None, str]:
         """The variant's stage (None when there is nothing to compare against) and what it does, in words."""
-        s = self.settings
+        s = self.spec
         if self.is_baseline(variant):
             passes = "two passes (reference, noise floor)" if s.noise_floor else "the reference pass"
             return FidelityRun(s, endpoint, folder), f"baseline: {s.prompts} prompts x {s.max_tokens} tokens, {passes}"

@@ -158,8 +158,9 @@ def _leaf(cfg: dict[str, Any], path: Path | None) -> Leaf:
     )
 
 
-def _members(cfg: dict[str, Any], base: Path, root: Path, seen: frozenset[str]) -> list[Leaf]:
-    """A group's leaves: its `task:` entries (names of tasks, groups or tags, or inline task dicts)."""
+def _group_leaves(cfg: dict[str, Any], base: Path, root: Path, seen: frozenset[str]) -> list[Leaf]:
+    """A group's leaves as its YAML lists them: its `task:` entries (names of tasks, groups or tags, or inline task
+    dicts). They become `TaskPlan.subtasks` (which lm-eval tasks a harness task owns: harness/quality/groups.py)."""
     entries = cfg.get("task") or []
     out: list[Leaf] = []
     for entry in entries if isinstance(entries, list) else [entries]:
@@ -169,7 +170,7 @@ def _members(cfg: dict[str, Any], base: Path, root: Path, seen: frozenset[str]) 
             except QualityError:  # e.g. a tag its members inherit through an include: lm-eval knows it, the line scan not
                 out.append(Leaf(entry, None, None, None))
         elif isinstance(entry, dict) and "group" in entry:
-            out += _members(entry, base, root, seen)
+            out += _group_leaves(entry, base, root, seen)
         elif isinstance(entry, dict) and "task" in entry:
             name = str(entry["task"])
             known = _index(root).tasks.get(name)
@@ -196,16 +197,16 @@ def lookup(name: str, root: Path | None = None, _seen: frozenset[str] = frozense
         path = index.tasks[name]
         cfg = load_config(path)
         if "group" in cfg and isinstance(cfg.get("task"), list):
-            return TaskInfo(name, "group", _members(cfg, path, root, seen), path)
+            return TaskInfo(name, "group", _group_leaves(cfg, path, root, seen), path)
         return TaskInfo(name, "task", [_leaf({**cfg, "task": name}, path)], path)
     if name in index.groups:
         path = index.groups[name]
-        return TaskInfo(name, "group", _members(load_config(path), path, root, seen), path)
+        return TaskInfo(name, "group", _group_leaves(load_config(path), path, root, seen), path)
     if name in index.tags:
         leaves = []
         for path in index.tags[name]:
             cfg = load_config(path)
-            leaves += _members(cfg, path, root, seen) if "group" in cfg else [_leaf(cfg, path)]
+            leaves += _group_leaves(cfg, path, root, seen) if "group" in cfg else [_leaf(cfg, path)]
         return TaskInfo(name, "tag", leaves)
     import difflib
 
@@ -220,7 +221,7 @@ def read_file(path: Path, root: Path | None = None) -> TaskInfo:
         raise QualityError(f"quality.tasks: task file {path} does not exist")
     cfg = load_config(path)
     if "group" in cfg:
-        return TaskInfo(str(cfg["group"]), "file", _members(cfg, path, root or tasks_dir(), frozenset()), path)
+        return TaskInfo(str(cfg["group"]), "file", _group_leaves(cfg, path, root or tasks_dir(), frozenset()), path)
     if not isinstance(cfg.get("task"), str):
         raise QualityError(f"quality.tasks: task file {path} has no `task:` name")
     return TaskInfo(str(cfg["task"]), "file", [_leaf(cfg, path)], path)

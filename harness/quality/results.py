@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import QualityError
+from harness.quality.groups import below, members
 from harness.quality.tasks import TaskPlan
 
 KNOWN_METRICS = {
@@ -74,38 +75,25 @@ def _count(results: dict[str, Any], name: str) -> int | None:
     return int(n.get("effective", n.get("original", 0)))
 
 
-def _members(results: dict[str, Any], group: str) -> list[str]:
-    """Every task and subgroup below `group` (lm-eval's group_subtasks, recursively)."""
-    tree = results.get("group_subtasks", {})
-    out, todo = [], list(tree.get(group, []))
-    while todo:
-        name = todo.pop(0)
-        if name not in out:
-            out.append(name)
-            todo += tree.get(name, [])
-    return out
-
-
 def parse_results(results: dict[str, Any], plans: list[TaskPlan]) -> tuple[dict[str, dict[str, Score]], dict[str, int]]:
     """task -> metric -> Score, and task -> samples scored, for every plan (and a group's members)."""
     entries = results.get("results", {})
+    tree = results.get("group_subtasks", {})
     scores: dict[str, dict[str, Score]] = {}
     counts: dict[str, int] = {}
     for plan in plans:
         entry = entries.get(plan.lm_eval_task)
-        members = _members(results, plan.lm_eval_task) if plan.scope in ("group", "tag") else []
-        if plan.scope == "tag" and not members:
-            members = [t for t in plan.subtasks if t in entries]
-        if entry is None and not members:
+        scored = [m for m in members(plan, tree) if m in entries or m in tree]
+        if entry is None and not scored:
             raise QualityError(f"lm-eval results have no entry for {plan.lm_eval_task}")
         scores[plan.task] = entry_scores(entry or {})
-        leaf_counts = {m: c for m in members if m not in results.get("group_subtasks", {}) and (c := _count(results, m)) is not None}
+        leaf_counts = {m: c for m in scored if m not in tree and (c := _count(results, m)) is not None}
         own = _count(results, plan.lm_eval_task)
         counts[plan.task] = own if own is not None else sum(leaf_counts.values())
-        for member in members:
+        for member in scored:
             if member in entries and safe(member) not in scores:
                 scores[safe(member)] = entry_scores(entries[member])
-                counts[safe(member)] = leaf_counts.get(member, sum(c for m, c in leaf_counts.items() if m in _members(results, member)))
+                counts[safe(member)] = leaf_counts.get(member, sum(c for m, c in leaf_counts.items() if m in below(member, tree)))
     return scores, counts
 
 

@@ -25,7 +25,8 @@ from harness.quality.error_answers import ERRORS_ENV, read_errors
 from harness.quality.reasoning import COMPLETIONS_MODEL, LOG_ENV, MODEL, PATTERN_ENV
 from harness.quality.log_progress import read_progress
 from harness.quality.results import Score, parse_results, quality_flags  # noqa: F401  (Score, parse_results: re-exported)
-from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, task_owner, write_tables
+from harness.quality.groups import owners
+from harness.quality.samples import ReasoningStats, build_tables, read_reasoning, write_tables
 from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
@@ -213,7 +214,7 @@ class QualityRun:
             time.sleep(0.5)
         code = self.proc.poll()
         self.proc.stop()
-        errors = read_errors(self.errors_log, task_owner(self.plans))
+        errors = read_errors(self.errors_log, owners(self.plans))
         if errors:  # no score computed on an error answer goes anywhere (lm-eval stopped before scoring them)
             raise QualityError(errors.message(self.errors_log, self.log))
         merged: dict = {}
@@ -234,7 +235,7 @@ class QualityRun:
         done = merged.get("results", {})  # the tasks lm-eval scored, over every pass's results file
         scores, counts = parse_results(merged, [p for p in ran if p.lm_eval_task in done or p.scope in ("group", "tag")])
         sample_files = sorted(f for p in self.passes for f in p.out_dir.rglob("samples_*.jsonl"))
-        tables, reasoning = build_tables(sample_files, self.plans, read_reasoning(self.reasoning_log))
+        tables, reasoning = build_tables(sample_files, self.plans, read_reasoning(self.reasoning_log), merged.get("group_subtasks"))
         if self.cache is not None and self.reasoning_log.is_file():  # the run's artifacts keep a copy
             shutil.copyfile(self.reasoning_log, self.folder / "reasoning.jsonl")
         return QualityResult(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.quality.groups import Tree, owners
 from harness.quality.results import metric_name, safe
 from harness.quality.tasks import TaskPlan
 
@@ -104,19 +105,11 @@ def read_reasoning(log: Path) -> dict[str, int]:
     return out
 
 
-def task_owner(plans: list[TaskPlan]) -> dict[str, str]:
-    """lm-eval task name -> the harness task whose table holds it."""
-    out: dict[str, str] = {}
-    for plan in plans:
-        out[plan.lm_eval_task] = plan.task
-        for sub in plan.subtasks:
-            out.setdefault(sub, plan.task)
-    return out
-
-
-def build_tables(sample_files: list[Path], plans: list[TaskPlan], reasoning: dict[str, int]) -> tuple[dict[str, dict[str, Any]], dict[str, ReasoningStats]]:
-    """(task -> table {"columns", "data"}, task -> reasoning counts) from lm-eval's sample files."""
-    owner = task_owner(plans)
+def build_tables(sample_files: list[Path], plans: list[TaskPlan], reasoning: dict[str, int],
+                 tree: Tree | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, ReasoningStats]]:
+    """(task -> table {"columns", "data"}, task -> reasoning counts) from lm-eval's sample files; a group's members
+    go to the group's table (`tree`: the results' `group_subtasks`, harness/quality/groups.py)."""
+    owner = owners(plans, tree)
     rows: dict[str, dict[tuple[str, Any], dict[str, Any]]] = defaultdict(dict)
     for path in sample_files:
         lm_task = sample_task(path)

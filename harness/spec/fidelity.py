@@ -1,7 +1,7 @@
 """The `fidelity` section: how closely every variant reproduces the baseline's tokens and next-token distributions.
 
-The stage itself is `harness/fidelity/` (its settings record, `FidelitySettings`, is built from this
-section by `harness.fidelity.settings.settings_from_spec`); what it measures is in docs/metrics.md,
+The stage itself is `harness/fidelity/` (`FidelityRun` takes this section, its `data_dir` filled from
+`quality.data_dir` by `harness.pipeline.fidelity.section`); what it measures is in docs/metrics.md,
 "Fidelity to the baseline". The cross-section rules (which variant is the baseline) are checked on
 the whole spec by `check_fidelity`, called by the loader (`harness/spec/loader.py`) and, for a spec built
 without it, by the pipeline before anything starts.

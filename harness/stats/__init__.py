@@ -2,6 +2,8 @@
 
 estimate (median over repeats, per-request bootstrap), compare (variant vs baseline), design (defaults,
 interleaved block schedule), multiple (Holm, Benjamini-Hochberg), power (detectable differences, repeats
-needed), capacity (search at SLO), simulate (the noise model the tests use), dist (t, binomial, normal).
-Pure Python + numpy; imports nothing from the harness but harness.errors. docs/statistics.md explains them.
+needed), capacity (search at SLO), simulate (the noise model the tests use). numpy, and scipy for the t,
+binomial and normal distributions (`scipy.special`'s stdtr, stdtrit, bdtr, ndtri: the routines scipy.stats
+evaluates, without its import time and per-call cost; imported inside the functions that need them); imports
+nothing from the harness but harness.errors. docs/statistics.md explains them.
 """

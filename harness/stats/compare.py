@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.stats.design import DEFAULT_LEVEL
-from harness.stats.dist import t_cdf, t_ppf
 from harness.stats.estimate import Statistic, vectorised
 
 VERDICTS = ("better", "worse", "indistinguishable")
@@ -96,9 +95,11 @@ def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin, 
         low = high = mean
         p = 1.0 if mean == 0.0 else 0.0
     else:
-        half = t_ppf(0.5 + level / 2.0, df) * se
+        from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile (what scipy.stats.t evaluates)
+
+        half = float(stdtrit(df, 0.5 + level / 2.0)) * se
         low, high = mean - half, mean + half
-        p = 2.0 * (1.0 - t_cdf(abs(mean) / se, df))
+        p = 2.0 * float(stdtr(df, -abs(mean) / se))
     ratio, lo, hi = to_ratio(mean), to_ratio(low), to_ratio(high)
     return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin), level, n,
                       method, higher_is_better, margin, p)

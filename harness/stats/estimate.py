@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stats.dist import binom_cdf, t_ppf
-
 Statistic = str | Callable[[np.ndarray], float]
 
 
@@ -61,14 +59,16 @@ def order_statistic_rank(n: int, level: float) -> int | None:
     """Largest k such that [x_(k), x_(n+1-k)] covers the median with probability >= level; None if none."""
     best = None
     for k in range(1, n // 2 + 1):
-        if 1.0 - 2.0 * binom_cdf(k - 1, n) >= level:
+        if order_statistic_coverage(n, k) >= level:
             best = k
     return best
 
 
 def order_statistic_coverage(n: int, k: int) -> float:
-    """Exact coverage of [x_(k), x_(n+1-k)] for the median of a continuous distribution."""
-    return 1.0 - 2.0 * binom_cdf(k - 1, n)
+    """Exact coverage of [x_(k), x_(n+1-k)] for the median of a continuous distribution: 1 - 2 P(Bin(n, 1/2) < k)."""
+    from scipy.special import bdtr  # the binomial cdf scipy.stats.binom.cdf evaluates
+
+    return 1.0 - 2.0 * float(bdtr(k - 1, n, 0.5))
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
@@ -80,8 +80,10 @@ def _finite(values: Sequence[float]) -> np.ndarray:
 
 def log_t_interval(x: np.ndarray, level: float) -> tuple[float, float]:
     """exp(mean(log x) -+ t_{n-1} s / sqrt(n)): the interval for the median of a log-normal."""
+    from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf evaluates)
+
     logs = np.log(x)
-    half = t_ppf(0.5 + level / 2.0, len(x) - 1) * float(np.std(logs, ddof=1)) / math.sqrt(len(x))
+    half = float(stdtrit(len(x) - 1, 0.5 + level / 2.0)) * float(np.std(logs, ddof=1)) / math.sqrt(len(x))
     centre = float(np.mean(logs))
     return math.exp(centre - half), math.exp(centre + half)
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 
-from harness.stats.dist import norm_ppf, t_cdf, t_ppf
-
 
 def _z(alpha: float, power: float) -> float:
     if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
         raise ValueError(f"need 0 < alpha < 1 and 0 < power < 1, got {alpha}, {power}")
-    return norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power)
+    from scipy.special import ndtri  # the standard normal quantile
+
+    return float(ndtri(1.0 - alpha / 2.0) + ndtri(power))
 
 
 def mdd_proportion(n: int, p: float = 0.5, alpha: float = 0.05, power: float = 0.8, *,
@@ -56,9 +56,11 @@ def power_relative(n: int, d: float, cv: float, alpha: float = 0.05, *, paired: 
     """Approximate power of the t-test to detect a relative difference d with n repeats per variant."""
     if n < 2 or cv <= 0 or d <= -1:
         raise ValueError(f"need n >= 2, cv > 0, d > -1, got n={n}, cv={cv}, d={d}")
+    from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile
+
     se, df = _se_df(n, cv, paired)
     delta = abs(math.log1p(d)) / se
-    return t_cdf(delta - t_ppf(1.0 - alpha / 2.0, df), df)
+    return float(stdtr(df, delta - stdtrit(df, 1.0 - alpha / 2.0)))
 
 
 def repeats_needed(d: float, cv: float, alpha: float = 0.05, power: float = 0.8, *, paired: bool = True,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from harness.stats.compare import Difference, paired_difference, unpaired_difference, verdict
-from harness.stats.dist import norm_ppf
 from harness.tracking.contract import Param
 from harness.tracking.run_record import RunRecord
 
@@ -106,7 +106,7 @@ def stderr_difference(baseline: RunRecord, variant: RunRecord, metric: str, *, h
 def _normal(names: tuple[str, str, str], base: float, value: float, se: float, n: int, method: str,
             higher_is_better: bool, level: float, margin: float) -> RunDifference:
     """A normal interval on value - base with standard error `se`, as a ratio to the baseline (1 + [low, high] / base)."""
-    delta, half = value - base, norm_ppf(0.5 + level / 2.0) * se
+    delta, half = value - base, NormalDist().inv_cdf(0.5 + level / 2.0) * se
     ratio, low, high = value / base, 1.0 + (delta - half) / base, 1.0 + (delta + half) / base
     p = math.erfc(abs(delta) / se / math.sqrt(2.0)) if se > 0 else float(delta == 0.0)
     d = Difference(names[0], ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level, n, method,
@@ -130,7 +130,7 @@ def interval_difference(baseline: RunRecord, variant: RunRecord, metric: str, *,
         logged = float(variant.params.get(Param.FIDELITY_CONFIDENCE, 0.95))
     except ValueError:
         logged = 0.95
-    z = norm_ppf(0.5 + logged / 2.0)
+    z = NormalDist().inv_cdf(0.5 + logged / 2.0)
     se = math.hypot((ia[1] - ia[0]) / (2 * z), (ib[1] - ib[0]) / (2 * z))
     prompts = variant.metric("fidelity/prompts")
     return _normal(names, base, value, se, int(prompts or 0), "normal on the logged bootstrap intervals over prompts (unpaired)",

@@ -13,7 +13,7 @@ import pytest
 from harness.errors import FidelityError
 from harness.fidelity.compare import kl_top
 from harness.fidelity.records import load_reference
-from harness.fidelity.settings import FidelitySettings
+from harness.spec.fidelity import FidelitySpec
 from harness.fidelity.stage import FidelityRun
 from harness.server.endpoint import Endpoint
 from tests.fakes.fake_logprobs import VOCAB, State, ToyModel, start, tokenize_chat
@@ -51,9 +51,9 @@ def _exact_kl(reference, noise: float) -> float:
 
 
 def test_baseline_then_variant_teacher_forced(fake_vllm, tmp_path):
-    settings = FidelitySettings(prompts=30, max_tokens=12, top_k=3, concurrency=2, bootstrap=300)
+    section = FidelitySpec(prompts=30, max_tokens=12, top_k=3, concurrency=2, bootstrap=300)
     base_ep, base_state = fake_vllm()
-    baseline = FidelityRun(settings, base_ep, tmp_path / "base").start().finish()
+    baseline = FidelityRun(section, base_ep, tmp_path / "base").start().finish()
 
     # the baseline: its reference on disk, its second pass teacher-forced over the first = the noise floor
     assert baseline.role == "baseline" and baseline.reference_path == tmp_path / "base" / "reference.jsonl"
@@ -77,7 +77,7 @@ def test_baseline_then_variant_teacher_forced(fake_vllm, tmp_path):
 
     # a variant, later, from the file alone: same prompts, teacher forcing over the reference's tokens
     var_ep, var_state = fake_vllm(noise=1.5)
-    variant = FidelityRun(settings, var_ep, tmp_path / "var", reference=reference).start().finish()
+    variant = FidelityRun(section, var_ep, tmp_path / "var", reference=reference).start().finish()
     c = variant.comparison
     assert variant.role == "variant" and variant.noise_floor is None and not variant.failures
     assert c.method == "teacher_forcing" and c.prompts == 30 and c.positions == 30 * 12
@@ -95,22 +95,22 @@ def test_baseline_then_variant_teacher_forced(fake_vllm, tmp_path):
 
 
 def test_top_k_covering_the_vocabulary_gives_the_exact_kl(fake_vllm, tmp_path):
-    settings = FidelitySettings(prompts=8, max_tokens=6, top_k=len(VOCAB), bootstrap=50, noise_floor=False)
+    section = FidelitySpec(prompts=8, max_tokens=6, top_k=len(VOCAB), bootstrap=50, noise_floor=False)
     base_ep, _ = fake_vllm()
-    baseline = FidelityRun(settings, base_ep, tmp_path / "b").start().finish()
+    baseline = FidelityRun(section, base_ep, tmp_path / "b").start().finish()
     assert baseline.comparison is None and baseline.reference_path is not None
     reference = load_reference(baseline.reference_path)
     var_ep, _ = fake_vllm(noise=0.8)
-    c = FidelityRun(settings, var_ep, tmp_path / "v", reference=reference).start().finish().comparison
+    c = FidelityRun(section, var_ep, tmp_path / "v", reference=reference).start().finish().comparison
     assert c.kl.value == pytest.approx(_exact_kl(reference, 0.8), rel=1e-6)
     assert c.uncovered_mass < 1e-6
 
 
 def test_no_prompt_logprobs_falls_back_to_the_first_divergence(fake_vllm, tmp_path):
-    settings = FidelitySettings(prompts=10, max_tokens=8, bootstrap=50, noise_floor=False)
-    reference = load_reference(FidelityRun(settings, fake_vllm()[0], tmp_path / "b").start().finish().reference_path)
+    section = FidelitySpec(prompts=10, max_tokens=8, bootstrap=50, noise_floor=False)
+    reference = load_reference(FidelityRun(section, fake_vllm()[0], tmp_path / "b").start().finish().reference_path)
     var_ep, _ = fake_vllm(noise=1.5, reject_prompt_logprobs=True)
-    result = FidelityRun(settings, var_ep, tmp_path / "v", reference=reference).start().finish()
+    result = FidelityRun(section, var_ep, tmp_path / "v", reference=reference).start().finish()
     assert result.comparison.method == "first_divergence"
     assert any("teacher forcing unavailable" in n and "HTTP 400" in n for n in result.notes)
     # up to and including the first differing token only
@@ -121,10 +121,10 @@ def test_no_prompt_logprobs_falls_back_to_the_first_divergence(fake_vllm, tmp_pa
 
 def test_teacher_forcing_off_and_estimator_is_consistent(fake_vllm, tmp_path):
     """With forcing off, the positions before the first divergence are the same as teacher forcing's."""
-    settings = FidelitySettings(prompts=6, max_tokens=8, bootstrap=50, noise_floor=False, teacher_forcing="off")
-    reference = load_reference(FidelityRun(settings, fake_vllm()[0], tmp_path / "b").start().finish().reference_path)
+    section = FidelitySpec(prompts=6, max_tokens=8, bootstrap=50, noise_floor=False, teacher_forcing="off")
+    reference = load_reference(FidelityRun(section, fake_vllm()[0], tmp_path / "b").start().finish().reference_path)
     ep, state = fake_vllm(noise=0.5)
-    result = FidelityRun(settings, ep, tmp_path / "v", reference=reference).start().finish()
+    result = FidelityRun(section, ep, tmp_path / "v", reference=reference).start().finish()
     assert result.comparison.method == "first_divergence" and "teacher forcing is off" in result.notes[0]
     assert not [b for p, b in state.bodies if p == "/v1/completions"]
     for row in result.comparison.rows:
@@ -141,9 +141,9 @@ def test_teacher_forcing_off_and_estimator_is_consistent(fake_vllm, tmp_path):
 def test_stop_keeps_what_was_answered_and_a_dead_endpoint_fails_clearly(fake_vllm, tmp_path):
     import time
 
-    settings = FidelitySettings(prompts=40, max_tokens=4, bootstrap=50)
+    section = FidelitySpec(prompts=40, max_tokens=4, bootstrap=50)
     ep, _ = fake_vllm(delay_s=0.05)
-    run = FidelityRun(settings, ep, tmp_path / "b").start()
+    run = FidelityRun(section, ep, tmp_path / "b").start()
     while run.progress().done < 5:
         time.sleep(0.02)
     assert run.running() and run.progress().total == 80 and "reference" in run.progress().detail
@@ -155,4 +155,4 @@ def test_stop_keeps_what_was_answered_and_a_dead_endpoint_fails_clearly(fake_vll
 
     dead = Endpoint("http://127.0.0.1:9", "nobody", engine="vllm")
     with pytest.raises(FidelityError, match="produced no answers.*4 of 4 fidelity prompts failed"):
-        FidelityRun(FidelitySettings(prompts=4, bootstrap=50, request_timeout_s=2), dead, tmp_path / "d").start().finish()
+        FidelityRun(FidelitySpec(prompts=4, bootstrap=50, request_timeout_s=2), dead, tmp_path / "d").start().finish()

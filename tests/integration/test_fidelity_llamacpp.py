@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.fidelity.records import load_reference
-from harness.fidelity.settings import FidelitySettings
+from harness.spec.fidelity import FidelitySpec
 from harness.fidelity.stage import FidelityRun
 from harness.server.launch import serve
 from harness.server.model_source import resolve_model
@@ -30,10 +30,10 @@ def test_q2_k_is_further_from_the_source_than_the_noise_floor(tmp_path):
     skip_without_quantize()
     source = Path(resolve_model(EMBEDDED_MODEL).location)
     q2k = derive(source, "Q2_K", tmp_path / "quantized")
-    settings = FidelitySettings(prompts=40, max_tokens=16, concurrency=1, bootstrap=1000)
+    section = FidelitySpec(prompts=40, max_tokens=16, concurrency=1, bootstrap=1000)
 
     with _serve(source, tmp_path / "base-server") as running:
-        baseline = FidelityRun(settings, running.endpoint, tmp_path / "base").start().finish()
+        baseline = FidelityRun(section, running.endpoint, tmp_path / "base").start().finish()
     floor = baseline.noise_floor
     assert floor is not None and floor.prompts == 40 and not baseline.failures
     # llama-server is teacher-forced through a grammar admitting only the reference's text
@@ -46,7 +46,7 @@ def test_q2_k_is_further_from_the_source_than_the_noise_floor(tmp_path):
     assert reference.info is not None and reference.info.engine == "llamacpp" and reference.info.top_k == 5
 
     with _serve(q2k.path, tmp_path / "q2k-server") as running:
-        variant = FidelityRun(settings, running.endpoint, tmp_path / "q2k", reference=reference).start().finish()
+        variant = FidelityRun(section, running.endpoint, tmp_path / "q2k", reference=reference).start().finish()
     c = variant.comparison
     assert c is not None and c.prompts == 40 and not variant.failures
     # Q2_K: less top-1 agreement and more KL than the source against itself, intervals apart

@@ -104,8 +104,8 @@ def _fidelity(folder: Path):
     """A real comparison of two passes (the second differs on half the prompts), as the fidelity stage makes it."""
     from harness.fidelity.compare import compare
     from harness.fidelity.records import Generation
-    from harness.fidelity.settings import FidelitySettings
     from harness.fidelity.stage import FidelityResult
+    from harness.spec.fidelity import FidelitySpec
 
     def gen(i: int, ids: list[int]) -> Generation:
         top = tuple(((f"t{t}", t, -0.2), (f"t{t + 1}", t + 1, -2.0)) for t in ids)
@@ -114,7 +114,7 @@ def _fidelity(folder: Path):
     ref = {f"p{i}": gen(i, [1, 2, 3]) for i in range(8)}
     floor = compare(ref, ref.values(), bootstrap=50)
     other = compare(ref, [gen(i, [1, 2, 3] if i % 2 else [1, 5, 5]) for i in range(8)], bootstrap=50)
-    return FidelityResult("variant", other, None, folder / "fidelity" / "generations.jsonl", 8, 8, 3.0, FidelitySettings(),
+    return FidelityResult("variant", other, None, folder / "fidelity" / "generations.jsonl", 8, 8, 3.0, FidelitySpec(),
                           ["compared up to the first differing token"], [], folder.parent / "base" / "reference.jsonl"), floor
 
 

@@ -12,7 +12,7 @@ from harness.fidelity.client import GRAMMAR, PLAIN, PROMPT_LOGPROBS, detect, gbn
 from harness.fidelity.compare import compare, compare_prompt, kl_top
 from harness.fidelity.prompts import FidelityPrompt, build_prompts, synthetic
 from harness.fidelity.records import Generation, PassInfo, load_reference, save_pass
-from harness.fidelity.settings import FidelitySettings
+from harness.spec.fidelity import FidelitySpec
 
 
 def _dist(rng: random.Random, n: int = 12, scale: float = 2.0) -> list[float]:
@@ -173,21 +173,14 @@ def test_prompts_are_seeded_and_read_local_datasets(data_dir, monkeypatch):
     assert a == b and len({p.id for p in a}) == 300 and len({p.text for p in a}) == 300
     assert synthetic(300, 6) != a and synthetic(10, 5) == a[:10]
     assert len({p.text for p in synthetic(450, 5)}) > 440  # past the templates: seeded word lists
-    gsm = build_prompts(FidelitySettings(prompts=25, source="gsm8k", data_dir=str(data_dir)))
+    gsm = build_prompts(FidelitySpec(prompts=25, source="gsm8k", data_dir=str(data_dir)))
     assert len(gsm) == 25 and all(p.id.startswith("gsm8k-") for p in gsm)
-    assert gsm == build_prompts(FidelitySettings(prompts=25, source="gsm8k", data_dir=str(data_dir)))
-    ife = build_prompts(FidelitySettings(prompts=5, source="ifeval", data_dir=str(data_dir)))
+    assert gsm == build_prompts(FidelitySpec(prompts=25, source="gsm8k", data_dir=str(data_dir)))
+    ife = build_prompts(FidelitySpec(prompts=5, source="ifeval", data_dir=str(data_dir)))
     assert len(ife) == 5 and ife[0].id.startswith("ifeval-")
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
     with pytest.raises(FidelityError, match="never downloads"):
-        build_prompts(FidelitySettings(source="gsm8k"))
-
-
-def test_settings_are_checked():
-    with pytest.raises(FidelityError, match="top_k"):
-        FidelitySettings(top_k=50)
-    with pytest.raises(FidelityError, match="prompts"):
-        FidelitySettings(prompts=0)
+        build_prompts(FidelitySpec(source="gsm8k"))
 
 
 def test_the_first_reply_says_how_the_server_scores_a_continuation(vllm_fixtures):

@@ -11,7 +11,6 @@ from harness.errors import FidelityError, SpecError
 from harness.fidelity.compare import compare
 from harness.fidelity.records import Generation, PassInfo, save_pass
 from harness.fidelity.saved import open_saved, reference_file
-from harness.fidelity.settings import FidelitySettings, settings_from_spec
 from harness.fidelity.stage import FidelityResult
 from harness.spec import build_spec, resolve_variants
 from harness.spec.fidelity import FidelitySpec, fidelity_baseline, fidelity_on
@@ -35,16 +34,17 @@ def test_on_by_default_only_with_a_baseline_of_this_sweep():
     assert fidelity_on(_spec(fidelity={"reference": "runs/x/q4_1"}))  # a saved reference is a baseline too
 
 
-def test_every_field_is_documented_and_maps_to_the_stage_settings():
+def test_every_field_is_documented_and_the_stage_runs_with_the_section_its_data_dir_filled():
+    from harness.pipeline.fidelity import section
+
     assert all(f.description for f in FidelitySpec.model_fields.values())
-    spec = FidelitySpec(prompts=40, max_tokens=16, top_k=8, seed=7, concurrency=2, source="gsm8k", noise_floor=False,
-                        teacher_forcing="off", bootstrap=200, confidence=0.9, request_timeout_s=10, timeout_s=60)
-    s = settings_from_spec(spec, data_dir="/data")
-    assert (s.prompts, s.max_tokens, s.top_k, s.seed, s.concurrency, s.source, s.noise_floor, s.teacher_forcing) == \
-        (40, 16, 8, 7, 2, "gsm8k", False, "off")
-    assert (s.bootstrap, s.confidence, s.request_timeout_s, s.timeout_s, s.data_dir) == (200, 0.9, 10, 60, "/data")
-    assert settings_from_spec(FidelitySpec(data_dir="/own"), data_dir="/data").data_dir == "/own"
-    assert settings_from_spec(FidelitySpec()) == FidelitySettings()  # the same defaults on both sides
+    own = {"prompts": 40, "top_k": 8, "seed": 7, "source": "gsm8k", "teacher_forcing": "off", "bootstrap": 200}
+    spec = _spec(fidelity=own, quality={"enabled": False, "data_dir": "/data"})
+    f = section(spec)
+    assert f.data_dir == "/data" and f.model_dump(exclude={"data_dir"}) == spec.fidelity.model_dump(exclude={"data_dir"})
+    assert spec.fidelity.data_dir is None  # the spec itself is left as written
+    assert section(_spec(fidelity={"data_dir": "/own"}, quality={"enabled": False, "data_dir": "/data"})).data_dir == "/own"
+    assert section(_spec()).data_dir is None
 
 
 @pytest.mark.parametrize("section, field, says", [
@@ -91,17 +91,17 @@ def _saved(folder: Path, second: bool = True) -> Path:
 def test_saved_reference_found_from_its_folder_with_its_noise_floor(tmp_path):
     path = _saved(tmp_path / "q4_1")
     assert reference_file(tmp_path / "q4_1") == path == reference_file(tmp_path / "q4_1" / "fidelity") == reference_file(path)
-    saved = open_saved(tmp_path / "q4_1", FidelitySettings(max_tokens=4, top_k=2, bootstrap=50))
+    saved = open_saved(tmp_path / "q4_1", FidelitySpec(max_tokens=4, top_k=2, bootstrap=50))
     assert len(saved.reference.generations) == 6 and saved.noise_floor is not None
     assert saved.noise_floor.prompts == 6 and saved.noise_floor.identical_rate.value == pytest.approx(5 / 6)
     assert not saved.notes
     # other settings than the reference's: the reference's are used, and said so
-    assert "max_tokens 4, top_k 2" in open_saved(path, FidelitySettings(bootstrap=50)).notes[0]
+    assert "max_tokens 4, top_k 2" in open_saved(path, FidelitySpec(bootstrap=50)).notes[0]
 
 
 def test_saved_reference_without_second_pass_has_no_floor_and_a_missing_one_is_clear(tmp_path):
     _saved(tmp_path / "b", second=False)
-    saved = open_saved(tmp_path / "b", FidelitySettings(max_tokens=4, top_k=2, bootstrap=50))
+    saved = open_saved(tmp_path / "b", FidelitySpec(max_tokens=4, top_k=2, bootstrap=50))
     assert saved.noise_floor is None and "no noise floor" in saved.notes[0]
     with pytest.raises(FidelityError, match="does not exist"):
         reference_file(tmp_path / "nope")
@@ -143,10 +143,28 @@ def test_plan_reuses_a_kept_baseline_and_a_saved_reference(tmp_path):
     preflight(saved)
     plan = FidelityPlan.of(saved, tmp_path / "new")
     assert plan.baseline is None and plan.reference is not None and plan.floor is not None
+    assert plan.floor.prompts == 6 and plan.floor.identical_rate.value == pytest.approx(5 / 6)
     missing = _spec(fidelity={"reference": str(tmp_path / "nowhere")})
     with pytest.raises(SpecError) as err:
         preflight(missing)
     assert err.value.problems[0].startswith("fidelity.reference:") and "does not exist" in err.value.problems[0]
+
+
+def test_a_saved_reference_is_read_and_bootstrapped_once_per_sweep(tmp_path, monkeypatch):
+    from harness.pipeline import fidelity as pf
+
+    opened = []
+    monkeypatch.setattr(pf, "open_saved", lambda path, f: opened.append(path) or open_saved(path, f))
+    _saved(tmp_path / "q4_1")
+    spec = _spec(fidelity={"reference": str(tmp_path / "q4_1"), "bootstrap": 50})
+    pf.preflight(spec)
+    plan = pf.FidelityPlan.of(spec, tmp_path / "new")
+    assert len(opened) == 1 and plan.reference is not None and plan.floor is not None  # the preflight's read, reused
+    (tmp_path / "q4_1" / "fidelity" / "generations.jsonl").unlink()  # the files changed (no second pass now): read again
+    plan = pf.FidelityPlan.of(spec, tmp_path / "new")
+    assert len(opened) == 2 and plan.floor is None and any("no noise floor" in n for n in plan.notes)
+    pf.FidelityPlan.of(_spec(fidelity={"reference": str(tmp_path / "q4_1"), "bootstrap": 60}), tmp_path / "new")
+    assert len(opened) == 3  # other settings: bootstrapped again
 
 
 def test_repeats_measure_the_baseline_first():
@@ -162,7 +180,7 @@ def test_repeats_measure_the_baseline_first():
 def _result(role: str, gens_b: list[Generation]) -> FidelityResult:
     ref = {g.prompt_id: g for g in [_gen(f"p{i}", [1, 2, 3, 4]) for i in range(6)]}
     c = compare(ref, gens_b, bootstrap=100, seed=1)
-    return FidelityResult(role, c, Path("r.jsonl") if role == "baseline" else None, None, 6, 6, 1.5, FidelitySettings(),
+    return FidelityResult(role, c, Path("r.jsonl") if role == "baseline" else None, None, 6, 6, 1.5, FidelitySpec(),
                           ["teacher-forced"], [], None if role == "baseline" else Path("ref/reference.jsonl"))
 
 

@@ -27,6 +27,7 @@ FLOORS = {
     "redaction": 0.5,
     "facts": 0.25,
     "stats": 0.5,
+    "words": 0.5,
     "errors": 0,
     "__version__": -1,
     "evals": -1,  # the top-level evals/ (a link): lm-eval task files, package data read by quality/tasks.py

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.stats.dist import betainc, binom_cdf, norm_ppf, t_cdf, t_ppf
-from harness.stats.estimate import (Estimate, median_ci, order_statistic_coverage, order_statistic_rank,
+from harness.stats.compare import paired_difference
+from harness.stats.estimate import (Estimate, log_t_interval, median_ci, order_statistic_coverage, order_statistic_rank,
                                     request_bootstrap_ci)
 from harness.stats.simulate import trials
 
@@ -17,18 +17,17 @@ T_TABLE = {(1, 0.975): 12.7062, (2, 0.975): 4.3027, (4, 0.975): 2.7764, (9, 0.97
 
 
 @pytest.mark.parametrize("df_q", sorted(T_TABLE))
-def test_t_quantiles_match_the_table(df_q):
+def test_t_intervals_and_p_values_use_the_tabled_quantile(df_q):
+    """n = df + 1 values: the half-width is t_{df, q} standard errors, and a mean that many away has p = 2 (1 - q)."""
     df, q = df_q
-    assert t_ppf(q, df) == pytest.approx(T_TABLE[df_q], abs=1e-4)
-    assert t_cdf(T_TABLE[df_q], df) == pytest.approx(q, abs=1e-5)
-    assert t_ppf(1 - q, df) == pytest.approx(-T_TABLE[df_q], abs=1e-4)
-
-
-def test_other_distributions():
-    assert norm_ppf(0.975) == pytest.approx(1.959964, abs=1e-6)
-    assert binom_cdf(1, 9) == pytest.approx(10 / 512) and binom_cdf(-1, 5) == 0 and binom_cdf(5, 5) == 1
-    assert betainc(2, 3, 0.4) == pytest.approx(0.5248, abs=1e-4)  # 1 - sum_{k<2} C(4,k) .4^k .6^(4-k)
-    assert t_cdf(0.0, 3) == pytest.approx(0.5)
+    logs = np.linspace(-0.2, 0.3, df + 1) ** 2
+    se = float(np.std(logs, ddof=1)) / math.sqrt(df + 1)
+    low, high = log_t_interval(np.exp(logs), 2 * q - 1)
+    assert math.log(high) - logs.mean() == pytest.approx(T_TABLE[df_q] * se, rel=1e-4)
+    assert logs.mean() - math.log(low) == pytest.approx(T_TABLE[df_q] * se, rel=1e-4)
+    shifted = logs - logs.mean() + T_TABLE[df_q] * se  # per-block log-ratios whose t statistic is the tabled value
+    d = paired_difference("m", np.ones(df + 1), np.exp(shifted), higher_is_better=True, level=2 * q - 1)
+    assert d.p_value == pytest.approx(2 * (1 - q), rel=1e-3) and d.low == pytest.approx(1.0, abs=1e-4 * se)
 
 
 def test_order_statistic_ranks():
