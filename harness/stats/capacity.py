@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.facts import CAPACITY_SEARCHES
 from harness.stats.estimate import Estimate, median_ci
 
-DEFAULT_CAPACITY_SEARCHES = 3
+DEFAULT_CAPACITY_SEARCHES = CAPACITY_SEARCHES  # declared once, in harness/facts.py (the spec layer reads it too)
 """Searches per variant for a capacity with an interval (`capacity_interval`): under the noise model of
 harness.stats.simulate, the interval over 3 searches with seeded starts contains the true capacity in ~94%
 of trials with ~17 measurements (at most 20), where one search's bracket alone does in ~64%
