@@ -150,7 +150,7 @@ def test_plan_reuses_a_kept_baseline_and_a_saved_reference(tmp_path):
 
 
 def test_repeats_measure_the_baseline_first():
-    from harness.pipeline.repeated import baseline_first
+    from harness.pipeline.plan import baseline_first
 
     plan = [("b", 0), ("a", 0), ("a", 1), ("b", 1)]
     assert baseline_first(plan, "a") == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
