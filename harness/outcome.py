@@ -160,6 +160,18 @@ class RepeatedOutcome(VariantOutcome):
 
     ci_method = "repeats-median"
 
+    def add(self, block: int, repeat: VariantOutcome) -> None:
+        """One more repeat measured (in `block`): the variant's server, quality and fidelity are those of the first
+        repeat that had them, its duration the repeats' sum."""
+        self.repeats.append(repeat)
+        self.blocks.append(block)
+        self.server = next((r.server for r in self.repeats if r.server is not None), None)
+        self.quality = next((r.quality for r in self.repeats if r.quality is not None), None)
+        measured = next((r for r in self.repeats if r.fidelity is not None), None)
+        if measured is not None:
+            self.fidelity, self.fidelity_floor = measured.fidelity, measured.fidelity_floor
+        self.duration_s = sum(r.duration_s for r in self.repeats)
+
     @property
     def failed(self) -> bool:
         return bool(self.failures) or any(r.failed for r in self.repeats)

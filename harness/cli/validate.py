@@ -16,10 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from harness.spec.loader import resolve_variants
+    from harness.tracking.contract import check_gates
 
     spec = spec_from_args(args)
-    resolved = resolve_variants(spec)
+    check_gates(spec)  # a misspelled gate metric, as `harness run` would refuse it
+    resolved = spec.resolved
     plans = []
     if spec.quality.enabled:  # task names, overrides and request types against the engines (the Hub is not probed)
         from harness.quality.preflight import check_engines

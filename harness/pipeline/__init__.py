@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import Failure, HarnessError, SpecError
 from harness.outcome import SweepResult
+from harness.pipeline.plan import RunPlan
 from harness.pipeline.presenter import Presenter
 from harness.pipeline.sweep import run_sweep
 from harness.spec.model import ExperimentSpec
@@ -56,22 +57,8 @@ def run_experiment(spec: ExperimentSpec, presenter: Presenter | None = None, *, 
     """Sweep every variant of `spec` (`resume`: continue its latest unfinished sweep), then compare, report and gate."""
     if gate and spec.gates.empty:
         raise SpecError(["gates: --gate needs gates to check; add slo:, quality_floor: or relative: to the spec's gates section"])
-    from harness.tracking.contract import check_gates as check_gate_names
-
-    check_gate_names(spec)  # a misspelled gate metric fails now, not after hours of measuring
-    from harness.quality.tasks import preflight
-    from harness.spec.loader import resolve_variants
-
-    # quality tasks known, their data found (or the Hub reachable) and their API served, before any server starts
-    preflight(spec.quality, engine_kinds=[v.server.kind for v in resolve_variants(spec)])
-    from harness.pipeline.fidelity import preflight as fidelity_preflight
-    from harness.spec.fidelity import check_fidelity
-
-    problems = check_fidelity(spec)  # a spec built without the loader (model_validate) is checked here too
-    if problems:
-        raise SpecError(problems)
-    fidelity_preflight(spec)  # a saved reference readable, dataset prompts found
-    result = ExperimentResult(run_sweep(spec, presenter, resume=resume))
+    plan = RunPlan.of(spec, resume)  # gate names, quality tasks, fidelity prompts: checked before any server starts
+    result = ExperimentResult(run_sweep(plan, presenter))
     sweep_id = result.sweep.parent_run_id
     if sweep_id is None or result.sweep.unlogged:
         missing = ", ".join(result.sweep.unlogged) or "the sweep"

@@ -1,102 +1,178 @@
-"""The sweep: every variant of the matrix in turn, each logged to MLflow as a child run.
+"""The sweep: one loop over the plan's schedule of (variant, block) pairs, each variant logged to MLflow as a child run.
 
 A fault in one variant marks that variant's run FAILED, keeps what was measured (raw files are
-already on disk and are logged) and the sweep moves on to the next variant. A sweep state file
+already on disk and are logged) and the sweep moves on to the next pair. A sweep state file
 that cannot be written (a full disk) is such a fault of the variant being recorded; the sweep's
-own run is closed FAILED or FINISHED whatever happens.
+own run is closed FAILED or FINISHED whatever happens. Ctrl-C closes every variant begun and not
+finished FAILED (what it measured logged), prints the interrupted one's FAILED line, and re-raises.
+
+With `repeats.count` > 1 each (variant, block) pair is a full measurement of its own (server started,
+stages run, server stopped) with its own prompt seed (harness.pipeline.plan.repeat_spec): its raw files
+in `<variant>/repeat-<b>/`, its own MLflow run nested in the variant's; a repeat that fails loses nothing
+of the others. The variant's run gets the medians over repeats with intervals (outcome.RepeatedOutcome).
+The once-per-variant stages (quality, fidelity) run in the first repeat that reaches a ready server.
+Every measurement draws its plots (`load/load_curve.png`), a repeat's in its own folder.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from harness.errors import Failure, RunFolderError
-from harness.redaction import redact_data
-from harness.outcome import SweepResult, VariantOutcome
+from harness.outcome import RepeatedOutcome, SweepResult, VariantOutcome
 from harness.pipeline.fidelity import FidelityPlan
+from harness.pipeline.plan import RunPlan
 from harness.pipeline.presenter import Presenter
-from harness.tracking.state import FINISHED, SweepState, latest_resumable, new_run_folder, write_run_file
 from harness.pipeline.variant import run_variant
+from harness.redaction import redact_data
 from harness.report.plots import load_curve_plot
-from harness.spec.loader import resolve_variants
 from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.tracking.session import TrackingSession
+from harness.tracking.state import FINISHED, SweepState, new_run_folder, write_run_file
 
 
-def run_sweep(spec: ExperimentSpec, presenter: Presenter | None = None, resume: bool = False) -> SweepResult:
-    """Every variant in turn; with `resume`, the latest unfinished sweep of this spec continues where it stopped."""
+def run_sweep(plan: RunPlan, presenter: Presenter | None = None) -> SweepResult:
+    """Every (variant, block) pair of `plan` in turn; a resumed plan continues its sweep where it stopped."""
+    spec = plan.spec
     presenter = presenter or Presenter()
-    variants = resolve_variants(spec)
-    names = [v.name for v in variants]
-    logger = TrackingSession(spec, variants, presenter.write)
-    if resume:
-        folder = latest_resumable(Path(spec.tracking.run_dir), spec)
-        state = SweepState.read(folder)
+    logger = TrackingSession(spec, plan.variants, presenter.write)
+    kept = plan.kept
+    if plan.resumed is not None and plan.folder is not None:
+        folder, state = plan.folder, plan.resumed
         parent = logger.resume_sweep(state.parent_run_id, folder)
-        for name in state.to_run(names):  # interrupted: its stale run is closed and the variant measured again
+        for name in state.to_run([v.name for v in plan.variants]):  # interrupted: its stale run closed, measured again
             stale = state.variants[name].run_id
             if stale:
                 logger.supersede(stale, "interrupted; measured again by `harness run --resume`")
             _set_aside(folder / name)
-        kept = {n: state.variants[n].status for n in names if n not in state.to_run(names)}
         presenter.write(f"resuming {folder}: keeping {', '.join(f'{n} ({s})' for n, s in kept.items()) or 'nothing'}")
     else:
         folder = new_run_folder(Path(spec.tracking.run_dir), spec.name)
         write_run_file(folder / "experiment.yaml", yaml.safe_dump(redact_data(spec.model_dump(mode="json"), logger.secrets), sort_keys=False))
-        state = SweepState.new(folder, spec, names)
+        state = SweepState.new(folder, spec, [v.name for v in plan.variants])
         parent = logger.start_sweep(folder)
-        kept = {}
     state.parent_run_id, state.experiment = parent or state.parent_run_id, logger.experiment
     presenter.secrets = logger.secrets
-    outcomes: list[VariantOutcome] = []
+    sweep = _Sweep(plan, folder, logger, state, presenter)
     ended = False
     try:
         state.save()
-        presenter.sweep_started(spec.name, len(variants), folder, logger.uri, logger.experiment)
-        fidelity = FidelityPlan.of(spec, folder, kept)  # the baseline runs first: its pass is the others' reference
-        if fidelity is not None:
-            variants = fidelity.order(variants)
-            for note in fidelity.notes:
-                presenter.write(f"fidelity: {note}")
-        if spec.repeats.count > 1:
-            from harness.pipeline.repeated import run_repeated
-
+        presenter.sweep_started(spec.name, len(plan.variants), folder, logger.uri, logger.experiment)
+        sweep.fidelity = FidelityPlan.of(spec, folder, kept)  # the baseline runs first: its pass is the others' reference
+        for note in sweep.fidelity.notes if sweep.fidelity is not None else []:
+            presenter.write(f"fidelity: {note}")
+        if plan.repeated:
             logger.tag_sweep(repeats_tags(spec))
-            run_repeated(spec, variants, folder, logger, state, presenter, kept, outcomes, fidelity)
-        else:
-            for i, variant in enumerate(variants, 1):
-                if variant.name not in kept:
-                    _run_one(spec, variant, i, len(variants), folder, logger, state, presenter, outcomes, fidelity)
+        sweep.run()
         ended = True
     finally:
         _end(state, logger, presenter, quiet=not ended)
-    return _result(logger, parent, outcomes, folder, kept, state)
+    unlogged = [n for n, v in state.variants.items() if v.status in FINISHED and not v.logged]
+    return SweepResult(logger.experiment, parent, sweep.outcomes, folder, kept, unlogged)
 
 
-def _run_one(spec: ExperimentSpec, variant: ResolvedVariant, i: int, n: int, folder: Path, logger: TrackingSession,
-             state: SweepState, presenter: Presenter, outcomes: list[VariantOutcome], fidelity: FidelityPlan | None) -> None:
-    """One variant: its run, its measurement, its state (a state file that cannot be written fails it), its record. From
-    the moment its run exists, an interrupt closes it FAILED."""
-    run_id = logger.start_variant(variant)
-    outcome = VariantOutcome(variant=variant, folder=folder / variant.name)
-    try:
-        presenter.variant_started(i, n, variant)
-        state.record(variant.name, outcome, status="running", run_id=run_id, logged=False)
-        run_variant(spec, variant, outcome, presenter, fidelity)
-    except KeyboardInterrupt as exc:
-        outcome.failures.append(Failure.of("interrupt", exc))
-        state.record(variant.name, outcome, status="interrupted")
-        state.record(variant.name, outcome, logged=logger.finish_variant(run_id, outcome))
-        outcomes.append(outcome)
-        presenter.variant_done(i, n, outcome, run_id)  # the interrupt first, then what it cut short
-        raise
-    _plots(outcome, presenter)
-    state.record(variant.name, outcome, status="failed" if outcome.failed else "ok")
-    state.record(variant.name, outcome, logged=logger.finish_variant(run_id, outcome))
-    outcomes.append(outcome)
-    presenter.variant_done(i, n, outcome, run_id)
+@dataclass
+class _Variant:
+    """A variant being measured: its MLflow run, its outcome (with repeats the aggregate), the blocks still to run."""
+
+    run_id: str | None
+    outcome: VariantOutcome
+    left: int
+
+
+@dataclass
+class _Sweep:
+    plan: RunPlan
+    folder: Path
+    logger: TrackingSession
+    state: SweepState
+    presenter: Presenter
+    fidelity: FidelityPlan | None = None
+    outcomes: list[VariantOutcome] = field(default_factory=list)
+    begun: dict[str, _Variant] = field(default_factory=dict)
+    cut: tuple[int, VariantOutcome, str | None] | None = None
+    """The measurement an interrupt cut short: its step, outcome and run (its FAILED line is printed last)."""
+
+    def run(self) -> None:
+        try:
+            for step, (variant, block) in enumerate(self.plan.schedule, 1):
+                self._measure(step, variant, block)
+        except KeyboardInterrupt as exc:
+            self._interrupted(exc)
+            if self.cut is not None:  # the interrupt first, then what it cut short
+                step, one, run_id = self.cut
+                self.presenter.variant_done(step, len(self.plan.schedule), one, run_id)
+            raise
+
+    def _measure(self, step: int, variant: ResolvedVariant, block: int) -> None:
+        """One (variant, block) pair: its run, its measurement, its state (a state file that cannot be written fails it),
+        its record. From the moment its variant's run exists, an interrupt closes it FAILED."""
+        n, repeated = len(self.plan.schedule), self.plan.repeated
+        v = self.begun.get(variant.name) or self._begin(variant)
+        self.presenter.variant_started(step, n, variant)
+        if repeated:
+            count = self.plan.spec.repeats.count
+            self.presenter.say(f"repeat {count - v.left + 1}/{count} (block {block})")
+            one = VariantOutcome(variant=variant, folder=self.folder / variant.name / f"repeat-{block}")
+            run_id = self.logger.start_repeat(v.run_id, variant, block)
+        else:
+            one, run_id = v.outcome, v.run_id
+        # the once-per-variant stages (quality, fidelity) go to the first repeat that reaches a ready server: on the H200
+        # a server down for the first repeats left its variant without them
+        first = not isinstance(v.outcome, RepeatedOutcome) or all(r.server is None for r in v.outcome.repeats)
+        try:
+            run_variant(self.plan.block_spec(block, first), variant, one, self.presenter, self.fidelity if first else None)
+        except KeyboardInterrupt as exc:
+            one.failures.append(Failure.of("interrupt", exc))
+            self._measured(v, one, run_id, block)
+            self.cut = (step, one, run_id)
+            raise
+        _plots(one, self.presenter)
+        self._measured(v, one, run_id, block)
+        v.left -= 1
+        if v.left == 0:
+            self._finish(variant.name, v)
+        self.presenter.variant_done(step, n, one, run_id)
+
+    def _begin(self, variant: ResolvedVariant) -> _Variant:
+        run_id = self.logger.start_variant(variant)
+        if self.plan.repeated:
+            r = self.plan.spec.repeats
+            outcome: VariantOutcome = RepeatedOutcome(variant=variant, folder=self.folder / variant.name / "aggregate", level=r.level)
+        else:
+            outcome = VariantOutcome(variant=variant, folder=self.folder / variant.name)
+        v = self.begun[variant.name] = _Variant(run_id, outcome, self.plan.spec.repeats.count)
+        self.state.record(variant.name, outcome, status="running", run_id=run_id, logged=False)
+        return v
+
+    def _measured(self, v: _Variant, one: VariantOutcome, run_id: str | None, block: int) -> None:
+        """A repeat's own record and nested run closed, and it joins its variant's aggregate."""
+        if isinstance(v.outcome, RepeatedOutcome):
+            self.logger.finish_repeat(run_id, one)
+            v.outcome.add(block, one)
+
+    def _finish(self, name: str, v: _Variant, status: str | None = None) -> None:
+        out = v.outcome
+        self.state.record(name, out, status=status or ("failed" if out.failed else "ok"))
+        self.state.record(name, out, logged=self.logger.finish_variant(v.run_id, out))
+        self.outcomes.append(out)
+
+    def _interrupted(self, exc: KeyboardInterrupt) -> None:
+        """Every variant begun and not finished: what it measured is logged, its run FAILED, its state "interrupted"."""
+        count = self.plan.spec.repeats.count
+        for name, v in self.begun.items():
+            if v.left == 0:
+                continue
+            out = v.outcome
+            if isinstance(out, RepeatedOutcome):
+                out.failures.append(Failure.of("interrupt", exc, f"after {len(out.repeats)} of {count} repeats: "))
+            elif not any(f.stage == "interrupt" for f in out.failures):
+                out.failures.append(Failure.of("interrupt", exc))
+            v.left = 0
+            self._finish(name, v, status="interrupted")
 
 
 def _end(state: SweepState, logger: TrackingSession, presenter: Presenter, quiet: bool) -> None:
@@ -113,12 +189,6 @@ def _end(state: SweepState, logger: TrackingSession, presenter: Presenter, quiet
             presenter.write(str(exc))
     finally:
         logger.end_sweep(failed=failed or not done)
-
-
-def _result(logger: TrackingSession, parent: str | None, outcomes: list[VariantOutcome], folder: Path, kept: dict[str, str],
-            state: SweepState) -> SweepResult:
-    unlogged = [n for n, v in state.variants.items() if v.status in FINISHED and not v.logged]
-    return SweepResult(logger.experiment, parent, outcomes, folder, kept, unlogged)
 
 
 def repeats_tags(spec: ExperimentSpec) -> dict[str, str]:

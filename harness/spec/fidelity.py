@@ -3,8 +3,8 @@
 The stage itself is `harness/fidelity/` (`FidelityRun` takes this section, its `data_dir` filled from
 `quality.data_dir` by `harness.pipeline.fidelity.section`); what it measures is in docs/metrics.md,
 "Fidelity to the baseline". The cross-section rules (which variant is the baseline) are checked on
-the whole spec by `check_fidelity`, called by the loader (`harness/spec/loader.py`) and, for a spec built
-without it, by the pipeline before anything starts.
+the whole spec by `check_fidelity`, called once by the validator of `ExperimentSpec` (however the spec is
+built).
 """
 
 from __future__ import annotations

@@ -2,38 +2,26 @@
 
 Environment: `HARNESS_<SECTION>__<FIELD>=value` (double underscore nests, case-insensitive),
 plus the conventional `HARNESS_DATA_DIR` (quality.data_dir) and `MLFLOW_TRACKING_URI`
-(tracking.uri). CLI: repeated `--set dotted.path=value`. Values from the environment and CLI
-are parsed as YAML scalars (so `8` is an int and `true` a bool).
+(tracking.uri). CLI: repeated `--set dotted.path=value`, then `--variant NAME` (only those variants).
+Values from the environment and CLI are parsed as YAML scalars (so `8` is an int and `true` a bool).
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from harness.errors import SpecError
-from harness.spec.fidelity import check_fidelity
-from harness.spec.model import ExperimentSpec, ResolvedVariant, ServerSpec
+from harness.spec.model import ExperimentSpec, ResolvedVariant
+from harness.spec.problems import deep_merge, format_validation_error  # noqa: F401  (re-exported)
 from harness.spec.yaml_reader import parse_yaml, read_yaml_file
 
 ENV_PREFIX = "HARNESS_"
 _ENV_ALIASES = {"HARNESS_DATA_DIR": "quality.data_dir", "MLFLOW_TRACKING_URI": "tracking.uri"}
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Return base with `over` merged in; nested mappings merge, everything else replaces."""
-    out = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -78,67 +66,6 @@ def cli_overrides(assignments: list[str]) -> dict[str, Any]:
     return tree
 
 
-def _field_description(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    current: Any = model
-    desc = None
-    for part in loc:
-        if isinstance(part, int) or current is None:
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return desc
-        info = fields[part]
-        desc = info.description
-        ann = info.annotation
-        current = _model_in(ann)
-    return desc
-
-
-def _model_in(ann: Any) -> Any:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in getattr(ann, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def format_validation_error(err: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Turn a pydantic error into lines naming the field, the problem and the fix."""
-    lines = []
-    for item in err.errors():
-        loc = tuple(item["loc"])
-        where = prefix + ".".join(str(p) for p in loc) if loc else (prefix.rstrip(".") or "<spec>")
-        msg = item["msg"]
-        if item["type"] == "extra_forbidden":
-            parent = loc[:-1]
-            known = _known_fields(model, parent)
-            hint = f"remove it; known fields here: {', '.join(known)}" if known else "remove it"
-            lines.append(f"{where}: unknown field ({hint})")
-            continue
-        desc = _field_description(model, loc)
-        got = item.get("input")
-        shown = repr(got)
-        got_txt = "" if isinstance(got, (dict, list)) else f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-        fix = f" — expected: {desc}" if desc else ""
-        lines.append(f"{where}: {msg}{got_txt}{fix}")
-    return lines
-
-
-def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return []
-        current = _model_in(fields[part].annotation)
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     data = read_yaml_file(p) or {}
@@ -147,42 +74,45 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def only_variants(data: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    """The `--variant` layer: the merged spec with only the named variants (all when `names` is empty), so the spec is
+    validated (variants resolved, fidelity checked) once, as it will run."""
+    out = dict(data)
+    if not names:
+        return out
+    given = out.get("variants", [{"name": "default"}])
+    if not isinstance(given, list) or not all(isinstance(v, dict) for v in given):
+        return out  # malformed: validation names what is wrong
+    known = [v.get("name") for v in given]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SpecError([f"--variant {unknown}: not in the spec; variants are {known}"])
+    out["variants"] = [v for v in given if v.get("name") in names]
+    return out
+
+
 def build_spec(
     yaml_data: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     assignments: list[str] | None = None,
+    variants: list[str] | None = None,
 ) -> ExperimentSpec:
-    """Merge the layers and validate the result, variants included."""
+    """Merge the layers (YAML < environment < `--set` < `--variant`) and validate the result once: its validators
+    resolve the variants and check the spec's sections against each other (ExperimentSpec)."""
     merged = deep_merge(yaml_data or {}, env_overrides(environ))
-    merged = deep_merge(merged, cli_overrides(assignments or []))
+    merged = only_variants(deep_merge(merged, cli_overrides(assignments or [])), variants or [])
     try:
-        spec = ExperimentSpec.model_validate(merged)
+        return ExperimentSpec.model_validate(merged)
     except ValidationError as err:
         raise SpecError(format_validation_error(err, ExperimentSpec)) from None
-    resolve_variants(spec)  # fail early on a bad variant
-    problems = check_fidelity(spec)
-    if problems:
-        raise SpecError(problems)
-    return spec
 
 
-def load_spec(path: str | Path, environ: Mapping[str, str] | None = None, assignments: list[str] | None = None) -> ExperimentSpec:
-    return build_spec(read_yaml(path), environ, assignments)
+def load_spec(path: str | Path, environ: Mapping[str, str] | None = None, assignments: list[str] | None = None,
+              variants: list[str] | None = None) -> ExperimentSpec:
+    """The spec of a YAML file with its layers (`variants`: only those, as `harness run --variant`)."""
+    return build_spec(read_yaml(path), environ, assignments, variants)
 
 
 def resolve_variants(spec: ExperimentSpec) -> list[ResolvedVariant]:
-    """Deep-merge each variant's server overrides over the base server and validate them."""
-    base = spec.server.model_dump(mode="python", exclude_unset=False)
-    problems: list[str] = []
-    out: list[ResolvedVariant] = []
-    for i, variant in enumerate(spec.variants):
-        merged = deep_merge(base, variant.server)
-        try:
-            server = ServerSpec.model_validate(merged)
-        except ValidationError as err:
-            problems += format_validation_error(err, ServerSpec, prefix=f"variants.{i}({variant.name}).server.")
-            continue
-        out.append(ResolvedVariant(name=variant.name, description=variant.description, server=server))
-    if problems:
-        raise SpecError(problems)
-    return out
+    """The variants with their server blocks merged over the base server, as the spec's validation resolved them."""
+    return spec.resolved

