@@ -1,7 +1,7 @@
 """Is a server ready (health, model listed, one completion answered), and is it still there?
 
-`wait_ready` retries under a hard deadline: every probe's timeout is capped by the time left,
-and it races the server process (if it exits, waiting stops at once with the tail of its log).
+`wait_ready` retries (tenacity) under a hard deadline: every probe's timeout is capped by the time
+left, and it races the server process (if it exits, waiting stops at once with the tail of its log).
 `Liveness` watches an attached endpoint, which has no process: a rate-limited probe that
 declares it dead after a few connection failures in a row.
 """
@@ -20,6 +20,10 @@ from harness.server.process import likely_cause
 PROBE_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
 MIN_TIMEOUT_S = 0.1
+MAX_WAIT_S = 5.0
+"""The longest wait between two readiness probes."""
+POLL_EXIT_S = 0.1
+"""How often a wait between probes checks whether the process exited."""
 
 
 class _Watched(Protocol):
@@ -118,35 +122,49 @@ def wait_ready(
     warmup_max_tokens: int = 8,
     poll_s: float = 0.5,
 ) -> float:
-    """Block until `endpoint` is ready; returns the seconds it took. Gives up at `deadline_s`, not a probe timeout later."""
+    """Block until `endpoint` is ready; returns the seconds it took. Gives up at `deadline_s`, not a probe timeout later.
+
+    tenacity retries the probe while it is not ready (NotReady), waiting `poll_s` doubled per try up to
+    MAX_WAIT_S, capped by the time left; it stops at the deadline or when the process exits (its sleep wakes then).
+    Anything else a probe raises (a refused API key, the process gone) ends the wait at once."""
+    from tenacity import RetryError, Retrying, retry_if_exception_type, wait_exponential
+
     started = time.monotonic()
     deadline = started + deadline_s
-    delay = poll_s
-    while True:
+    backoff = wait_exponential(multiplier=poll_s, max=MAX_WAIT_S)
+
+    def attempt() -> None:
         _check_alive(proc, endpoint.engine)
         try:
             with httpx.Client() as client:
                 probe(endpoint, client, warmup_max_tokens, deadline)
-        except NotReady as exc:
-            last = exc
-        else:
-            _check_alive(proc, endpoint.engine, answered_at=endpoint.base_url)
-            return time.monotonic() - started
-        _check_alive(proc, endpoint.engine)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _timed_out(endpoint, deadline_s, last, proc)
-        _sleep(min(delay, left), proc)
-        delay = min(delay * 2, 5.0)
+        except NotReady:
+            _check_alive(proc, endpoint.engine)  # gone during the probe: that is the news, not the probe's failure
+            raise
+        _check_alive(proc, endpoint.engine, answered_at=endpoint.base_url)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(NotReady),
+        stop=lambda state: time.monotonic() >= deadline or (proc is not None and proc.poll() is not None),
+        wait=lambda state: min(backoff(state), max(deadline - time.monotonic(), 0.0)),
+        sleep=lambda seconds: _sleep(seconds, proc),
+    )
+    try:
+        retrying(attempt)
+    except RetryError as exc:
+        _check_alive(proc, endpoint.engine)  # stopped because the process exited
+        last = exc.last_attempt.exception()  # a NotReady: nothing else is retried
+        raise _timed_out(endpoint, deadline_s, last, proc) from None  # type: ignore[arg-type]
+    return time.monotonic() - started
 
 
 def _sleep(seconds: float, proc: _Watched | None) -> None:
-    """Sleep, but wake as soon as the watched process exits."""
+    """Sleep, but wake within POLL_EXIT_S of the watched process exiting."""
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
         if proc is not None and proc.poll() is not None:
             return
-        time.sleep(min(0.1, left))
+        time.sleep(min(POLL_EXIT_S, left))
 
 
 def _timed_out(endpoint: Endpoint, deadline_s: float, last: NotReady, proc: _Watched | None) -> ReadinessTimeout:
