@@ -12,7 +12,7 @@ from typing import Any
 
 HEADER = """# Spec reference
 
-Generated from the spec models by `harness schema --markdown` (do not edit by hand; `tests/unit/test_spec_reference.py`
+Generated from the spec models by `harness schema --markdown` (do not edit by hand; `tests/unit/spec/test_spec_reference.py`
 checks it is current). Every section of the tree, its fields, their types, defaults and descriptions. How to write a
 spec, override it and its examples: [spec.md](spec.md).
 """

@@ -45,7 +45,7 @@ DEFAULT_CAPACITY_SEARCHES = CAPACITY_SEARCHES  # declared once, in harness/facts
 """Searches per variant for a capacity with an interval (`capacity_interval`): under the noise model of
 harness.stats.simulate, the interval over 3 searches with seeded starts contains the true capacity in ~94%
 of trials with ~17 measurements (at most 20), where one search's bracket alone does in ~64%
-(tests/unit/test_stats_capacity.py, docs/statistics.md)."""
+(tests/unit/stats/test_stats_capacity.py, docs/statistics.md)."""
 
 
 @dataclass(frozen=True)

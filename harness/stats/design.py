@@ -20,7 +20,7 @@ DEFAULT_REPEATS = 10
 """Repeats (blocks) per variant. Under the noise model of harness.stats.simulate (DEFAULT_NOISE, fitted to
 our H100 runs), the paired interleaved design with 10 blocks calls a 20% slowdown "worse" in ~95% of
 trials (8 blocks: ~89%, 5: ~77%: the occasional outlier run costs most), while identical variants are
-called different in <= 5% at any n (tests/unit/test_stats_decisions.py; docs/statistics.md)."""
+called different in <= 5% at any n (tests/unit/stats/test_stats_decisions.py; docs/statistics.md)."""
 
 
 def block_schedule(variants: Sequence[str], repeats: int = DEFAULT_REPEATS, seed: int = 0) -> list[list[str]]:

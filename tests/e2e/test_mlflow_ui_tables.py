@@ -33,7 +33,7 @@ def test_two_variants_answers_to_one_prompt_in_the_mlflow_ui(tmp_path):
     for name, reply in REPLIES.items():
         folder = tmp_path / name
         (folder / "quality" / "tables").mkdir(parents=True)
-        # the layout harness/quality/samples.py writes: prompt and reply first (tests/unit/test_quality_reasoning.py)
+        # the layout harness/quality/samples.py writes: prompt and reply first (tests/unit/quality/test_quality_reasoning.py)
         table = {"columns": ["prompt", "reply", "task", "doc_id", "exact_match"],
                  "data": [[PROMPT, reply, "tiny_qa", 0, float(name == "q4_1")], ["What is 2 + 2?", "4", "tiny_qa", 1, 1.0]]}
         (folder / "quality" / "tables" / "tiny_qa.json").write_text(json.dumps(table))

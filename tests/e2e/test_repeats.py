@@ -77,7 +77,7 @@ def test_a_b_a_slower_variant_with_repeats(tmp_path, monkeypatch):
 
 def test_a_a_identical_variants_are_indistinguishable(tmp_path, monkeypatch):
     # the same programmed server twice, at 99%: one end-to-end trial may call "different" in 1% of runs (the many-trial
-    # A/A rate at 95% is in tests/unit/test_stats_decisions.py)
+    # A/A rate at 95% is in tests/unit/stats/test_stats_decisions.py)
     result, lines, tmp = _sweep(tmp_path, monkeypatch, b_interval=0.02, level=0.99)
     assert result.exit_code == 0
     perf = result.report.report.perf

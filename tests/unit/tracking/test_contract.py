@@ -16,7 +16,7 @@ from harness.spec.gates_file import load_gates_file
 from harness.spec.loader import load_spec
 from harness.tracking import contract
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_load_summary_fields_are_metrics_without_typing_them():

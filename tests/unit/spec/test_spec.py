@@ -10,7 +10,7 @@ from harness.errors import SpecError
 from harness.spec import build_spec, load_spec, resolve_variants
 from harness.spec.model import EMBEDDED_MODEL
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _problems(data, environ=None, sets=None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.spec.model import ExperimentSpec
 from harness.spec.reference import markdown
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_committed_reference_is_the_generated_one():

@@ -11,7 +11,7 @@ from harness.report.roofline import KNOWN_GPUS, decode_ceiling, gpu_name, match_
 from harness.server.model_facts import model_fact_metrics
 from harness.spec.gates import GatesSpec
 from harness.tracking.reader import RunRecord
-from tests.unit.test_model_facts import KV_16BIT, SMOLLM2_CONFIG, SMOLLM2_PARAMS, smollm2  # noqa: F401  (fixture)
+from tests.unit.server.test_model_facts import KV_16BIT, SMOLLM2_CONFIG, SMOLLM2_PARAMS, smollm2  # noqa: F401  (fixture)
 
 MEASURED = {"perf/output_tokens_per_s": 900.0, "server/requests_running_mean": 4.0, "perf/prompt_tokens_mean": 200.0,
             "perf/completion_tokens_mean": 100.0}

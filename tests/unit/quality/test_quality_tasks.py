@@ -155,7 +155,7 @@ def test_a_shipped_task_is_named_by_its_name_and_reads_its_data_from_beside_it(t
 
     from harness.quality.tasks import evals
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     assert evals() == (repo / "evals").resolve()  # the top-level evals/ folder, as importlib.resources finds it
     monkeypatch.chdir(tmp_path)  # nowhere near the checkout: the file's own relative data_files would not resolve
     (plan, text), = plan_tasks(QualitySpec(tasks=["mc_facts"]), None)

@@ -26,7 +26,7 @@ from harness.spec.gates import GatesSpec
 from harness.spec.model import ResolvedVariant, ServerSpec
 from harness.tracking.knobs import knob_metrics, quantization, variant_tags
 
-HARNESS = Path(__file__).resolve().parents[2] / "harness"
+HARNESS = Path(__file__).resolve().parents[3] / "harness"
 
 # the one mixed table harness/server/metric_names.py held before the registry (vLLM 0.26.0, llama.cpp --metrics)
 OLD_GAUGES = {
