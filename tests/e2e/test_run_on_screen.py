@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_run_smoke import REPO
-from tests.faults.conftest import fake_spec
+from tests.fakes.harness_run import fake_spec
 
 pytestmark = pytest.mark.e2e
 

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from tests.faults.conftest import fake_spec, wait_for
+from tests.fakes.harness_run import fake_spec, wait_for
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 from harness.server.endpoint import Endpoint
 from harness.server.launch import RunningServer
 from harness.server.readiness import Liveness
-from tests.faults.conftest import REPO, leftover_processes, start_harness, wait_for
+from tests.fakes.harness_run import REPO, leftover_processes, start_harness, wait_for
 from tests.faults.test_server_start import silent_server  # noqa: F401  (fixture)
 from tests.fakes.openai_server import FakeState, start
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.conftest import fake_spec, start_harness, wait_for
+from tests.fakes.harness_run import fake_spec, start_harness, wait_for
 
 pytestmark = pytest.mark.integration
 

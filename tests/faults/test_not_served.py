@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import start_harness
+from tests.fakes.harness_run import start_harness
 from tests.fakes.openai_server import MESSAGE, FakeState, start
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import fake_spec
+from tests.fakes.harness_run import fake_spec
 from tests.integration.conftest import llamacpp_available
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.faults.conftest import fake_spec, leftover_processes, start_harness, wait_for
+from tests.fakes.harness_run import fake_spec, leftover_processes, start_harness, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.faults.conftest import REPO, fake_spec, start_harness
+from tests.fakes.harness_run import REPO, fake_spec, start_harness
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import fake_spec, leftover_processes, start_harness, wait_for
+from tests.fakes.harness_run import fake_spec, leftover_processes, start_harness, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ def test_a_server_that_dies_during_the_load_is_the_first_failure(tmp_path, mlflo
     import subprocess
     import sys
 
-    from tests.faults.conftest import REPO
+    from tests.fakes.harness_run import REPO
 
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--chunks", "4", "--interval", "0.5"],
                             cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.faults.conftest import fake_spec, leftover_processes, start_harness, wait_for
+from tests.fakes.harness_run import fake_spec, leftover_processes, start_harness, wait_for
 
 pytestmark = pytest.mark.integration
 
