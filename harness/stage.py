@@ -11,7 +11,8 @@ went unanswered) travel in the result's `failures`. The load (`LoadRun`, `RateSc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+import time
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 R = TypeVar("R", covariant=True)
 
@@ -60,3 +61,28 @@ class Stage(Protocol[R]):
     def stop(self) -> None: ...
 
     def finish(self) -> R: ...
+
+
+class SubprocessStage:
+    """What the load and quality stages share about the one subprocess each runs (Locust, lm-eval): a stop that
+    `finish()` still summarises after, and a deadline that is real (the process is stopped when it passes)."""
+
+    proc: Any
+    """The running `ManagedProcess` (harness/server/process.py)."""
+    started: float = 0.0
+    stopped_early: bool = False
+    timed_out: bool = False
+
+    def stop(self) -> None:
+        """Stop early (a fault elsewhere, Ctrl-C); `finish()` still reads what the process had written."""
+        self.stopped_early = True
+        self.proc.stop()
+
+    def past_deadline(self, seconds: float) -> bool:
+        """True (and the process stopped, `timed_out` set) once `seconds` have passed since `started`."""
+        if time.time() - self.started <= seconds:
+            return False
+        self.timed_out = True
+        self.proc.stop()
+        return True
+

@@ -25,7 +25,7 @@ from harness.server.endpoint import Endpoint
 from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
-from harness.stage import Progress
+from harness.stage import Progress, SubprocessStage
 
 OPEN_LOOP_MARGIN_S = 2
 
@@ -222,7 +222,7 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
     return argv
 
 
-class LoadRun:
+class LoadRun(SubprocessStage):
     """A started Locust subprocess; `finish()` waits and summarises (the load stage, harness/stage.py)."""
 
     name = "load"
@@ -235,9 +235,6 @@ class LoadRun:
         # a second Ctrl-C: Locust interrupts its requests in flight, records them, then the group is killed
         self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10,
                                    hurry_signal=HURRY_SIGNAL)
-        self.started = 0.0
-        self.stopped_early = False
-        self.timed_out = False
         self.counter: TokenCounter | None = None
         self._counted: dict[Path, tuple[int, int]] = {}
         """record file -> (bytes read, complete lines) so far: progress reads only what was appended since."""
@@ -285,16 +282,7 @@ class LoadRun:
         if self.unwritable():  # records no longer reach disk: stop the whole load now
             self.stop()
             return False
-        if time.time() - self.started > self.deadline_s():
-            self.timed_out = True
-            self.proc.stop()
-            return False
-        return True
-
-    def stop(self) -> None:
-        """Stop early (a fault elsewhere); `finish()` still summarises the records written so far."""
-        self.stopped_early = True
-        self.proc.stop()
+        return not self.past_deadline(self.deadline_s())
 
     def finish(self, timeout_s: float | None = None) -> LoadResult:
         d = self.spec.distributed

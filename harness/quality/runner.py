@@ -31,7 +31,7 @@ from harness.quality.tasks import TaskPlan, render_tasks, resolve_data_dir
 from harness.server.endpoint import Endpoint
 from harness.server.process import ManagedProcess
 from harness.spec.model import QualitySpec
-from harness.stage import Progress
+from harness.stage import Progress, SubprocessStage
 
 @dataclass
 class QualityResult:
@@ -116,7 +116,7 @@ class _Pass:
     proc: ManagedProcess | None = None
 
 
-class QualityRun:
+class QualityRun(SubprocessStage):
     """A started lm-eval subprocess (or two, one after the other); `finish()` waits and parses (harness/stage.py)."""
 
     name = "quality"
@@ -155,9 +155,6 @@ class QualityRun:
                 argv += ["--use_cache", f"{self.cache}{suffix}"]
             self.passes.append(_Pass(request, plans, argv, out_dir, log))
         self.current = 0
-        self.started = 0.0
-        self.stopped_early = False
-        self.timed_out = False
 
     # the pass running now (its process and log are what progress and errors show)
     @property
@@ -185,16 +182,7 @@ class QualityRun:
             self.current += 1  # the next pass (loglikelihood tasks) once the first has scored
             self.proc.start()
             return True
-        if time.time() - self.started > self.spec.timeout_s:
-            self.timed_out = True
-            self.proc.stop()
-            return False
-        return True
-
-    def stop(self) -> None:
-        """Stop early (a fault elsewhere, Ctrl-C); `finish()` still parses results lm-eval had written."""
-        self.stopped_early = True
-        self.proc.stop()
+        return not self.past_deadline(self.spec.timeout_s)
 
     def sending(self) -> bool:
         """lm-eval is past its boot (imports, contexts) and sends requests, or has already exited."""
