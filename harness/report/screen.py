@@ -175,7 +175,7 @@ def variant_lines(r: "DecisionReport", width: int = WIDTH) -> list[str]:
             lines += wrap(f"{run.name} vs {base or qbase}: " + "; ".join(parts), width)
     if r.perf is not None and not r.perf.items:
         lines += wrap(f"no differences: {r.perf.baseline.note}", width)
-    elif not r.differences and r.significance_note:
+    elif not r.differences and any(m.startswith("quality/") for x in r.runs for m in x.metrics):  # quality ran, untested
         lines += wrap(f"quality differences: {r.significance_note}", width)
     return lines
 
