@@ -19,28 +19,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for the report files (default: reports/<experiment>-<sweep id>)")
     p.add_argument("--no-report", action="store_true", help="only print the table (no frontiers, recommendation or files)")
     p.add_argument("--no-log", action="store_true", help="do not log the report as artifacts of the sweep run")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print the full tables and every comparison line (default: the decision and a table of 120 columns)")
     p.set_defaults(func=command)
 
 
-def print_report(published) -> None:  # PublishedReport
-    r = published.report
-    rec = r.recommendation
-    print(rec.sentence().replace("**", ""))
-    for v in rec.verdicts:
-        if not v.eligible:
-            print(f"  {v.name}: not eligible: " + "; ".join(v.reasons))
-    for f in r.frontiers:
-        print(f"Pareto {f.y_metric} vs {f.x_metric}: frontier {', '.join(f.on) or '-'}"
-              + "".join(f"; {n} dominated by {', '.join(b)}" for n, b in f.dominated_by.items()))
-    for d in r.differences:
-        print("  " + d.sentence())
-    for flag in r.flags:
-        print("FLAG " + flag)
-    for x in r.rooflines:
-        frac = f"{100 * x.fraction:.1f}% of " if x.fraction is not None else ""
-        print(f"roofline {x.variant}: {frac}{x.ceiling_tok_s:.0f} tok/s ceiling (batch {x.batch}, {x.hardware}, {x.bound}-bound)")
-    where = f"; logged to sweep run {published.logged_to} under report/" if published.logged_to else ""
-    print(f"report: {published.folder / 'report.html'}, {published.folder / 'report.md'}{where}")
+def print_screen(comparison, published, verbose: bool = False) -> None:  # Comparison | None, PublishedReport | None
+    """The decision first in 120 columns (harness/report/screen.py); `verbose`: the full tables and every line."""
+    from harness.report import screen
+
+    if verbose:
+        if comparison is not None:
+            print(comparison.render())
+        elif published is not None:
+            from harness.report.render import text_table
+
+            print(text_table(published.report))
+        if published is not None:
+            print(screen.verbose_report(published))
+    elif published is not None:
+        print(screen.report_screen(published, comparison))
+    elif comparison is not None:
+        print(screen.comparison_screen(comparison))
 
 
 def command(args: argparse.Namespace) -> int:
@@ -53,23 +53,20 @@ def command(args: argparse.Namespace) -> int:
         from harness.report.compare import compare
 
         result = compare(args.experiment, args.tracking_uri, args.run_id, gates, args.baseline)
-        print(result.render())
         if args.csv:
             result.table.to_csv(args.csv)
         if args.no_report:
+            print_screen(result, None, args.verbose)
             return 0
         run_ids = result.runs  # read once: the report uses the runs compared
         default_out = Path("reports") / f"{args.experiment}-{result.parent_run_id[:8]}"
     else:
+        result = None
         run_ids = args.runs
         default_out = Path("reports") / f"runs-{args.runs[0][:8]}"
     published = publish(Path(args.out) if args.out else default_out, run_ids, args.experiment, args.tracking_uri, gates,
                         args.baseline, log_artifacts=not args.no_log)
-    if args.runs:
-        from harness.report.render import text_table
-
-        print(text_table(published.report))
-        if args.csv:
-            published.report.table.to_csv(args.csv)
-    print_report(published)
+    if args.runs and args.csv:
+        published.report.table.to_csv(args.csv)
+    print_screen(result, published, args.verbose)
     return 0

@@ -14,6 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run every variant of a spec and log it to MLflow")
     add_spec_arguments(p)
     p.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print the full tables and every comparison line (default: the decision and a table of 120 columns)")
     p.add_argument("--gate", action="store_true", help="check the spec's gates afterwards: exit 0 pass, 1 a gate failed, 2 a run failed")
     p.add_argument("--gate-out", help="folder for gate.json, junit.xml, gate.md (default: <run folder>/gate)")
     p.add_argument("--resume", action="store_true",
@@ -41,12 +43,9 @@ def command(args: argparse.Namespace) -> int:
     finally:
         if hasattr(presenter, "close"):
             presenter.close()
-    if result.comparison is not None:
-        print(result.comparison.render())
-    if result.report is not None:
-        from harness.cli.compare import print_report
+    from harness.cli.compare import print_screen
 
-        print_report(result.report)
+    print_screen(result.comparison, result.report, args.verbose)
     for problem in result.problems:
         _say(problem.message)
     if result.gate is not None:

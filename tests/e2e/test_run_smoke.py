@@ -62,6 +62,9 @@ def test_local_smoke_end_to_end(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "gates: pass (exit 0)" in proc.stdout and "recommend " in proc.stdout
     assert "parallel-1" in proc.stdout and "parallel-4" in proc.stdout  # comparison printed
+    assert "recommend " in proc.stdout.split(" status ")[0], proc.stdout[:800]  # the decision before the table
+    wide = [line for line in proc.stdout.splitlines() if len(line) > 120 and str(tmp_path) not in line]
+    assert not wide, wide  # the first screen fits 120 columns (a path is never broken)
     assert "load " in proc.stderr and "requests" in proc.stderr  # progress shown
 
     c, parents, children = _runs(tmp_path, "local-smoke")
@@ -94,7 +97,7 @@ def test_local_smoke_end_to_end(tmp_path, data_dir):
 
     cmp = _harness(["compare", "local-smoke"], tmp_path)
     assert cmp.returncode == 0, cmp.stderr
-    assert "parallel-1" in cmp.stdout and "parallel-4" in cmp.stdout and "TTFT p50 ms" in cmp.stdout and "*" in cmp.stdout
+    assert "parallel-1" in cmp.stdout and "parallel-4" in cmp.stdout and "TTFT p95 ms" in cmp.stdout and "*" in cmp.stdout
     _check_decisions(c, parents[0], children, tmp_path)
 
 
@@ -124,8 +127,11 @@ def _check_decisions(c, parent, children, tmp: Path) -> None:
     assert (local / "report.html").read_text().count("<img") == 3
     # compare on the same store writes the report where asked
     out = tmp / "cmp-report"
-    cmp = _harness(["compare", "local-smoke", "--out", str(out), "--no-log", "--baseline", "parallel-1"], tmp)
+    cmp = _harness(["compare", "local-smoke", "--out", str(out), "--no-log", "--baseline", "parallel-1", "-v"], tmp)
     assert cmp.returncode == 0 and "recommend" in cmp.stdout and (out / "report.md").is_file(), cmp.stderr[-2000:]
+    # -v: the full table, the "vs baseline" table and every quality comparison line
+    assert "TTFT p50 ms" in cmp.stdout and "vs baseline" in cmp.stdout
+    assert "parallel-4 vs parallel-1 on quality/gsm8k/exact_match_flexible" in cmp.stdout, cmp.stdout[-3000:]
     # a gate that must fail: exit 1 and the JUnit file names it
     gates = tmp / "must-fail.yaml"
     gates.write_text("slo:\n  perf/ttft_p50_ms: {max: 0.001}\n")
