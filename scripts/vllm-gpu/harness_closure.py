@@ -15,8 +15,8 @@ import sys
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name as cn
 
-TOP = ["pydantic>=2.6", "pyyaml", "httpx", "requests", "tenacity", "prometheus_client", "pandas", "numpy", "matplotlib",
-       "openai", "huggingface_hub", "locust", "lm-eval[api,ifeval]", "mlflow", "nvidia-ml-py", "gguf"]
+TOP = ["pydantic>=2.6", "pyyaml", "httpx", "requests", "tenacity", "prometheus_client", "pandas", "numpy", "scipy", "matplotlib",
+       "huggingface_hub", "locust", "lm-eval[api,ifeval]", "mlflow", "nvidia-ml-py", "gguf"]
 ENV = {"python_version": "3.12", "python_full_version": "3.12.3", "platform_machine": "x86_64", "platform_system": "Linux",
        "sys_platform": "linux", "os_name": "posix", "implementation_name": "cpython", "platform_python_implementation": "CPython"}
 
