@@ -45,7 +45,7 @@ class RunPlan:
         """SpecError (each problem naming its field) for what would fail later: an unknown gate metric, a quality task
         without data or API, an unreadable fidelity reference, no unfinished sweep to resume."""
         check_gates(spec)  # a misspelled gate metric fails now, not after hours of measuring
-        from harness.quality.tasks import preflight as quality_preflight
+        from harness.quality.preflight import check as quality_preflight
 
         variants = spec.resolved
         # quality tasks known, their data found (or the Hub reachable) and their API served, before any server starts

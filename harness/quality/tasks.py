@@ -270,9 +270,3 @@ def render_tasks(spec: QualitySpec, out_dir: Path, data_dir: Path | None) -> lis
         plans.append(plan)
     return plans
 
-
-def preflight(spec: QualitySpec, environ: dict[str, str] | None = None, engine_kinds: list[str] | None = None) -> Path | None:
-    """Before anything is launched (harness/quality/preflight.py)."""
-    from harness.quality.preflight import check
-
-    return check(spec, environ, engine_kinds)

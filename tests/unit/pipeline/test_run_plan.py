@@ -37,7 +37,7 @@ def _count(monkeypatch, calls: Counter, module, name: str) -> None:
 
 def test_each_spec_check_runs_once_from_loading_to_the_plan(tmp_path, monkeypatch):
     import harness.pipeline.plan as plan_mod
-    import harness.quality.tasks as tasks
+    import harness.quality.preflight as quality_preflight
     import harness.spec.model as model
     from harness.pipeline.plan import RunPlan
     from harness.spec.loader import load_spec
@@ -47,10 +47,10 @@ def test_each_spec_check_runs_once_from_loading_to_the_plan(tmp_path, monkeypatc
     _count(monkeypatch, calls, model, "check_fidelity")
     _count(monkeypatch, calls, plan_mod, "check_gates")
     _count(monkeypatch, calls, plan_mod, "fidelity_preflight")
-    _count(monkeypatch, calls, tasks, "preflight")
+    _count(monkeypatch, calls, quality_preflight, "check")
     spec = load_spec(_write(tmp_path), environ={}, variants=["b", "c"])  # `--variant b --variant c`
     plan = RunPlan.of(spec, resume=False)
-    assert calls == {"resolve_servers": 1, "check_fidelity": 1, "check_gates": 1, "fidelity_preflight": 1, "preflight": 1}
+    assert calls == {"resolve_servers": 1, "check_fidelity": 1, "check_gates": 1, "fidelity_preflight": 1, "check": 1}
     assert [v.name for v in plan.variants] == ["b", "c"] and plan.variants[0].server.llamacpp.parallel == 2
     # a repeat's spec is a copy: nothing is resolved or checked again
     assert [v.name for v in plan.block_spec(3, first=False).resolved] == ["b", "c"] and calls["resolve_servers"] == 1

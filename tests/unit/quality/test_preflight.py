@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import QualityError
-from harness.quality.tasks import preflight, resolve_data_dir
+from harness.quality.preflight import check as preflight
+from harness.quality.tasks import resolve_data_dir
 from harness.spec.model import QualitySpec
 
 
