@@ -10,14 +10,18 @@ the SLOs) and a `CapacitySpec`. One search (`find_capacity`):
      by the majority of `repeats` measurements (stopping once the majority is decided), until
      high / low - 1 <= tolerance or `max_steps` judgements were made.
 It returns the final bracket [low, high] = [highest point judged passing, lowest point judged failing],
-an interval, with `value` = low (what one can claim). Not bracketed (`bracketed=False`) when the SLO holds
+an interval, with `value` = low (what one can claim) and `estimate`, the capacity estimand: the rate where
+the SLO metric crosses its limit, interpolated between the bracket ends on log scales (`crossing`, from
+PointResult.slo_ratio; unbiased within 2% in tests/unit/stats/test_stats_capacity.py whatever the number
+of searches, where `value` is biased low by about half the tolerance). A capacity below lo is censored
+(`censored` "below", `label` "< lo"): never 0. Not bracketed (`bracketed=False`) when the SLO holds
 at hi (capacity >= hi: high = inf) or fails at lo (capacity < lo: value = low = nan). It assumes the verdict
 is monotone in load. The bracket is where THIS search placed the boundary: the machine's drift moves the
 capacity itself between runs (under harness.stats.simulate's noise one bracket at tolerance 0.1 contains
 the long-run capacity in only ~64% of searches; a majority of 3 repeats per point, measured back to back,
 ~69%, as they share the drift). For a confidence interval, repeat the search (DEFAULT_CAPACITY_SEARCHES,
 seeded `search_starts`, interleaved with the other variants like any repeat) and take
-`capacity_interval` (~94% coverage at 3 searches, repeats=1, ~17 measurements).
+`capacity_interval` (~91% coverage at 3 searches, repeats=1, ~17 measurements).
 
 How it differs from `vllm bench sweep serve_sla` (vllm/benchmarks/sweep/serve_sla.py, read at commit
 0826bcf): vLLM probes its integer variable (request_rate or max_concurrency) first at the maximum (65536,
@@ -43,8 +47,8 @@ from harness.stats.estimate import Estimate, median_ci
 
 DEFAULT_CAPACITY_SEARCHES = CAPACITY_SEARCHES  # declared once, in harness/facts.py (the spec layer reads it too)
 """Searches per variant for a capacity with an interval (`capacity_interval`): under the noise model of
-harness.stats.simulate, the interval over 3 searches with seeded starts contains the true capacity in ~94%
-of trials with ~17 measurements (at most 20), where one search's bracket alone does in ~64%
+harness.stats.simulate, the interval over 3 searches with seeded starts contains the true capacity in ~91%
+of trials (93.6% with bracket midpoints; the log-log crossing estimates are closer together) with ~17 measurements (at most 20), where one search's bracket alone does in ~64%
 (tests/unit/stats/test_stats_capacity.py, docs/statistics.md)."""
 
 
@@ -56,6 +60,7 @@ class PointResult:
     attainment: float = math.nan  # e.g. the fraction of requests within the SLOs (informational)
     goodput: float = math.nan  # e.g. requests/s within the SLOs (informational)
     detail: Mapping[str, float] = field(default_factory=dict)
+    slo_ratio: float = math.nan  # the SLO metric over its limit (the worst SLO's, if several): <= 1 met; the estimand's input
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,37 @@ class Capacity:
     @property
     def measurements(self) -> int:
         return sum(len(s.results) for s in self.steps)
+
+    @property
+    def censored(self) -> str:
+        """"below" (the SLO failed at the search's lowest rate: capacity < high), "above" (held at the highest:
+        capacity >= low), or "" (bracketed, or the step budget ran out)."""
+        if math.isnan(self.low) and math.isfinite(self.high):
+            return "below"
+        return "above" if math.isinf(self.high) and not math.isnan(self.low) else ""
+
+    @property
+    def label(self) -> str:
+        """How to print it: "< lo" / ">= hi" when censored (never 0 or a number it is not), else the estimate."""
+        if self.censored == "below":
+            return f"< {self.high:g}"
+        if self.censored == "above":
+            return f">= {self.low:g}"
+        return f"{self.estimate:.4g}" if math.isfinite(self.estimate) else "no capacity"
+
+    def _log_ratio_at(self, point: float) -> float:
+        logs = [math.log(r.slo_ratio) for s in self.steps if s.point == point for r in s.results
+                if math.isfinite(r.slo_ratio) and r.slo_ratio > 0]
+        return sum(logs) / len(logs) if logs else math.nan
+
+    @property
+    def estimate(self) -> float:
+        """THE capacity estimand: the rate where the SLO metric crosses its limit, interpolated between the
+        bracket ends on log scales (`crossing`, from each end's mean log slo_ratio); the geometric midpoint
+        when the measurements carry no slo_ratio; nan when censored or unbracketed."""
+        if not self.bracketed:
+            return math.nan
+        return crossing(self.low, self.high, self._log_ratio_at(self.low), self._log_ratio_at(self.high))
 
     def contains(self, x: float) -> bool:
         low = 0.0 if math.isnan(self.low) else self.low
@@ -191,6 +227,19 @@ def find_capacity(measure: Callable[[float], PointResult], spec: CapacitySpec) -
     return Capacity(low, low, high, s.steps, bracketed)
 
 
+def crossing(low: float, high: float, log_ratio_low: float, log_ratio_high: float) -> float:
+    """The rate in [low, high] where log(SLO metric / limit) crosses 0, linear in log(rate) between the two
+    bracket ends: exp(log low + (0 - r_low) / (r_high - r_low) * log(high / low)), clamped to the bracket;
+    the geometric midpoint sqrt(low * high) if the log-ratios are missing or do not rise (noise)."""
+    if not (0 < low < high < math.inf):
+        raise ValueError(f"need 0 < low < high < inf, got {low}, {high}")
+    r0, r1 = log_ratio_low, log_ratio_high
+    if not (math.isfinite(r0) and math.isfinite(r1)) or r1 <= r0:
+        return math.sqrt(low * high)
+    f = min(1.0, max(0.0, -r0 / (r1 - r0)))
+    return math.exp(math.log(low) + f * math.log(high / low))
+
+
 def search_starts(spec: CapacitySpec, searches: int = DEFAULT_CAPACITY_SEARCHES, seed: int = 0) -> list[float]:
     """Seeded start points for repeated searches: the geometric middle of [lo, hi] (or spec.start) times
     2**u, u uniform in [-1/2, 1/2), so the searches do not all bisect on the same grid of points."""
@@ -201,14 +250,16 @@ def search_starts(spec: CapacitySpec, searches: int = DEFAULT_CAPACITY_SEARCHES,
 
 def capacity_interval(searches: Sequence[Capacity], level: float = 0.95) -> Estimate:
     """The capacity over repeated searches (ideally interleaved with the other variants' measurements):
-    `median_ci` of each search's geometric bracket midpoint sqrt(low * high). A search that passed at hi
-    counts as hi, one that failed at lo as lo (method then says "censored": the truth may lie beyond)."""
+    `median_ci` of each search's `Capacity.estimate` (the log-log crossing of the SLO limit; the geometric
+    bracket midpoint without slo_ratio), so one search and several estimate the same quantity. A search that
+    passed at hi counts as hi, one that failed at lo as lo (method then says "censored": the truth may lie
+    beyond)."""
     if not searches:
         raise ValueError("capacity_interval needs at least one search")
     values, censored = [], False
     for c in searches:
         if c.bracketed:
-            values.append(math.sqrt(c.low * c.high))
+            values.append(c.estimate)
         else:
             censored = True
             values.append(c.low if math.isinf(c.high) else c.high)

@@ -90,17 +90,27 @@ def _logs(values: Sequence[float], what: str) -> np.ndarray:
 
 
 def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin, to_ratio=math.exp) -> Difference:
-    """The t interval of `mean` (a log-ratio, or a difference: `to_ratio` maps it to the ratio shown)."""
-    if se == 0.0 or not math.isfinite(se):
-        low = high = mean
-        p = 1.0 if mean == 0.0 else 0.0
-    else:
-        from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile (what scipy.stats.t evaluates)
+    """The t interval of `mean` (a log-ratio, or a difference: `to_ratio` maps it to the ratio shown).
 
-        half = float(stdtrit(df, 0.5 + level / 2.0)) * se
-        low, high = mean - half, mean + half
-        p = 2.0 * float(stdtr(df, -abs(mean) / se))
+    Zero spread (se = 0, e.g. identical values in every block): no interval (a zero-width one would claim
+    certainty) and, instead of p = 0, the exact sign test: all n differences on one side, p = 2 * 0.5^n
+    (p = 1 when they are all 0); the verdict follows it (significant when p < 1 - level)."""
+    if se <= 1e-12 * max(1.0, abs(mean)) or not math.isfinite(se):
+        p = 1.0 if mean == 0.0 else min(1.0, 2.0 * 0.5**n)
+        ratio = to_ratio(mean)
+        v = "indistinguishable" if p >= 1.0 - level or abs(ratio - 1.0) < margin else \
+            ("better" if (ratio > 1.0) == higher_is_better else "worse")
+        return Difference(metric, ratio, math.nan, math.nan, v, level, n,
+                          f"{method}; zero spread: no interval, exact sign test", higher_is_better, margin, p)
+    from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile (what scipy.stats.t evaluates)
+
+    half = float(stdtrit(df, 0.5 + level / 2.0)) * se
+    low, high = mean - half, mean + half
+    p = 2.0 * float(stdtr(df, -abs(mean) / se))
     ratio, lo, hi = to_ratio(mean), to_ratio(low), to_ratio(high)
+    if lo <= 0.0:  # a ratio cannot be <= 0: refuse the interval rather than print a negative bound
+        return Difference(metric, ratio, math.nan, math.nan, "indistinguishable", level, n,
+                          f"{method}; lower bound <= 0: no ratio interval", higher_is_better, margin, p)
     return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin), level, n,
                       method, higher_is_better, margin, p)
 
@@ -129,8 +139,10 @@ def paired_difference(metric: str, baseline: Sequence[float], variant: Sequence[
                       higher_is_better: bool, level: float = DEFAULT_LEVEL, margin: float = 0.0) -> Difference:
     """Paired by block: baseline[i] and variant[i] were measured in block i (interleaved).
 
-    Values with a zero among them (capacity 0: the SLO failed even at the search's lowest point) cannot be compared
-    on logs; they get a paired t on the differences, expressed as a ratio to the baseline's mean."""
+    Values with a zero among them (a capacity below the search's lowest point, stored as 0 by older runs; it is
+    censored, "< lo", see harness.stats.capacity.Capacity.censored) cannot be compared on logs; they get a
+    paired t on the differences, expressed as a ratio to the baseline's mean, and no interval at all when its
+    lower bound would be <= 0 (a ratio is positive)."""
     _check(level, margin)
     if _with_zeros(baseline, variant) and len(baseline) == len(variant):
         return _paired_raw(metric, np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float), level,
@@ -194,6 +206,7 @@ def request_difference(metric: str, baseline_requests: Sequence[float], variant_
     r = r[np.isfinite(r)]
     alpha = 1.0 - level
     low, high = (float(v) for v in np.quantile(r, [alpha / 2.0, 1.0 - alpha / 2.0]))
-    p = min(1.0, 2.0 * min(float(np.mean(r <= 1.0)), float(np.mean(r >= 1.0))))
+    k = min(int(np.sum(r <= 1.0)), int(np.sum(r >= 1.0)))
+    p = min(1.0, 2.0 * (k + 1) / (len(r) + 1))  # (k + 1) / (B + 1) per side: never exactly 0
     return Difference(metric, ratio, low, high, verdict(ratio, low, high, higher_is_better, margin), level,
                       min(len(a), len(b)), f"request bootstrap ({name}, within-run)", higher_is_better, margin, p)

@@ -5,6 +5,9 @@ Over repeats (`median_ci`) the interval is honest at the small n a benchmark can
   [x_(k), x_(n+1-k)] with the largest k whose binomial coverage 1 - 2 P(Bin(n, 1/2) <= k-1) is at
   least `level` (n=6..8: [min, max], 96.9-99.2%; n=9: 2nd-lowest..2nd-highest, 96.1%). It assumes
   only that repeats are independent draws of one distribution; its coverage is at least `level`.
+- all values equal: no interval (a zero-width one would claim certainty); method "zero spread".
+- values with a zero or negative among them (no logs) at n < n_min: [min, max], its `level` set to its
+  true coverage 1 - 2 * 0.5^n (`range_coverage`: 75% at n=3, 87.5% at n=4), never the requested level.
 - 2 <= n < n_min: no order-statistic interval reaches `level` (n=5 at best 93.75%), so a t-interval
   on the logs (exp(mean log +- t s/sqrt(n))), the median of a log-normal; near `level` for
   log-normal noise, conservative when an outlier inflates s.
@@ -71,6 +74,11 @@ def order_statistic_coverage(n: int, k: int) -> float:
     return 1.0 - 2.0 * float(bdtr(k - 1, n, 0.5))
 
 
+def range_coverage(n: int) -> float:
+    """True coverage of [min, max] of n repeats for the median: 1 - 2 * 0.5^n (n=3: 75%, n=4: 87.5%)."""
+    return 1.0 - 2.0 * 0.5**n if n >= 1 else 0.0
+
+
 def _finite(values: Sequence[float]) -> np.ndarray:
     x = np.asarray(values, dtype=float)
     if x.ndim != 1:
@@ -103,12 +111,14 @@ def median_ci(values: Sequence[float], level: float = 0.95, seed: int | None = N
     value = float(np.median(x))
     if n == 1:
         return Estimate(value, math.nan, math.nan, 1, "single", level)
+    if x[0] == x[-1]:  # zero spread: no zero-width interval
+        return Estimate(value, math.nan, math.nan, n, "zero spread: no interval", level)
     k = order_statistic_rank(n, level)
     if k is not None:
         return Estimate(value, float(x[k - 1]), float(x[n - k]), n, f"order-statistic k={k}", level)
-    if np.any(x <= 0):
-        lo_hi = (float(x[0]), float(x[-1]))  # logs impossible: the range, stated as such
-        return Estimate(value, *lo_hi, n, f"range ({order_statistic_coverage(n, 1):.1%})", level)
+    if np.any(x <= 0):  # logs impossible: the range, labelled with its true coverage (75% at n=3), not `level`
+        coverage = range_coverage(n)
+        return Estimate(value, float(x[0]), float(x[-1]), n, f"range ({coverage:.1%})", coverage)
     low, high = log_t_interval(x, level)
     return Estimate(value, min(low, value), max(high, value), n, "t on logs", level)
 

@@ -120,7 +120,7 @@ class SimulatedServer:
         self._t += 1
         measured = self.latency(point) * math.exp(f)
         return PointResult(meets=measured <= self.slo_ratio, attainment=min(1.0, self.slo_ratio / measured),
-                           detail={"latency": measured})
+                           detail={"latency": measured}, slo_ratio=measured / self.slo_ratio)
 
 
 def trials(seed: int, count: int) -> Sequence[np.random.Generator]:

@@ -102,7 +102,8 @@ def test_slo_on_the_interval_bound():
 def test_junit_and_markdown_show_the_interval_and_the_verdict():
     rng = np.random.default_rng(7)
     noise = np.exp(rng.normal(0, 0.15, 10))
-    base, slow = run("base", list(200.0 * noise)), run("cand", list(260.0 * noise))
+    jitter = np.exp(np.tile([0.01, -0.01], 5))  # some spread (zero spread has no interval), geometric mean 1
+    base, slow = run("base", list(200.0 * noise)), run("cand", list(260.0 * noise * jitter))
     gates = GatesSpec.model_validate({**RULE, "slo": {L: {"max": 250, "on": "ci_high"}}})
     report = evaluate(gates, [slow], {slow.run_id: base})
     root = ET.fromstring(to_junit(report))

@@ -71,8 +71,12 @@ def test_degenerate_inputs():
     assert one.ratio == 2.0 and one.verdict == "indistinguishable" and math.isnan(one.low)
     same = paired_difference("m", [1.0, 2.0], [1.0, 2.0], higher_is_better=False)
     assert same.ratio == 1.0 and same.verdict == "indistinguishable" and same.p_value == 1.0
+    # zero spread (issue 17): no zero-width interval and no p = 0, the exact sign test instead
     exact = paired_difference("m", [1.0, 2.0], [1.5, 3.0], higher_is_better=False)
-    assert exact.low == pytest.approx(1.5) and exact.high == pytest.approx(1.5) and exact.verdict == "worse"
+    assert math.isnan(exact.low) and math.isnan(exact.high) and exact.p_value == 0.5
+    assert exact.verdict == "indistinguishable" and "sign test" in exact.method
+    six = paired_difference("m", [1.0, 2.0] * 3, [1.5, 3.0] * 3, higher_is_better=False)
+    assert six.verdict == "worse" and six.p_value == pytest.approx(2 * 0.5**6) and math.isnan(six.low)
     assert unpaired_difference("m", [1.0], [2.0, 3.0], higher_is_better=True).verdict == "indistinguishable"
     for bad in (dict(baseline=[1.0, 2.0], variant=[1.0]), dict(baseline=[-1.0, 1.0], variant=[1.0, 1.0]),
                 dict(baseline=[1.0, math.nan], variant=[1.0, 1.0])):
@@ -108,11 +112,13 @@ def test_block_schedule():
 
 
 def test_a_zero_capacity_is_compared_on_differences_not_dropped():
-    """Capacity 0 (the SLO failed even at the search's lowest point) has no log: a paired t on differences instead,
-    so the comparison still has an interval and a verdict (the CPU decide run's second pass hit this)."""
+    """Capacity 0 (the SLO failed even at the search's lowest point: censored, "< lo") has no log: a paired t on
+    differences instead; an interval whose lower bound would be <= 0 is refused (issue 17: the CPU decide run's
+    second pass printed x0.965 [-0.03, 1.96])."""
     from harness.stats.compare import paired_difference
 
     tie = paired_difference("cap", [0.25, 0.297, 0.5, 0.297], [0.297, 0.5, 0.5, 0.0], higher_is_better=True)
-    assert tie.verdict == "indistinguishable" and tie.low < 1 < tie.high and "differences" in tie.method
+    assert tie.verdict == "indistinguishable" and math.isnan(tie.low) and math.isnan(tie.high)
+    assert "differences" in tie.method and "no ratio interval" in tie.method and tie.ratio == pytest.approx(0.965, abs=1e-3)
     clear = paired_difference("cap", [1.0, 1.1, 0.9, 1.0, 0.0], [3.0, 3.2, 2.9, 3.1, 2.0], higher_is_better=True)
     assert clear.verdict == "better" and clear.low > 1 and clear.ratio > 2.5
