@@ -70,6 +70,6 @@ tracking: {{run_dir: "{tmp_path / 'runs'}"}}
         assert "sk-fv-secret-777" not in blob
     assert "server/server.log" in _artifact_paths(c, by["seqs8"].info.run_id)
 
-    cmp = _harness(["compare", "fake-vllm"], tmp_path)
+    cmp = _harness(["compare", "fake-vllm", "-v"], tmp_path)  # -v: every column (the default screen is 120 wide)
     assert cmp.returncode == 0, cmp.stderr
     assert "server TTFT p50 s" in cmp.stdout and "queue p50 s" in cmp.stdout and "TTFT p50 ms" in cmp.stdout
