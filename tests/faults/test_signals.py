@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.fakes.harness_run import fake_spec, leftover_processes, start_harness, wait_for
+from tests.fakes.harness_run import REPO, fake_spec, leftover_processes, start_harness, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_a_signal_stops_the_sweep_cleanly(tmp_path, mlflow_runs, signals):
 def test_ctrl_c_keeps_a_load_that_had_finished(tmp_path, mlflow_runs, data_dir):
     """The load is over and lm-eval is still waiting on a stalled server: Ctrl-C keeps the load's metrics."""
     spec = fake_spec(tmp_path, "keep", '  - name: only\n    server: {env: {FAKE_MODE: slow, FAKE_SLOW_S: "600", PYTHONPATH: "%s"}}' % (
-        str(__import__("tests.faults.conftest", fromlist=["REPO"]).REPO)),
+        str(REPO)),
         load="{users: 2, duration_s: 3, warmup_s: 0, request_timeout_s: 5}", quality="{tasks: [gsm8k], limit: 1}")
     proc = start_harness(["run", str(spec), "--no-compare"], tmp_path, {"HARNESS_DATA_DIR": str(data_dir)})
     try:
