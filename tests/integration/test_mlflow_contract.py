@@ -31,8 +31,8 @@ from harness.tracking.reader import RunStore, read_runs
 
 REPO = Path(__file__).resolve().parents[2]
 FAMILY_RE = re.compile(r"^(?:perf|quality|quality_idle|fidelity|server|timing|knob)/[A-Za-z0-9_./]+$")
-FILE_RE = re.compile(r"\.(?:jsonl?|ya?ml|png|csv|txt|html)$")
-"""An artifact's path (`fidelity/reference.jsonl`), not a metric name."""
+FILE_RE = re.compile(r"\.(?:jsonl?|ya?ml|png|csv|txt|html|py|md)$")
+"""A file's path (an artifact such as `fidelity/reference.jsonl`, a module such as `server/readiness.py`), not a metric name."""
 
 
 def _metric_names(text: str) -> set[str]:
