@@ -53,7 +53,7 @@ class Recommendation:
             basis = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
             return (f"{', '.join(self.tied)} are indistinguishable on {self.objective} {basis} ({self.method}); "
                     f"recommend **{self.chosen}**: the tie is broken by {self.decided_by}{base}"
-                    + (" (the data cannot tell them apart: any of them is as good a choice)" if self.decided_by == "name" else ""))
+                    + (" (the data cannot tell them apart; inconclusive, not shown equivalent: more repeats could separate them)" if self.decided_by == "name" else ""))
         best = "highest" if self.higher else "lowest"
         text = f"recommend **{self.chosen}**: {best} {self.objective} ({value}) among the variants meeting every SLO and quality floor{base}"
         eligible = sum(v.eligible for v in self.verdicts)
