@@ -37,7 +37,8 @@ FILE_RE = re.compile(r"\.(?:jsonl?|ya?ml|png|csv|txt|html|py|md)$")
 
 def _metric_names(text: str) -> set[str]:
     names = re.findall(r"`((?:perf|quality|quality_idle|fidelity|server|timing|knob)/[A-Za-z0-9_./]+)`", text)
-    return {n for n in names if not FILE_RE.search(n)}
+    # a module path (`server/engines`, `server/readiness.py`) names a folder or file of the package, not a metric
+    return {n for n in names if not FILE_RE.search(n) and not (REPO / "harness" / n.rstrip("/")).exists()}
 
 LM_EVAL = {
     "results": {
