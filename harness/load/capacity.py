@@ -4,9 +4,14 @@
 A background thread runs `harness.stats.capacity.find_capacity` once per search (`searches`, seeded
 starts, one after another), each `measure(point)` a real `LoadRun` at that point in its own folder
 (`capacity-<k>-<point>/`, seed `load.seed + k`, so every measurement sends fresh prompts); a point passes
-as in the rate scan (`harness.load.scan.meets`). `stop()` stops the run in flight and ends the search.
-`finish()` returns the LoadResult of the highest passing point measured (at most the capacity), with
-every measurement in `scan` (by point) and the capacity with its interval in `capacity`.
+as in the rate scan (`harness.load.scan.meets`), and carries `slo_ratio` (`point_slo_ratio`: the SLO metric over
+its limit, <= 1 exactly when it passes), from which every search reports THE capacity estimand: the rate where
+the SLO metric crosses its limit, interpolated between its bracket ends on log scales
+(`harness.stats.capacity.crossing`), the same quantity whatever `searches` is (the median over searches;
+`capacity_interval`). A capacity beyond [lo, hi] is censored ("< lo", ">= hi"): no value, never 0.
+`stop()` stops the run in flight and ends the search. `finish()` returns the LoadResult of the highest passing
+point measured (at most the capacity), with every measurement in `scan` (by point) and the capacity with its
+interval in `capacity`.
 """
 
 from __future__ import annotations
@@ -20,15 +25,49 @@ from pathlib import Path
 
 from harness.errors import Failure, HarnessError, LoadError
 from harness.load.capacity_result import CapacityAtSLO
+from harness.load.records import RequestRecord
 from harness.load.runner import LoadResult, LoadRun, ScanPoint
 from harness.load.scan import meets
+from harness.load.stats import cut_by_stop, tpot_s
 from harness.server.endpoint import Endpoint
-from harness.spec.load import LoadSpec
+from harness.spec.load import LoadSpec, SLOSpec
 from harness.stage import Progress
 from harness.stats.capacity import Capacity, CapacitySpec, PointResult, capacity_interval, find_capacity, search_starts
 
 POLL_S = 0.2
 MakeRun = Callable[[LoadSpec, Endpoint, Path], LoadRun]
+
+
+def _request_ratio(rec: RequestRecord, slo: SLOSpec) -> float:
+    """The request's worst latency over its bound (<= 1: it meets every SLO, as `harness.load.stats.meets_slo`)."""
+    if not rec.ok:
+        return math.inf
+    tpot = tpot_s(rec)
+    worst = 0.0
+    for bound_ms, value_s, undefined_meets in ((slo.ttft_ms, rec.ttft_s, False), (slo.e2e_ms, rec.e2e_s, False),
+                                               (slo.tpot_ms, tpot, True)):
+        if bound_ms is not None:
+            if value_s is None:
+                worst = worst if undefined_meets else math.inf
+            else:
+                worst = max(worst, value_s * 1000.0 / bound_ms)
+    return worst
+
+
+def point_slo_ratio(result: LoadResult, slo: SLOSpec) -> float:
+    """The SLO metric of one measurement over its limit, the worst of the point's two criteria (`meets`):
+    - latency: the `min_attainment` quantile (the ceil(q * n)-th smallest) of the measured requests' worst
+      latency-over-bound (a failed request: inf), so attainment >= min_attainment exactly when it is <= 1;
+    - errors: error_rate / max_error_rate (max_error_rate 0: inf with any error).
+    <= 1 exactly when the point passes; inf with no measured request."""
+    recs = [r for r in result.records if result.window_start <= r.t_start < result.window_end and not cut_by_stop(r)]
+    if not recs:
+        return math.inf
+    ratios = sorted(_request_ratio(r, slo) for r in recs)
+    latency = ratios[max(1, math.ceil(slo.min_attainment * len(ratios) - 1e-9)) - 1]
+    errors = sum(not r.ok for r in recs) / len(recs)
+    error = errors / slo.max_error_rate if slo.max_error_rate > 0 else (math.inf if errors > 0 else 0.0)
+    return max(latency, error)
 
 
 class _Stopped(Exception):
@@ -107,7 +146,8 @@ class CapacitySearch:
             raise _Stopped
         self.measured.append((self.search_index, ScanPoint(point, result, ok)))
         s = result.summary
-        return PointResult(ok, s.slo_attainment, s.goodput_per_s, {"error_rate": s.error_rate, "requests": float(s.requests)})
+        return PointResult(ok, s.slo_attainment, s.goodput_per_s, {"error_rate": s.error_rate, "requests": float(s.requests)},
+                           slo_ratio=point_slo_ratio(result, self.spec.slo))
 
     # ------------------------------------------------------------------ the Stage protocol
 
@@ -157,19 +197,19 @@ class CapacitySearch:
     # ------------------------------------------------------------------ the result
 
     def _capacity(self) -> CapacityAtSLO:
-        done, c = self.searches, self.search_spec
+        """The estimand over the completed searches (`capacity_interval`); one search: its bracket as [low, high]."""
+        done = self.searches
         if not done:
-            value, low, high, bracketed, method = math.nan, math.nan, math.nan, False, "no search completed"
-        elif all(math.isnan(s.low) for s in done):  # the SLOs failed at lo every time
-            value, low, high, bracketed, method = 0.0, 0.0, c.lo, False, f"every search failed at lo ({c.lo:g})"
-        elif len(done) == 1:
-            (s,) = done
-            value, low, high, bracketed, method = s.value, s.low, s.high, s.bracketed, "one search: its final bracket"
+            value, low, high, bracketed, method, censored, bound = math.nan, math.nan, math.nan, False, "no search completed", "", math.nan
         else:
             e = capacity_interval(done)
-            value, low, high, bracketed, method = e.value, e.low, e.high, all(s.bracketed for s in done), e.method
+            value, low, high, bracketed, method, censored, bound = (e.value, e.low, e.high, all(s.bracketed for s in done),
+                                                                    e.method, e.censored, e.bound)
+            if len(done) == 1 and done[0].bracketed:
+                low, high = done[0].low, done[0].high
+                method = "one search: the log-log crossing in its final bracket [low, high]"
         rate, users = (None, value) if self.closed else (value, None)
-        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), self.made)
+        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), self.made, censored, bound)
 
     def _choose(self, capacity: float) -> ScanPoint:
         """The highest passing measurement at a point its search judged passing, not above the capacity if one is;

@@ -68,9 +68,7 @@ class Presenter:
     def load_done(self, result: "LoadResult") -> None:
         cap = result.capacity
         if cap is not None:
-            unit = "req/s" if cap.rate is not None else "users"
-            value = cap.rate if cap.rate is not None else cap.users
-            self.say(f"capacity at SLO: {value:g} {unit} [{cap.low:g}, {cap.high:g}] ({cap.method}, {cap.measurements} measurements)")
+            self.say(f"capacity at SLO: {cap.label} ({cap.method}, {cap.measurements} measurements)")
         elif result.scan:
             self.say(f"rate scan: highest point meeting the SLOs: {result.max_point_meeting_slo}")
         for st in result.steps:

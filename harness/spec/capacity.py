@@ -24,15 +24,17 @@ class CapacitySearchSpec(Strict):
     """Capacity at SLO: search the highest load in [lo, hi] at which `load.slo` holds (harness/stats/capacity.py, docs/metrics.md)."""
 
     lo: float = Field(..., gt=0, le=MAX_RATE, description="Lowest load searched: requests/s for pattern constant/poisson, users for closed (a whole number).")
-    hi: float = Field(..., gt=0, le=MAX_RATE, description="Highest load searched (same unit as `lo`); a capacity at or above it is reported as `hi`, not bracketed.")
+    hi: float = Field(..., gt=0, le=MAX_RATE, description="Highest load searched (same unit as `lo`); a capacity at or above it is censored ('>= hi'), not a value.")
     start: float | None = Field(None, gt=0, description="First point of the (first) search; None = the geometric middle sqrt(lo * hi). Later searches start at seeded points around it.")
     tolerance: float = Field(0.1, gt=0, le=10, description="Relative resolution: bisecting stops once high / low - 1 <= tolerance.")
     max_steps: int = Field(12, ge=2, le=200, description="Most points judged per search (bracket + confirm + bisect); a point's repeats count once.")
     repeats: int = Field(1, ge=1, le=15, description="Measurements per boundary point, judged by majority (1 = each point once; docs/statistics.md: more rarely pays).")
     searches: int = Field(
         CAPACITY_SEARCHES, ge=1, le=20,
-        description="Independent searches, run one after another, with seeded starts (seed `load.seed`); the capacity is the median of their "
-        "bracket midpoints with a 95% interval. 1 = one search: the capacity is its highest passing point, the interval its final bracket.",
+        description="Independent searches, run one after another, with seeded starts (seed `load.seed`). Each reports the rate where the SLO metric "
+        "crosses its limit, interpolated between its bracket ends on log scales; the capacity is the median over searches (the same estimand "
+        "whatever this is), with an interval labelled with its simulated coverage (~90%) from 2 searches. A capacity below `lo` is censored "
+        "('< lo', no value, never 0), above `hi` too ('>= hi').",
     )
 
     @model_validator(mode="after")

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.stats.capacity import (DEFAULT_CAPACITY_SEARCHES, Capacity, CapacitySpec, PointResult, Step,
-                                    capacity_interval, crossing, find_capacity, search_starts)
+from harness.stats.capacity import (CAPACITY_INTERVAL_COVERAGE, DEFAULT_CAPACITY_SEARCHES, Capacity, CapacitySpec,
+                                    PointResult, Step, capacity_interval, crossing, find_capacity, search_starts)
 from harness.stats.simulate import DEFAULT_NOISE, SimulatedServer
 
 
@@ -96,18 +96,23 @@ def _trial(i: int, searches: int, noise=DEFAULT_NOISE, repeats: int = 1, slo_rat
 TRIALS = 1000
 
 
-def test_repeated_searches_give_an_interval_that_contains_the_true_capacity():
-    """Drifting machine (DEFAULT_NOISE): the median over 3 seeded searches, with its interval."""
+@pytest.mark.parametrize("searches", [2, DEFAULT_CAPACITY_SEARCHES, 5])
+def test_repeated_searches_give_an_interval_that_covers_the_true_capacity_at_its_stated_level(searches):
+    """Drifting machine (DEFAULT_NOISE), 1000 simulated servers per count of searches: the median over seeded
+    searches with its interval (nominal 95%: searches back to back share the drift, which the interval cannot see)
+    contains the true capacity at least at the level it states, CAPACITY_INTERVAL_COVERAGE (90%), minus 1.5%
+    of Monte-Carlo slack (measured: 93.8% at 2, 91.3% at 3, 90.6% at 5)."""
     hits, measurements, widths = 0, [], []
     for i in range(TRIALS):
-        cap, runs = _trial(i, DEFAULT_CAPACITY_SEARCHES)
+        cap, runs = _trial(i, searches)
         e = capacity_interval(runs)
+        assert e.level == CAPACITY_INTERVAL_COVERAGE and not e.censored
         hits += e.low <= cap <= e.high
         measurements.append(sum(r.measurements for r in runs))
         widths.append(e.high / e.low)
-    print(f"capacity over {DEFAULT_CAPACITY_SEARCHES} searches: contains the truth in {hits / TRIALS:.3f}, "
+    print(f"capacity over {searches} searches: contains the truth in {hits / TRIALS:.3f}, "
           f"measurements mean {np.mean(measurements):.1f} max {max(measurements)}, width x{np.median(widths):.2f}")
-    assert hits / TRIALS >= 0.90 and max(measurements) <= 30
+    assert hits / TRIALS >= CAPACITY_INTERVAL_COVERAGE - 0.015 and max(measurements) <= 10 * searches
 
 
 def test_one_search_brackets_the_capacity_of_a_still_machine_but_not_of_a_drifting_one():
@@ -129,10 +134,17 @@ def test_one_search_brackets_the_capacity_of_a_still_machine_but_not_of_a_drifti
 def test_capacity_interval_of_censored_and_single_searches():
     one = Capacity(10.0, 10.0, 11.0, [], True)
     e = capacity_interval([one])
-    assert e.value == pytest.approx(math.sqrt(110)) and math.isnan(e.low)
+    assert e.value == pytest.approx(math.sqrt(110)) and math.isnan(e.low) and not e.censored  # no slo_ratio: the midpoint
     top = Capacity(200.0, 200.0, math.inf, [], False)
-    e = capacity_interval([top, top, one])
-    assert e.value == 200.0 and "censored" in e.method
+    bottom = Capacity(math.nan, math.nan, 1.0, [], False)
+    e = capacity_interval([top, top, one])  # most searches held at hi: censored, no value
+    assert (e.censored, e.bound, e.label) == ("above", 200.0, ">= 200") and math.isnan(e.value)
+    e = capacity_interval([bottom, bottom, one, top])
+    assert (e.censored, e.bound, e.label) == ("below", 1.0, "< 1") and math.isnan(e.value) and e.value != 0
+    e = capacity_interval([bottom, one, Capacity(12.0, 12.0, 13.0, [], True)])  # a minority censored: the median, no interval
+    assert e.value == pytest.approx(math.sqrt(110)) and not e.has_interval and "censored" in e.method and not e.censored
+    e = capacity_interval([one, top, top, top, Capacity(12.0, 12.0, 13.0, [], True)])
+    assert e.censored == "above" and e.bound == 200.0
     with pytest.raises(ValueError):
         capacity_interval([])
 
@@ -153,12 +165,16 @@ def _estimates(searches: int, tolerance: float, count: int = 600):
 
 @pytest.mark.parametrize("tolerance", [0.1, 0.25])
 def test_the_capacity_estimand_is_unbiased_whatever_the_number_of_searches(tolerance):
-    """The log-log crossing of the SLO limit between the bracket ends (600 simulated servers each, DEFAULT_NOISE):
-    within 2% of the true capacity from 1 search and from 3; the bracket's low end (what one search used to
-    report) is biased low by about half the tolerance."""
+    """A synthetic monotone latency-vs-rate curve (SimulatedServer: a queue, L = base / (1 - x / saturation)) with
+    DEFAULT_NOISE (drift, independent noise, outliers), 600 simulated servers per cell (seeded), each searched by 1
+    and by 3 searches: the log-log crossing of the SLO limit between the bracket ends is within 2% of the true
+    capacity on average from 1 search and from 3, and the two agree within 1% (one estimand, whatever `searches`
+    is); the bracket's low end (what one search used to report) is biased low by about half the tolerance."""
     one, low_end = _estimates(1, tolerance)
     three, _ = _estimates(3, tolerance)
+    print(f"tolerance {tolerance}: mean log error 1 search {one:+.4f}, 3 searches {three:+.4f}, low end {low_end:+.4f}")
     assert abs(one) <= math.log(1.02) and abs(three) <= math.log(1.02)
+    assert abs(one - three) <= math.log(1.01)
     assert low_end < -tolerance / 4
 
 
@@ -172,8 +188,8 @@ def test_crossing_and_censoring():
     c = Capacity(10.0, 10.0, 20.0, steps, True)
     assert c.estimate == pytest.approx(10.0 * 2 ** (math.log(1.25) / math.log(2.0))) and c.censored == ""
     below = find_capacity(exact(0.5), CapacitySpec(lo=1, hi=200))
-    assert below.censored == "below" and below.label == "< 1" and math.isnan(below.estimate)
+    assert below.censored == "below" and below.label == "< 1" and math.isnan(below.estimate) and below.bound == 1
     above = find_capacity(exact(500.0), CapacitySpec(lo=1, hi=200))
-    assert above.censored == "above" and above.label == ">= 200"
+    assert above.censored == "above" and above.label == ">= 200" and above.bound == 200
     with pytest.raises(ValueError):
         crossing(0.0, 1.0, 0.0, 1.0)
