@@ -88,4 +88,8 @@ FRACTION_UP = MetricFact("higher", "fraction")
 FRACTION_DOWN = MetricFact("lower", "fraction")
 TOKENS = MetricFact("neither", "tokens")
 PERCENT = MetricFact("neither", "%")
+PERCENT_DOWN = MetricFact("lower", "%")
+"""A share of something that hurts (CPU steal), in %."""
+LOG_SD = MetricFact("neither", "log-ratio sd")
+"""A noise component: the sd of a log-ratio (a variance the block planner reads, never an objective)."""
 KNOB = MetricFact("neither", "", "a server setting")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import struct
 import sys
@@ -15,19 +16,26 @@ from urllib.parse import urlsplit, urlunsplit
 from harness.errors import Failure, LoadError
 from harness.facts import HIGHER, NEITHER
 from harness.load.capacity_result import CapacityAtSLO
+from harness.load.noise import host_noise
 from harness.load.records import RequestRecord, complete_lines_since, read_record_files
+from harness.load.settle import settled_start
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
 from harness.loadgen.locustfiles import locustfile
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX
 from harness.loadgen.stopping import HURRY_SIGNAL
 from harness.server.endpoint import Endpoint
+from harness.server.engines import find_engine
+from harness.server.host import cpu_times, pin, split_cores, steal_pct
 from harness.server.launch import free_port
 from harness.server.process import ManagedProcess
 from harness.spec.model import LoadSpec
 from harness.stage import Progress, SubprocessStage
 
 OPEN_LOOP_MARGIN_S = 2
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+log = logging.getLogger(__name__)
 
 
 def default_locustfile(shaped: bool = False) -> Path:
@@ -236,6 +244,9 @@ class LoadRun(SubprocessStage):
         self.proc = ManagedProcess(locust_argv(spec, endpoint, self.art), self.art.log, grace_s=spec.request_timeout_s + 10,
                                    hurry_signal=HURRY_SIGNAL)
         self.counter: TokenCounter | None = None
+        self.cpu_before: tuple[float, ...] | None = None
+        self.affinity = ""
+        """What `load.cpu_affinity` did, in one sentence (set at start)."""
         self._counted: dict[Path, tuple[int, int]] = {}
         """record file -> (bytes read, complete lines) so far: progress reads only what was appended since."""
 
@@ -246,8 +257,22 @@ class LoadRun(SubprocessStage):
         self.art.count.unlink(missing_ok=True)
         self._counted.clear()
         self.started = time.time()
+        self.cpu_before = cpu_times()
         self.proc.start()
+        self.affinity = self._pin()
+        log.info("%s", self.affinity)
         return self
+
+    def _pin(self) -> str:
+        """Keep Locust off a launched local server's cores (`load.cpu_affinity`); the sentence saying what was done."""
+        if self.spec.cpu_affinity.mode == "off":
+            return "CPU affinity: off (load.cpu_affinity)"
+        host = urlsplit(self.endpoint.base_url).hostname or ""
+        found = find_engine(self.endpoint.engine)
+        if found is None or not found.launches or host not in LOOPBACK:
+            return "CPU affinity: the server was not launched on this host; the load generator is not pinned"
+        split = split_cores()
+        return (pin(self.proc.pid, split.load) if self.proc.pid is not None else None) or split.reason
 
     def progress(self) -> Progress:
         done = self._records_so_far()
@@ -317,15 +342,26 @@ class LoadRun(SubprocessStage):
         paced = self.art.pacer_start()
         if paced is not None:
             t0 = min(t0, paced)
-        start = t0 + self.spec.warmup_s
+        warmup_s = self.spec.warmup_s
+        if self.spec.warmup is not None and self.spec.settles:
+            settled = settled_start(records, t0, self.spec.warmup, self.spec.warmup_s)
+            warmup_s = settled.start_s
+            if not settled.settled:
+                log.warning("load.warmup: the output-token rate had not settled within +-%g%% by warmup.max_s = %g s; the "
+                            "measured window starts there anyway (a server still warming up, or a rate that never settles)",
+                            100 * self.spec.warmup.tolerance, self.spec.warmup.max_s)
+        start = t0 + warmup_s
         end = start + self.spec.measured_s()
         tokenizer_error = None
         if self.counter is not None:  # after Locust has exited: never in the load generator's hot path
             tokenizer_error = count_records([r for r in records if start <= r.t_start < end], self.counter)
-        summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error, records_dropped=read.dropped)
+        summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error, records_dropped=read.dropped,
+                          warmup_s=warmup_s, host_steal_pct=steal_pct(self.cpu_before, cpu_times()))
         lags = self.art.lag_samples_ms()
         if lags:
             summary = replace(summary, client_lag_ms=Distribution.of_seconds([x / 1000.0 for x in lags]))
+        for warning in host_noise(summary):
+            log.warning("%s", warning)
         failures = []
         if self.spec.requests is not None and len(records) < self.spec.requests and not self.stopped_early:
             failures.append(Failure("load", f"load.requests: only {len(records)} of {self.spec.requests} requests were sent before the "

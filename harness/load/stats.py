@@ -8,9 +8,10 @@ Definitions (docs/metrics.md):
 - Percentiles: linear interpolation between closest ranks (numpy's default, as `vllm bench serve`), over the
   successful requests; `*_censored` ones count the timed-out requests too, at the time they were given up on,
   and `error_rate` / `timeouts` say how many requests the percentiles leave out.
-- Window: requests *started* in [t0 + warm-up, t_end); throughput divides by the time from the
-  window start to the last measured request's end.
-- Goodput: successful requests meeting every SLO set in `load.slo`, per second of the window.
+- Window: latencies and error counts are over the requests *started* in [t0 + warm-up, t_end); rates are over the
+  window [t0 + warm-up, t_end], cut short where the load ended earlier (harness/load/window.py): output tokens/s
+  counts the tokens whose chunk arrived inside it, requests/s the successful requests that ended inside it.
+- Goodput: successful requests meeting every SLO set in `load.slo` that ended inside the window, per second of it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from harness.facts import (COUNT, FRACTION_DOWN, FRACTION_UP, LOWER_COUNT, LOWER_MS, PERCENT, RATE_UP, SECONDS,
-                           TOKENS, TOKENS_UP, Measured, field_facts)
+from harness.facts import (COUNT, FRACTION_DOWN, FRACTION_UP, LOG_SD, LOWER_COUNT, LOWER_MS, PERCENT, PERCENT_DOWN, RATE_UP,
+                           SECONDS, TOKENS, TOKENS_UP, Measured, field_facts)
 from harness.load.records import RequestRecord
+from harness.load.window import activity_end, request_end, split_half_sd, sub_window_tokens
 from harness.loadgen.stopping import INTERRUPTED
 from harness.spec.load import SLOSpec
 
@@ -112,9 +114,14 @@ class LoadSummary:
     usage_missing: int = field(metadata=LOWER_COUNT.meta())
     """Successful requests whose stream carried no usage (token metrics exclude them)."""
     window_s: float = field(metadata=SECONDS.meta())
+    """The measured window's length: the spec's, or less where the load ended before it (harness/load/window.py)."""
     requests_per_s: float = field(metadata=RATE_UP.meta("req/s"))
+    """Successful requests that ended inside the window (whenever they started), per second of it."""
     output_tokens_per_s: float = field(metadata=TOKENS_UP.meta("out tok/s"))
+    """Output tokens whose chunk arrived inside the window (a reply's usage tokens spread over its content chunks),
+    per second of it: not whole requests, so lockstep waves of closed-loop users do not move it."""
     total_tokens_per_s: float = field(metadata=TOKENS_UP.meta())
+    """Output tokens/s plus the prompt tokens of the requests whose first content arrived inside the window, per second."""
     prompt_tokens_mean: float = field(metadata=TOKENS.meta())
     completion_tokens_mean: float = field(metadata=TOKENS.meta())
     ttft_ms: Distribution = field(metadata=LOWER_MS.meta("TTFT"))
@@ -163,6 +170,15 @@ class LoadSummary:
     had come (a right-censored observation): a tail of timeouts shows in its p95/p99, never hidden."""
     e2e_censored_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
     """E2E of the successful requests and of the timed-out ones, these at the time they were given up on."""
+    output_tokens_per_s_split_half_sd: float = field(default=math.nan, metadata=LOG_SD.meta())
+    """Within-window noise: the sd of log(first half's out tok/s / second half's), estimated from 8 equal sub-windows
+    (2 sd(log sub-window tokens) / sqrt(8); harness/load/window.py); half of it is the window's own log-throughput sd
+    (`within_window_sd` of harness/stats/plan.py). NaN when a sub-window holds no token."""
+    warmup_s: float = field(default=math.nan, metadata=SECONDS.meta())
+    """The warm-up before the window: `load.warmup_s`, or where the rate settled (`load.warmup`)."""
+    host_steal_pct: float = field(default=math.nan, metadata=PERCENT_DOWN.meta("CPU steal"))
+    """CPU time the hypervisor gave other guests during the load, in % of this host's CPU time (/proc/stat; NaN
+    where unreadable): a noisy neighbour (harness/load/noise.py)."""
 
     def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
         """`perf/ttft_p95_ms`-style names for tracking (NaN values dropped), each value carrying its field's fact
@@ -220,12 +236,19 @@ def summarize(
     with_usage = [r for r in ok if r.completion_tokens is not None]
     if measured:
         start = measured[0].t_start if window_start is None else window_start
-        end = max(r.t_start + (r.e2e_s or 0.0) for r in measured)
+        end = min(hi, activity_end(records, hi) or hi)
         window_s = max(end - start, 1e-9)
     else:
+        start = end = 0.0
         window_s = 0.0
     out_tokens = sum(r.completion_tokens or 0 for r in with_usage)
     in_tokens = sum(r.prompt_tokens or 0 for r in with_usage)
+    # rates: whatever happened inside [start, end], whichever request it belongs to (harness/load/window.py)
+    done_inside = [r for r in records if r.ok and not cut_by_stop(r) and start <= request_end(r) <= end] if measured else []
+    per_sub = sub_window_tokens(records, start, end) if measured else []
+    tokens_inside = sum(per_sub)
+    prompts_inside = sum(r.prompt_tokens or 0 for r in records if r.ok and r.completion_tokens is not None and measured
+                         and start <= r.t_start + (r.ttft_s if r.ttft_s is not None else r.e2e_s or 0.0) <= end)
     kinds: dict[str, int] = {}
     examples: dict[str, str] = {}
     for r in errors:
@@ -238,6 +261,7 @@ def summarize(
 
     has_slo = slo is not None and any(v is not None for v in (slo.ttft_ms, slo.tpot_ms, slo.e2e_ms))
     good = sum(1 for r in ok if meets_slo(r, slo)) if has_slo and slo is not None else 0
+    good_inside = sum(1 for r in done_inside if meets_slo(r, slo)) if has_slo and slo is not None else 0
     chunks = sum(len(r.chunk_offsets_s) for r in with_usage)
 
     return LoadSummary(
@@ -248,9 +272,9 @@ def summarize(
         reconnects=sum(1 for r in measured if r.reconnected),
         usage_missing=len(ok) - len(with_usage),
         window_s=window_s,
-        requests_per_s=rate(len(ok)),
-        output_tokens_per_s=rate(out_tokens),
-        total_tokens_per_s=rate(out_tokens + in_tokens),
+        requests_per_s=rate(len(done_inside)),
+        output_tokens_per_s=rate(tokens_inside),
+        total_tokens_per_s=rate(tokens_inside + prompts_inside),
         prompt_tokens_mean=in_tokens / len(with_usage) if with_usage else math.nan,
         completion_tokens_mean=out_tokens / len(with_usage) if with_usage else math.nan,
         ttft_ms=Distribution.of_seconds([r.ttft_s for r in ok if r.ttft_s is not None]),
@@ -261,7 +285,7 @@ def summarize(
         interrupted=len(started) - len(measured),
         error_kinds=kinds,
         error_examples=examples,
-        goodput_per_s=rate(good) if has_slo else math.nan,
+        goodput_per_s=rate(good_inside) if has_slo else math.nan,
         slo_attainment=(good / len(measured) if measured else math.nan) if has_slo else math.nan,
         ttfr_ms=Distribution.of_seconds([r.first_reasoning_s for r in ok if r.first_reasoning_s is not None]),
         send_lag_ms=Distribution.of_seconds([r.send_lag_s for r in measured if r.send_lag_s is not None]),
@@ -273,5 +297,6 @@ def summarize(
         ttft_censored_ms=Distribution.of_seconds(
             [r.ttft_s for r in ok if r.ttft_s is not None] + [r.ttft_s if r.ttft_s is not None else r.e2e_s or 0.0 for r in timed_out]),
         e2e_censored_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None] + [r.e2e_s or 0.0 for r in timed_out]),
+        output_tokens_per_s_split_half_sd=split_half_sd(per_sub),
         **_client_token_stats(with_usage),
     )

@@ -9,6 +9,7 @@ On any exit of the block the launched process group is terminated and reaped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -22,11 +23,14 @@ from harness.errors import DependencyError, ModelSourceError, ServerError, Serve
 from harness.redaction import GIVEN_KEY_ENV
 from harness.server.endpoint import Endpoint
 from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
+from harness.server.host import pin, split_cores
 from harness.server.model_source import ResolvedModel, resolve_model
 from harness.server.process import ManagedProcess, likely_cause
 from harness.server.readiness import Liveness, wait_ready
 from harness.server.version import server_version
 from harness.spec.model import ResolvedVariant, ServerSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -169,6 +173,15 @@ def exported(name: str, value: str | None) -> Iterator[None]:
             os.environ[name] = before
 
 
+def _pin_server(proc: ManagedProcess) -> None:
+    """A launched server off the load generator's cores (harness/server/host.py `split_cores`), where the host has enough;
+    pinned right after its start, so the processes and threads it starts later inherit it."""
+    split = split_cores()
+    pid = proc.pid
+    why = pin(pid, split.server) if pid is not None else None
+    log.info("%s", why or split.reason)
+
+
 @contextlib.contextmanager
 def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     """Launch or attach the variant's server and yield it once ready."""
@@ -198,6 +211,7 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
             raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
                               "and permissions of tracking.run_dir") from exc
         raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
+    _pin_server(proc)
     with proc, exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
         ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
         endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})

@@ -8,6 +8,7 @@ histograms into window deltas with bucket-interpolated quantiles.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.facts import COUNT, Measured, MetricFact
 from harness.server.metric_names import COUNTERS, FACTS, GAUGES, HISTOGRAM_QUANTILES, HISTOGRAMS
 from harness.stage import Progress, SeriesPoint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,34 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
                     out[f"{name}_p{int(q * 100)}"] = value
     if out.get("prefix_cache_queries"):
         out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
+    if out.get("tpot_s_p50") and "tpot_s_p90" in out:
+        out["tpot_s_spread"] = (out["tpot_s_p90"] - out["tpot_s_p50"]) / out["tpot_s_p50"]
     return {name: Measured(v, fact_of_server(name)) for name, v in out.items()}
 
 
 _STATS = ("_mean", "_max", *(f"_p{int(q * 100)}" for q in HISTOGRAM_QUANTILES))
 
 
+TPOT_SPREAD_WARN = 0.5
+"""`server/tpot_s_spread` above this: the server's own time per token wanders within the window (a warning names it)."""
+DERIVED_FACTS = {"tpot_s_spread": MetricFact("lower", "fraction", "server TPOT spread")}
+"""Metrics this module derives from others: `tpot_s_spread` = (TPOT p90 - p50) / p50 over the window, from the
+server's histogram (vLLM; llama.cpp has none), the server's own noise as the host gives it."""
+
+
+def noisy_server(metrics: dict[str, float]) -> str | None:
+    """The on-screen warning when the server's own TPOT spread is large (None when small or not measured)."""
+    spread = metrics.get("tpot_s_spread")
+    if spread is None or spread <= TPOT_SPREAD_WARN:
+        return None
+    return (f"noisy host: the server's own time per output token spread {100 * spread:.0f}% (p90 vs p50, its /metrics) within "
+            f"the window (> {100 * TPOT_SPREAD_WARN:.0f}%): its CPU side (a busy core, another process, a shared GPU) is not steady")
+
+
 def fact_of_server(name: str) -> MetricFact | None:
     """The fact of a harness-named server metric (`ttft_s_p50` -> ttft_s's): FACTS of its base name."""
+    if name in DERIVED_FACTS:
+        return DERIVED_FACTS[name]
     if name in FACTS:
         return FACTS[name]
     if name.endswith("_count") and name[: -len("_count")] in HISTOGRAMS:
@@ -266,4 +289,6 @@ class MetricsScraper:
         if self.series:
             before, after = window_scrapes(self.series, *window) if window else (self.series[0], self.series[-1])
             metrics = summarize(before, after, self.series)
+            if (warning := noisy_server(metrics)) is not None:
+                log.warning("%s", warning)
         return ScrapeResult(metrics, len(self.series), self.failures, self.out_path, self.last_error, tuple(self.series))

@@ -144,6 +144,26 @@ class DistributedSpec(Strict):
         return self
 
 
+class WarmupSpec(Strict):
+    """Warm-up that lasts until the rate settles: the measured window starts at the first settled point."""
+
+    until_settled: bool = Field(True, description="Start the measured window once the output-token rate has settled (false = the fixed `warmup_s`).")
+    max_s: float = Field(60.0, gt=0, le=MAX_DURATION_S, description="Longest warm-up in seconds: a rate not settled by then starts the window here anyway, with a warning. The run lasts max_s + duration_s.")
+    tolerance: float = Field(0.05, gt=0, lt=1, description="Settled: each of `windows` consecutive sub-windows' output tokens/s lies within +-tolerance (relative) of their mean.")
+    sub_window_s: float = Field(2.0, gt=0, le=600, description="Length of each sub-window, in seconds.")
+    windows: int = Field(3, ge=2, le=100, description="Consecutive sub-windows that must agree.")
+
+
+class CpuAffinity(Strict):
+    """Keep the load generator off the cores of a server the harness launched on this host."""
+
+    mode: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: with at least 4 usable cores, the Locust process(es) run on the last max(1, cores // 8) of them and a "
+        "launched server on the rest; fewer cores, or an attached server, leave both unpinned (said once in the log). off: never pin.",
+    )
+
+
 class LoadSpec(Strict):
     """The Locust chat workload run against the endpoint."""
 
@@ -165,7 +185,14 @@ class LoadSpec(Strict):
         description="Measured duration in seconds (after warm-up); ignored for pattern=steps, whose steps' total sets the run length; "
         "with `requests`, only a safety cap on the run (default then an hour).",
     )
-    warmup_s: float = Field(5.0, ge=0, le=MAX_DURATION_S, description="Seconds at the start whose requests are excluded from metrics.")
+    warmup_s: float = Field(5.0, ge=0, le=MAX_DURATION_S, description="Seconds at the start whose requests are excluded from metrics (with `warmup`, the shortest warm-up).")
+    warmup: WarmupSpec | None = Field(
+        None,
+        description="Warm-up until the rate settles rather than a fixed time: the run lasts `warmup.max_s` + `duration_s` and the "
+        "measured window (`duration_s` long) starts at the first point after `warmup_s` where the output-token rate has settled "
+        "(decided on the records after the run; logged as perf/warmup_s). None = the fixed `warmup_s`. Not with pattern=steps or `requests`.",
+    )
+    cpu_affinity: CpuAffinity = Field(default_factory=CpuAffinity, description="CPU affinity of the load generator against a launched server's cores.")
     slo: SLOSpec = Field(default_factory=SLOSpec, description="Service-level objectives for goodput, the rate scan and the capacity search.")
     rate_scan: RateScanSpec | None = Field(
         None, description="Rate scan within one variant: run each load point (warm-up + duration each) and find the highest meeting `slo`. "
@@ -291,6 +318,12 @@ class LoadSpec(Strict):
                 raise ValueError("a rate scan needs pattern closed (points = users) or constant/poisson (points = requests/s)")
             if p == "closed" and any(x != int(x) for x in self.rate_scan.points):
                 raise ValueError("pattern=closed: rate_scan points are user counts and must be whole numbers")
+        if self.warmup is not None and self.warmup.until_settled:
+            if p == "steps" or self.requests is not None:
+                raise ValueError("`warmup` (until settled) needs a time-based load: not pattern=steps nor `requests`")
+            if self.warmup.max_s < self.warmup_s + self.warmup.windows * self.warmup.sub_window_s:
+                raise ValueError(f"warmup.max_s ({self.warmup.max_s:g}) leaves no room to settle: make it at least warmup_s + "
+                                 "windows x sub_window_s")
         check_capacity(self)
         check_requests(self)
         if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
@@ -312,13 +345,20 @@ class LoadSpec(Strict):
         """Closed-loop steps: the user count follows a Locust LoadTestShape."""
         return self.pattern == "steps" and self.steps[0].users is not None
 
+    @property
+    def settles(self) -> bool:
+        """The warm-up lasts until the rate settles (`warmup.until_settled`)."""
+        return self.warmup is not None and self.warmup.until_settled
+
     def run_s(self) -> float:
-        """Total run length including warm-up."""
+        """Total run length including warm-up (the longest warm-up when it lasts until the rate settles)."""
         if self.pattern == "steps":
             return sum(s.duration_s for s in self.steps)
-        return self.warmup_s + self.duration_s
+        return (self.warmup.max_s if self.warmup is not None and self.settles else self.warmup_s) + self.duration_s
 
     def measured_s(self) -> float:
+        if self.settles:
+            return self.duration_s
         return self.run_s() - self.warmup_s
 
     def at_point(self, point: float) -> "LoadSpec":
