@@ -3,7 +3,7 @@
 # real vLLM 0.26.0 (benchmarks/results/vllm-h100/README.md). Reuses ../shared/gpu-vllm for vLLM itself.
 # usage: W=/tmp/gpuw SHARED=../shared bash scripts/vllm-gpu/build_parts.sh      (from the checkout root)
 # Needs: the harness venv (.venv), a Python 3.12 (PY312), xz, split; network to PyPI.
-# Output: .gpu-parts/p1..p5 (git-ignored), each < 45 MiB, plus .gpu-parts/tools (the device scripts).
+# Output: .gpu-parts/p1..pN (git-ignored; N = 5, or 3 with NO_MODEL=1), each < 46 MiB, plus .gpu-parts/tools (the device scripts).
 set -euo pipefail
 W=${W:?} SHARED=${SHARED:-../shared}; G=$SHARED/gpu-vllm
 PY312=${PY312:-python3.12}
@@ -39,17 +39,20 @@ PY
 fi
 # 3. GSM8K / IFEval data and NLTK punkt for the quality stage
 (cd "$SHARED" && tar cf - datasets nltk_data | xz -9 > "$W/data.tar.xz")
-# 4. cut everything into 5 parts (one per device call) + the device scripts
+# 4. cut everything into parts of < 46 MiB (one per device call) + the device scripts. NO_MODEL=1 leaves the
+#    embedded GGUF out (a synthetic:// model needs none on the device: its folder travels, materialised here)
 rm -rf .gpu-parts; mkdir -p .gpu-parts/tools
 off=0; : > .gpu-parts/MANIFEST
-for pair in "vllm.txz:$W/vllm-trim.tar.xz" "deps.txz:$W/deps-site.tar.xz" "harness.txz:$W/harness-site.tar.xz" \
-            "data.txz:$W/data.tar.xz" "model.gguf:$GGUF"; do
+PAIRS=("vllm.txz:$W/vllm-trim.tar.xz" "deps.txz:$W/deps-site.tar.xz" "harness.txz:$W/harness-site.tar.xz" "data.txz:$W/data.tar.xz")
+[ -n "${NO_MODEL:-}" ] || PAIRS+=("model.gguf:$GGUF")
+FILES=(); for pair in "${PAIRS[@]}"; do FILES+=("${pair#*:}"); done
+for pair in "${PAIRS[@]}"; do
   name=${pair%%:*}; f=${pair#*:}
   echo "$name $off $(stat -c%s "$f") $(sha256sum "$f" | cut -d' ' -f1)" >> .gpu-parts/MANIFEST
   off=$((off + $(stat -c%s "$f")))
 done
-N=5; per=$(( (off + N - 1) / N ))
-cat "$W/vllm-trim.tar.xz" "$W/deps-site.tar.xz" "$W/harness-site.tar.xz" "$W/data.tar.xz" "$GGUF" | split -b $per -d -a 1 - .gpu-parts/bundle.
+N=$(( (off + 46 * 1048576 - 1) / (46 * 1048576) )); per=$(( (off + N - 1) / N ))
+cat "${FILES[@]}" | split -b $per -d -a 1 - .gpu-parts/bundle.
 for i in $(seq 1 $N); do mkdir -p .gpu-parts/p$i; mv .gpu-parts/bundle.$((i-1)) .gpu-parts/p$i/; cp .gpu-parts/MANIFEST .gpu-parts/p$i/; done
 cp "$G"/dev_common.sh "$G"/dev_stage.sh "$G"/dev_install.sh "$G"/gguf_to_hf.py .gpu-parts/tools/
 cat .gpu-parts/MANIFEST; du -b .gpu-parts/p* | awk '{printf "%s %.2f MiB\n", $2, $1/1048576}'
