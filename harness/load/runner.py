@@ -118,8 +118,8 @@ class LoadResult:
         for pt in self.scan:
             out.update(pt.result.summary.flat_metrics(f"{prefix}scan/{pt.point:g}/"))
             out[f"{prefix}scan/{pt.point:g}/meets_slo"] = NEITHER.of(pt.meets_slo)
-        if self.scan:
-            out[f"{prefix}scan/max_point_meeting_slo"] = HIGHER.of(self.max_point_meeting_slo or 0.0)
+        if self.scan and self.max_point_meeting_slo is not None:  # none met the SLOs: no value (a 0 would read as a rate)
+            out[f"{prefix}scan/max_point_meeting_slo"] = HIGHER.of(self.max_point_meeting_slo)
         for st in self.steps:
             out.update(st.summary.flat_metrics(f"{prefix}step/{st.index}/"))
             out[f"{prefix}step/{st.index}/{'users' if st.users is not None else 'rate'}"] = NEITHER.of(st.offered)

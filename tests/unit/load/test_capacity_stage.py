@@ -231,6 +231,8 @@ def test_slo_ratio_is_at_most_one_exactly_when_the_point_passes(tmp_path):
         passing += ok
         used += 1
     assert agree == used >= 300 and 0.2 * used < passing < 0.8 * used, (agree, passing, used)
+
+
 def test_slo_failing_at_lo_is_censored_below_never_zero(tmp_path):
     result = _run(_search(tmp_path, 0.5, pattern="poisson", capacity={"lo": 1, "hi": 16}))
     cap = result.capacity
@@ -239,6 +241,7 @@ def test_slo_failing_at_lo_is_censored_below_never_zero(tmp_path):
     m = result.flat_metrics()
     assert (m["perf/capacity_censored"], m["perf/capacity_censored_at"], m["perf/capacity_bracketed"]) == (-1, 1, 0)
     assert not any(k.startswith("perf/capacity_rps_at_slo") for k in m)  # no value: nothing can take its ratio
+    assert "perf/scan/max_point_meeting_slo" not in m  # no point met the SLOs: no value, never a rate of 0
     assert all(contract.is_metric(k) for k in m)
 
 
