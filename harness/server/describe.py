@@ -49,6 +49,8 @@ def knob_metrics(variant: ResolvedVariant, model_location: str | None = None) ->
     params = params_from_name(named)
     if params is not None:
         out["knob/params_b"] = params / 1e9
+    if model_location is None and s.model.startswith("synthetic://"):
+        model_location = s.model  # an attached server of a synthetic shape: the stored shape says what it serves
     if model_location and os.path.isfile(model_location):
         out["knob/model_size_mb"] = os.path.getsize(model_location) / 1e6
     if model_location:

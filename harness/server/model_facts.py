@@ -43,7 +43,10 @@ def gguf_type(model: str) -> str | None:
 
 
 def params_from_name(model: str) -> float | None:
-    """Parameter count from a model name that states it ('Llama-3.1-8B', 'SmolLM2-135M')."""
+    """Parameter count from a model name that states it ('Llama-3.1-8B', 'SmolLM2-135M'); None for `synthetic://<shape>`
+    (its stored config.json counts it: 'qwen2.5-7b' has 7.62B)."""
+    if model.startswith("synthetic://"):
+        return None
     m = re.findall(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)([BM])(?![A-Za-z])", model.replace("_", "-").split("/")[-1], flags=re.I)
     if not m:
         return None
@@ -99,6 +102,10 @@ def read_model_facts(location: str | Path) -> ModelFacts:
     text = str(location)
     path = Path(text).expanduser()
     try:
+        if text.startswith("synthetic://"):  # the shape's config.json, without making its folder
+            from harness.server.synthetic import shape_config
+
+            return model_files.hf_facts(shape_config(text[len("synthetic://"):]), None, None, text)
         if path.is_file() and path.suffix.lower() == ".gguf":
             return model_files.gguf_facts(path)
         if path.is_dir():
@@ -136,15 +143,17 @@ def model_fact_metrics(model_location: str | None, engine_kind: str | None = Non
     """`knob/params_b`, `knob/layers`, `knob/kv_heads`, `knob/head_dim`, `knob/bits_per_weight`, `knob/kv_bytes_per_token`
     read from the served model's files (those known; {} when nothing could be read).
 
-    `model_location` is the resolved location (a local file or folder, or a Hub repo id); `engine_kind` the
-    run's `server.kind` (an engine that only attaches serves no file of ours: {}); `settings` the engine's
+    `model_location` is the resolved location (a local file or folder, or a Hub repo id; or `synthetic://<shape>`,
+    whose stored config.json is read, also for an attached endpoint); `engine_kind` the run's `server.kind` (an engine
+    that only attaches serves no file of ours: {}); `settings` the engine's
     settings (its spec section dumped): an explicit `quantization` or `dtype` changes the bits the weights are
     served at, `kv_cache_dtype` or `cache_type_k`/`cache_type_v` the KV bytes per token.
     """
     from harness.server.engines import find_engine
 
     eng = find_engine(engine_kind)
-    if not model_location or (eng is not None and not eng.launches):
+    synthetic = str(model_location or "").startswith("synthetic://")  # known from its name, attached or launched
+    if not model_location or (eng is not None and not eng.launches and not synthetic):
         return {}
     settings = settings or {}
     facts = read_model_facts(model_location)

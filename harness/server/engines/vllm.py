@@ -12,6 +12,7 @@ from harness.server.endpoint import Endpoint
 from harness.server.engines.base import Engine, Launch, MetricNames, cause
 from harness.server.model_facts import bits_from
 from harness.spec.model import ServerSpec
+from harness.spec.synthetic import shape_of
 
 # spec field -> vllm flag, for the simple valued flags
 _VALUED = {
@@ -52,6 +53,8 @@ def vllm_engine_args(server: ServerSpec, port: int) -> list[str]:
             args.append(on if value else off)
     if v.speculative_config is not None:
         args += ["--speculative-config", json.dumps(v.speculative_config, sort_keys=True)]
+    if shape_of(server.model):  # a folder without weights: vLLM fills the architecture with random values
+        args += ["--load-format", "dummy"]  # (the quantization is read from its config.json, as for a real checkpoint)
     return args + list(server.extra_args)
 
 
@@ -146,6 +149,12 @@ class Vllm(Engine):
         v = server.vllm
         if v.quantization:
             return v.quantization
+        shape = shape_of(server.model)
+        if shape:  # the shape's quantization_config (awq, gptq), else its dtype
+            from harness.server.synthetic import shape_config
+
+            config = shape_config(shape)
+            return str(config.get("quantization_config", {}).get("quant_method") or v.dtype or config["torch_dtype"])
         bits = bits_from(server.model, None, None)
         return {8.0: "fp8", 4.25: "awq"}.get(bits or 0.0, v.dtype or "auto")
 
