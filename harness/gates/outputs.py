@@ -87,7 +87,8 @@ def to_markdown(report: GateReport) -> str:
         lines.append(f"| {ICON[c.status]} | {c.variant} | {c.gate} | {_cell(c.value)} | {c.interval_text}{checked} | {_cell(c.limit)} "
                      f"| {_cell(c.baseline_value)} | {verdict} | {note} |")
     lines += ["", "interval: the logged interval of the value (median over repeats, or per request within one run); "
-              "vs baseline: candidate / baseline with its interval and verdict (rules with `significant: true`)"]
+              "vs baseline: candidate / baseline with its interval and outcome (rules with `significant: true`: non-inferiority, the "
+              "interval's bound on the regression side must clear the limit)"]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,8 @@
   precise value needs (`4.25` next to `5.00`); its intervals use the same decimals;
 - ties marked alike: every value tied with the best gets the star, and so does every other value printed
   exactly like a starred one (a finished run's);
+- below FEW_REPEATS repeats the repeats themselves next to the median (`123 (118, 123, 131)`) instead of an
+  interval: an interval from 2-5 repeats is too weak to print alone (a range's coverage is 75% at n=3);
 - the legend only explains what the table shows: stars only when one appears, intervals only when one does.
 """
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 STAR = " *"
 MAX_DECIMALS = 3
+FEW_REPEATS = 6
+"""Below this many repeats a cell shows the repeats next to the median rather than an interval."""
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
@@ -57,7 +61,7 @@ class Column:
     decimals: int | None
     """None: not a numeric column (cells are written as they are)."""
 
-    def cell(self, v: Any, interval: tuple[float, float] | None = None) -> str:
+    def cell(self, v: Any, interval: tuple[float, float] | None = None, repeats: tuple[float, ...] | None = None) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v) and self.decimals is None):
             return ""
         if self.decimals is None or not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -65,6 +69,8 @@ class Column:
         if not math.isfinite(v):
             return "-"
         text = f"{v:.{self.decimals}f}"
+        if repeats:
+            return text + " (" + ", ".join(f"{x:.{self.decimals}f}" for x in repeats) + ")"
         if interval is not None:
             text += f" [{interval[0]:.{self.decimals}f}, {interval[1]:.{self.decimals}f}]"
         return text
@@ -88,6 +94,8 @@ class Formatted:
     """A star appears somewhere."""
     intervals: bool
     """An interval appears somewhere."""
+    repeats: bool = False
+    """Repeats appear somewhere (fewer than FEW_REPEATS)."""
 
     def text(self) -> str:
         """Aligned plain text: the index left, every other column right-aligned."""
@@ -98,28 +106,49 @@ class Formatted:
         return "\n".join(lines)
 
 
+def few_repeats(runs: Iterable[Any], columns: Iterable[tuple[str, str, bool]]) -> dict[tuple[str, str], tuple[float, ...]]:
+    """(variant, column label) -> its repeats in block order, for metrics with 2 to FEW_REPEATS - 1 repeats."""
+    out = {}
+    for r in runs:
+        for metric, label, _ in columns:
+            values = r.repeat_values(metric)
+            if 2 <= len(values) < FEW_REPEATS:
+                out[(r.name, label)] = tuple(values[b] for b in sorted(values))
+    return out
+
+
 def format_table(table: "pd.DataFrame", measured: Iterable[str] = (), intervals: Mapping[tuple[str, str], tuple[float, float]] | None = None,
-                 tied: Mapping[str, list[str]] | None = None) -> Formatted:
+                 tied: Mapping[str, list[str]] | None = None,
+                 repeats: Mapping[tuple[str, str], tuple[float, ...]] | None = None) -> Formatted:
     """Cells of `table` (rows: variants) by column type; `measured`: the labels of measured metrics (the rest are
-    settings, counts or text); `intervals`: (variant, label) -> interval; `tied`: label -> the variants starred."""
-    intervals, tied, measured = intervals or {}, tied or {}, set(measured)
+    settings, counts or text); `intervals`: (variant, label) -> interval; `tied`: label -> the variants starred;
+    `repeats`: (variant, label) -> the repeats, shown instead of the interval (fewer than FEW_REPEATS)."""
+    intervals, tied, measured, repeats = intervals or {}, tied or {}, set(measured), repeats or {}
     names = [str(i) for i in table.index]
     failed = {n for n, s in zip(names, table["status"]) if s == STATUS_FAILED} if "status" in table.columns else set()
     columns: list[list[str]] = []
-    starred_any = with_interval = False
+    starred_any = with_interval = with_repeats = False
     for label in table.columns:
         values = table[label].tolist()
         col = column(values, label in measured)
         cells = []
         for name, v in zip(names, values):
-            interval = intervals.get((name, label)) if col.decimals is not None and isinstance(v, float) and math.isfinite(v) else None
+            numeric = col.decimals is not None and isinstance(v, float) and math.isfinite(v)
+            few = repeats.get((name, label)) if numeric else None
+            interval = intervals.get((name, label)) if numeric and not few else None
             with_interval |= interval is not None
-            cells.append(col.cell(v, interval))
+            with_repeats |= bool(few)
+            cells.append(col.cell(v, interval, few))
         stars = {n for n in tied.get(label, []) if n in names}
         if stars:
-            shown = {cells[names.index(n)].split(" [")[0] for n in stars}
-            stars |= {n for n, c in zip(names, cells) if n not in failed and c.split(" [")[0] in shown and c != "-"}
+            shown = {_value(cells[names.index(n)]) for n in stars}
+            stars |= {n for n, c in zip(names, cells) if n not in failed and _value(c) in shown and c != "-"}
         starred_any |= bool(stars)
         columns.append([c + STAR if n in stars else c for n, c in zip(names, cells)])
     rows = [(n, [col[i] for col in columns]) for i, n in enumerate(names)]
-    return Formatted([str(c) for c in table.columns], rows, starred_any, with_interval)
+    return Formatted([str(c) for c in table.columns], rows, starred_any, with_interval, with_repeats)
+
+
+def _value(cell: str) -> str:
+    """The value of a cell without its interval or repeats."""
+    return cell.split(" [")[0].split(" (")[0]

@@ -102,20 +102,25 @@ def resolved_axes(rec: RecommendSpec, runs: list[RunRecord], columns: list[Colum
     return rec.model_copy(update=update) if update else rec
 
 
-def star_legend(level: float, margin: float, ci_methods: set[str] | None = None, stars: bool = True, intervals: bool = True) -> str:
-    """The legend under a table: what its stars mean (only when one appears) and what its intervals are (only when
-    one appears); `ci_methods`: the runs' harness.ci_method tags. Empty when the table shows neither."""
+def star_legend(level: float, margin: float, ci_methods: set[str] | None = None, stars: bool = True, intervals: bool = True,
+                repeats: bool = False) -> str:
+    """The legend under a table: what its stars mean (only when one appears), what its intervals are (only when
+    one appears) and its repeats (only when some appear); `ci_methods`: the runs' harness.ci_method tags. Empty
+    when the table shows none of them."""
     parts = []
     if stars:
-        within = f" or within the margin {margin:g}" if margin else ""
-        parts.append(f"* = best in column, and every value indistinguishable from it at {level:.0%}{within} (from repeats or "
-                     "quality stderrs/samples; without an interval only equal values tie; a value printed like a starred one is starred too)")
+        within = f"; within the relevance margin {margin:g} never worse" if margin else ""
+        parts.append(f"* = best in column, and every value not shown worse than it at {level:.0%} (equivalent or "
+                     f"inconclusive, after Holm over the report's comparisons{within}; from repeats or quality stderrs/samples; "
+                     "without an interval only equal values tie; a value printed like a starred one is starred too)")
     if intervals:
         text = "[low, high] = the logged interval"
         if ci_methods and "requests-bootstrap" in ci_methods:
             text += ("; with 1 repeat the interval is a bootstrap over that run's requests: it leaves out the run-to-run "
                      "noise and decides nothing")
         parts.append(text)
+    if repeats:
+        parts.append("median (a, b, c) = the repeats themselves, in block order (fewer than 6: an interval would be weak)")
     return "; ".join(parts)
 
 
@@ -127,5 +132,5 @@ def noise_floor_line(runs) -> str | None:
             shown = Column(3).cell(top1, r.interval(mc.NOISE_TOP1))
             kl_shown = "" if kl is None else f", KL {Column(4).cell(kl, r.interval(mc.NOISE_KL))}"
             return (f"fidelity noise floor (the baseline served twice): top-1 {shown}{kl_shown}; a variant inside it is "
-                    "indistinguishable from re-serving the baseline")
+                    "no different from re-serving the baseline")
     return None

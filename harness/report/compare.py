@@ -1,6 +1,6 @@
 """Side-by-side comparison of a sweep's variants, read back from MLflow: values with their intervals,
-best-in-column marks that include every variant indistinguishable from the best, and each variant's
-verdicts against the baseline."""
+best-in-column marks that include every variant not shown worse than the best (equivalent or inconclusive), and
+each variant's outcomes against the baseline, all from one judge after Holm over the comparison's families."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError, TrackingError
-from harness.report.cells import Formatted, format_table
-from harness.report.columns import COLUMNS, ColumnSpec, columns_for, noise_floor_line, star_legend
+from harness.report.cells import Formatted, few_repeats, format_table
+from harness.report.columns import COLUMNS, ColumnSpec, columns_for, headline_perf, noise_floor_line, star_legend
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge
 from harness.spec.gates import BaselineSpec, GatesSpec
+from harness.tracking.contract import higher_is_better
 from harness.tracking.reader import RunSet, read_sweep
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class Comparison:
     runs: RunSet | None = None
     """The runs compared, for publish and gate without reading MLflow again."""
     tied: dict[str, list[str]] = field(default_factory=dict)
-    """column label -> the best and every variant indistinguishable from it (all are starred)."""
+    """column label -> the best and every variant not shown worse than it (all are starred)."""
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     """(variant, column label) -> the logged interval."""
     differences: Differences | None = None
@@ -42,17 +43,19 @@ class Comparison:
     margin: float = 0.0
     columns: list[ColumnSpec] = field(default_factory=lambda: list(COLUMNS))
     """The metric columns compared (COLUMNS and the headline of every other quality task the runs ran)."""
+    repeats: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+    """(variant, column label) -> its repeats when fewer than 6 (shown next to the median instead of an interval)."""
 
     def cells(self) -> Formatted:
         """The table as cells by column type (harness/report/cells.py): stars on every value tied with the best."""
         tied = {label: self.tied.get(label, [self.best[label]]) for label in self.best} | self.tied
-        return format_table(self.table, [label for _, label, _ in self.columns], self.intervals, tied)
+        return format_table(self.table, [label for _, label, _ in self.columns], self.intervals, tied, self.repeats)
 
     def render(self) -> str:
         shown = self.cells()
         text = shown.text()
         legend = star_legend(self.level, self.margin, {r.ci_method for r in self.runs.runs} if self.runs else None,
-                             stars=shown.starred, intervals=shown.intervals)
+                             stars=shown.starred, intervals=shown.intervals, repeats=shown.repeats)
         note = "\n" + legend if legend else ""
         floor = noise_floor_line(self.runs.runs) if self.runs else None
         if floor:
@@ -60,6 +63,7 @@ class Comparison:
         if self.differences is not None and self.differences.items:
             d = self.differences
             note += f"\n\nvs baseline: {d.note()}\n{Formatted(d.header(), d.rows(), False, False).text()}"
+            note += "".join(f"\n  {line}" for line in d.details())
         elif self.differences is not None:
             note += f"\nno differences: {self.differences.baseline.note}"
         if self.smoke:
@@ -109,8 +113,11 @@ def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str 
     table = pd.DataFrame.from_dict(rows, orient="index")
     present = ["status"] + [label for _, label, _ in columns if table[label].notna().any()]
     table = table[present]
-    judge = Judge(level, margin)
     finished = [r for r in runset.runs if not r.failed]
+    choice = choose_baseline(runset.runs, gates)
+    judge = Judge.of(gates.recommend)
+    pairs = [(choice.run, r) for r in finished if choice.run is not None and r.run_id != choice.run.run_id]
+    judge.prepare(finished, [(m, h) for m, _, h in columns] + [(m, higher_is_better(m)) for m in headline_perf()], pairs)
     best: dict[str, str] = {}
     tied: dict[str, list[str]] = {}
     for metric, label, higher in columns:
@@ -118,6 +125,6 @@ def compare(experiment: str | RunSet, uri: str | None = None, sweep_run_id: str 
             top, same, _ = judge.tied_with_best(finished, metric, higher)
             if top is not None:
                 best[label], tied[label] = top.name, [r.name for r in same]
-    diffs = perf_differences(runset.runs, choose_baseline(runset.runs, gates), gates)
+    diffs = perf_differences(runset.runs, choice, gates, None, judge)
     return Comparison(runset.experiment, runset.sweep_id, table, best, runset.smoke, runset, tied, intervals, diffs, level, margin,
-                      columns)
+                      columns, few_repeats(runset.runs, columns))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.quality.results import GSM8K_FORMAT_GAP
-from harness.report.columns import COLUMNS, ColumnSpec, columns_for, resolved_axes, task_columns
+from harness.report.cells import few_repeats
+from harness.report.columns import COLUMNS, ColumnSpec, columns_for, headline_perf, resolved_axes, task_columns
 from harness.report.differences import Differences, choose_baseline, perf_differences
 from harness.report.judge import Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
@@ -18,7 +19,7 @@ from harness.report.significance import SAMPLE_METRICS, Difference, adjust_famil
 from harness.stats.multiple import QUALITY_CORRECTION
 from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec, RooflineSpec
-from harness.tracking.contract import FIDELITY_TOP1, GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag
+from harness.tracking.contract import FIDELITY_TOP1, GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag, higher_is_better
 from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
@@ -50,10 +51,12 @@ class DecisionReport:
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     """(variant, column label) -> the logged interval."""
     tied: dict[str, list[str]] = field(default_factory=dict)
-    """Column label -> the best and every variant indistinguishable from it (starred)."""
+    """Column label -> the best and every variant not shown worse than it (starred)."""
     level: float = 0.95
     columns: list[ColumnSpec] = field(default_factory=lambda: list(COLUMNS))
     """The metric columns of the table (COLUMNS and the headline of every other quality task the runs ran)."""
+    repeats: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+    """(variant, column label) -> its repeats when fewer than 6 (shown next to the median instead of an interval)."""
 
 
 def build_table(runs: list[RunRecord], frontiers: list[Frontier], rec: Recommendation,
@@ -101,8 +104,10 @@ def load_samples(store: "RunStore | None", runs: list[RunRecord], workdir: Path)
 
 
 def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], baseline: RunRecord | None,
-                    gates: GatesSpec) -> tuple[list[Difference], str]:
-    """Paired bootstrap of each variant against the baseline on the same documents, Holm-adjusted together."""
+                    gates: GatesSpec, judge: Judge | None = None) -> tuple[list[Difference], str]:
+    """Paired bootstrap of each variant against the baseline on the same documents, Holm-adjusted together: with the
+    report's prepared `judge`, its p-values adjusted over the report's whole quality family (the stars, frontiers and
+    recommendation read the same), else over these comparisons alone."""
     if baseline is None:
         return [], "no baseline variant (set gates.baseline.variant); significance not computed"
     if not store_known:
@@ -112,18 +117,30 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
         return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
     out = []
     metrics = SIGNIFICANCE_METRICS + tuple(m for m, _, _ in task_columns(runs))
+    m = gates.recommend.quality_equivalence_margin
     for r in runs:
         if r.run_id == baseline.run_id or r.run_id not in samples:
             continue
         for metric in metrics:
             if metric in base and metric in samples[r.run_id]:
-                out.append(paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
-                                            gates.recommend.bootstrap_samples, gates.recommend.alpha))
-    out = adjust_family(out, QUALITY_CORRECTION)
+                d = paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
+                                     gates.recommend.bootstrap_samples, gates.recommend.alpha)
+                out.append(replace(d, equivalence=m))
+    adjusted = [judge.difference(baseline, r, d.metric).difference for r in runs for d in out if d.variant == r.name
+                and d.baseline == baseline.name] if judge is not None and judge.families.get("quality") else []
+    if adjusted and all(a is not None and a.correction for a in adjusted) and len(adjusted) == len(out):
+        out = [replace(d, p_adjusted=a.p_adjusted, correction=a.correction, family=a.family)  # type: ignore[union-attr]
+               for d, a in zip(out, adjusted)]
+        family = judge.families["quality"]  # type: ignore[union-attr]
+        what = f"the {family} quality comparisons of this report (every pair of variants, as the stars and frontiers use)"
+    else:
+        out = adjust_family(out, QUALITY_CORRECTION)
+        what = f"the {len(out)} quality comparisons against the baseline"
     note = (f"paired bootstrap ({gates.recommend.bootstrap_samples} resamples) over the documents both variants scored; "
-            f"baseline {baseline.name}; p-values adjusted by {QUALITY_CORRECTION.capitalize()} over the {len(out)} quality "
-            f"comparisons of this report (significant: adjusted p < {gates.recommend.alpha:g}); the smallest detectable drop is "
-            "for 80% power at the unadjusted level (the correction makes it larger)")
+            f"baseline {baseline.name}; p-values adjusted by {QUALITY_CORRECTION.capitalize()} over {what} "
+            f"(significant: adjusted p < {gates.recommend.alpha:g}; equivalent: the {1 - 2 * gates.recommend.alpha:.0%} "
+            f"interval inside +-{m:g}); the smallest detectable drop is for 80% power at the unadjusted level (the "
+            "correction makes it larger)")
     return out, note
 
 
@@ -204,6 +221,26 @@ def _frontier(runs: list[RunRecord], judge: Judge, x: str, y: str, x_higher: boo
     return frontier(_points(runs, x, y), x, y, x_higher=x_higher, compare=compare)
 
 
+def report_judge(ok: list[RunRecord], columns: list[ColumnSpec], gates: GatesSpec, samples: Samples | None,
+                 choice, resolved: dict[str, RunRecord | str] | None = None) -> Judge:
+    """The report's one judge, prepared: every pair of finished variants (and each variant with its baseline from
+    another sweep) on every metric the report compares, Holm-adjusted per family (harness.report.judge)."""
+    rec = gates.recommend
+    judge = Judge.of(rec, samples)
+    metrics = [(m, h) for m, _, h in columns] + [(m, higher_is_better(m)) for m in headline_perf()]
+    metrics += [(rec.objective, higher_is_better(rec.objective)), (rec.throughput_metric, True), (rec.quality_metric, True),
+                (rec.latency_metric, False), (FIDELITY_TOP1, True)]
+    metrics += [(m, True) for m in SIGNIFICANCE_METRICS]
+    pairs = []
+    for r in ok:
+        own = (resolved or {}).get(r.run_id)
+        base = own if isinstance(own, RunRecord) else choice.run
+        if base is not None and base.run_id != r.run_id:
+            pairs.append((base, r))
+    judge.prepare(ok, [(m, h) for m, h in metrics if any(r.metric(m) is not None for r in ok)], pairs)
+    return judge
+
+
 def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, sweep_id: str | None, smoke: bool,
                    store: "RunStore | None" = None, workdir: Path | None = None,
                    baselines: dict[str, RunRecord | str] | None = None) -> DecisionReport:
@@ -214,17 +251,17 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     q, t, lat = rec_spec.quality_metric, rec_spec.throughput_metric, rec_spec.latency_metric
     ok = [r for r in runs if not r.failed]
     samples = load_samples(store, runs, workdir or Path("."))
-    judge = Judge(level, rec_spec.margin, samples, rec_spec.bootstrap_samples)
+    base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
+    choice = choose_baseline(runs, gates, base_map)
+    judge = report_judge(ok, columns, gates, samples, choice, baselines)
     frontiers = [_frontier(ok, judge, t, q, True), _frontier(ok, judge, lat, q, False)]
     if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
         frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
     rec = recommend(runs, gates, baselines, judge)
     table = build_table(runs, frontiers, rec, columns)
-    base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
-    choice = choose_baseline(runs, gates, base_map)
-    perf = perf_differences(runs, choice, gates, baselines)
+    perf = perf_differences(runs, choice, gates, baselines, judge)
     if choice.run is not None:
-        diffs, note = compare_quality(samples, store is not None, runs, choice.run, gates)
+        diffs, note = compare_quality(samples, store is not None, runs, choice.run, gates, judge)
     else:
         diffs, note = [], ("no finished variant" if not ok else f"{choice.note}; significance not computed")
     intervals = {(r.name, label): iv for r in runs for m, label, _ in columns if (iv := r.interval(m)) is not None}
@@ -235,4 +272,4 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
             tied[label] = [r.name for r in same]
     roof, roof_note = rooflines(ok, gates)
     return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof,
-                          roof_note, perf, intervals, tied, level, columns)
+                          roof_note, perf, intervals, tied, level, columns, few_repeats(runs, columns))

@@ -2,17 +2,22 @@
 
 The baseline is gates.baseline (a variant of the same runs, or the resolved run of another sweep); when
 none is configured, the first finished variant, and the report says so. The design of each comparison
-(paired over blocks, unpaired, or none with one repeat) is harness.tracking.differences'.
+(paired over blocks, unpaired, or none with one repeat) is harness.tracking.differences'; the outcome
+(better / worse / equivalent within +-m / inconclusive with what it would take) is the report's judge's,
+after Holm over the report's performance comparisons (harness.report.judge), so the table, the stars, the
+frontiers and the recommendation say the same.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from harness.report.columns import LABEL, headline_perf
+from harness.report.judge import Judge, correction_note
 from harness.spec.gates import GatesSpec
 from harness.tracking.contract import higher_is_better
-from harness.tracking.differences import RunDifference, run_difference
+from harness.tracking.differences import RunDifference
 from harness.tracking.reader import RunRecord
 
 
@@ -31,6 +36,9 @@ class Differences:
     margin: float
     items: list[RunDifference] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    equivalence: float = 0.05
+    correction: str = ""
+    """How the outcomes were adjusted for multiplicity, e.g. `Holm over 12 performance comparisons`."""
 
     def of(self, variant: str, metric: str) -> RunDifference | None:
         return next((d for d in self.items if d.variant == variant and d.metric == metric), None)
@@ -44,9 +52,16 @@ class Differences:
         return [LABEL.get(m, m) for m in self.metrics]
 
     def note(self) -> str:
-        margin = f", margin {self.margin:g}" if self.margin else ""
-        return (f"ratio variant / baseline with its {self.level:.0%} interval and verdict{margin}; "
+        margin = f", relevance margin {self.margin:g}" if self.margin else ""
+        adjusted = f"; better/worse after {self.correction}" if self.correction else ""
+        return (f"ratio variant / baseline with its {self.level:.0%} interval and outcome (equivalent: the "
+                f"{1 - 2 * (1 - self.level):.0%} interval inside +-{self.equivalence:.0%}{margin}){adjusted}; "
                 f"{self.baseline.note}")
+
+    def details(self) -> list[str]:
+        """One line per inconclusive comparison with what it would take (the cells only say `inconclusive`)."""
+        return [f"{d.variant} {LABEL.get(d.metric, d.metric)}: {d.difference.outcome_text()}" for d in self.items
+                if d.decided and d.difference is not None and d.verdict == "inconclusive"]
 
 
 def cell(d: RunDifference | None) -> str:
@@ -54,7 +69,9 @@ def cell(d: RunDifference | None) -> str:
         return ""
     if d.decided and d.difference is not None:
         x = d.difference
-        return f"x{x.ratio:.3f} [{x.low:.3f}, {x.high:.3f}] {x.verdict}"
+        interval = "no interval" if math.isnan(x.low) else f"[{x.low:.3f}, {x.high:.3f}]"
+        word = f"equiv +-{x.equivalence:.0%}" if x.verdict == "equivalent" and not x.absolute else x.verdict
+        return f"x{x.ratio:.3f} {interval} {word}"
     short = "1 repeat" if "1 repeat" in d.reason else d.reason
     return f"- ({short})"
 
@@ -82,17 +99,21 @@ def choose_baseline(runs: list[RunRecord], gates: GatesSpec, resolved: dict[str,
 
 
 def perf_differences(runs: list[RunRecord], baseline: BaselineChoice, gates: GatesSpec,
-                     resolved: dict[str, RunRecord | str] | None = None) -> Differences:
+                     resolved: dict[str, RunRecord | str] | None = None, judge: Judge | None = None) -> Differences:
     """Each finished variant (not the baseline) against its baseline on every headline performance metric:
-    `resolved[run_id]` when given (a baseline sweep's variant of the same name), else `baseline`."""
-    level, margin = 1.0 - gates.recommend.alpha, gates.recommend.margin
+    `resolved[run_id]` when given (a baseline sweep's variant of the same name), else `baseline`. The outcomes are
+    `judge`'s (prepared: Holm-adjusted over the report); without one, a judge of these comparisons alone."""
+    rec = gates.recommend
+    level, margin = 1.0 - rec.alpha, rec.margin
     metrics = [m for m in headline_perf() if any(r.metric(m) is not None for r in runs)]
-    out = Differences(baseline, level, margin, [], metrics)
+    pairs = []
     for r in runs:
         own = (resolved or {}).get(r.run_id)
         base = own if isinstance(own, RunRecord) else baseline.run
-        if r.failed or base is None or r.run_id == base.run_id:
-            continue
-        for m in metrics:
-            out.items.append(run_difference(base, r, m, higher_is_better=higher_is_better(m), level=level, margin=margin))
-    return out
+        if not (r.failed or base is None or r.run_id == base.run_id):
+            pairs.append((base, r))
+    if judge is None:
+        judge = Judge.of(rec)
+        judge.prepare([], [(m, higher_is_better(m)) for m in metrics], pairs)
+    items = [judge.difference(base, r, m, higher_is_better(m)) for base, r in pairs for m in metrics]
+    return Differences(baseline, level, margin, items, metrics, rec.equivalence_margin, correction_note(judge))

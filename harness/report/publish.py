@@ -63,11 +63,11 @@ def publish(
     rec = report.recommendation
     (out_dir / "recommendation.json").write_text(json.dumps({
         "recommended": rec.chosen, "objective": rec.objective, "value": rec.value, "interval": rec.interval,
-        "tied": rec.tied, "decided_by": rec.decided_by, "compared_by": rec.method, "confident": rec.confident, "level": rec.level,
+        "tied": rec.tied, "tie_outcomes": rec.outcomes, "tie_equivalent": rec.equivalent, "decided_by": rec.decided_by, "compared_by": rec.method, "confident": rec.confident, "level": rec.level,
         "sentence": rec.sentence().replace("**", ""),
         "verdicts": [asdict(v) for v in rec.verdicts],
         "frontiers": [{"x": f.x_metric, "y": f.y_metric, "on": f.on, "dominated_by": f.dominated_by, "missing": f.missing,
-                       "compared_by": f.methods, "by_point": f.by_point} for f in report.frontiers],
+                       "compared_by": f.methods, "by_point": f.by_point, "on_by_inconclusive": f.uncertain} for f in report.frontiers],
         "differences": [{**asdict(d), "significant": d.significant} for d in report.differences],
         "performance": {"baseline": report.perf.baseline.run.name if report.perf and report.perf.baseline.run else None,
                         "note": report.perf.note() if report.perf else "",

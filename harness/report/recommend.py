@@ -30,7 +30,8 @@ class Recommendation:
     baseline: str | None
     """Baseline variant of the relative floors, if any."""
     tied: list[str] = field(default_factory=list)
-    """Eligible variants indistinguishable from the best on the objective (best first); one name or none: no tie."""
+    """Eligible variants not shown worse than the best on the objective (best first; equivalent or inconclusive);
+    one name or none: no tie."""
     decided_by: str = "objective"
     """The rule that picked `chosen`: objective, or a tie-break rule (higher quality ..., lower latency ..., fewer
     resources ..., name)."""
@@ -43,6 +44,22 @@ class Recommendation:
     interval: tuple[float, float] | None = None
     """The chosen variant's logged interval of the objective."""
     margin: float = 0.0
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Each tied variant other than the best -> its outcome against the best, with what it would take
+    (`equivalent within +-5%`, `inconclusive: could not detect less than 23%; ~40 more blocks would detect 5%`)."""
+
+    @property
+    def equivalent(self) -> bool:
+        """Every tied variant was shown equivalent to the best (TOST): only then is any of them 'as good a choice'."""
+        return bool(self.outcomes) and all(o.startswith("equivalent") for o in self.outcomes.values())
+
+    def _tie(self) -> str:
+        basis = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
+        if self.equivalent:
+            return f"{', '.join(self.tied)} are {next(iter(self.outcomes.values()))} on {self.objective} ({self.method})"
+        said = "; ".join(f"{n}: {o}" for n, o in self.outcomes.items() if not o.startswith("equivalent"))
+        return (f"{', '.join(self.tied)} could not be told apart on {self.objective} {basis} ({self.method}): "
+                f"inconclusive, not shown equivalent" + (f" ({said})" if said else ""))
 
     def sentence(self) -> str:
         if self.chosen is None:
@@ -50,10 +67,11 @@ class Recommendation:
         base = f"; relative floors against {self.baseline}" if self.baseline else ""
         value = f"{self.value:.4g}" + (f" [{self.interval[0]:.4g}, {self.interval[1]:.4g}]" if self.interval else "")
         if len(self.tied) > 1:
-            basis = f"at {self.level:.0%}" if self.confident else "within the margin" if self.margin else "by point value"
-            return (f"{', '.join(self.tied)} are indistinguishable on {self.objective} {basis} ({self.method}); "
-                    f"recommend **{self.chosen}**: the tie is broken by {self.decided_by}{base}"
-                    + (" (the data cannot tell them apart; inconclusive, not shown equivalent: more repeats could separate them)" if self.decided_by == "name" else ""))
+            tail = ""
+            if self.decided_by == "name":
+                tail = (" (any of them is as good a choice)" if self.equivalent else
+                        " (the data cannot tell them apart; more repeats could separate them)")
+            return f"{self._tie()}; recommend **{self.chosen}**: the tie is broken by {self.decided_by}{base}{tail}"
         best = "highest" if self.higher else "lowest"
         text = f"recommend **{self.chosen}**: {best} {self.objective} ({value}) among the variants meeting every SLO and quality floor{base}"
         eligible = sum(v.eligible for v in self.verdicts)
@@ -116,13 +134,17 @@ def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunR
               judge: Judge | None = None) -> Recommendation:
     """Eligible = finished, meets every gate, has the objective; best = best objective (direction from the metric).
 
-    Variants indistinguishable from the best on the objective (harness.report.judge: with confidence from
-    intervals where there are repeats, else by point value and `margin`) are a tie, broken by `tie_rules`
-    (higher quality, lower latency, fewer resources), then the name.
+    Variants not shown worse than the best on the objective (harness.report.judge: equivalent or inconclusive, from
+    intervals where there are repeats after the report's Holm correction, else by point value and `margin`) are a
+    tie, broken by `tie_rules` (higher quality, lower latency, fewer resources), then the name. Only a tie shown
+    equivalent is "as good a choice"; an inconclusive one is said as such, with what it would take.
     """
     rec = gates.recommend
-    judge = judge or Judge(1.0 - rec.alpha, rec.margin)
     higher = higher_is_better(rec.objective)
+    if judge is None:  # the report passes its prepared judge; alone, a judge of the comparisons made here
+        judge = Judge.of(rec)
+        judge.prepare([r for r in runs if not r.failed],
+                      [(rec.objective, higher), (rec.quality_metric, True), (rec.latency_metric, False)])
     baselines = in_sweep_baselines(gates, runs) if baselines is None else baselines
     verdicts: list[Verdict] = []
     for run in runs:
@@ -147,5 +169,7 @@ def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunR
     assert best is not None
     chosen, decided_by = (best, "objective") if len(tied) == 1 else break_tie(tied, tie_rules(gates), judge)
     names = [r.name for r in tied] if len(tied) > 1 else []
+    outcomes = {r.name: (j.detail or j.verdict) for r, j in ((r, judge.compare(r, best, rec.objective, higher)) for r in tied[1:])}
     return Recommendation(chosen.name, rec.objective, chosen.metric(rec.objective), verdicts, base, names, decided_by, how(made),
-                          bool(made) and all(j.confident for j in made), level, higher, chosen.interval(rec.objective), rec.margin)
+                          bool(made) and all(j.confident for j in made), level, higher, chosen.interval(rec.objective), rec.margin,
+                          outcomes)

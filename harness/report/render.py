@@ -11,11 +11,12 @@ from harness.report.decision import DecisionReport
 
 def _cells(r: DecisionReport) -> Formatted:
     """The main table by column type: values with their interval, * on every value tied with the best."""
-    return format_table(r.table, [label for _, label, _ in r.columns], r.intervals, r.tied)
+    return format_table(r.table, [label for _, label, _ in r.columns], r.intervals, r.tied, r.repeats)
 
 
 def _legend(r: DecisionReport, cells: Formatted) -> str:
-    return star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}, stars=cells.starred, intervals=cells.intervals)
+    return star_legend(r.level, r.gates.recommend.margin, {x.ci_method for x in r.runs}, stars=cells.starred, intervals=cells.intervals,
+                       repeats=cells.repeats)
 
 
 def text_table(r: DecisionReport) -> str:
@@ -50,7 +51,7 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
             fr.append(f.note())
     out.append(("Pareto frontiers", fr))
     if r.perf is not None:
-        perf = [r.perf.note()] + ([] if r.perf.items else ["-"])
+        perf = [r.perf.note()] + ([] if r.perf.items else ["-"]) + r.perf.details()
         out.append(("Performance differences (verdicts)", perf))
     sig = [d.sentence() for d in r.differences] or ["-"]
     out.append(("Quality differences (significance)", [r.significance_note] + sig))

@@ -66,12 +66,12 @@ def _width(f: Formatted) -> int:
 
 def narrow_table(table: "pd.DataFrame", columns: list[ColumnSpec], intervals: Mapping[tuple[str, str], tuple[float, float]],
                  tied: Mapping[str, list[str]], quality_metric: str | None = None, objective: str | None = None,
-                 width: int = WIDTH) -> tuple[Formatted, int]:
-    """(the narrow table, how many of `table`'s columns it leaves out): with intervals if they fit, else without;
-    then columns dropped from the right until it fits."""
+                 width: int = WIDTH, repeats: Mapping[tuple[str, str], tuple[float, ...]] | None = None) -> tuple[Formatted, int]:
+    """(the narrow table, how many of `table`'s columns it leaves out): with intervals (or the repeats, below 6) if
+    they fit, else without; then columns dropped from the right until it fits."""
     labels = screen_columns(table, columns, quality_metric, objective)
     measured = [lab for _, lab, _ in columns]
-    shown = format_table(table[labels], measured, intervals, tied)
+    shown = format_table(table[labels], measured, intervals, tied, repeats)
     if _width(shown) > width:
         shown = format_table(table[labels], measured, {}, tied)
     while _width(shown) > width and len(labels) > 1:
@@ -83,18 +83,22 @@ def narrow_table(table: "pd.DataFrame", columns: list[ColumnSpec], intervals: Ma
 def _legend(shown: Formatted, level: float, margin: float, ci_methods: set[str], hidden: int, where: str) -> str:
     parts = []
     if shown.starred:
-        parts.append(f"* = best, or indistinguishable from it at {level:.0%}" + (f" or within {margin:g}" if margin else ""))
+        parts.append(f"* = best, or not shown worse than it at {level:.0%} (equivalent or inconclusive)"
+                     + (f" or within {margin:g}" if margin else ""))
     if shown.intervals:
         parts.append("[low, high] = logged interval" + (" (1 repeat: over requests; decides nothing)"
                                                           if "requests-bootstrap" in ci_methods else ""))
+    if shown.repeats:
+        parts.append("(a, b, c) = the repeats (fewer than 6)")
     if hidden:
         parts.append(f"{hidden} more column{'s' * (hidden != 1)} {where}")
     return "; ".join(parts)
 
 
 def _table_lines(table: "pd.DataFrame", columns: list[ColumnSpec], intervals, tied, level: float, margin: float,
-                 ci_methods: set[str], quality_metric: str | None, objective: str | None, where: str, width: int) -> list[str]:
-    shown, hidden = narrow_table(table, columns, intervals, tied, quality_metric, objective, width)
+                 ci_methods: set[str], quality_metric: str | None, objective: str | None, where: str, width: int,
+                 repeats=None) -> list[str]:
+    shown, hidden = narrow_table(table, columns, intervals, tied, quality_metric, objective, width, repeats)
     legend = _legend(shown, level, margin, ci_methods, hidden, where)
     return shown.text().splitlines() + (wrap(legend, width) if legend else [])
 
@@ -132,12 +136,13 @@ def _perf_part(r: "DecisionReport", variant: str, head: str | None) -> tuple[str
     label = _short(first.metric, r.columns)
     if first.decided and first.difference is not None:
         x = first.difference
-        parts = [f"{label} x{x.ratio:.2f} [{x.low:.2f}, {x.high:.2f}] {x.verdict}"]
+        interval = "no interval" if math.isnan(x.low) else f"[{x.low:.2f}, {x.high:.2f}]"
+        parts = [f"{label} x{x.ratio:.2f} {interval} {x.outcome_text()}"]
     else:
         ratio = _ratio(r, variant, baseline, first.metric)
         why = "1 repeat" if "1 repeat" in first.reason else first.reason
         parts = [(f"{label} x{ratio:.2f}" if ratio is not None else label) + f" ({why}: no verdict)"]
-    for verdict in ("better", "worse"):
+    for verdict in ("better", "worse", "equivalent"):
         named = [_short(d.metric, r.columns) for d in items if d is not first and d.decided and d.verdict == verdict]
         if named:
             parts.append(f"{verdict} on {', '.join(named)}")
@@ -184,7 +189,8 @@ def frontier_lines(r: "DecisionReport", width: int = WIDTH) -> list[str]:
     out: list[str] = []
     for f in r.frontiers:
         out += wrap(f"Pareto {f.y_metric} vs {f.x_metric}: frontier {', '.join(f.on) or '-'}"
-                    + "".join(f"; {n} dominated by {', '.join(b)}" for n, b in f.dominated_by.items()), width)
+                    + "".join(f"; {n} dominated by {', '.join(b)}" for n, b in f.dominated_by.items())
+                    + "".join(f"; {n} on it only because inconclusive vs {', '.join(b)}" for n, b in f.uncertain.items()), width)
     return out
 
 
@@ -218,7 +224,7 @@ def report_screen(published: "PublishedReport", comparison: "Comparison | None" 
     rec = r.gates.recommend
     lines = decision_lines(r, width)
     lines += _table_lines(r.table, r.columns, r.intervals, r.tied, r.level, rec.margin, {x.ci_method for x in r.runs},
-                          rec.quality_metric, rec.objective, "in report.md (table.csv)", width)
+                          rec.quality_metric, rec.objective, "in report.md (table.csv)", width, r.repeats)
     lines += variant_lines(r, width) + frontier_lines(r, width) + extra_lines(r, width)
     for note in _passed_over(comparison):
         lines += wrap(note, width)
@@ -231,7 +237,8 @@ def comparison_screen(c: "Comparison", width: int = WIDTH) -> str:
     where = f"sweep run {c.parent_run_id}" if c.parent_run_id else "runs of several sweeps"
     lines = wrap(f"experiment '{c.experiment}', {where}", width)
     methods = {r.ci_method for r in c.runs.runs} if c.runs else set()
-    lines += _table_lines(c.table, c.columns, c.intervals, c.tied, c.level, c.margin, methods, None, None, "with -v", width)
+    lines += _table_lines(c.table, c.columns, c.intervals, c.tied, c.level, c.margin, methods, None, None, "with -v", width,
+                          c.repeats)
     if c.smoke:
         lines.append("SMOKE RUN: small limits; not comparable with full runs")
     for note in _passed_over(c):

@@ -85,6 +85,24 @@ class Difference:
     family: int = 1
     mdd: float = math.nan
     """The smallest drop this sample size detects (80% power at alpha, paired): `detectable_drop`."""
+    eq_low: float = math.nan
+    eq_high: float = math.nan
+    """The (1 - 2 alpha) bootstrap interval of delta: equivalence within +-m when it lies inside (TOST)."""
+    equivalence: float = math.nan
+    """The absolute equivalence margin the report used (gates.recommend.quality_equivalence_margin; nan: none)."""
+
+    def outcome(self, equivalence: float, higher: bool = True, margin: float = 0.0) -> str:
+        """better / worse / equivalent (the (1 - 2 alpha) interval inside +-`equivalence`, absolute) / inconclusive;
+        better/worse need `significant` (after the report's correction when adjusted) and a change of at least
+        `margin` relative to the baseline."""
+        if self.n < 2:
+            return "inconclusive"
+        if -equivalence < self.eq_low and self.eq_high < equivalence:
+            return "equivalent"
+        relevant = not margin or (self.baseline_mean > 0 and abs(self.delta) / self.baseline_mean >= margin)
+        if self.significant and relevant:
+            return "better" if (self.delta > 0) == higher else "worse"
+        return "inconclusive"
 
     @property
     def significant(self) -> bool:
@@ -107,6 +125,9 @@ class Difference:
         level = f"{100 * (1 - self.alpha):.0f}%"
         what = "drop" if self.delta < 0 else "gain" if self.delta > 0 else "no change"
         sig = "significant" if self.significant else "not significant"
+        if not math.isnan(self.equivalence):
+            sig = self.outcome(self.equivalence)
+            sig = f"equivalent within +-{self.equivalence:g}" if sig == "equivalent" else sig
         adjusted = (f", {self.correction} p={self.p_adjusted:.3g} over {self.family} comparisons"
                     if not math.isnan(self.p_adjusted) else "")
         text = (
@@ -156,11 +177,13 @@ def paired_bootstrap(
     stderr = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     rng = np.random.default_rng(seed)
     boots = diff[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
-    lo, hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
-    p = min(1.0, 2 * min(float((boots <= 0).mean()), float((boots >= 0).mean())))
+    lo, hi, eq_lo, eq_hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2, alpha, 1 - alpha]))
+    k = min(int((boots <= 0).sum()), int((boots >= 0).sum()))
+    p = min(1.0, 2 * (k + 1) / (resamples + 1))  # (k + 1) / (B + 1) per side: never exactly 0
     binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
     mdd = detectable_drop(n, float((a != b).mean()), alpha) if binary else math.nan  # the MDD formula is for proportions
-    return Difference(metric, names[0], names[1], n, float(a.mean()), float(b.mean()), delta, stderr, lo, hi, p, alpha, mdd=mdd)
+    return Difference(metric, names[0], names[1], n, float(a.mean()), float(b.mean()), delta, stderr, lo, hi, p, alpha, mdd=mdd,
+                      eq_low=eq_lo, eq_high=eq_hi)
 
 
 def stderr_difference(a: float, a_se: float | None, b: float, b_se: float | None) -> tuple[float, float | None]:

@@ -74,12 +74,17 @@ class RelativeBound(Strict):
     max_rise: float | None = Field(None, ge=0, description="Candidate must be <= baseline + max_rise (absolute, in the metric's unit).")
     significant: bool = Field(
         False,
-        description="Fail only if the limit is violated AND the candidate is worse than the baseline with confidence: the "
-        "interval of the ratio (level 1 - recommend.alpha; repeats, or lm-eval stderrs for quality) excludes 1, by more than "
-        "`margin`. Without the data for an interval (1 repeat) the point values decide, and the gate says so.",
+        description="Non-inferiority test: pass only if the bound of the candidate / baseline interval (level 1 - "
+        "recommend.alpha; repeats, lm-eval stderrs for quality, logged bootstrap intervals for fidelity) on the regression "
+        "side clears the limit: the low end >= min_ratio (or baseline - max_drop), the high end <= max_ratio (or baseline + "
+        "max_rise). A low-power run, whose interval is wide, therefore FAILS; without the data for an interval (1 repeat) "
+        "it fails too, and the gate says so.",
     )
     margin: float | None = Field(
-        None, ge=0, lt=1, description="With significant: a regression must also exceed this, relative to the baseline (0.05 = 5%)."
+        None, ge=0, lt=1,
+        description="With significant (kept for older specs; prefer putting the tolerance into the limit itself): widens "
+        "the non-inferiority limit by this share of the baseline (max_ratio 1.05 with margin 0.05: the bound must be <= 1.10 "
+        "x baseline).",
     )
 
     @model_validator(mode="after")
@@ -135,12 +140,30 @@ class RecommendSpec(Strict):
     alpha: float = Field(
         0.05, gt=0, lt=0.5,
         description="Significance level of every verdict: a difference is significant when its (1-alpha) interval excludes "
-        "no change (quality: after Holm's correction over the report's comparisons).",
+        "no change, after Holm's correction over the report's comparisons of the same family (performance, quality, "
+        "fidelity); equivalence by two one-sided tests at alpha.",
     )
     margin: float = Field(
         0.0, ge=0, lt=1,
-        description="Relevance margin of verdicts (relative, 0.02 = 2%): a difference smaller than this is never called better "
-        "or worse, however precise; the recommendation, Pareto frontiers and best-in-column marks treat it as a tie.",
+        description="Relevance margin of better/worse (relative, 0.02 = 2%): a difference smaller than this is never called "
+        "better or worse, however precise (it is equivalent when shown within equivalence_margin, else inconclusive); the "
+        "recommendation, Pareto frontiers and best-in-column marks treat it as not worse. Point comparisons (1 repeat) "
+        "treat values within it as a tie.",
+    )
+    equivalence_margin: float = Field(
+        0.05, gt=0, lt=1,
+        description="Equivalence margin m of performance and fidelity comparisons (relative, 0.05 = +-5%): 'equivalent "
+        "within +-m' when the (1 - 2 alpha) interval of the ratio lies inside [1/(1+m), 1+m] (two one-sided tests); the "
+        "only outcome the recommendation calls 'as good a choice'. An inconclusive comparison prints the blocks that would "
+        "detect m.",
+    )
+    quality_equivalence_margin: float = Field(
+        0.02, gt=0, lt=1,
+        description="Equivalence margin of quality scores, an absolute score difference (0.02 = 2 points of accuracy): "
+        "'equivalent' when the (1 - 2 alpha) interval of the difference lies inside +-0.02. Absolute, because a score is a "
+        "share of documents (a relative margin would tighten as the score falls). 0.02: a drop of two points is about the "
+        "smallest that decides between serving configurations in practice, and the full GSM8K test set (1,319 documents, "
+        "paired, ~10% discordant) resolves it (90% interval half-width ~0.014), where a 100-document smoke run cannot.",
     )
     max_error_rate: float = Field(
         0.05, ge=0, le=1,

@@ -1,17 +1,20 @@
 """Evaluate gates on run records: pure functions, no MLflow (shared by CI gates and the recommendation).
 
 Gates that do not flap: an SLO or floor can be checked on a bound of the logged interval (`on: ci_high |
-ci_low`), and a relative rule with `significant: true` fails only when the candidate is also worse than the
-baseline with confidence (harness.tracking.differences). Each check carries the interval and the verdict.
+ci_low`). A relative rule with `significant: true` is a non-inferiority test: it passes only when the bound of the
+candidate / baseline interval on the regression side (harness.tracking.differences, level 1 - alpha) clears the
+rule's limit, so a run too noisy (or too short) to show it fails rather than passes. Each check carries the
+interval and the outcome.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from harness.spec.gates import Bound, GatesSpec, RelativeBound
-from harness.tracking.differences import difference
+from harness.tracking.differences import DEFAULT_EQUIVALENCE, DEFAULT_SCORE_EQUIVALENCE, difference
 from harness.tracking.reader import RunRecord
 
 Status = Literal["pass", "fail", "error", "skip"]
@@ -41,7 +44,8 @@ class GateCheck:
     checked: str = "value"
     """What was compared with the limit: value | ci_high | ci_low."""
     verdict: str | None = None
-    """Relative rules: better | worse | indistinguishable | no verdict, of the candidate against the baseline."""
+    """Relative rules with significant: better | worse | equivalent | inconclusive | no verdict, of the candidate
+    against the baseline."""
     ratio: float | None = None
     ratio_low: float | None = None
     ratio_high: float | None = None
@@ -139,8 +143,9 @@ def relative_limits(rule: RelativeBound, base: float) -> list[tuple[str, str, fl
 
 
 def relative_checks(run: RunRecord, metric: str, rule: RelativeBound, baseline: RunRecord | str | None, missing: str,
-                    level: float = 0.95) -> list[GateCheck]:
-    sig = f" (significant at {level:.0%})" if rule.significant else ""
+                    level: float = 0.95, equivalence: float = DEFAULT_EQUIVALENCE,
+                    score_equivalence: float = DEFAULT_SCORE_EQUIVALENCE) -> list[GateCheck]:
+    sig = f" (non-inferior at {level:.0%})" if rule.significant else ""
     texts = [t for t, _, _ in relative_limits(rule, 0.0)]
     if not isinstance(baseline, RunRecord):
         why = baseline or "no baseline run"
@@ -161,21 +166,40 @@ def relative_checks(run: RunRecord, metric: str, rule: RelativeBound, baseline: 
         extra: dict = {"ci_low": low, "ci_high": high}
         ok = within
         if rule.significant:
-            # the regression direction is the rule's: a floor (>=) guards against drops, a ceiling (<=) against rises
-            diff = difference(baseline, run, metric, higher_is_better=op == ">=", level=level, margin=rule.margin or 0.0)
-            extra["verdict"] = diff.verdict
-            if diff.difference is not None and diff.decided:
-                extra |= {"ratio": diff.difference.ratio, "ratio_low": diff.difference.low, "ratio_high": diff.difference.high}
-                regression = diff.verdict == "worse"
-                ok = within or not regression
-                if not within:
-                    msg += "; a significant regression" if regression else "; not a significant regression: passes"
-                msg += f"; vs baseline {diff.text()}"
-            else:
-                msg += f"; {diff.text()}: the point values decide"
+            ok, msg = _non_inferior(name, baseline, run, metric, op, limit, base, rule, level, equivalence, score_equivalence,
+                                    msg, extra)
         out.append(GateCheck(run.run_id, run.name, name, "relative", metric, "pass" if ok else "fail", value, limit, base,
                              baseline.run_id, msg, **extra))
     return out
+
+
+def _non_inferior(name: str, baseline: RunRecord, run: RunRecord, metric: str, op: str, limit: float, base: float,
+                  rule: RelativeBound, level: float, equivalence: float, score_equivalence: float, msg: str,
+                  extra: dict) -> tuple[bool, str]:
+    """Non-inferiority: the bound of the candidate / baseline interval on the regression side (low end for a floor,
+    high end for a ceiling), times the baseline, must clear the limit (widened by `margin` x baseline). No interval:
+    not shown, fails. Returns (passes, message) and fills `extra` with the outcome and the ratio interval."""
+    if baseline.run_id == run.run_id:
+        ok = base >= limit if op == ">=" else base <= limit
+        return ok, f"{msg}; {name}: the baseline itself ({'passes' if ok else 'FAILS'} by its value)"
+    diff = difference(baseline, run, metric, higher_is_better=op == ">=", level=level, equivalence=equivalence,
+                      score_equivalence=score_equivalence)
+    extra["verdict"] = diff.verdict
+    widen = (rule.margin or 0.0) * base
+    threshold = limit - widen if op == ">=" else limit + widen
+    d = diff.difference
+    if d is None or not diff.decided or math.isnan(d.low) or math.isnan(d.high):
+        return False, (f"{msg}; {name}: FAILS, non-inferiority not shown: {diff.text()} (no interval, so no bound to "
+                       f"check against the threshold {op} {_fmt(threshold)})")
+    extra |= {"ratio": d.ratio, "ratio_low": d.low, "ratio_high": d.high}
+    side, ratio = ("low", d.low) if op == ">=" else ("high", d.high)
+    bound = ratio * base
+    ok = bound >= threshold if op == ">=" else bound <= threshold
+    verb = "clears" if ok else "does not clear"
+    why = "" if ok else (" (the interval is too wide to show it: more repeats or samples)" if d.verdict == "inconclusive"
+                         else "")
+    return ok, (f"{msg}; {name}: {'passes' if ok else 'FAILS'}: the {level:.0%} interval's {side} end {_fmt(bound)} "
+                f"(x{ratio:.3f} baseline) {verb} the threshold {op} {_fmt(threshold)}{why}; vs baseline {diff.text()}")
 
 
 def evaluate(gates: GatesSpec, runs: list[RunRecord], baselines: dict[str, RunRecord | str] | None = None) -> GateReport:
@@ -196,7 +220,9 @@ def evaluate(gates: GatesSpec, runs: list[RunRecord], baselines: dict[str, RunRe
         for metric, bound in gates.quality_floor.items():
             report.checks += bound_checks(run, "quality_floor", metric, bound, gates.missing)
         for metric, rule in gates.relative.items():
-            report.checks += relative_checks(run, metric, rule, baselines.get(run.run_id), gates.missing, 1.0 - gates.recommend.alpha)
+            rec = gates.recommend
+            report.checks += relative_checks(run, metric, rule, baselines.get(run.run_id), gates.missing, 1.0 - rec.alpha,
+                                             rec.equivalence_margin, rec.quality_equivalence_margin)
     return report
 
 

@@ -41,31 +41,37 @@ def _relative(gates: dict, base: RunRecord, cand: RunRecord):
     return report, check
 
 
-def test_an_insignificant_regression_passes_a_significant_one_fails():
+def test_non_inferiority_fails_a_low_power_run_and_passes_a_precise_non_inferior_one():
+    """issue 17: `significant: true` used to pass every regression that was not significant, i.e. every regression at
+    low power. Now the interval's bound on the regression side must clear the limit."""
     rng = np.random.default_rng(7)
     noise = np.exp(rng.normal(0, 0.15, 10))  # block noise both variants share half of
     base = run("base", list(200.0 * noise))
     noisy = run("cand", list(216.0 * noise * np.exp(rng.normal(0, 0.15, 10))))  # ~8% slower, within the noise
     report, c = _relative(RULE, base, noisy)
-    assert c.value > 1.05 * base.metric(L)  # the point values violate the rule ...
-    assert c.status == "pass" and c.verdict == "indistinguishable" and report.exit_code == 0  # ... but not significantly
-    assert "not a significant regression: passes" in c.message and c.ratio_low < 1 < c.ratio_high
-    # without `significant` the same data fail: the gate that flaps
-    plain = {"relative": {L: {"max_ratio": 1.05}}, "baseline": {"variant": "base"}}
-    assert _relative(plain, base, noisy)[1].status == "fail"
+    assert c.status == "fail" and c.verdict == "inconclusive" and report.exit_code == 1  # low power: not shown, fails
+    assert c.ratio_low < 1 < c.ratio_high and c.ratio_high > 1.05
+    gate = f"relative: {L} <= 1.05 x baseline (non-inferior at 95%)"
+    b = base.metric(L)
+    assert c.gate == gate and f"{gate}: FAILS: the 95% interval's high end {c.ratio_high * b:.4g}" in c.message
+    assert f"does not clear the threshold <= {1.05 * b:.4g}" in c.message and "too wide" in c.message
+    precise = run("cand", list(202.0 * noise * np.exp(np.tile([0.005, -0.005], 5))))  # 1% slower, measured precisely
+    report, c = _relative(RULE, base, precise)
+    assert c.status == "pass" and report.exit_code == 0 and c.ratio_high < 1.05
+    assert f"clears the threshold <= {1.05 * b:.4g}" in c.message and c.verdict == "equivalent"
     slow = run("cand", list(260.0 * noise * np.exp(rng.normal(0, 0.02, 10))))  # 30% slower, clearly
     report, c = _relative(RULE, base, slow)
     assert c.status == "fail" and c.verdict == "worse" and report.exit_code == 1 and c.ratio_low > 1.0
-    assert "a significant regression" in c.message and c.gate == f"relative: {L} <= 1.05 x baseline (significant at 95%)"
-    # a margin larger than the regression: passes
+    # an old spec's margin widens the limit: <= (1.05 + 0.5) x baseline
     wide = {"relative": {L: {"max_ratio": 1.05, "significant": True, "margin": 0.5}}, "baseline": {"variant": "base"}}
-    assert _relative(wide, base, slow)[1].status == "pass"
+    c = _relative(wide, base, slow)[1]
+    assert c.status == "pass" and f"<= {1.55 * b:.4g}" in c.message
 
 
-def test_significance_without_repeats_falls_back_to_the_point_values_and_says_so():
-    report, c = _relative(RULE, run("base", [200.0]), run("cand", [230.0]))
-    assert c.status == "fail" and c.verdict == "no verdict"
-    assert "no verdict: not enough data: 1 repeat: the point values decide" in c.message
+def test_non_inferiority_without_repeats_is_not_shown_and_fails():
+    report, c = _relative(RULE, run("base", [200.0]), run("cand", [201.0]))  # within the limit by its point value
+    assert c.status == "fail" and c.verdict == "no verdict" and report.exit_code == 1
+    assert "non-inferiority not shown: no verdict: not enough data: 1 repeat" in c.message and "<= 210" in c.message
 
 
 def test_quality_relative_rule_with_significance_uses_the_logged_stderrs():
@@ -73,7 +79,11 @@ def test_quality_relative_rule_with_significance_uses_the_logged_stderrs():
     base = run("base", **{Q: 0.80, Q + "_stderr": 0.02, "quality/gsm8k/samples": 400.0})
     drop = run("cand", **{Q: 0.76, Q + "_stderr": 0.02, "quality/gsm8k/samples": 400.0})
     _, c = _relative(rule, base, drop)
-    assert c.status == "pass" and c.verdict == "indistinguishable" and "normal on lm-eval stderrs" in c.message
+    assert c.status == "fail" and c.verdict == "inconclusive" and "normal on lm-eval stderrs" in c.message
+    assert "low end" in c.message and ">= 0.792" in c.message
+    precise = {Q + "_stderr": 0.002, "quality/gsm8k/samples": 4000.0}
+    _, c = _relative(rule, run("base", **{Q: 0.80, **precise}), run("cand", **{Q: 0.799, **precise}))
+    assert c.status == "pass" and c.verdict == "equivalent"
     tight = run("cand", **{Q: 0.76, Q + "_stderr": 0.005})
     _, c = _relative(rule, run("base", **{Q: 0.80, Q + "_stderr": 0.005}), tight)
     assert c.status == "fail" and c.verdict == "worse"

@@ -53,19 +53,21 @@ def test_identical_variants_are_a_tie_not_a_winner_from_a_0_4_percent_difference
     assert runs[0].metric(T) == pytest.approx(180.8) and runs[1].metric(T) == pytest.approx(181.5)
     rec = recommend(runs, GatesSpec())
     assert rec.tied == ["b", "a"] and rec.confident
-    assert "b, a are indistinguishable on perf/output_tokens_per_s at 95% (paired t on log-ratios)" in rec.sentence()
+    text = rec.sentence()
+    assert "b, a could not be told apart on perf/output_tokens_per_s at 95% (paired t on log-ratios): inconclusive" in text
+    assert "could not detect less than" in text and "more blocks would detect 5%" in text and "as good" not in text
     assert rec.decided_by != "objective" and f"broken by {rec.decided_by}" in rec.sentence()
     assert "highest" not in rec.sentence()
     # both throughput values are starred as the best in compare's table, and neither is dominated
     c = compare(RunSet(runs, "s", "exp"), gates=GatesSpec())
     assert c.tied["out tok/s"] == ["b", "a"]
     text = c.render()
-    assert text.count(" *") >= 4 and "every value indistinguishable from it at 95%" in text
+    assert text.count(" *") >= 4 and "every value not shown worse than it at 95% (equivalent or inconclusive" in text
     assert "[" in text.splitlines()[2]  # value [low, high]
     r = build_decision(runs, GatesSpec(), "exp", "s", smoke=False)
     assert all(f.on == ["a", "b"] or sorted(f.on) == ["a", "b"] for f in r.frontiers)
     d = r.perf.of("b", T)
-    assert d.verdict == "indistinguishable" and d.difference.method == "paired t on log-ratios" and d.difference.n == 10
+    assert d.verdict == "inconclusive" and d.difference.method == "paired t on log-ratios" and d.difference.n == 10
     assert r.table.loc["a", "recommended"] in ("yes", "tie") and r.table.loc["b", "recommended"] in ("yes", "tie")
 
 
@@ -127,7 +129,7 @@ def test_tie_broken_by_quality_then_resources_and_the_rule_is_named():
     lo = RunRecord(b.run_id, b.name, "0", "s", "ok", {**b.metrics, Q: 0.60}, {}, b.tags, b.repeats)
     rec = recommend([hi, lo], GatesSpec())
     assert rec.chosen == "a" and rec.decided_by == f"higher quality ({Q})"
-    # same quality, latency indistinguishable: fewer bits per weight decides
+    # same quality, latency not shown different: fewer bits per weight decides
     q8 = RunRecord(a.run_id, "fp8", "0", "s", "ok", {**a.metrics, "knob/bits_per_weight": 8.0}, {}, a.tags, a.repeats)
     q16 = RunRecord(b.run_id, "bf16", "0", "s", "ok", {**b.metrics, "knob/bits_per_weight": 16.0}, {}, b.tags, b.repeats)
     rec = recommend([q16, q8], GatesSpec())
@@ -139,10 +141,10 @@ def test_pareto_with_intervals_dominates_only_with_confidence():
     from harness.report.judge import Judgement
 
     pts = [Point("a", 100.0, 0.80), Point("b", 99.0, 0.79), Point("c", 60.0, 0.79)]
-    verdicts = {("b", "a", "x"): "indistinguishable", ("b", "a", "y"): "indistinguishable",
-                ("a", "b", "x"): "indistinguishable", ("a", "b", "y"): "indistinguishable",
-                ("c", "a", "x"): "worse", ("c", "a", "y"): "indistinguishable",
-                ("c", "b", "x"): "worse", ("c", "b", "y"): "indistinguishable"}
+    verdicts = {("b", "a", "x"): "inconclusive", ("b", "a", "y"): "inconclusive",
+                ("a", "b", "x"): "inconclusive", ("a", "b", "y"): "inconclusive",
+                ("c", "a", "x"): "worse", ("c", "a", "y"): "inconclusive",
+                ("c", "b", "x"): "worse", ("c", "b", "y"): "inconclusive"}
 
     def judge(axis, p, q):
         v = verdicts.get((p, q, axis))
@@ -154,6 +156,7 @@ def test_pareto_with_intervals_dominates_only_with_confidence():
     f = frontier(pts, T, Q, compare=judge)
     # b is lower on both by point value, but within the noise: not dominated; c is slower with confidence: dominated
     assert f.on == ["b", "a"] and f.dominated_by == {"c": ["a", "b"]} and f.by_point == []
+    assert f.uncertain == {"a": ["b"], "b": ["a"]} and "only because a comparison was inconclusive" in f.note()
     # the same points by point value: b is dominated by a
     assert frontier(pts, T, Q).dominated_by["b"] == ["a"]
 

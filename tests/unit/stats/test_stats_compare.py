@@ -16,12 +16,12 @@ def test_verdict_direction_and_margin():
     assert verdict(1.2, 1.1, 1.3, higher_is_better=True) == "better"  # throughput up
     assert verdict(0.8, 0.7, 0.9, higher_is_better=False) == "better"
     assert verdict(0.8, 0.7, 0.9, higher_is_better=True) == "worse"
-    assert verdict(1.2, 0.9, 1.5, higher_is_better=False) == "indistinguishable"  # interval holds 1
+    assert verdict(1.2, 0.9, 1.5, higher_is_better=False) == "inconclusive"  # interval holds 1
     assert verdict(1.01, 1.005, 1.015, higher_is_better=False) == "worse"
-    assert verdict(1.01, 1.005, 1.015, higher_is_better=False, margin=0.02) == "indistinguishable"  # too small
-    assert verdict(0.985, 0.98, 0.99, higher_is_better=True, margin=0.02) == "indistinguishable"
+    assert verdict(1.01, 1.005, 1.015, higher_is_better=False, margin=0.02) == "inconclusive"  # too small
+    assert verdict(0.985, 0.98, 0.99, higher_is_better=True, margin=0.02) == "inconclusive"
     assert verdict(1.03, 1.01, 1.05, higher_is_better=False, margin=0.02) == "worse"
-    assert verdict(math.nan, math.nan, math.nan, higher_is_better=False) == "indistinguishable"
+    assert verdict(math.nan, math.nan, math.nan, higher_is_better=False) == "inconclusive"
 
 
 def test_paired_difference_by_hand():
@@ -35,7 +35,7 @@ def test_paired_difference_by_hand():
     # df = 2: P(T <= t) = 1/2 + t / (2 sqrt(2 + t^2)) at t = 0.2 / (0.1 / sqrt 3)
     t = 0.2 / (0.1 / math.sqrt(3))
     assert d.p_value == pytest.approx(2 * (0.5 - t / (2 * math.sqrt(2 + t * t))), rel=1e-6)
-    assert d.verdict == "indistinguishable" and d.n == 3 and d.level == 0.95 and not d.significant
+    assert d.verdict == "inconclusive" and d.n == 3 and d.level == 0.95 and not d.significant
     assert d.method == "paired t on log-ratios" and d.change == pytest.approx(math.exp(0.2) - 1)
     five = paired_difference("ttft_p50_ms", base + [90.0, 95.0],
                              var + [90.0 * math.exp(0.2), 95.0 * math.exp(0.2)], higher_is_better=False)
@@ -49,7 +49,7 @@ def test_paired_drift_cancels_where_unpaired_cannot_see_it():
     paired = paired_difference("tok_s", base, var, higher_is_better=True)
     unpaired = unpaired_difference("tok_s", base, var, higher_is_better=True)
     assert paired.verdict == "better" and paired.low > 1.05
-    assert unpaired.verdict == "indistinguishable" and unpaired.low < 1.0 < unpaired.high
+    assert unpaired.verdict == "inconclusive" and unpaired.low < 1.0 < unpaired.high
 
 
 def test_unpaired_welch_by_hand():
@@ -68,16 +68,16 @@ def test_unpaired_welch_by_hand():
 
 def test_degenerate_inputs():
     one = paired_difference("m", [1.0], [2.0], higher_is_better=False)
-    assert one.ratio == 2.0 and one.verdict == "indistinguishable" and math.isnan(one.low)
+    assert one.ratio == 2.0 and one.verdict == "inconclusive" and math.isnan(one.low)
     same = paired_difference("m", [1.0, 2.0], [1.0, 2.0], higher_is_better=False)
-    assert same.ratio == 1.0 and same.verdict == "indistinguishable" and same.p_value == 1.0
+    assert same.ratio == 1.0 and same.verdict == "inconclusive" and same.p_value == 1.0
     # zero spread (issue 17): no zero-width interval and no p = 0, the exact sign test instead
     exact = paired_difference("m", [1.0, 2.0], [1.5, 3.0], higher_is_better=False)
     assert math.isnan(exact.low) and math.isnan(exact.high) and exact.p_value == 0.5
-    assert exact.verdict == "indistinguishable" and "sign test" in exact.method
+    assert exact.verdict == "inconclusive" and "sign test" in exact.method
     six = paired_difference("m", [1.0, 2.0] * 3, [1.5, 3.0] * 3, higher_is_better=False)
     assert six.verdict == "worse" and six.p_value == pytest.approx(2 * 0.5**6) and math.isnan(six.low)
-    assert unpaired_difference("m", [1.0], [2.0, 3.0], higher_is_better=True).verdict == "indistinguishable"
+    assert unpaired_difference("m", [1.0], [2.0, 3.0], higher_is_better=True).verdict == "inconclusive"
     for bad in (dict(baseline=[1.0, 2.0], variant=[1.0]), dict(baseline=[-1.0, 1.0], variant=[1.0, 1.0]),
                 dict(baseline=[1.0, math.nan], variant=[1.0, 1.0])):
         with pytest.raises(ValueError):
@@ -94,7 +94,7 @@ def test_request_difference():
     assert d.verdict == "worse" and 1.2 < d.low < d.ratio < d.high < 1.4 and "within-run" in d.method
     assert d == request_difference("ttft", a, b, "p50", higher_is_better=False, seed=1, resamples=500)
     same = request_difference("ttft", a, a, "p95", higher_is_better=False, seed=1, resamples=500)
-    assert same.ratio == 1.0 and same.verdict == "indistinguishable"
+    assert same.ratio == 1.0 and same.verdict == "inconclusive"
     with pytest.raises(ValueError):
         request_difference("ttft", [1.0], b, higher_is_better=False)
 
@@ -118,7 +118,29 @@ def test_a_zero_capacity_is_compared_on_differences_not_dropped():
     from harness.stats.compare import paired_difference
 
     tie = paired_difference("cap", [0.25, 0.297, 0.5, 0.297], [0.297, 0.5, 0.5, 0.0], higher_is_better=True)
-    assert tie.verdict == "indistinguishable" and math.isnan(tie.low) and math.isnan(tie.high)
+    assert tie.verdict == "inconclusive" and math.isnan(tie.low) and math.isnan(tie.high)
     assert "differences" in tie.method and "no ratio interval" in tie.method and tie.ratio == pytest.approx(0.965, abs=1e-3)
     clear = paired_difference("cap", [1.0, 1.1, 0.9, 1.0, 0.0], [3.0, 3.2, 2.9, 3.1, 2.0], higher_is_better=True)
     assert clear.verdict == "better" and clear.low > 1 and clear.ratio > 2.5
+
+
+def test_three_outcomes_paired_unpaired_and_after_holm():
+    """issue 17: equivalent within +-m by TOST, better/worse, or inconclusive with what it would take; Holm demotes."""
+    z = np.array([1.0, -1.0, 0.5, -0.5, 0.0, 0.8, -0.8, 0.3, -0.3, 0.0])
+    base = 100.0 * np.exp(0.2 * z[::-1])
+    tight = paired_difference("tok_s", base, base * np.exp(0.002 + 0.005 * z), higher_is_better=True)
+    assert tight.verdict == "equivalent" and tight.outcome_text() == "equivalent within +-5%" and tight.significant is False
+    noisy = paired_difference("tok_s", base[:3], base[:3] * np.exp(0.1 * z[:3]), higher_is_better=True)
+    assert noisy.verdict == "inconclusive" and noisy.needed > 3
+    assert noisy.outcome_text().startswith("inconclusive: could not detect less than") and "more blocks would detect 5%" in str(noisy)
+    u = unpaired_difference("tok_s", 100 * np.exp(0.004 * z), 101 * np.exp(0.004 * z[::-1]), higher_is_better=True)
+    assert u.verdict == "equivalent" and u.unit == "repeats"  # a precise 1% is equivalent within 5%, not "better"
+    wide = unpaired_difference("tok_s", 100 * np.exp(0.3 * z[:4]), 100 * np.exp(0.3 * z[4:8]), higher_is_better=True)
+    assert wide.verdict == "inconclusive" and "more repeats would detect 5%" in wide.outcome_text()
+    clear = paired_difference("tok_s", base, base * 1.2 * np.exp(0.02 * z), higher_is_better=True)
+    assert clear.verdict == "better" and clear.adjusted(clear.p_value * 3, 3).verdict == "better"
+    borderline = paired_difference("tok_s", base, base * np.exp(0.03 + 0.038 * z / z.std(ddof=1)), higher_is_better=True)
+    assert borderline.verdict == "better" and 0.01 < borderline.p_value < 0.05
+    held = borderline.adjusted(min(1.0, 5 * borderline.p_value), 5)
+    assert held.verdict == "inconclusive" and held.family == 5 and "after Holm over 5" in held.outcome_text()
+    assert tight.adjusted(1.0, 5).verdict == "equivalent"  # equivalence is not a better/worse claim: it stays

@@ -77,7 +77,7 @@ def test_one_run_with_request_bootstrap_calls_identical_variants_different():
         r = measure_requests({"a": 1.0, "b": 1.0}, 240, rng)
         d = request_difference("ttft_p50", r["a"], r["b"], "p50", higher_is_better=False,
                                seed=int(rng.integers(2**31)), resamples=400)
-        hits += d.verdict != "indistinguishable"
+        hits += d.verdict in ("better", "worse")
     print(f"A/A one run each, request bootstrap of p50 (240 requests): different in {hits / n:.3f}")
     assert hits / n >= 6 * ALPHA
 
