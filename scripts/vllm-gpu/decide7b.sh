@@ -2,7 +2,7 @@
 # The GPU proof of issue 17 ("Decisions that say something") on a 7B-shaped model (issue 18's synthetic://
 # source): run by `device_run.sh start decide7b` from a snapshot of the checkout, with device_run.sh's environment.
 # The model folder (config.json of Llama-2-7B with the published AWQ quantization_config + the embedded tokenizer)
-# is materialised on the CPU machine by `python -m harness.server.synthetic llama-2-7b-awq .gpu-model` and
+# is materialised on the CPU machine (harness.server.synthetic.materialise(shape, Path(".gpu-model"))) and
 # carried; vLLM serves it with --load-format dummy (random weights, real kernels and memory traffic).
 #   1. one server alone (max_num_seqs 64): `harness plan` from a 2-block pilot, then the A/A pair
 #      (examples/vllm-7b-aa.yaml: the same server under two names) with adaptive repeats -> equivalent within 5%?
@@ -11,7 +11,7 @@
 #      examples/vllm-7b-effect.yaml -> worse?
 # Results under /root/res (collected by device_run.sh). Env: SKIP="aa effect plan" leaves steps out.
 set -u
-RES=/root/res; SHAPE=${SHAPE:-llama-2-7b-awq}; MODEL=${MODEL_DIR:-$(pwd)/.gpu-model/$SHAPE}
+RES=/root/res; SHAPE=${SHAPE:-llama-2-7b-awq}; MODEL=${MODEL_DIR:-$(pwd)/.gpu-model/synthetic/$SHAPE}
 mkdir -p $RES
 log() { echo "[$(date +%T)] $*"; }
 skip() { case " ${SKIP:-} " in *" $1 "*) return 0;; esac; return 1; }
