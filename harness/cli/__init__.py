@@ -9,16 +9,16 @@ from collections.abc import Sequence
 from harness.__version__ import __version__
 from harness.errors import HarnessError
 
-COMMANDS = ("run", "worker", "compare", "gate", "sync", "validate", "schema")
+COMMANDS = ("run", "plan", "worker", "compare", "gate", "sync", "validate", "schema")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.cli import compare, gate, run, schema, sync, validate, worker
+    from harness.cli import compare, gate, plan, run, schema, sync, validate, worker
 
     parser = argparse.ArgumentParser(prog="harness", description="Quality + performance evaluation of LLM serving configs.")
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (run, worker, compare, gate, sync, validate, schema):
+    for module in (run, plan, worker, compare, gate, sync, validate, schema):
         module.add_parser(sub)
     return parser
 

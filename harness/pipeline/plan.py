@@ -11,8 +11,10 @@ The schedule is a list of (variant, block) pairs in the order they are measured:
 variant when `repeats.count` is 1. With repeats, block b holds one repeat of every variant, in an
 order shuffled with `repeats.seed` (`order: interleaved`, harness.stats.design.block_schedule), or all
 repeats of a variant in a row (`sequential`: drift then falls between variants; use it only when a
-server cannot be restarted). The fidelity baseline's first block comes first (its pass is the
-reference of the others). A resumed sweep's finished variants are kept, not scheduled.
+server cannot be restarted). With `repeats.target` the schedule holds `max_blocks` interleaved blocks
+and the sweep may stop at an earlier planned look (harness/pipeline/adaptive.py). The fidelity
+baseline's first block comes first (its pass is the reference of the others). A resumed sweep's
+finished variants are kept, not scheduled (not with a target: its looks need every variant's blocks).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.pipeline.fidelity import preflight as fidelity_preflight
+from harness.errors import SpecError
+from harness.pipeline.adaptive import check_targets
 from harness.spec.fidelity import fidelity_baseline, fidelity_on
 from harness.spec.model import ExperimentSpec, ResolvedVariant
 from harness.stats.design import block_schedule
@@ -52,6 +56,10 @@ class RunPlan:
         quality_preflight(spec.quality, engine_kinds=[v.server.kind for v in variants])
         fidelity_preflight(spec)  # a saved reference readable, dataset prompts found
         plan = cls(spec, variants)
+        if resume and spec.repeats.target:
+            raise SpecError(["repeats.target: --resume cannot continue an adaptive sweep (its looks need every variant's "
+                             "blocks in one sweep); run it again without --resume"])
+        check_targets(spec, variants)
         if resume:
             plan.folder = latest_resumable(Path(spec.tracking.run_dir), spec)
             plan.resumed = SweepState.read(plan.folder)
@@ -63,7 +71,7 @@ class RunPlan:
 
     @property
     def repeated(self) -> bool:
-        return self.spec.repeats.count > 1
+        return self.spec.repeats.blocks > 1
 
     @property
     def kept(self) -> dict[str, str]:
@@ -79,16 +87,17 @@ class RunPlan:
 
 
 def schedule(spec: ExperimentSpec, names: list[str]) -> list[tuple[str, int]]:
-    """(variant, block) in the order they are measured; one block each when `repeats.count` is 1."""
+    """(variant, block) in the order they are measured; one block each when `repeats.count` is 1 (and no target)."""
     r = spec.repeats
-    if r.count == 1 or r.order == "sequential":
-        return [(n, b) for n in names for b in range(r.count)]
-    return [(n, b) for b, block in enumerate(block_schedule(names, r.count, r.seed)) for n in block]
+    if r.blocks == 1 or r.order == "sequential":
+        return [(n, b) for n in names for b in range(r.blocks)]
+    return [(n, b) for b, block in enumerate(block_schedule(names, r.blocks, r.seed)) for n in block]
 
 
 def repeat_spec(spec: ExperimentSpec, block: int, first: bool) -> ExperimentSpec:
     """The spec of one repeat: its own prompt seed (`load.seed + 1000 x block`, so no repeat measures the prompt or
-    prefix cache an earlier one filled); quality only in the first repeat unless `repeats.quality: every`."""
+    prefix cache an earlier one filled); quality in every repeat (`repeats.quality: every`), or in the first only, after
+    its load (`separate`: harness.pipeline.variant runs it on the idle server, outside the measured window)."""
     quality = spec.quality.enabled and (first or spec.repeats.quality == "every")
     return spec.model_copy(update={
         "load": spec.load.model_copy(update={"seed": spec.load.seed + 1000 * block}),

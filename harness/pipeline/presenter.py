@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from harness.fidelity.stage import FidelityResult
     from harness.load.runner import LoadResult
     from harness.outcome import VariantOutcome
+    from harness.pipeline.adaptive import Comparison
     from harness.quality.runner import QualityResult
     from harness.server.launch import RunningServer
     from harness.server.metrics import ScrapeResult
@@ -52,6 +53,16 @@ class Presenter:
         status = "FAILED: " + "; ".join(f.headline for f in outcome.failures) if outcome.failed else "ok"
         self.write(f"[{i}/{n}] {outcome.variant.name}: {status} ({outcome.duration_s:.0f}s, MLflow run {run_id})")
         self._prefix = ""
+
+    def look_done(self, look: int, looks: int, blocks: int, comparisons: Sequence["Comparison"]) -> None:
+        """Adaptive repeats: a planned look's decision for every comparison (those stopped earlier keep theirs)."""
+        self.write(f"look {look}/{looks} after {blocks} blocks:")
+        for c in comparisons:
+            earlier = c.stopped is not None and c.stopped.look < look
+            self.write(f"  {c.line()}" + (f" (stopped at look {c.stopped.look})" if earlier else ""))
+
+    def say_adaptive_stop(self, reason: str) -> None:
+        self.write(f"adaptive repeats stop: {reason}")
 
     # ---------------------------------------------------------------- one variant
 

@@ -10,8 +10,11 @@ With `repeats.count` > 1 each (variant, block) pair is a full measurement of its
 stages run, server stopped) with its own prompt seed (harness.pipeline.plan.repeat_spec): its raw files
 in `<variant>/repeat-<b>/`, its own MLflow run nested in the variant's; a repeat that fails loses nothing
 of the others. The variant's run gets the medians over repeats with intervals (outcome.RepeatedOutcome).
-The once-per-variant stages (quality, fidelity) run in the first repeat that reaches a ready server.
-Every measurement draws its plots (`load/load_curve.png`), a repeat's in its own folder.
+Fidelity runs in the first repeat that reaches a ready server; quality in every repeat, or in that first one
+after its load (`repeats.quality: separate`). Every measurement draws its plots (`load/load_curve.png`), a
+repeat's in its own folder. With `repeats.target` the sweep stops at the first planned look where every
+comparison is decided (harness/pipeline/adaptive.py); the variance components of every repeated sweep
+(and an adaptive sweep's design, looks and stop reason) are logged on the sweep's run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import yaml
 
 from harness.errors import Failure, RunFolderError
 from harness.outcome import RepeatedOutcome, SweepResult, VariantOutcome
+from harness.pipeline.adaptive import Adaptive, BlockValues, baseline_of, metric_names, variance_metrics
 from harness.pipeline.fidelity import FidelityPlan
 from harness.pipeline.plan import RunPlan
 from harness.pipeline.presenter import Presenter
@@ -69,6 +73,8 @@ def run_sweep(plan: RunPlan, presenter: Presenter | None = None) -> SweepResult:
         sweep.run()
         ended = True
     finally:
+        if plan.repeated:
+            sweep.log_blocks()
         _end(state, logger, presenter, quiet=not ended)
     unlogged = [n for n, v in state.variants.items() if v.status in FINISHED and not v.logged]
     return SweepResult(logger.experiment, parent, sweep.outcomes, folder, kept, unlogged)
@@ -95,11 +101,22 @@ class _Sweep:
     begun: dict[str, _Variant] = field(default_factory=dict)
     cut: tuple[int, VariantOutcome, str | None] | None = None
     """The measurement an interrupt cut short: its step, outcome and run (its FAILED line is printed last)."""
+    blocks: BlockValues = field(default_factory=BlockValues)
+    adaptive: Adaptive | None = None
 
     def run(self) -> None:
+        schedule = self.plan.schedule
+        self.adaptive = Adaptive.of(self.plan.spec)
         try:
-            for step, (variant, block) in enumerate(self.plan.schedule, 1):
+            for step, (variant, block) in enumerate(schedule, 1):
                 self._measure(step, variant, block)
+                block_over = step == len(schedule) or schedule[step][1] != block
+                if self.adaptive is not None and block_over and self.adaptive.block_done(self.blocks, self.presenter):
+                    self._stop_early()
+                    break
+            else:
+                if self.adaptive is not None:
+                    self.adaptive.schedule_ended(self.presenter)
         except KeyboardInterrupt as exc:
             self._interrupted(exc)
             if self.cut is not None:  # the interrupt first, then what it cut short
@@ -114,8 +131,9 @@ class _Sweep:
         v = self.begun.get(variant.name) or self._begin(variant)
         self.presenter.variant_started(step, n, variant)
         if repeated:
-            count = self.plan.spec.repeats.count
-            self.presenter.say(f"repeat {count - v.left + 1}/{count} (block {block})")
+            count = self.plan.spec.repeats.blocks
+            most = "at most " if self.plan.spec.repeats.target else ""
+            self.presenter.say(f"repeat {count - v.left + 1}/{most}{count} (block {block})")
             one = VariantOutcome(variant=variant, folder=self.folder / variant.name / f"repeat-{block}")
             run_id = self.logger.start_repeat(v.run_id, variant, block)
         else:
@@ -144,7 +162,7 @@ class _Sweep:
             outcome: VariantOutcome = RepeatedOutcome(variant=variant, folder=self.folder / variant.name / "aggregate", level=r.level)
         else:
             outcome = VariantOutcome(variant=variant, folder=self.folder / variant.name)
-        v = self.begun[variant.name] = _Variant(run_id, outcome, self.plan.spec.repeats.count)
+        v = self.begun[variant.name] = _Variant(run_id, outcome, self.plan.spec.repeats.blocks)
         self.state.record(variant.name, outcome, status="running", run_id=run_id, logged=False)
         return v
 
@@ -153,6 +171,26 @@ class _Sweep:
         if isinstance(v.outcome, RepeatedOutcome):
             self.logger.finish_repeat(run_id, one)
             v.outcome.add(block, one)
+            self.blocks.add(block, one.variant.name, one)
+
+    def _stop_early(self) -> None:
+        """Adaptive repeats decided at a look: every variant finishes with the blocks it has."""
+        for name, v in self.begun.items():
+            if v.left > 0:
+                v.left = 0
+                self._finish(name, v)
+
+    def log_blocks(self) -> None:
+        """On the sweep's run: the variance components of every repeated sweep, an adaptive sweep's design and stop."""
+        spec = self.plan.spec
+        names = [v.name for v in self.plan.variants]
+        metrics = variance_metrics(self.blocks, names, baseline_of(spec), metric_names(spec))
+        params: dict[str, str] = {}
+        if self.adaptive is not None:
+            params, decided, tags = self.adaptive.record()
+            metrics.update(decided)
+            self.logger.tag_sweep(tags)
+        self.logger.log_sweep(params, metrics)
 
     def _finish(self, name: str, v: _Variant, status: str | None = None) -> None:
         out = v.outcome
@@ -162,7 +200,7 @@ class _Sweep:
 
     def _interrupted(self, exc: KeyboardInterrupt) -> None:
         """Every variant begun and not finished: what it measured is logged, its run FAILED, its state "interrupted"."""
-        count = self.plan.spec.repeats.count
+        count = self.plan.spec.repeats.blocks
         for name, v in self.begun.items():
             if v.left == 0:
                 continue
@@ -193,7 +231,7 @@ def _end(state: SweepState, logger: TrackingSession, presenter: Presenter, quiet
 
 def repeats_tags(spec: ExperimentSpec) -> dict[str, str]:
     r = spec.repeats
-    return {"harness.repeats": str(r.count), "harness.repeats_order": r.order, "harness.repeats_seed": str(r.seed)}
+    return {"harness.repeats": str(r.blocks), "harness.repeats_order": r.order, "harness.repeats_seed": str(r.seed)}
 
 
 def _set_aside(variant_folder: Path) -> None:

@@ -1,7 +1,9 @@
 """One variant: serve -> (load || quality) with the scrape stage alongside -> a filled VariantOutcome.
 
 On a server computing on this machine's CPU (llama.cpp) the quality stage starts first and the load once
-lm-eval sends, so lm-eval's boot stays out of the load's window; elsewhere the load starts first.
+lm-eval sends, so lm-eval's boot stays out of the load's window; elsewhere the load starts first. With
+`repeats.quality: separate` quality is scored after the load, on the idle server: no measured window
+has lm-eval beside it.
 
 Failures are recorded in the outcome as `Failure` values rather than raised (except Ctrl-C);
 whatever a stage measured before a fault elsewhere is still finished into its result. The outcome lists them
@@ -82,7 +84,8 @@ class _Measurement:
         interrupted: KeyboardInterrupt | None = None
         try:
             served_by = find_engine(self.running.endpoint.engine)
-            quality_first = self.spec.quality.enabled and self.spec.load.enabled and served_by is not None and served_by.computes_on_host_cpu
+            beside = self.spec.quality.enabled and not self._separate
+            quality_first = beside and self.spec.load.enabled and served_by is not None and served_by.computes_on_host_cpu
             if quality_first:
                 self._start(stages, "quality", lambda: self._quality("quality"))
                 if stages:
@@ -90,7 +93,7 @@ class _Measurement:
             if self.spec.load.enabled:
                 scan = self.spec.load.rate_scan is not None
                 self._start(stages, "load", lambda: (CapacitySearch if self.spec.load.capacity else RateScan if scan else LoadRun)(self.spec.load, self.running.endpoint, self.outcome.folder / "load"))
-            if self.spec.quality.enabled and not quality_first:
+            if beside and not quality_first:
                 self._start(stages, "quality", lambda: self._quality("quality"))
             self._watch(stages, "the measurement")
         except (HarnessError, KeyboardInterrupt) as exc:
@@ -116,8 +119,34 @@ class _Measurement:
         self.outcome.gpu = gpu.finish((load.window_start, load.window_end) if load is not None else None)
         if interrupted is not None:
             raise interrupted
+        if self.spec.quality.enabled and self._separate and self.running.alive() and not self._score_separately():
+            return
         if self.fidelity is not None and not fidelity_first and self.running.alive():
             self._fidelity()
+
+    @property
+    def _separate(self) -> bool:
+        """Quality in its own window after the load (`repeats.quality: separate`), when there is a load to keep it from."""
+        return self.spec.repeats.quality == "separate" and self.spec.load.enabled
+
+    def _score_separately(self) -> bool:
+        """`repeats.quality: separate`: quality scored alone on the idle server after the load; False when the server died."""
+        self.presenter.say("quality, after the load (repeats.quality: separate) ...")
+        try:
+            run = self._quality("quality").start()
+            try:
+                self._watch([run], "the quality stage")
+            except ServerExitedError as exc:
+                run.stop()
+                self.outcome.failures.append(Failure.of("server", exc))
+                return False
+            except KeyboardInterrupt:
+                run.stop()
+                raise
+            self._finish(run)
+        except HarnessError as exc:
+            self.outcome.failures.append(Failure.of("quality", exc))
+        return True
 
     def _fidelity(self) -> bool:
         """The fidelity stage on the idle server (the baseline: reference and noise floor; others: against the

@@ -324,22 +324,89 @@ class MetricsSpec(Strict):
     interval_s: float = Field(2.0, gt=0, le=3600, description="Seconds between scrapes during the load.")
 
 
+class TargetSpec(Strict):
+    """One target of adaptive repeats: a performance metric and the margin a decision is wanted at."""
+
+    metric: str = Field(
+        ..., description="A performance metric the harness logs with a direction (perf/..., e.g. perf/output_tokens_per_s); "
+        "every variant is compared with the baseline on it, by the per-block log-ratio.",
+    )
+    margin: float = Field(
+        0.05, gt=0, lt=1,
+        description="Relative margin m (0.05 = 5%): 'equivalent' means the ratio is shown inside [1/(1+m), 1+m] (TOST); "
+        "`harness plan` sizes the blocks to detect a difference of m.",
+    )
+
+
 class RepeatsSpec(Strict):
-    """Repeated, interleaved measurements: what a decision between variants needs (docs/statistics.md)."""
+    """Repeated, interleaved measurements: what a decision between variants needs (docs/statistics.md).
+
+    A fixed `count`, or a `target`: then the harness chooses the count, a group-sequential design over
+    `max_blocks` blocks with `looks` planned looks (harness/stats/sequential.py)."""
 
     count: int = Field(
         1, ge=1, le=100,
         description="Independent measurements per variant (each with its own server start and fresh seeded prompts). "
-        "1 = one pass (intervals only within the run); 10 is what a 20% difference at this noise needs (harness.stats.design).",
+        "Default 1: one pass (intervals only within the run, no verdict on performance). For a decision give a `target` "
+        "instead (the harness chooses the count), or a count from `harness plan` (a 20% difference at the H100 noise "
+        "needs about 10: harness.stats.design.DEFAULT_REPEATS). Not together with `target`.",
     )
     order: Literal["interleaved", "sequential"] = Field(
         "interleaved",
         description="interleaved: blocks of one measurement of every variant, the order within each block shuffled with `seed` "
-        "(machine drift falls on all variants alike; comparisons are paired by block); sequential: all repeats of a variant in a row.",
+        "(machine drift falls on all variants alike; comparisons are paired by block); sequential: all repeats of a variant in a row "
+        "(not with `target`).",
     )
     seed: int = Field(0, description="Seed of the block order (recorded as the sweep's tag harness.repeats_seed).")
-    quality: Literal["first", "every"] = Field("first", description="Score quality in the first repeat of each variant only, or in every repeat.")
-    level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals logged next to each headline metric.")
+    quality: Literal["every", "separate"] = Field(
+        "every",
+        description="every: quality is scored during the load in every repeat (every measured window alike, each with lm-eval "
+        "beside it); separate: scored once per variant, after the load of its first repeat, on the idle server (no measured "
+        "window has lm-eval beside it). No first-repeat-only mode: it made the first window unlike the others.",
+    )
+    level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals logged next to each headline metric "
+                         "(with `target`: the design's alpha is 1 - level).")
+    target: list[TargetSpec] | None = Field(
+        None,
+        description="Adaptive repeats: one target {metric, margin} or a list. Interleaved blocks run until, at a planned look, "
+        "every variant is decided against the baseline on every target (better, worse or equivalent within the margin), or "
+        "until `max_blocks` (inconclusive, with the minimum detectable effect). None: `count` fixed blocks.",
+    )
+    max_blocks: int = Field(20, ge=3, le=100, description="With `target`: the most blocks measured (the last look's).")
+    looks: int = Field(4, ge=1, le=20, description="With `target`: planned looks, evenly spaced up to `max_blocks` (at least 3 "
+                       "blocks before the first); the data are tested at these looks only, never after every block.")
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _one_or_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _adaptive(self) -> "RepeatsSpec":
+        if self.target is None:
+            extra = sorted({"max_blocks", "looks"} & self.model_fields_set)
+            if extra:
+                raise ValueError(f"{' and '.join(extra)}: for adaptive repeats only; add a target {{metric, margin}} or remove them")
+            return self
+        if not self.target:
+            raise ValueError("target: an empty list; give at least one {metric, margin}, or leave target out")
+        if "count" in self.model_fields_set:
+            raise ValueError("count and target together: with a target the harness chooses the count (up to max_blocks); "
+                             "remove count, or remove target for a fixed count")
+        if self.order != "interleaved":
+            raise ValueError("target needs order: interleaved (the looks compare variants paired by block)")
+        if self.looks > self.max_blocks:
+            raise ValueError(f"looks ({self.looks}) > max_blocks ({self.max_blocks}): at most one look per block")
+        names = [t.metric for t in self.target]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"target: {dup} given twice; one margin per metric")
+        return self
+
+    @property
+    def blocks(self) -> int:
+        """The blocks scheduled: `max_blocks` with a target (the sweep may stop at an earlier look), else `count`."""
+        return self.max_blocks if self.target else self.count
 
 
 MLFLOW_MAX_EXPERIMENT_NAME = 500
@@ -421,6 +488,19 @@ class ExperimentSpec(Strict):
         if dup:
             raise ValueError(f"duplicate variant names {dup}; give each variant its own name")
         return v
+
+    @model_validator(mode="after")
+    def _repeats(self) -> "ExperimentSpec":
+        """Adaptive repeats compare variants with a baseline; quality scored separately has no loaded score to compare
+        an idle one with."""
+        r = self.repeats
+        if r.target and len(self.variants) < 2:
+            raise ValueError("repeats.target compares variants with the baseline: give at least two variants "
+                             "(an A/A pair is the same server twice under two names)")
+        if r.quality == "separate" and self.quality.enabled and self.quality.idle_baseline:
+            raise ValueError("repeats.quality: separate scores quality with no load, so quality.idle_baseline (the same "
+                             "samples with no load, against the loaded score) has nothing to compare: drop one")
+        return self
 
     _resolved: list["ResolvedVariant"] = PrivateAttr(default_factory=list)
 

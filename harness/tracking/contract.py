@@ -327,8 +327,21 @@ def check_gates(spec: Any, prefix: str = "gates.") -> None:
         found = fact(name)
         if found is None or found.higher_is_better is None:  # the recommendation ranks by it: it needs a direction
             problems.append(f"{prefix}recommend.{field}: '{name}': {no_direction(name)}")
+    for i, target in enumerate(getattr(getattr(spec, "repeats", None), "target", None) or []):
+        problems += [f"repeats.target.{i}.metric: '{target.metric}': {why}" for why in [target_problem(target.metric)] if why]
     if problems:
         raise SpecError(problems)
+
+
+def target_problem(name: str) -> str | None:
+    """Why `name` cannot be an adaptive-repeats target (a perf metric with a direction, not an interval bound); None if it can."""
+    found = fact(name)
+    if not name.startswith("perf/") or name.endswith(CI_SUFFIXES) or found is None or found.higher_is_better is None:
+        if not is_metric(name):
+            return unknown(name)
+        return "adaptive repeats decide on a performance metric with a direction (perf/..., not an interval bound), " \
+               "e.g. perf/output_tokens_per_s or perf/tpot_p50_ms"
+    return None
 
 
 # ------------------------------------------------------------------ tags, params, artifacts
@@ -364,6 +377,10 @@ class Tag:
     REPEATS = "harness.repeats"
     REPEATS_ORDER = "harness.repeats_order"
     REPEATS_SEED = "harness.repeats_seed"
+    REPEATS_STOP = "harness.repeats_stop"
+    """Adaptive repeats: why the sweep stopped (decided at a look, max_blocks reached, blocks failed)."""
+    REPEATS_DECISIONS = "harness.repeats_decisions"
+    """Adaptive repeats: one line per (variant, target metric) with the look decision it stopped at."""
     SUPERSEDED = "harness.superseded"
     FIDELITY_ROLE = "harness.fidelity_role"
     FIDELITY_NOTES = "harness.fidelity_notes"
@@ -394,6 +411,36 @@ class Param:
     """The level of the logged fidelity intervals (the spec's fidelity.confidence, flattened)."""
     MODEL_FACT = "model."
     """`model.<fact>` of a derived model (llamacpp.quantize): quantize_type, size_bytes, bits_per_weight, source_sha256, ..."""
+
+
+class SweepParam:
+    """Params of an adaptive sweep's run (the design; `repeats.` is a param prefix)."""
+
+    TARGET = "repeats.target"
+    MAX_BLOCKS = "repeats.max_blocks"
+    LOOKS = "repeats.looks"
+    LOOK_BLOCKS = "repeats.look_blocks"
+    ALPHA = "repeats.alpha"
+    DESIGN = "repeats.design"
+    BASELINE = "repeats.baseline"
+
+
+class SweepMetric:
+    """Metrics on a repeated sweep's run: what adaptive repeats did and the variance components `harness plan` reuses.
+    <metric> is a perf metric name (perf/...), <variant> a variant name."""
+
+    BLOCKS = "repeats/blocks"
+    """Complete blocks measured (every variant's target metrics finite)."""
+    LOOKS_TAKEN = "repeats/looks_taken"
+    BLOCK_S = "repeats/block_s"
+    """Mean wall seconds of one block (every variant measured once): the planner's unit of time."""
+    LOG_RATIO_SD = "repeats/log_ratio_sd/{metric}"
+    """Between-block sd of the per-block log-ratio variant / baseline, pooled over the variants compared."""
+    VARIANT_LOG_RATIO_SD = "repeats/log_ratio_sd/{variant}/{metric}"
+    SPLIT_HALF_SD = "repeats/split_half_sd/{metric}"
+    """Within-window sd (the load stage's `perf/<name>_split_half_sd`, median over every measurement), if it logs one."""
+    RATIO = "repeats/ratio/{variant}/{metric}"
+    """The ratio variant / baseline at the look its comparison stopped."""
 
 
 PARAM_PREFIXES = ("server.", "load.", "quality.", "fidelity.", "metrics.", "repeats.", "model.", "version.")

@@ -156,6 +156,11 @@ class SweepLogger:
             for k, v in tags.items():
                 self.client.set_tag(self.parent_id, k, v)
 
+    def log_sweep(self, params: dict[str, str], metrics: dict[str, float]) -> None:
+        if self.parent_id:
+            self._log_params(self.parent_id, params)
+            self._log_metrics(self.parent_id, metrics)
+
     def start_repeat(self, variant_run_id: str, variant: ResolvedVariant, block: int) -> str:
         """A nested run for one repeat of a variant (its raw files and its own metrics)."""
         tags = {Tag.PARENT: variant_run_id, Tag.KIND: KIND_REPEAT, Tag.VARIANT: variant.name, Tag.REPEAT: str(block),

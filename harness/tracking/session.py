@@ -123,6 +123,10 @@ class TrackingSession:
     def tag_sweep(self, tags: dict[str, str]) -> None:
         self._call(lambda: self.logger.tag_sweep(tags))
 
+    def log_sweep(self, params: dict[str, str], metrics: dict[str, float]) -> None:
+        """Params and metrics on the sweep's own run (adaptive repeats' design, the variance components)."""
+        self._call(lambda: self.logger.log_sweep(params, metrics))
+
     def start_repeat(self, variant_run_id: str | None, variant: ResolvedVariant, block: int) -> str | None:
         if variant_run_id is None:
             return None

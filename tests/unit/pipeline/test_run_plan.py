@@ -119,3 +119,39 @@ def test_a_resumed_plan_schedules_only_what_did_not_finish(tmp_path):
     plan = RunPlan.of(spec, resume=True)
     assert plan.folder == folder and plan.kept == {"a": "failed"}
     assert [(v.name, b) for v, b in plan.schedule] == [("b", 0), ("c", 0)]
+
+
+def test_an_adaptive_plan_schedules_max_blocks_interleaved_and_checks_its_targets(tmp_path):
+    from harness.pipeline.plan import RunPlan
+    from harness.spec.loader import load_spec
+
+    target = {"target": {"metric": "perf/output_tokens_per_s"}, "max_blocks": 4, "looks": 2, "seed": 1}
+    plan = RunPlan.of(load_spec(_write(tmp_path, repeats=target), environ={}))
+    pairs = [(v.name, b) for v, b in plan.schedule]
+    assert plan.repeated and len(pairs) == 12 and all(sorted(n for n, b in pairs if b == k) == ["a", "b", "c"] for k in range(4))
+    # blocks are contiguous: the sweep looks after the last pair of a block
+    assert [b for _, b in pairs] == sorted(b for _, b in pairs)
+    typo = load_spec(_write(tmp_path, repeats={"target": {"metric": "perf/output_token_per_s"}}), environ={})
+    with pytest.raises(SpecError) as err:
+        RunPlan.of(typo)
+    assert err.value.problems[0].startswith("repeats.target.0.metric: 'perf/output_token_per_s': unknown metric; "
+                                            "did you mean perf/output_tokens_per_s"), err.value.problems
+    for name in ("quality/gsm8k/exact_match_strict", "perf/ttft_p50_ms_ci_low", "repeats/count"):
+        spec = load_spec(_write(tmp_path, repeats={"target": {"metric": name}}), environ={})
+        with pytest.raises(SpecError, match="adaptive repeats decide on a performance metric with a direction"):
+            RunPlan.of(spec)
+    with pytest.raises(SpecError, match="--resume cannot continue an adaptive sweep"):
+        RunPlan.of(load_spec(_write(tmp_path, repeats=target), environ={}), resume=True)
+
+
+def test_quality_runs_in_every_repeat_or_once_after_the_load_never_only_in_the_first_window(tmp_path):
+    from harness.pipeline.plan import repeat_spec
+    from harness.spec.loader import load_spec
+
+    every = load_spec(_write(tmp_path, quality={"enabled": True}, repeats={"count": 3}), environ={})
+    assert every.repeats.quality == "every"
+    assert all(repeat_spec(every, b, first=b == 0).quality.enabled for b in range(3))
+    separate = load_spec(_write(tmp_path, quality={"enabled": True}, repeats={"count": 3, "quality": "separate"}), environ={})
+    assert [repeat_spec(separate, b, first=b == 0).quality.enabled for b in range(3)] == [True, False, False]
+    with pytest.raises(SpecError, match="'every' or 'separate'"):
+        load_spec(_write(tmp_path, repeats={"count": 3, "quality": "first"}), environ={})
