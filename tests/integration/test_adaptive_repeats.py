@@ -43,7 +43,6 @@ def test_an_adaptive_sweep_stops_at_a_look_with_every_comparison_decided(tmp_pat
     }, {}, [])
     lines: list[str] = []
     result = run_experiment(spec, Presenter(lines.append), compare=False)
-    print("\n".join(lines))
     assert not result.failed_variants, [f.headline for o in result.sweep.outcomes for f in o.failures]
 
     c = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
