@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SIGNIFICANCE_METRICS = tuple(SAMPLE_METRICS.values())
 KNOB_PARAMS_B, KNOB_BITS_PER_WEIGHT, KNOB_KV_BYTES_PER_TOKEN = map(MetricName, ("knob/params_b", "knob/bits_per_weight", "knob/kv_bytes_per_token"))
 PROMPT_TOKENS_MEAN, COMPLETION_TOKENS_MEAN = map(MetricName, ("perf/prompt_tokens_mean", "perf/completion_tokens_mean"))
+DESIGN_NOTE = ("the group-sequential design's decisions on the targets (they keep its error rates; the paired t over the "
+               "same blocks in the differences is for information)")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class DecisionReport:
     level: float = 0.95
     columns: list[ColumnSpec] = field(default_factory=lambda: list(COLUMNS))
     """The metric columns of the table (COLUMNS and the headline of every other quality task the runs ran)."""
+    design: list[str] = field(default_factory=list)
+    """An adaptive sweep's stop reason, then the group-sequential design's decision per target comparison ([]: none)."""
     repeats: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
     """(variant, column label) -> its repeats when fewer than 6 (shown next to the median instead of an interval)."""
 
@@ -271,5 +275,6 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
         if best is not None and len([r for r in ok if r.metric(metric) is not None]) > 1:
             tied[label] = [r.name for r in same]
     roof, roof_note = rooflines(ok, gates)
+    design = store.adaptive_design(sweep_id) if store is not None and sweep_id else []
     return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof,
-                          roof_note, perf, intervals, tied, level, columns, few_repeats(runs, columns))
+                          roof_note, perf, intervals, tied, level, columns, repeats=few_repeats(runs, columns), design=design)

@@ -6,7 +6,7 @@ import html
 
 from harness.report.cells import Formatted, format_table
 from harness.report.columns import noise_floor_line, star_legend
-from harness.report.decision import DecisionReport
+from harness.report.decision import DESIGN_NOTE, DecisionReport
 
 
 def _cells(r: DecisionReport) -> Formatted:
@@ -50,6 +50,8 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
         if f.methods:
             fr.append(f.note())
     out.append(("Pareto frontiers", fr))
+    if r.design:
+        out.append(("Adaptive repeats", [f"{r.design[0]}: {DESIGN_NOTE}", *r.design[1:]]))
     if r.perf is not None:
         perf = [r.perf.note()] + ([] if r.perf.items else ["-"]) + r.perf.details()
         out.append(("Performance differences (verdicts)", perf))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from harness.report.cells import Formatted, format_table
 from harness.report.columns import ColumnSpec
+from harness.report.decision import DESIGN_NOTE
 from harness.tracking import contract as mc
 
 if TYPE_CHECKING:
@@ -110,8 +111,18 @@ def decision_lines(r: "DecisionReport", width: int = WIDTH) -> list[str]:
     for v in rec.verdicts:
         if not v.eligible:
             lines += wrap(f"{v.name}: not eligible: " + "; ".join(v.reasons), width, "  ")
+    if r.design:
+        lines += design_lines(r.design, width)
     if r.smoke:
         lines.append("SMOKE RUN: small limits; not comparable with full runs")
+    return lines
+
+
+def design_lines(design: list[str], width: int = WIDTH) -> list[str]:
+    """An adaptive sweep's stop reason and its decision per target comparison."""
+    lines = wrap(f"adaptive repeats: {design[0]}; {DESIGN_NOTE}:", width)
+    for line in design[1:]:
+        lines += wrap(line, width, "  ")
     return lines
 
 

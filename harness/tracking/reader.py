@@ -202,6 +202,15 @@ class RunStore:
             raise TrackingError(f"run {sweep_id} {SPEC_ARTIFACT} is not valid YAML: {str(exc).splitlines()[0]}") from None
         return data if isinstance(data, dict) else {}
 
+    def adaptive_design(self, sweep_id: str) -> list[str]:
+        """An adaptive sweep's (`repeats.target`) stop reason, then its decision per comparison, as the sweep logged
+        them (tags harness.repeats_stop, harness.repeats_decisions); [] for a sweep without a target."""
+        tags = self._run(sweep_id).data.tags
+        stop = tags.get(Tag.REPEATS_STOP)
+        if not stop:
+            return []
+        return [stop, *[line for line in tags.get(Tag.REPEATS_DECISIONS, "").splitlines() if line.strip()]]
+
     def gates_of_sweep(self, sweep_id: str) -> "GatesSpec":
         """The `gates` section of the spec a sweep ran with (defaults when it had none)."""
         from harness.spec.gates_file import parse_gates

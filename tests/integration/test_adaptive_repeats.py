@@ -65,3 +65,16 @@ def test_an_adaptive_sweep_stops_at_a_look_with_every_comparison_decided(tmp_pat
     assert 0 < metrics["repeats/log_ratio_sd/perf/tpot_p50_ms"] < 0.2 and metrics["repeats/block_s"] > 0
     assert any(line.startswith("look 1/2 after 3 blocks") for line in lines), lines
     assert any("adaptive repeats stop: decided" in line for line in lines)
+    # the report states the design's decisions (its own section), next to the fixed-design differences
+    from harness.report.decision import build_decision
+    from harness.spec.gates import GatesSpec
+    from harness.tracking.reader import RunStore
+
+    store = RunStore(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runset = store.load_runs([sweep.info.run_id])
+    report = build_decision(runset.runs, GatesSpec(baseline={"variant": "a"}), "adaptive", sweep.info.run_id, False, store, tmp_path)
+    assert report.design[0] == tags["harness.repeats_stop"] and report.design[1:] == decisions
+    from harness.report.screen import decision_lines
+
+    shown = "\n".join(decision_lines(report))
+    assert "adaptive repeats: decided at look" in shown and same in shown and slow in shown, shown
