@@ -7,7 +7,7 @@
 #   1. one server alone (max_num_seqs 64): `harness plan` from a 2-block pilot, then the A/A pair
 #      (examples/vllm-7b-aa.yaml: the same server under two names) with adaptive repeats -> equivalent within 5%?
 #   2. a second server (max_num_seqs 30 at 32 users: ~6% fewer running requests) started next to the first, which
-#      stays idle while the other is measured (a restart per block costs ~2 min of GPU); plan + adaptive repeats of
+#      stays idle while the other is measured (a restart per block costs ~2 min of GPU); adaptive repeats of
 #      examples/vllm-7b-effect.yaml -> worse?
 # Results under /root/res (collected by device_run.sh). Env: SKIP="aa effect plan" leaves steps out.
 set -u
@@ -44,9 +44,9 @@ harness() { # log-name args... (MLflow store per study)
   MLFLOW_TRACKING_URI=sqlite:///$RES/$name.db python3 -m harness "$@" --set tracking.run_dir=$RES/runs > $RES/$name.log 2>&1
   local rc=$?; log "$name rc=$rc"; tail -4 $RES/$name.log
 }
-study() { # spec-stem
+study() { # spec-stem [plan]: `harness plan` from a 2-block pilot first (the A/A's pilot sizes both: same server noise)
   local stem=$1 t0=$SECONDS
-  skip plan || harness plan-$stem plan examples/$stem.yaml --pilot-blocks 2
+  if [ "${2:-}" = plan ] && ! skip plan; then harness plan-$stem plan examples/$stem.yaml --pilot-blocks 2; fi
   harness $stem run examples/$stem.yaml
   MLFLOW_TRACKING_URI=sqlite:///$RES/$stem.db python3 -m harness compare $stem > $RES/$stem-compare.txt 2>&1
   python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/$stem.db $stem $RES/$stem-export 2>&1 | tail -1
@@ -57,7 +57,7 @@ python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.
 ls $MODEL > $RES/model-files.txt; cp $MODEL/config.json $RES/model-config.json
 t0=$SECONDS; start_one base; wait_healthy base || { stop_all; touch $RES/DONE; exit 1; }
 echo "start base s $((SECONDS - t0))" >> $RES/minutes.txt
-skip aa || study vllm-7b-aa
+skip aa || study vllm-7b-aa plan
 if ! skip effect; then
   t0=$SECONDS; start_one seqs30; wait_healthy seqs30 && echo "start seqs30 s $((SECONDS - t0))" >> $RES/minutes.txt && study vllm-7b-effect
 fi
