@@ -383,14 +383,17 @@ class RepeatsSpec(Strict):
 
     @model_validator(mode="after")
     def _adaptive(self) -> "RepeatsSpec":
+        # a value equal to its default is not a choice (a spec dumped and loaded again, e.g. a run folder's
+        # experiment.yaml, carries every field): only a changed one conflicts
+        chosen = {f for f in self.model_fields_set if getattr(self, f) != type(self).model_fields[f].default}
         if self.target is None:
-            extra = sorted({"max_blocks", "looks"} & self.model_fields_set)
+            extra = sorted({"max_blocks", "looks"} & chosen)
             if extra:
                 raise ValueError(f"{' and '.join(extra)}: for adaptive repeats only; add a target {{metric, margin}} or remove them")
             return self
         if not self.target:
             raise ValueError("target: an empty list; give at least one {metric, margin}, or leave target out")
-        if "count" in self.model_fields_set:
+        if "count" in chosen:
             raise ValueError("count and target together: with a target the harness chooses the count (up to max_blocks); "
                              "remove count, or remove target for a fixed count")
         if self.order != "interleaved":

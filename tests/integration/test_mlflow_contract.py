@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from harness.errors import Failure
 from harness.load.capacity_result import CapacityAtSLO
 from harness.load.records import RequestRecord
 from harness.load.runner import LoadArtifacts, LoadResult
-from harness.load.stats import summarize
+from harness.load.stats import Distribution, summarize
 from harness.outcome import VariantOutcome
 from harness.quality.runner import QualityResult, parse_results, quality_flags
 from harness.quality.tasks import TaskPlan
@@ -124,7 +125,10 @@ def _outcome(variant, spec, folder: Path, scrapes: tuple[str, str], failure: Fai
     (folder / "note.txt").write_text("raw files of the variant")
     t0 = 1_700_000_000.0
     records = _records(t0)
-    load = LoadResult(summarize(records, t0 + 0.5, t0 + 3.0, spec.load.slo), records, t0 + 0.5, t0 + 3.0, 0,
+    # what the real Locust runner adds to the window's summary: the warm-up measured, CPU steal, the client loop's lag
+    summary = replace(summarize(records, t0 + 0.5, t0 + 3.0, spec.load.slo), warmup_s=0.5, host_steal_pct=0.0,
+                      client_lag_ms=Distribution.of_seconds([0.0004, 0.0005, 0.0007]))
+    load = LoadResult(summary, records, t0 + 0.5, t0 + 3.0, 0,
                       LoadArtifacts.in_folder(folder / "load"))
     # a capacity search's result: by rate for the llama.cpp variants, by users (closed loop) for the vLLM one
     by_users = variant.server.kind == "vllm"

@@ -50,3 +50,13 @@ def test_a_target_needs_two_variants_and_separate_quality_has_no_idle_baseline()
         build_spec({"name": "x", "repeats": {"target": {"metric": "perf/tpot_p50_ms"}}}, {}, [])
     assert "idle_baseline" in _problem({"quality": "separate"}, quality={"idle_baseline": True})
     assert _spec({"quality": "separate"}, quality={"idle_baseline": False}).repeats.quality == "separate"
+
+
+def test_a_dumped_spec_loads_again_with_or_without_a_target():
+    """A run folder's experiment.yaml (every field dumped, defaults included) is read back by `harness sync`, the web
+    UI and `--resume`: a default value is not a choice, so it never conflicts with `target` or its absence."""
+    from harness.spec.model import RepeatsSpec
+
+    for given in ({}, {"target": {"metric": "perf/output_tokens_per_s"}}, {"count": 3}):
+        first = RepeatsSpec(**given)
+        assert RepeatsSpec(**first.model_dump()) == first
