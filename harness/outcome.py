@@ -18,6 +18,9 @@ from harness.server.metrics import ScrapeResult
 from harness.spec.model import ResolvedVariant
 from harness.stage import SERIES_PREFIX, SeriesPoint
 
+VARIANT_S = "timing/variant_s"
+"""A measurement's wall time (logged per variant and repeat; adaptive repeats read it back as the block time)."""
+
 
 @dataclass
 class VariantOutcome:
@@ -84,7 +87,7 @@ class VariantOutcome:
         out.update(self.fidelity_metrics())
         if self.server is not None:
             out["timing/server_ready_s"] = LOWER_S.of(self.server.ready_s)
-        out["timing/variant_s"] = SECONDS.of(self.duration_s)
+        out[VARIANT_S] = SECONDS.of(self.duration_s)
         out.update(self.intervals(level=0.95))
         return out
 

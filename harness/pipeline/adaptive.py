@@ -81,8 +81,10 @@ class BlockValues:
     def add_metrics(self, block: int, variant: str, metrics: dict[str, float]) -> None:
         """A logged repeat's metrics (`harness plan --from-experiment`)."""
         self.values.setdefault(block, {})[variant] = dict(metrics)
-        if "timing/variant_s" in metrics:
-            self.seconds.setdefault(block, {})[variant] = metrics["timing/variant_s"]
+        from harness.outcome import VARIANT_S
+
+        if VARIANT_S in metrics:
+            self.seconds.setdefault(block, {})[variant] = metrics[VARIANT_S]
 
     def value(self, block: int, variant: str, metric: str) -> float | None:
         x = self.values.get(block, {}).get(variant, {}).get(metric)

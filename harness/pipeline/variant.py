@@ -134,18 +134,24 @@ class _Measurement:
         self.presenter.say("quality, after the load (repeats.quality: separate) ...")
         try:
             run = self._quality("quality").start()
-            try:
-                self._watch([run], "the quality stage")
-            except ServerExitedError as exc:
-                run.stop()
-                self.outcome.failures.append(Failure.of("server", exc))
+            if not self._watch_alone(run, "the quality stage"):
                 return False
-            except KeyboardInterrupt:
-                run.stop()
-                raise
             self._finish(run)
         except HarnessError as exc:
             self.outcome.failures.append(Failure.of("quality", exc))
+        return True
+
+    def _watch_alone(self, run: Stage, what: str) -> bool:
+        """Watch one stage running alone on the idle server; False (the server's failure recorded) when it died."""
+        try:
+            self._watch([run], what)
+        except ServerExitedError as exc:
+            run.stop()
+            self.outcome.failures.append(Failure.of("server", exc))
+            return False
+        except KeyboardInterrupt:
+            run.stop()
+            raise
         return True
 
     def _fidelity(self) -> bool:
@@ -274,11 +280,7 @@ class _Measurement:
         self.presenter.say("quality with no load (idle baseline) ...")
         try:
             run = self._quality("quality_idle").start()
-            try:
-                self._watch([run], "the idle quality run")
-            except ServerExitedError as exc:
-                run.stop()
-                self.outcome.failures.append(Failure.of("server", exc))
+            if not self._watch_alone(run, "the idle quality run"):
                 return False
             self.outcome.quality_idle = run.finish()
         except HarnessError as exc:
