@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from harness.load.records import RequestRecord
 from harness.load.stats import percentile, tpot_s
+from harness.load.window import request_end, token_times
 from harness.stage import SeriesPoint
 
 PERCENTILES = (50, 95, 99)
@@ -38,17 +39,13 @@ def interval_s(span_s: float) -> float:
     return 5.0 if span_s >= SHORT_SPAN_S else 1.0
 
 
-def _end(r: RequestRecord) -> float:
-    return r.t_start + (r.e2e_s or 0.0)
-
-
 def record_series(records: Sequence[RequestRecord], start: float, end: float) -> dict[str, list[SeriesPoint]]:
     """`perf/ttft_p95_ms`-style series (p50/p95/p99 of TTFT, TPOT, ITL, E2E) and the rates of RATES, for
     the requests started in [start, end), per interval from `start` to the last of them ends."""
     measured = [r for r in records if start <= r.t_start < end]
     if not measured:
         return {}
-    last = max(_end(r) for r in measured)
+    last = max(request_end(r) for r in measured)
     w = interval_s(last - start)
     n = max(1, math.ceil((last - start) / w - 1e-9))
 
@@ -58,7 +55,7 @@ def record_series(records: Sequence[RequestRecord], start: float, end: float) ->
     values: dict[str, list[list[float]]] = {k: [[] for _ in range(n)] for k in LATENCIES}
     tokens, done, failed, busy = [0.0] * n, [0] * n, [0] * n, [0.0] * n
     for r in measured:
-        t1 = _end(r)
+        t1 = request_end(r)
         for k in range(slot(r.t_start), slot(t1) + 1):  # seconds open in each interval
             lo = start + k * w
             busy[k] += max(0.0, min(t1, lo + w) - max(r.t_start, lo))
@@ -75,12 +72,8 @@ def record_series(records: Sequence[RequestRecord], start: float, end: float) ->
         offs = r.chunk_offsets_s
         for a, b in zip(offs, offs[1:]):
             values["itl"][slot(r.t_start + b)].append(b - a)
-        if r.completion_tokens:
-            if offs:
-                for off in offs:
-                    tokens[slot(r.t_start + off)] += r.completion_tokens / len(offs)
-            else:
-                tokens[slot(t1)] += r.completion_tokens
+        for t, count in token_times(r):  # the window's own rule (harness/load/window.py)
+            tokens[slot(t)] += count
     out: dict[str, list[SeriesPoint]] = {}
     for k in range(n):
         lo = start + k * w
@@ -99,4 +92,4 @@ def record_series(records: Sequence[RequestRecord], start: float, end: float) ->
 
 def series_end(records: Sequence[RequestRecord], start: float, end: float) -> float:
     """When the last request started in [start, end) ended (`start` when there is none)."""
-    return max((_end(r) for r in records if start <= r.t_start < end), default=start)
+    return max((request_end(r) for r in records if start <= r.t_start < end), default=start)
