@@ -4,7 +4,8 @@
 #   install        after p1..p3: vLLM + its deps (dev_install.sh), the harness's deps, the data; import check
 #   model          after p5: GGUF -> HF bf16 folder /root/smol (gguf_to_hf.py)
 #   start [WORK] [SECS]  launch WORK (default `work`; `proofs`: scripts/vllm-gpu/proofs.sh, the issue 11-13 GPU
-#                  proofs; `decide7b`: scripts/vllm-gpu/decide7b.sh, issue 17's 7B decisions) in the background (setsid: it outlives the call) and wait like `wait`
+#                  proofs; `decide7b`: scripts/vllm-gpu/decide7b.sh, issue 17's 7B decisions; `study7b`: scripts/vllm-gpu/study7b.sh, issue 18's
+#                  Llama-2-7B-AWQ study) in the background (setsid: it outlives the call) and wait like `wait`
 #   wait [SECS]    wait for `work` to finish (or SECS, default 540), then `collect`
 #   collect        copy the results so far to $OUT (results.tgz + the small text files)
 #   work           sweep (examples/vllm-smoke.yaml) -> compare -> export -> reference comparison
@@ -22,7 +23,7 @@ collect() {
   mkdir -p "${OUT:-/tmp/out}"
   tar czf "${OUT:-/tmp/out}/results.tgz" -C /root --exclude='*.jsonl' --exclude='records*' res 2>/dev/null
   tar czf "${OUT:-/tmp/out}/raw.tgz" -C /root res/runs 2>/dev/null
-  for f in sweep.log reference.log driver.log compare.txt decide.log decide-compare.txt fidelity.log gpu.txt capacity.log capacity-compare.txt loglikelihood.log ll-official.log vllm-7b-aa.log vllm-7b-effect.log plan-vllm-7b-aa.log plan-vllm-7b-effect.log minutes.txt; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
+  for f in sweep.log reference.log driver.log compare.txt decide.log decide-compare.txt fidelity.log gpu.txt capacity.log capacity-compare.txt loglikelihood.log ll-official.log vllm-7b-aa.log vllm-7b-effect.log plan-vllm-7b-aa.log plan-vllm-7b-effect.log vllm-7b-llama2-awq.log vllm-7b-llama2-awq-compare.txt minutes.txt; do [ -f $RES/$f ] && cp $RES/$f "${OUT:-/tmp/out}/"; done
   ls -la "${OUT:-/tmp/out}"
 }
 case ${1:-} in
@@ -55,6 +56,7 @@ wait)
 collect) collect ;;
 proofs) exec bash scripts/vllm-gpu/proofs.sh ;;
 decide7b) exec bash scripts/vllm-gpu/decide7b.sh ;;
+study7b) exec bash scripts/vllm-gpu/study7b.sh ;;
 work)
   log "work start"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust) " > $RES/versions.txt
@@ -72,5 +74,5 @@ work)
     --out $RES/reference > $RES/reference.log 2>&1
   log "reference rc=$?"; touch $RES/DONE
   ;;
-*) echo "usage: device_run.sh install|model|start [work|proofs|decide7b]|wait|collect|work|proofs|decide7b"; exit 2 ;;
+*) echo "usage: device_run.sh install|model|start [work|proofs|decide7b|study7b]|wait|collect|work|proofs|decide7b|study7b"; exit 2 ;;
 esac

@@ -43,6 +43,9 @@ def vllm_engine_args(server: ServerSpec, port: int) -> list[str]:
     """Flags after `vllm serve MODEL` (an API key reaches vLLM as VLLM_API_KEY, never in argv)."""
     v = server.vllm
     args = ["--served-model-name", server.served_model_name, "--host", server.host, "--port", str(port)]
+    # every reply's usage then carries prompt_tokens_details.cached_tokens: the prefix-cache hits per request
+    # (no effect on speed; the flag exists since vLLM 0.8)
+    args.append("--enable-prompt-tokens-details")
     for field, flag in _VALUED.items():
         value = getattr(v, field)
         if value is not None:

@@ -76,7 +76,8 @@ def test_every_emitted_flag_exists_in_vllm_serve_help(vllm_fixtures, knobs, laun
     engine = vllm_engine_args(server, 8000)
     emitted = _flags(engine)
     # each knob set produced its flag
-    assert len([f for f in emitted if f not in ("--served-model-name", "--host", "--port", "--max-num-partial-prefills")]) == len(knobs)
+    assert len([f for f in emitted if f not in ("--served-model-name", "--host", "--port", "--max-num-partial-prefills",
+                                               "--enable-prompt-tokens-details")]) == len(knobs)
     argv = vllm_argv(server, "/models/m", 8000)
     if launcher == "docker":  # flags after the image name go to `vllm serve`; the ones before are docker's
         argv = argv[argv.index(server.vllm.docker_image) + 1 :]
