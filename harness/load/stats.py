@@ -176,6 +176,11 @@ class LoadSummary:
     (`within_window_sd` of harness/stats/plan.py). NaN when a sub-window holds no token."""
     warmup_s: float = field(default=math.nan, metadata=SECONDS.meta())
     """The warm-up before the window: `load.warmup_s`, or where the rate settled (`load.warmup`)."""
+    cached_prompt_tokens_rate: float = field(default=math.nan, metadata=FRACTION_UP.meta("cached prompt share"))
+    """Σ cached prompt tokens / Σ prompt tokens over the successful requests whose usage said how many were cached
+    (`usage.prompt_tokens_details.cached_tokens`): the share of prompt the server's prefix cache served. NaN when none said."""
+    cached_prompt_reported: int = field(default=0, metadata=COUNT.meta())
+    """Successful requests whose usage said how many prompt tokens were cached (the rate's sample)."""
     host_steal_pct: float = field(default=math.nan, metadata=PERCENT_DOWN.meta("CPU steal"))
     """CPU time the hypervisor gave other guests during the load, in % of this host's CPU time (/proc/stat; NaN
     where unreadable): a noisy neighbour (harness/load/noise.py)."""
@@ -207,6 +212,14 @@ def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]
         "client_token_diff_pct": 100.0 * (client - usage) / usage if usage else math.nan,
         "client_token_diff_abs_p99": percentile([abs(c - u) for c, u in pairs], 99),
     }
+
+
+def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
+    """The share of prompt tokens served from the server's cache, over requests whose usage said (docs/metrics.md)."""
+    said = [r for r in with_usage if r.cached_prompt_tokens is not None and r.prompt_tokens]
+    prompt = sum(r.prompt_tokens or 0 for r in said)
+    return {"cached_prompt_tokens_rate": sum(r.cached_prompt_tokens or 0 for r in said) / prompt if prompt else math.nan,
+            "cached_prompt_reported": len(said)}
 
 
 def cut_by_stop(rec: RequestRecord) -> bool:
@@ -299,4 +312,5 @@ def summarize(
         e2e_censored_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None] + [r.e2e_s or 0.0 for r in timed_out]),
         output_tokens_per_s_split_half_sd=split_half_sd(per_sub),
         **_client_token_stats(with_usage),
+        **_cached_prompt_stats(with_usage),
     )

@@ -37,6 +37,9 @@ class RequestRecord:
     """From the server's usage."""
     completion_tokens: int | None = None
     """From the server's usage."""
+    cached_prompt_tokens: int | None = None
+    """Prompt tokens the server served from its prefix cache (`usage.prompt_tokens_details.cached_tokens`); None when
+    its usage did not say (vLLM says only with `--enable-prompt-tokens-details`)."""
     max_tokens: int | None = None
     prompt_tokens_target: int | None = None
     output_chars: int = 0

@@ -130,6 +130,14 @@ def body_message(text: str) -> str:
     return msg if msg is not None else text.strip()[:MESSAGE_CHARS]
 
 
+def cached_prompt_tokens(usage: dict[str, Any]) -> int | None:
+    """Prompt tokens the server served from its cache: `usage.prompt_tokens_details.cached_tokens` (OpenAI; vLLM with
+    `--enable-prompt-tokens-details`), None when the server did not say (no details, a null, not a count)."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) and not isinstance(cached, bool) and cached >= 0 else None
+
+
 def parse_error_event(data: str) -> ChatChunk:
     """Interpret an error event's payload: its message (JSON or plain text) as a `StreamError`."""
     try:

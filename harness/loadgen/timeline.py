@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 
 from harness.loadgen.record import RequestRecord
-from harness.loadgen.sse import MESSAGE_CHARS, SSEDecoder, body_message, error_message, parse_chat_event, parse_error_event
+from harness.loadgen.sse import (MESSAGE_CHARS, SSEDecoder, body_message, cached_prompt_tokens, error_message, parse_chat_event,
+                                 parse_error_event)
 
 HEAD_BYTES = 8192
 """A 200 answer's first bytes kept until its first event: a body that never becomes an event stream is read as such."""
@@ -61,6 +62,7 @@ class StreamTimeline:
         if chunk.usage:
             rec.prompt_tokens = chunk.usage.get("prompt_tokens")
             rec.completion_tokens = chunk.usage.get("completion_tokens")
+            rec.cached_prompt_tokens = cached_prompt_tokens(chunk.usage)
         if chunk.done:
             self._done = True
 

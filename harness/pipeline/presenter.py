@@ -93,6 +93,8 @@ class Presenter:
             latency = f"{latency} over the {s.ok} that succeeded, {unfinished}" if s.ok else f"no latency, {unfinished}"
             if s.timeouts:
                 latency += f" ({s.timeouts} timed out; E2E p95 with them at their timeout {s.e2e_censored_ms.p95:.0f} ms)"
+        if s.cached_prompt_reported:  # the server's usage said how much of each prompt its cache served
+            latency += f", {100 * s.cached_prompt_tokens_rate:.0f}% of prompt tokens cached"
         self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, {latency}")
         if s.tokenizer_error:
             self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")

@@ -70,11 +70,20 @@ FACTS: dict[str, MetricFact] = {
     "decode_calls": COUNT,
     "prompt_seconds": MetricFact("neither", "s"),
     "generation_seconds": MetricFact("neither", "s"),
+    "spec_decode_drafts": COUNT,
+    "spec_decode_draft_tokens": MetricFact("neither", "tokens"),
+    "spec_decode_accepted_tokens": MetricFact("neither", "tokens"),
+    "kv_offload_load_bytes": MetricFact("neither", "bytes"),
+    "kv_offload_load_s": MetricFact("neither", "s"),
+    "kv_offload_store_bytes": MetricFact("neither", "bytes"),
+    "kv_offload_store_s": MetricFact("neither", "s"),
     # histograms (count, mean, quantiles): every one a latency
     "queue_time_s": MetricFact("lower", "s", "queue"), "ttft_s": MetricFact("lower", "s", "server TTFT"), "itl_s": LOWER_S, "tpot_s": LOWER_S, "e2e_s": LOWER_S,
     "prefill_s": LOWER_S, "decode_s": LOWER_S, "inference_s": LOWER_S,
     # derived
     "prefix_cache_hit_rate": FRACTION_UP,
+    "spec_decode_acceptance_rate": MetricFact("higher", "fraction", "spec-decode acceptance"),
+    "spec_decode_accepted_per_draft": MetricFact("higher", "tokens", "accepted tokens per draft"),
     "scrapes": COUNT,
     "scrape_failures": LOWER_COUNT,
 }

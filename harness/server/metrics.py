@@ -124,6 +124,11 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
                     out[f"{name}_p{int(q * 100)}"] = value
     if out.get("prefix_cache_queries"):
         out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
+    if out.get("spec_decode_drafts", 0.0) > 0:  # speculative decoding drafted in the window
+        accepted = out.get("spec_decode_accepted_tokens", 0.0)
+        out["spec_decode_accepted_per_draft"] = accepted / out["spec_decode_drafts"]
+        if out.get("spec_decode_draft_tokens", 0.0) > 0:
+            out["spec_decode_acceptance_rate"] = accepted / out["spec_decode_draft_tokens"]
     if out.get("tpot_s_p50") and "tpot_s_p90" in out:
         out["tpot_s_spread"] = (out["tpot_s_p90"] - out["tpot_s_p50"]) / out["tpot_s_p50"]
     return {name: Measured(v, fact_of_server(name)) for name, v in out.items()}

@@ -3,6 +3,7 @@
 FAKE_DIE_AFTER=<seconds> makes it print an out-of-memory line and exit 137 mid-run;
 FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server (FAKE_SLOW_S: how slow `slow` is);
 FAKE_TTFT_S, FAKE_INTERVAL_S program the timing and FAKE_JITTER multiplies every delay by a random factor in [1-j, 1+j];
+FAKE_CACHED_TOKENS=<n> reports n cached prompt tokens (of 5) in each stream's usage (`prompt_tokens_details`);
 FAKE_SLOTS=<n> answers at most n streams at once, the rest queue (reported as running / deferred on /metrics);
 FAKE_FAIL_FIRST=<path>: the first launch (while <path> does not exist) creates it, prints an error and exits 1.
 """
@@ -42,7 +43,8 @@ def main() -> None:
     state = FakeState(mode=os.environ.get("FAKE_MODE", "ok"), chunks=8, ttft_s=float(os.environ.get("FAKE_TTFT_S", "0.02")),
                       interval_s=float(os.environ.get("FAKE_INTERVAL_S", "0.01")), model=args.alias,
                       slow_s=float(os.environ.get("FAKE_SLOW_S", "0")), jitter=float(os.environ.get("FAKE_JITTER", "0")),
-                      slots=int(os.environ.get("FAKE_SLOTS", "0")))
+                      slots=int(os.environ.get("FAKE_SLOTS", "0")),
+                      cached_tokens=int(os.environ["FAKE_CACHED_TOKENS"]) if os.environ.get("FAKE_CACHED_TOKENS") else None)
     start(state, args.port)
     print(f"fake llama-server listening on {args.port}", flush=True)
     die_after = float(os.environ.get("FAKE_DIE_AFTER", "0"))

@@ -12,6 +12,8 @@ the connection closes), error_event (a role chunk, then `event: error`), stall_a
 served, later ones stall after one content chunk for `slow_s`, else an hour), endless (content chunks forever).
 `MESSAGE` is what the error modes say. Stalls end early when `release` is set (a test's teardown).
 `gets` counts GET requests per path (e.g. liveness probes).
+`cached_tokens` (None: not said) adds `prompt_tokens_details: {cached_tokens: n}` to each stream's usage, as vLLM
+with `--enable-prompt-tokens-details` and OpenAI do.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
@@ -37,8 +39,10 @@ STREAM_FAULTS = ("http503", "rate_limited", "error_body", "error_sse", "error_ev
 class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
-        tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0,
+        tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0, cached_tokens: int | None = None,
     ):
+        self.cached_tokens = cached_tokens
+        """Cached prompt tokens each stream's usage reports (`prompt_tokens_details`); None: the usage does not say."""
         self.after = after
         """stall_after: streams served before the stalls begin."""
         self.streamed = 0
@@ -222,7 +226,10 @@ class Handler(JsonHandler):
             if st.mode == "drop" and i == n // 2:
                 return  # connection closes: no usage, no [DONE]
         send({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-        send({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}})
+        usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
+        if st.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": st.cached_tokens}
+        send({"choices": [], "usage": usage})
         send("[DONE]")
 
 

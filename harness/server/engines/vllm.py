@@ -113,6 +113,16 @@ class Vllm(Engine):
             "prompt_tokens_cached": ("vllm:prompt_tokens_cached_total",),
             "preemptions": ("vllm:num_preemptions_total",),
             "requests_success": ("vllm:request_success_total",),
+            # speculative decoding (vllm/v1/spec_decode/metrics.py; only with --speculative-config)
+            "spec_decode_drafts": ("vllm:spec_decode_num_drafts_total",),
+            "spec_decode_draft_tokens": ("vllm:spec_decode_num_draft_tokens_total",),
+            "spec_decode_accepted_tokens": ("vllm:spec_decode_num_accepted_tokens_total",),
+            # native KV offloading (--kv-offloading-size: OffloadingConnector; prometheus Counters in
+            # vllm/distributed/kv_transfer/kv_connector/v1/offloading/metrics.py, hence `_total`)
+            "kv_offload_load_bytes": ("vllm:kv_offload_load_bytes_total",),
+            "kv_offload_load_s": ("vllm:kv_offload_load_time_total",),
+            "kv_offload_store_bytes": ("vllm:kv_offload_store_bytes_total",),
+            "kv_offload_store_s": ("vllm:kv_offload_store_time_total",),
         },
         histograms={
             "queue_time_s": ("vllm:request_queue_time_seconds",),

@@ -47,6 +47,14 @@ OLD_COUNTERS = {
     "decode_calls": ["llamacpp:n_decode_total"],
     "prompt_seconds": ["llamacpp:prompt_seconds_total"],
     "generation_seconds": ["llamacpp:tokens_predicted_seconds_total"],
+    # added since the registry (vLLM 0.26.0's spec-decode and native KV-offload counters)
+    "spec_decode_drafts": ["vllm:spec_decode_num_drafts_total"],
+    "spec_decode_draft_tokens": ["vllm:spec_decode_num_draft_tokens_total"],
+    "spec_decode_accepted_tokens": ["vllm:spec_decode_num_accepted_tokens_total"],
+    "kv_offload_load_bytes": ["vllm:kv_offload_load_bytes_total"],
+    "kv_offload_load_s": ["vllm:kv_offload_load_time_total"],
+    "kv_offload_store_bytes": ["vllm:kv_offload_store_bytes_total"],
+    "kv_offload_store_s": ["vllm:kv_offload_store_time_total"],
 }
 OLD_HISTOGRAMS = {
     "queue_time_s": ["vllm:request_queue_time_seconds"],
