@@ -42,7 +42,7 @@ def run_variant(spec: ExperimentSpec, variant: ResolvedVariant, outcome: Variant
     started = time.time()
     outcome.folder.mkdir(parents=True, exist_ok=True)
     try:
-        with serve(variant, outcome.folder / "server") as running:
+        with serve(variant, outcome.folder / "server", presenter.say) as running:
             outcome.server = running
             presenter.ready(running)
             _Measurement(spec, running, outcome, presenter, fidelity).run()

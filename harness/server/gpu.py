@@ -48,6 +48,7 @@ class NvmlReader:
         try:
             pynvml.nvmlInit()
             ids = range(pynvml.nvmlDeviceGetCount()) if devices is None else devices
+            self.ids = list(ids)
             self.handles = [pynvml.nvmlDeviceGetHandleByUUID(d) if isinstance(d, str) else pynvml.nvmlDeviceGetHandleByIndex(d) for d in ids]
             self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in map(pynvml.nvmlDeviceGetName, self.handles)]
         except pynvml.NVMLError as exc:
@@ -72,6 +73,24 @@ class NvmlReader:
             sm_mhz=v(lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM)),
             energy_j=v(lambda: n.nvmlDeviceGetTotalEnergyConsumption(h), 1e-3),  # mJ since the driver loaded
         ) for i, h in enumerate(self.handles)]
+
+    def holders(self) -> list[tuple[int | str, int, int | None]]:
+        """(GPU index or UUID as asked, pid, bytes held; None when NVML does not say) of every compute process on the GPUs read."""
+        out: list[tuple[int | str, int, int | None]] = []
+        for i, h in zip(self.ids, self.handles):
+            try:
+                procs = self.nvml.nvmlDeviceGetComputeRunningProcesses(h)
+            except self.nvml.NVMLError:
+                continue
+            out += [(i, int(p.pid), int(p.usedGpuMemory) if isinstance(p.usedGpuMemory, int) else None) for p in procs]
+        return out
+
+    def used_bytes(self) -> int | None:
+        """Memory in use on the GPUs read, in all (None when NVML cannot say)."""
+        try:
+            return sum(int(self.nvml.nvmlDeviceGetMemoryInfo(h).used) for h in self.handles)
+        except self.nvml.NVMLError:
+            return None
 
     def close(self) -> None:
         try:

@@ -3,7 +3,10 @@
     with serve(variant, workdir) as running:
         ...  # running.endpoint is ready: health, model listed, one completion answered
 
-On any exit of the block the launched process group is terminated and reaped.
+On any exit of the block the launched process group is terminated and reaped. A launched start that exits on a
+transient cause (an engine's `Cause.transient`: GPU memory a just-stopped server still holds) is started again once
+the memory falls, at most `server.startup_retries` times; before a GPU engine starts, other processes holding memory
+on its GPUs are reported (harness/server/gpu_memory.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +26,10 @@ from harness.errors import DependencyError, ModelSourceError, ServerError, Serve
 from harness.redaction import GIVEN_KEY_ENV
 from harness.server.endpoint import Endpoint
 from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
+from harness.server.gpu_memory import other_holders, shared_warning, wait_memory_freed
 from harness.server.host import pin, split_cores
 from harness.server.model_source import ResolvedModel, resolve_model
-from harness.server.process import ManagedProcess, likely_cause
+from harness.server.process import ManagedProcess, likely_cause, matched_cause
 from harness.server.readiness import Liveness, wait_ready
 from harness.server.version import server_version
 from harness.spec.model import ResolvedVariant, ServerSpec
@@ -48,6 +52,10 @@ class RunningServer:
     process: ManagedProcess | None = None
     liveness: Liveness | None = None
     """Watches an attached endpoint (no process): made for one when not given."""
+    starts: int = 1
+    """How many times the server was started (more than 1: a start retried on a transient cause, server.startup_retries)."""
+    gpu_shared: bool = False
+    """Other processes held memory on the server's GPUs when it started (one server per GPU was not the case)."""
 
     def __post_init__(self) -> None:
         if self.process is None and self.liveness is None:
@@ -182,9 +190,42 @@ def _pin_server(proc: ManagedProcess) -> None:
     log.info("%s", why or split.reason)
 
 
+def _start(argv: list[str], env: dict[str, str], log_path: Path, eng: Engine) -> ManagedProcess:
+    proc = ManagedProcess(argv, log_path, env=env)
+    try:
+        proc.start()
+    except OSError as exc:  # not executable, not a program; or the log cannot be written
+        if exc.filename is not None and str(exc.filename) != argv[0]:
+            raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
+                              "and permissions of tracking.run_dir") from exc
+        raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {eng.install_hint}") from exc
+    _pin_server(proc)
+    return proc
+
+
+def note(log_path: Path, line: str) -> None:
+    """A line of the harness's own in the server log (a retried start), told apart from the server's by its prefix."""
+    try:
+        with log_path.open("a") as fh:
+            fh.write(f"[harness] {line}\n")
+    except OSError:
+        pass
+
+
+def _retried(exc: ServerExitedError, kind: str, attempt: int, retries: int) -> bool:
+    """Whether a start that exited during startup is tried again: a transient cause (engines' `Cause.transient`) only."""
+    found = matched_cause(exc.log_tail, kind)
+    return found is not None and found.transient and attempt <= retries
+
+
+def _say(say: Callable[[str], None] | None, message: str) -> None:
+    (say or log.warning)(message)
+
+
 @contextlib.contextmanager
-def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
-    """Launch or attach the variant's server and yield it once ready."""
+def serve(variant: ResolvedVariant, workdir: Path, say: Callable[[str], None] | None = None) -> Iterator[RunningServer]:
+    """Launch or attach the variant's server and yield it once ready. `say` shows a line on screen (the presenter's;
+    default: a logged warning): a GPU that another process holds, a start retried."""
     spec = variant.server
     eng = engine(spec.kind)
     if not eng.launches:
@@ -203,27 +244,47 @@ def serve(variant: ResolvedVariant, workdir: Path) -> Iterator[RunningServer]:
     planned = plan(spec, spec.port or free_port(spec.host))
     argv, env = planned.launch.argv, planned.launch.env
     log_path = workdir / "server.log"
-    proc = ManagedProcess(argv, log_path, env=env)
-    try:
-        proc.start()
-    except OSError as exc:  # not executable, not a program; or the log cannot be written
-        if exc.filename is not None and str(exc.filename) != argv[0]:
-            raise ServerError(f"cannot write the server log '{exc.filename}': {exc.strerror or exc}; check the free space "
-                              "and permissions of tracking.run_dir") from exc
-        raise DependencyError(f"cannot start the server '{argv[0]}': {exc.strerror or exc}. {planned.engine.install_hint}") from exc
-    _pin_server(proc)
-    with proc, exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
-        ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
-        endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
-        yield RunningServer(
-            endpoint=endpoint,
-            model=planned.model,
-            argv=argv,
-            env_names=sorted(env),
-            inherited_env=inherited_engine_env(env) if planned.launch.inherits_env else {},
-            log_path=log_path,
-            ready_s=ready,
-            process=proc,
-        )
+    server_env = {**os.environ, **env}
+    shared = shared_warning(other_holders(server_env) or []) if planned.engine.uses_gpu else None
+    if shared:
+        _say(say, f"warning: {shared}")
+    with exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
+        attempt = 1
+        while True:
+            proc = _start(argv, env, log_path, planned.engine)
+            try:
+                ready = wait_ready(planned.endpoint, spec.startup_timeout_s, proc, spec.warmup_max_tokens)
+                break
+            except ServerExitedError as exc:
+                proc.stop()
+                if not _retried(exc, spec.kind, attempt, spec.startup_retries):
+                    if attempt == 1:
+                        raise
+                    raise ServerExitedError(f"{exc.message} (started {attempt} times, retried on a transient cause; "
+                                            f"server.startup_retries={spec.startup_retries})",
+                                            exc.returncode, exc.log_tail, exc.cause) from None
+                line = (f"start {attempt} of at most {spec.startup_retries + 1} exited during startup on a transient cause "
+                        f"({exc.cause}): retrying once the GPU memory is freed")
+                _say(say, line)
+                note(log_path, line)
+                note(log_path, f"{wait_memory_freed(server_env)}; starting the server again")
+                attempt += 1
+            except BaseException:
+                proc.stop()
+                raise
+        with proc:
+            endpoint = Endpoint(**{**planned.endpoint.__dict__, "info": server_version(planned.endpoint)})
+            yield RunningServer(
+                endpoint=endpoint,
+                model=planned.model,
+                argv=argv,
+                env_names=sorted(env),
+                inherited_env=inherited_engine_env(env) if planned.launch.inherits_env else {},
+                log_path=log_path,
+                ready_s=ready,
+                process=proc,
+                starts=attempt,
+                gpu_shared=shared is not None,
+            )
     # give the OS a moment to release the port before the next variant binds
     time.sleep(0.2)

@@ -32,21 +32,30 @@ _GENERIC_CAUSES: list[Cause] = [
 ]
 
 
-def likely_cause(log_text: str, engine: str | None = None) -> str | None:
-    """A one-line diagnosis of a server log, when one of the known patterns matches.
+def matched_cause(log_text: str, engine: str | None = None) -> Cause | None:
+    """The first known cause whose pattern a server log matches (the engine's own before the generic ones).
 
     `engine` (a `server.kind`) narrows the engine-specific patterns to that engine's; None tries every engine's.
     """
     for c in likely_causes(engine) + _GENERIC_CAUSES:
         if c.pattern.search(log_text):
-            return c.text
+            return c
     return None
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a text file (empty when missing)."""
+def likely_cause(log_text: str, engine: str | None = None) -> str | None:
+    """A one-line diagnosis of a server log, when one of the known patterns matches (`matched_cause`'s text)."""
+    found = matched_cause(log_text, engine)
+    return found.text if found is not None else None
+
+
+def tail(path: Path, lines: int = 40, start: int = 0) -> str:
+    """The last lines of a text file from byte `start` on (empty when missing)."""
     try:
-        data = path.read_bytes()[-64_000:]
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(start, size - 64_000))
+            data = fh.read()
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
@@ -67,10 +76,13 @@ class ManagedProcess:
         """Sent to the group when a second signal hurries a stop in progress (None: nothing; SIGKILL still follows)."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = None
+        self._log_start = 0
+        """Where this start's output begins in the log (a restarted server appends to the same file)."""
 
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        self._log_start = self._log.seek(0, os.SEEK_END)
         full_env = dict(os.environ)
         if self.env:
             full_env.update(self.env)
@@ -101,7 +113,8 @@ class ManagedProcess:
         return self.proc.poll() if self.proc else None
 
     def log_tail(self, lines: int = 40) -> str:
-        return tail(self.log_path, lines)
+        """The last lines this start wrote (not an earlier start's, in the same log)."""
+        return tail(self.log_path, lines, self._log_start)
 
     def stop(self) -> int | None:
         """Terminate the process group; returns the exit code.

@@ -158,6 +158,12 @@ class ServerSpec(Strict):
     )
     startup_timeout_s: float = Field(300.0, gt=0, le=86400, description="Deadline for the server to become ready (at most a day).")
     warmup_max_tokens: int = Field(8, ge=1, description="max_tokens of the warm-up completion sent during readiness.")
+    startup_retries: int = Field(
+        2, ge=0, le=10,
+        description="Starts retried when a launched server exits during startup on a transient GPU-memory cause (vLLM's "
+        "'No available memory for the cache blocks' while a previous server's memory is still being freed): the harness "
+        "waits for the GPU memory to fall, then starts it again. Other failures are never retried; 0 = never retry.",
+    )
     extra_args: list[str] = Field(
         default_factory=list,
         description="Extra command-line arguments appended verbatim; values of secret flags (--api-key, --hf-token, ...) are "

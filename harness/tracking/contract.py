@@ -363,6 +363,8 @@ class Tag:
     WEIGHTS = "harness.weights"
     """'synthetic' when the variant serves a `synthetic://<shape>` (random weights: speed, not answers); unset otherwise."""
     GPU = "harness.gpu"
+    GPU_SHARED = "harness.gpu_shared"
+    """'true' when other processes held memory on the server's GPUs as it started (one server per GPU was not the case)."""
     CPU = "harness.cpu"
     INPUTS_ERROR = "harness.inputs_error"
     QUALITY_FLAGS = "harness.quality_flags"

@@ -252,6 +252,8 @@ def variant_record(spec: ExperimentSpec, secrets: list[str], outcome: VariantOut
     tags = {Tag.STATUS: STATUS_FAILED if outcome.failed else STATUS_OK, Tag.CI_METHOD: outcome.ci_method}
     if outcome.server is not None and outcome.server.endpoint.info.get("server_version"):
         tags[Tag.ENGINE_VERSION] = outcome.server.endpoint.info["server_version"][:250]
+    if outcome.server is not None and outcome.server.gpu_shared:
+        tags[Tag.GPU_SHARED] = "true"
     tags.update({k: val[:4900] for k, val in failure_tags(outcome).items()})
     if outcome.quality is not None and outcome.quality.flags:
         tags[Tag.QUALITY_FLAGS] = "\n".join(outcome.quality.flags)[:4900]

@@ -54,10 +54,13 @@ class Cause:
 
     pattern: re.Pattern[str]
     text: str
+    transient: bool = False
+    """The failure may pass by itself (GPU memory a just-stopped server is still freeing): a start failing on it is
+    retried after the memory falls (server.startup_retries, harness/server/launch.py); any other cause fails at once."""
 
 
-def cause(pattern: str, text: str) -> Cause:
-    return Cause(re.compile(pattern, re.I), text)
+def cause(pattern: str, text: str, transient: bool = False) -> Cause:
+    return Cause(re.compile(pattern, re.I), text, transient)
 
 
 class Engine:
@@ -91,6 +94,9 @@ class Engine:
     """Python distributions whose installed versions are logged with each run."""
     install_hint: ClassVar[str] = "Install it, or give its full path in the spec"
     """How to get the executable, for the message when it is missing."""
+    uses_gpu: ClassVar[bool] = False
+    """A launched server of this kind computes on this machine's GPUs: before it starts, other processes holding memory
+    there are reported (one server per GPU; harness/server/gpu_memory.py)."""
     computes_on_host_cpu: ClassVar[bool] = False
     """A launched server of this kind computes on this machine's CPU (llama.cpp here): the quality stage's boot
     (lm-eval's imports take a core for tens of seconds) would slow it inside the load's window, so the load waits

@@ -93,6 +93,7 @@ class Vllm(Engine):
              "enable_prefix_caching", "enforce_eager", "tensor_parallel_size", "pipeline_parallel_size")
     slots_knob = "max_num_seqs"
     env_prefixes = ("VLLM_",)
+    uses_gpu = True
     default_bits_per_weight = 16.0  # an unquantized checkpoint, dtype auto: bf16/fp16
     key_env = "VLLM_API_KEY"
     key_flag = "--api-key"
@@ -137,10 +138,13 @@ class Vllm(Engine):
     )
     # vLLM's own texts (0.2x): more specific than the generic patterns, so checked before them
     causes = (
-        cause(r"No available memory for the cache blocks|larger than the available KV cache memory|estimated maximum model length is",
+        # transient: right after a previous server stopped, its memory may not be freed yet (retried, server.startup_retries)
+        cause(r"No available memory for the cache blocks",
+              "GPU out of memory for the KV cache: raise gpu_memory_utilization or lower max_model_len / max_num_seqs", transient=True),
+        cause(r"larger than the available KV cache memory|estimated maximum model length is",
               "GPU out of memory for the KV cache: raise gpu_memory_utilization or lower max_model_len / max_num_seqs"),
         cause(r"less than desired GPU memory utilization",
-              "GPU out of memory: another process holds GPU memory; lower gpu_memory_utilization or free the GPU"),
+              "GPU out of memory: another process holds GPU memory; lower gpu_memory_utilization or free the GPU", transient=True),
         cause(r"quantization.*not supported|not supported.*quantization|Unknown quantization|"
               r"is not supported for quantization method|Minimum capability: \d+",
               "the quantization (or its dtype) is not supported by this GPU or engine version"),
