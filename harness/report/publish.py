@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.report.decision import DecisionReport, build_decision
+from harness.report.knob_table import CSV_FILE, knob_table
 from harness.report.plots import frontier_plot, latency_vs_load_plot
 from harness.report.render import markdown, to_html
 from harness.spec.gates import BaselineSpec, GatesSpec
@@ -60,6 +61,7 @@ def publish(
     (out_dir / "report.md").write_text(markdown(report, images))
     (out_dir / "report.html").write_text(to_html(report, images))
     report.table.to_csv(out_dir / "table.csv")
+    knob_table(report).write_csv(out_dir / CSV_FILE)
     rec = report.recommendation
     (out_dir / "recommendation.json").write_text(json.dumps({
         "recommended": rec.chosen, "objective": rec.objective, "value": rec.value, "interval": rec.interval,

@@ -7,6 +7,7 @@ import html
 from harness.report.cells import Formatted, format_table
 from harness.report.columns import noise_floor_line, star_legend
 from harness.report.decision import DESIGN_NOTE, DecisionReport
+from harness.report.knob_table import SECTION, knob_table
 
 
 def _cells(r: DecisionReport) -> Formatted:
@@ -84,6 +85,7 @@ def markdown(r: DecisionReport, images: dict[str, str]) -> str:
     lines += _md_table(["variant"] + cells.header, [[n] + c for n, c in cells.rows])
     legend = _legend(r, cells)
     lines += ["", legend, ""] if legend else [""]
+    lines += knob_table(r).markdown()
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
@@ -116,6 +118,10 @@ def to_html(r: DecisionReport, images: dict[str, str]) -> str:
     legend = _legend(r, cells)
     if legend:
         body.append(f"<p>{html.escape(legend)}</p>")
+    knobs = knob_table(r)
+    if knobs.shown:
+        body.append(f"<h2>{html.escape(SECTION)}</h2><p>{html.escape(knobs.note)}</p>"
+                    + (_html_table(knobs.header(), knobs.cells()) if knobs.rows else ""))
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         body.append(f"<h2>{html.escape(heading)}</h2><ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items if i) + "</ul>")

@@ -269,6 +269,8 @@ def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
     gates = GatesSpec.model_validate({"slo": {contract.TTFT_P95_MS: {"max": 500}}, "recommend": {"max_error_rate": 0.2}})
     published = publish(tmp_path / "report", runset, gates=gates, baseline_variant="p4")
     assert published.logged_to == parent and published.report.recommendation.chosen in ("p4", "v")
+    decisions = (tmp_path / "report" / "decisions.csv").read_text()  # the knob table, from the logged params
+    assert "v,kind: llamacpp -> vllm;" in decisions and "vllm.max_num_seqs" not in decisions and "max_num_seqs: default -> 64" in decisions
     outcome = check_gates(runset, tmp_path / "gate", gates)
     assert outcome.logged and outcome.report.verdict == "run failed"
     monkeypatch.undo()
