@@ -9,6 +9,12 @@ its limit, <= 1 exactly when it passes), from which every search reports THE cap
 the SLO metric crosses its limit, interpolated between its bracket ends on log scales
 (`harness.stats.capacity.crossing`), the same quantity whatever `searches` is (the median over searches;
 `capacity_interval`). A capacity beyond [lo, hi] is censored ("< lo", ">= hi"): no value, never 0.
+With `load.capacity.grid` there is no search: one pass measures the grid's loads once each, in increasing order
+(`grid-<k>-<point>/` folders), and `harness.stats.capacity_grid.grid_capacity` fits a monotone curve to their
+slo_ratios and reports the same estimand (one "search", censored the same way); repeats (blocks) then pair the
+per-block capacities like any metric. With `load.capacity.confirm`, one more window (`capacity-confirm-<point>/`,
+`confirm.duration_s` long) at the capacity found judges each request by the SLO (`_request_ratio` <= 1; an error
+fails) and reports the attainment with its one-sided Clopper-Pearson lower bound against `confirm.target`.
 `stop()` stops the run in flight and ends the search. `finish()` returns the LoadResult of the highest passing
 point measured (at most the capacity), with every measurement in `scan` (by point) and the capacity with its
 interval in `capacity`.
@@ -24,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import Failure, HarnessError, LoadError
-from harness.load.capacity_result import CapacityAtSLO
+from harness.load.capacity_result import CapacityAtSLO, CapacityConfirm
 from harness.load.records import RequestRecord
 from harness.load.runner import LoadResult, LoadRun, ScanPoint
 from harness.load.scan import meets
@@ -33,6 +39,7 @@ from harness.server.endpoint import Endpoint
 from harness.spec.load import LoadSpec, SLOSpec
 from harness.stage import Progress
 from harness.stats.capacity import Capacity, CapacitySpec, PointResult, capacity_interval, find_capacity, search_starts
+from harness.stats.capacity_grid import CONFIRM_LEVEL, attainment_lower_bound, grid_capacity
 
 POLL_S = 0.2
 MakeRun = Callable[[LoadSpec, Endpoint, Path], LoadRun]
@@ -54,13 +61,27 @@ def _request_ratio(rec: RequestRecord, slo: SLOSpec) -> float:
     return worst
 
 
+def _window(result: LoadResult) -> list[RequestRecord]:
+    """The measured requests: started in the window, not cut short by the run's stop."""
+    return [r for r in result.records if result.window_start <= r.t_start < result.window_end and not cut_by_stop(r)]
+
+
+def confirm_window(result: LoadResult, slo: SLOSpec, point: float, target: float, level: float = CONFIRM_LEVEL) -> CapacityConfirm:
+    """The confirm window's verdict: each measured request passes when it meets every SLO (`_request_ratio` <= 1; an
+    error or a missing TTFT fails), with the one-sided Clopper-Pearson lower bound on the pass fraction."""
+    recs = _window(result)
+    passed = sum(_request_ratio(r, slo) <= 1.0 for r in recs)
+    low = attainment_lower_bound(passed, len(recs), level) if recs else math.nan
+    return CapacityConfirm(point, len(recs), passed, low, target, level)
+
+
 def point_slo_ratio(result: LoadResult, slo: SLOSpec) -> float:
     """The SLO metric of one measurement over its limit, the worst of the point's two criteria (`meets`):
     - latency: the `min_attainment` quantile (the ceil(q * n)-th smallest) of the measured requests' worst
       latency-over-bound (a failed request: inf), so attainment >= min_attainment exactly when it is <= 1;
     - errors: error_rate / max_error_rate (max_error_rate 0: inf with any error).
     <= 1 exactly when the point passes; inf with no measured request."""
-    recs = [r for r in result.records if result.window_start <= r.t_start < result.window_end and not cut_by_stop(r)]
+    recs = _window(result)
     if not recs:
         return math.inf
     ratios = sorted(_request_ratio(r, slo) for r in recs)
@@ -86,8 +107,13 @@ class CapacitySearch:
         self.spec, self.endpoint, self.folder, self.make_run = spec, endpoint, folder, make_run
         self.closed = spec.pattern == "closed"
         self.unit = "users" if self.closed else "req/s"
-        self.search_spec = CapacitySpec(c.lo, c.hi, c.start, c.tolerance, c.max_steps, c.repeats, integer=self.closed)
-        self.starts = search_starts(self.search_spec, c.searches, spec.seed) if c.searches > 1 else [c.start]
+        self.grid = c.grid.loads(self.closed) if c.grid is not None else None
+        """The fixed grid's loads (`load.capacity.grid`), measured once each in this order; None: a bracketing search."""
+        lo, hi = c.bounds(self.closed)
+        self.search_spec = CapacitySpec(lo, hi, c.start, c.tolerance, c.max_steps, c.repeats, integer=self.closed)
+        self.starts = [math.nan] if self.grid else search_starts(self.search_spec, c.searches, spec.seed) if c.searches > 1 else [c.start]
+        self.confirmed: CapacityConfirm | None = None
+        self.confirming = False
         self.measured: list[tuple[int, ScanPoint]] = []
         """Complete measurements: (search index, point)."""
         self.partial: list[ScanPoint] = []
@@ -107,9 +133,14 @@ class CapacitySearch:
 
     def _run(self) -> None:
         try:
-            for i, start in enumerate(self.starts):
-                self.search_index = i
-                self.searches.append(find_capacity(self._measure, replace(self.search_spec, start=start)))
+            if self.grid is not None:
+                self.searches.append(grid_capacity([(x, self._measure(x)) for x in self.grid]))
+            else:
+                for i, start in enumerate(self.starts):
+                    self.search_index = i
+                    self.searches.append(find_capacity(self._measure, replace(self.search_spec, start=start)))
+            if self.spec.capacity is not None and self.spec.capacity.confirm is not None:
+                self._confirm()
         except _Stopped:
             pass
         except Exception as exc:  # noqa: BLE001 - a fault in the search: kept as a failure, the measurements survive
@@ -117,15 +148,16 @@ class CapacitySearch:
         finally:
             self.current = None
 
-    def _measure(self, point: float) -> PointResult:
+    def _load(self, spec: LoadSpec, point: float, name: str) -> LoadResult:
+        """One real LoadRun of `spec` at `point` in its own folder; _Stopped when stopped before it or when it failed."""
         with self._lock:
             if self.stopped:
                 raise _Stopped
             self.made = k = self.made + 1
-            spec = self.spec.at_point(point).model_copy(update={"seed": self.spec.seed + k})
+            spec = spec.model_copy(update={"seed": self.spec.seed + k})
             self.point = point
             try:
-                run = self.make_run(spec, self.endpoint, self.folder / f"capacity-{k}-{point:g}").start()
+                run = self.make_run(spec, self.endpoint, self.folder / f"{name.format(k=k)}-{point:g}").start()
             except HarnessError as exc:
                 self.failures.append(Failure.of("load", exc, f"capacity point {point:g}: "))
                 raise _Stopped from exc
@@ -139,8 +171,12 @@ class CapacitySearch:
             raise _Stopped from exc
         finally:
             self.current = None
-        ok = meets(result.summary, self.spec.slo)
         self.failures += [replace(f, message=f"capacity point {point:g}: {f.message}") for f in result.failures]
+        return result
+
+    def _measure(self, point: float) -> PointResult:
+        result = self._load(self.spec.at_point(point), point, "grid-{k}" if self.grid is not None else "capacity-{k}")
+        ok = meets(result.summary, self.spec.slo)
         if self.stopped:
             self.partial.append(ScanPoint(point, result, ok))
             raise _Stopped
@@ -148,6 +184,23 @@ class CapacitySearch:
         s = result.summary
         return PointResult(ok, s.slo_attainment, s.goodput_per_s, {"error_rate": s.error_rate, "requests": float(s.requests)},
                            slo_ratio=point_slo_ratio(result, self.spec.slo))
+
+    def _confirm(self) -> None:
+        """The confirm window at `fraction` x the capacity (none when the capacity has no value: censored or unbracketed)."""
+        c = self.spec.capacity
+        assert c is not None and c.confirm is not None
+        value = capacity_interval(self.searches).value if self.searches else math.nan
+        if not math.isfinite(value):
+            self.failures.append(Failure("load", "capacity confirm: no confirm window, the capacity has no value "
+                                                 f"({capacity_interval(self.searches).label if self.searches else 'no search completed'})",
+                                         "LoadError"))
+            return
+        point = float(max(1, round(value * c.confirm.fraction))) if self.closed else value * c.confirm.fraction
+        spec = self.spec.at_point(point).model_copy(update={"duration_s": c.confirm.duration_s, "requests": None})
+        self.confirming = True
+        result = self._load(LoadSpec.model_validate(spec.model_dump()), point, "capacity-confirm")
+        if not self.stopped:
+            self.confirmed = confirm_window(result, self.spec.slo, point, c.confirm.target)
 
     # ------------------------------------------------------------------ the Stage protocol
 
@@ -159,7 +212,8 @@ class CapacitySearch:
         return self._thread.is_alive()
 
     def progress(self) -> Progress:
-        where = f"capacity search {self.search_index + 1}/{len(self.starts)}, {self.made} measurements"
+        where = ("capacity confirm window" if self.confirming else f"capacity grid of {len(self.grid)}" if self.grid is not None
+                 else f"capacity search {self.search_index + 1}/{len(self.starts)}") + f", {self.made} measurements"
         run, point = self.current, self.point
         if run is None or point is None:
             return Progress("load", self.made, None, " measurements", where)
@@ -207,9 +261,10 @@ class CapacitySearch:
                                                                     e.method, e.censored, e.bound)
             if len(done) == 1 and done[0].bracketed:
                 low, high = done[0].low, done[0].high
-                method = "one search: the log-log crossing in its final bracket [low, high]"
+                method = ("grid: the log-log crossing of a monotone fit between the grid points [low, high]" if self.grid is not None
+                          else "one search: the log-log crossing in its final bracket [low, high]")
         rate, users = (None, value) if self.closed else (value, None)
-        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), self.made, censored, bound)
+        return CapacityAtSLO(rate, users, low, high, bracketed, method, list(done), self.made, censored, bound, self.confirmed)
 
     def _choose(self, capacity: float) -> ScanPoint:
         """The highest passing measurement at a point its search judged passing, not above the capacity if one is;

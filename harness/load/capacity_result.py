@@ -11,8 +11,53 @@ from harness.stats.capacity import Capacity
 CAPACITY_RPS = MetricFact("higher", "requests/s", "capacity rps@SLO")
 CAPACITY_USERS = MetricFact("higher", "users", "capacity users@SLO")
 CAPACITY_BOUND = MetricFact("neither", "requests/s or users", "capacity censored at")
+CONFIRM_ATTAINMENT = MetricFact("higher", "fraction", "capacity confirm attainment")
+CONFIRM_ATTAINMENT_LOW = MetricFact("higher", "fraction", "capacity confirm attainment 95% low")
+CONFIRM_PASS = MetricFact("higher", "pass", "capacity confirmed")
+CONFIRM_POINT = MetricFact("neither", "requests/s or users", "capacity confirmed at")
 CENSORED = {"below": -1.0, "above": 1.0}
 """`perf/capacity_censored`: -1 capacity < lo (the SLOs failed at the lowest load tried), +1 capacity >= hi, 0 neither."""
+
+
+@dataclass
+class CapacityConfirm:
+    """The confirm window (`load.capacity.confirm`): one long window at `point`, each measured request passing when it
+    meets every SLO (an error fails), with the one-sided lower bound on the pass fraction (harness.stats.capacity_grid)."""
+
+    point: float
+    """The load confirmed (requests/s or users): `fraction` x the capacity."""
+    requests: int
+    """Requests measured in the window."""
+    passed: int
+    """Of them, those that met every SLO."""
+    low: float
+    """One-sided lower confidence bound (`level`) on the attainment (Clopper-Pearson)."""
+    target: float
+    """The attainment required (`load.capacity.confirm.target`)."""
+    level: float = 0.95
+
+    @property
+    def attainment(self) -> float:
+        return self.passed / self.requests if self.requests else math.nan
+
+    @property
+    def confirmed(self) -> bool:
+        """The lower bound reaches the target: attainment >= target at `level` confidence."""
+        return self.requests > 0 and self.low >= self.target
+
+    @property
+    def label(self) -> str:
+        return (f"{'confirmed' if self.confirmed else 'NOT confirmed'} at {self.point:g}: attainment {self.attainment:.3f} "
+                f"({self.passed}/{self.requests}), {self.level:.0%} lower bound {self.low:.3f} vs target {self.target:g}")
+
+    def flat_metrics(self, prefix: str = "perf/") -> dict[str, float]:
+        """`perf/capacity_confirm_attainment`, `_attainment_low`, `_pass` (1 / 0), `_at` (the load) and `_requests`."""
+        out = {f"{prefix}capacity_confirm_attainment": CONFIRM_ATTAINMENT.of(self.attainment),
+               f"{prefix}capacity_confirm_attainment_low": CONFIRM_ATTAINMENT_LOW.of(self.low),
+               f"{prefix}capacity_confirm_pass": CONFIRM_PASS.of(self.confirmed),
+               f"{prefix}capacity_confirm_at": CONFIRM_POINT.of(self.point),
+               f"{prefix}capacity_confirm_requests": COUNT.of(self.requests)}
+        return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
 @dataclass
@@ -42,6 +87,8 @@ class CapacityAtSLO:
     `bound` (held at their highest), "" not censored. A censored capacity has no value and no ratio: compare it as such."""
     bound: float = math.nan
     """The censoring bound (lo or hi, normally), nan when not censored."""
+    confirm: CapacityConfirm | None = None
+    """The confirm window at the capacity (`load.capacity.confirm`), None when not asked for or the capacity has no value."""
 
     @property
     def label(self) -> str:
@@ -77,4 +124,6 @@ class CapacityAtSLO:
         out[f"{prefix}capacity_bracketed"] = NEITHER.of(self.bracketed)
         out[f"{prefix}capacity_searches"] = COUNT.of(len(self.searches))
         out[f"{prefix}capacity_measurements"] = COUNT.of(self.measurements)
+        if self.confirm is not None:
+            out |= self.confirm.flat_metrics(prefix)
         return {k: v for k, v in out.items() if math.isfinite(v)}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from harness.load.noise import host_noise
 from harness.load.stats import Distribution, summarize
 from harness.loadgen.record import RequestRecord
 from harness.server.metrics import Scrape, noisy_server, summarize as server_summary
 
 
-def _quiet():
-    recs = [RequestRecord(t * 0.1, ok=True, ttft_s=0.01, chunk_offsets_s=[0.01 * (i + 1) for i in range(10)], e2e_s=0.1,
+def _quiet(itl_s: float = 0.01):
+    recs = [RequestRecord(t * 0.1, ok=True, ttft_s=itl_s, chunk_offsets_s=[itl_s * (i + 1) for i in range(10)], e2e_s=10 * itl_s,
                           completion_tokens=10, prompt_tokens=5) for t in range(400)]
     return replace(summarize(recs, 0.0, 40.0), host_steal_pct=0.1, client_lag_ms=Distribution.of_seconds([0.0001] * 10))
 
@@ -23,10 +25,26 @@ def test_a_quiet_host_gets_no_warning():
 def test_each_noisy_source_is_named():
     quiet = _quiet()
     assert "CPU steal 3.0%" in " ".join(host_noise(replace(quiet, host_steal_pct=3.0)))
-    lagging = replace(quiet, client_lag_ms=Distribution.of_seconds([0.002] * 10))  # 2 ms against a 10 ms TPOT
-    assert "event loop lags" in " ".join(host_noise(lagging))
-    assert host_noise(lagging, margin=0.5) == []  # a wide margin tolerates it
+    lagging = replace(quiet, client_lag_ms=Distribution.of_seconds([0.003] * 10))  # 3 ms against a 10 ms ITL
+    assert "event loop lags 3.00 ms (p99)" in " ".join(host_noise(lagging))
     assert "wanders within the window" in " ".join(host_noise(replace(quiet, output_tokens_per_s_split_half_sd=0.05)))
+
+
+def _lag(quiet, p99_ms: float):
+    """A loop lag distribution whose p99 is about `p99_ms` (median a tenth of it: a healthy loop's shape)."""
+    return replace(quiet, client_lag_ms=Distribution.of_seconds([p99_ms / 10_000] * 98 + [p99_ms / 1000] * 2))
+
+
+def test_loop_lag_warns_only_when_it_can_move_the_itl_and_exceeds_the_floor():
+    """Both sides of both conditions: lag p99 > 10% of the median ITL and > 2 ms."""
+    fast, slow = _quiet(0.007), _quiet(0.05)  # a GPU's 7 ms ITL; a CPU's 50 ms
+    assert fast.itl_ms.p50 == pytest.approx(7.0) and slow.itl_ms.p50 == pytest.approx(50.0)
+    assert _lag(fast, 0.9).client_lag_ms.p99 == pytest.approx(0.9, rel=0.05)
+    assert host_noise(_lag(fast, 0.9)) == []  # a healthy gevent loop at a 7 ms ITL: above 10% of it, below the floor (fired before)
+    assert host_noise(_lag(fast, 1.9)) == []  # 27% of the ITL, still below the 2 ms floor
+    assert "event loop lags" in " ".join(host_noise(_lag(fast, 2.5)))  # above both
+    assert host_noise(_lag(slow, 4.5)) == []  # above the floor, 9% of a 50 ms ITL
+    assert "event loop lags" in " ".join(host_noise(_lag(slow, 6.0)))  # 12% of it
 
 
 def test_server_tpot_spread_from_its_histogram():
