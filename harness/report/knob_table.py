@@ -20,7 +20,7 @@ from harness.load.capacity_result import CENSORED
 from harness.report.columns import LABEL
 from harness.report.decision import DecisionReport
 from harness.server.gpu_summary import TOKENS_PER_JOULE
-from harness.tracking.contract import CAPACITY_RPS, CAPACITY_USERS, KNOB_PREFIX, TTFT_P95_MS, Param
+from harness.tracking.contract import CAPACITY_RPS, CAPACITY_USERS, KNOB_PREFIX, TTFT_P95_MS, Param, Tag
 from harness.tracking.differences import RunDifference
 from harness.tracking.run_record import RunRecord
 
@@ -28,6 +28,12 @@ NOT_MEASURED = "not measured"
 SECTION = "Decisions per knob"
 CSV_FILE = "decisions.csv"
 _DERIVED = (Param.ARGV, Param.ENV_NAMES, Param.ENV_INHERITED, Param.SERVER_INFO)
+_WHERE = "server.openai."  # where an attached server listens, not how it is configured
+ATTACHED = "openai"
+
+
+def _differ(a: dict[str, str], b: dict[str, str]) -> bool:
+    return any(a.get(k, "") != b.get(k, "") for k in set(a) | set(b))
 """`server.*` params the harness derives at run time (argv, environment, the server's own info): not knobs."""
 _CENSORED = "perf/capacity_censored"
 _SEARCHED = {CENSORED["below"]: ("<", "load.capacity.lo"), CENSORED["above"]: (">=", "load.capacity.hi")}
@@ -138,9 +144,12 @@ def knob_diff(baseline: RunRecord, variant: RunRecord) -> str:
     `server.` and engine-section prefixes dropped), else the `knob/*` metrics that differ; `nothing (the baseline's
     config again)` when none does."""
     def params(r: RunRecord) -> dict[str, str]:
-        return {k: v for k, v in r.params.items() if k.startswith("server.") and not k.startswith(_DERIVED)}
+        return {k: v for k, v in r.params.items()
+                if k.startswith("server.") and not k.startswith(_DERIVED) and not k.startswith(_WHERE)}
 
     a, b = params(baseline), params(variant)
+    if baseline.tags.get(Tag.ENGINE) == ATTACHED and not _differ(a, b) and variant.tags.get(Tag.NOTE):
+        return f"{variant.tags[Tag.NOTE]} (attached: as its description says)"  # its flags are not known to the harness
     if a or b:
         changed = {k: (a.get(k, ""), b.get(k, "")) for k in sorted(set(a) | set(b)) if a.get(k, "") != b.get(k, "")}
     else:

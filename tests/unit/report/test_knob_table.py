@@ -103,3 +103,16 @@ def test_a_censored_capacity_prints_the_searched_end_it_lies_beyond_never_a_valu
     above = RunRecord("b", "b", "0", None, "ok", {"perf/capacity_censored": 1.0}, params)
     assert capacity(below) == ("< 1.0 (censored)", (None, None, None)) and capacity(above)[0] == ">= 64.0 (censored)"
     assert capacity(RunRecord("c", "c", "0", None, "ok", {"perf/capacity_censored": 0.0}, params))[0] == NOT_MEASURED
+
+
+def test_attached_variants_say_their_description_not_where_they_listen():
+    """Attached servers (kind openai) differ only in base_url: the knob is what their description says (the harness
+    does not know an attached server's flags); a launched difference still reads from the params."""
+    where = {"server.kind": "openai", "server.openai.base_url": "http://127.0.0.1:8001"}
+    base = RunRecord("a", "base", "0", "s", "ok", {}, where, {"harness.engine": "openai"})
+    fp8 = RunRecord("b", "kv-fp8", "0", "s", "ok", {}, {**where, "server.openai.base_url": "http://127.0.0.1:8002"},
+                    {"harness.engine": "openai", "mlflow.note.content": "fp8 KV cache [--kv-cache-dtype fp8]"})
+    assert knob_diff(base, fp8) == "fp8 KV cache [--kv-cache-dtype fp8] (attached: as its description says)"
+    bare = RunRecord("c", "twin", "0", "s", "ok", {}, {**where, "server.openai.base_url": "http://127.0.0.1:8003"},
+                     {"harness.engine": "openai"})
+    assert knob_diff(base, bare) == "nothing (the baseline's config again)"  # base_url is not a knob
