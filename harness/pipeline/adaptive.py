@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError
+from harness.tracking.baselines import baseline_name
 from harness.tracking.contract import (
     E2E_P95_MS, OUTPUT_TOKENS_PER_S, REQUESTS_PER_S, TPOT_P50_MS, TTFT_P50_MS, SweepMetric, SweepParam, Tag,
     higher_is_better,
@@ -43,9 +44,7 @@ DECIDED = ("stop-better", "stop-worse", "stop-equivalent")
 
 def baseline_of(spec: "ExperimentSpec") -> str:
     """The variant every other is compared with: gates.baseline.variant when it is one of the sweep's, else the first."""
-    names = [v.name for v in spec.variants]
-    wanted = spec.gates.baseline.variant if spec.gates.baseline is not None else None
-    return wanted if wanted in names else names[0]
+    return baseline_name(spec.gates.baseline, [v.name for v in spec.variants]) or ""
 
 
 def check_targets(spec: "ExperimentSpec", variants: list["ResolvedVariant"]) -> None:

@@ -11,12 +11,12 @@ from harness.quality.results import GSM8K_FORMAT_GAP
 from harness.report.cells import few_repeats
 from harness.report.columns import COLUMNS, ColumnSpec, columns_for, headline_perf, resolved_axes, task_columns
 from harness.report.differences import Differences, choose_baseline, perf_differences
-from harness.report.judge import Judge, Samples
+from harness.report.judge import BOOTSTRAP, Judge, Samples
 from harness.report.pareto import Frontier, Point, frontier
 from harness.report.recommend import Recommendation, in_sweep_baselines, recommend
 from harness.report.roofline import Hardware, Roofline, batch_sizes, decode_ceiling, gpu_name, match_gpu, params_from_name
-from harness.report.significance import SAMPLE_METRICS, Difference, adjust_family, paired_bootstrap, read_samples
-from harness.stats.multiple import QUALITY_CORRECTION
+from harness.report.significance import SAMPLE_METRICS, Difference, read_samples
+from harness.stats.multiple import FAMILY_CORRECTION
 from harness.server.engines import logged_bits_per_weight, slot_knobs
 from harness.spec.gates import GatesSpec, RooflineSpec
 from harness.tracking.contract import FIDELITY_TOP1, GSM8K_FLEXIBLE, GSM8K_STRICT, KNOB_PREFIX, MetricName, Tag, higher_is_better
@@ -24,6 +24,8 @@ from harness.tracking.reader import RunRecord, RunStore
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from harness.stats.compare import Difference as StatsDifference
 
 SIGNIFICANCE_METRICS = tuple(SAMPLE_METRICS.values())
 KNOB_PARAMS_B, KNOB_BITS_PER_WEIGHT, KNOB_KV_BYTES_PER_TOKEN = map(MetricName, ("knob/params_b", "knob/bits_per_weight", "knob/kv_bytes_per_token"))
@@ -109,9 +111,10 @@ def load_samples(store: "RunStore | None", runs: list[RunRecord], workdir: Path)
 
 def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], baseline: RunRecord | None,
                     gates: GatesSpec, judge: Judge | None = None) -> tuple[list[Difference], str]:
-    """Paired bootstrap of each variant against the baseline on the same documents, Holm-adjusted together: with the
-    report's prepared `judge`, its p-values adjusted over the report's whole quality family (the stars, frontiers and
-    recommendation read the same), else over these comparisons alone."""
+    """Each variant against the baseline on the same documents: the judge's paired bootstraps (one per pair of runs
+    and metric) with its family adjustment. With the report's prepared `judge` covering them, p-values adjusted over
+    the report's whole quality family (the stars, frontiers and recommendation read the same); else a judge of these
+    comparisons alone adjusts them."""
     if baseline is None:
         return [], "no baseline variant (set gates.baseline.variant); significance not computed"
     if not store_known:
@@ -119,33 +122,39 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     base = samples.get(baseline.run_id, {})
     if not base:
         return [], f"baseline {baseline.name} logged no lm-eval samples (quality/…/samples_*.jsonl); significance not computed"
-    out = []
+    rec = gates.recommend
     metrics = SIGNIFICANCE_METRICS + tuple(m for m, _, _ in task_columns(runs))
-    m = gates.recommend.quality_equivalence_margin
-    for r in runs:
-        if r.run_id == baseline.run_id or r.run_id not in samples:
-            continue
-        for metric in metrics:
-            if metric in base and metric in samples[r.run_id]:
-                d = paired_bootstrap(base[metric], samples[r.run_id][metric], metric, (baseline.name, r.name),
-                                     gates.recommend.bootstrap_samples, gates.recommend.alpha)
-                out.append(replace(d, equivalence=m))
-    adjusted = [judge.difference(baseline, r, d.metric).difference for r in runs for d in out if d.variant == r.name
-                and d.baseline == baseline.name] if judge is not None and judge.families.get("quality") else []
-    if adjusted and all(a is not None and a.correction for a in adjusted) and len(adjusted) == len(out):
-        out = [replace(d, p_adjusted=a.p_adjusted, correction=a.correction, family=a.family)  # type: ignore[union-attr]
-               for d, a in zip(out, adjusted)]
-        family = judge.families["quality"]  # type: ignore[union-attr]
-        what = f"the {family} quality comparisons of this report (every pair of variants, as the stars and frontiers use)"
+    pairs = [(r, metric) for r in runs if r.run_id != baseline.run_id and r.run_id in samples
+             for metric in metrics if metric in base and metric in samples[r.run_id]]
+    whole = judge is not None and bool(judge.families.get("quality")) and all(
+        _adjusted(judge, baseline, r, metric) is not None for r, metric in pairs)
+    if judge is None or not whole:
+        judge = Judge.of(rec, samples)
+        variants = [r for r in runs if any(v is r for v, _ in pairs)]
+        judge.prepare([], [(metric, True) for metric in metrics], [(baseline, r) for r in variants])
+    out = []
+    for r, metric in pairs:
+        boot = judge.bootstrap(r, baseline, metric)
+        assert boot is not None  # both scored `metric`
+        d, a = replace(boot, alpha=rec.alpha, equivalence=rec.quality_equivalence_margin), _adjusted(judge, baseline, r, metric)
+        out.append(d if a is None else replace(d, p_adjusted=a.p_adjusted, correction=a.correction, family=a.family))
+    if whole:
+        what = (f"the {judge.families['quality']} quality comparisons of this report (every pair of variants, as the "
+                "stars and frontiers use)")
     else:
-        out = adjust_family(out, QUALITY_CORRECTION)
         what = f"the {len(out)} quality comparisons against the baseline"
-    note = (f"paired bootstrap ({gates.recommend.bootstrap_samples} resamples) over the documents both variants scored; "
-            f"baseline {baseline.name}; p-values adjusted by {QUALITY_CORRECTION.capitalize()} over {what} "
-            f"(significant: adjusted p < {gates.recommend.alpha:g}; equivalent: the {1 - 2 * gates.recommend.alpha:.0%} "
-            f"interval inside +-{m:g}); the smallest detectable drop is for 80% power at the unadjusted level (the "
-            "correction makes it larger)")
+    note = (f"paired bootstrap ({rec.bootstrap_samples} resamples) over the documents both variants scored; "
+            f"baseline {baseline.name}; p-values adjusted by {FAMILY_CORRECTION.capitalize()} over {what} "
+            f"(significant: adjusted p < {rec.alpha:g}; equivalent: the {1 - 2 * rec.alpha:.0%} "
+            f"interval inside +-{rec.quality_equivalence_margin:g}); the smallest detectable drop is for 80% power at "
+            "the unadjusted level (the correction makes it larger)")
     return out, note
+
+
+def _adjusted(judge: Judge, baseline: RunRecord, variant: RunRecord, metric: str) -> "StatsDifference | None":
+    """The judge's adjusted paired-bootstrap difference of `variant` against `baseline`, or None (not in a family)."""
+    d = judge.difference(baseline, variant, metric).difference
+    return d if d is not None and d.correction and d.method.startswith(BOOTSTRAP) else None
 
 
 def _hardware(r: RunRecord, spec: RooflineSpec) -> Hardware | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from harness.report.columns import LABEL, headline_perf
 from harness.report.judge import Judge, correction_note
 from harness.spec.gates import GatesSpec
+from harness.tracking.baselines import sweep_baseline
 from harness.tracking.contract import higher_is_better
 from harness.tracking.differences import RunDifference
 from harness.tracking.reader import RunRecord
@@ -82,18 +83,16 @@ def choose_baseline(runs: list[RunRecord], gates: GatesSpec, resolved: dict[str,
     found = next((b for b in (resolved or {}).values() if isinstance(b, RunRecord)), None)
     if found is not None:
         return BaselineChoice(found, f"baseline {found.name} (run {found.run_id}, gates.baseline)")
-    ok = [r for r in runs if not r.failed]
+    in_sweep = sweep_baseline(spec, runs)
     if spec is None:
-        if not ok:
+        if not isinstance(in_sweep, RunRecord):
             return BaselineChoice(None, "no finished variant: no differences")
-        return BaselineChoice(ok[0], f"no baseline configured (gates.baseline.variant): against the first variant, {ok[0].name}")
-    if spec.variant is not None and spec.run_id is None and spec.tag is None:
-        match = [r for r in runs if r.name == spec.variant]
-        if not match:
-            return BaselineChoice(None, f"baseline variant '{spec.variant}' is not among the compared runs: no differences")
-        if match[-1].failed:
-            return BaselineChoice(None, f"baseline variant '{spec.variant}' failed: no differences")
-        return BaselineChoice(match[-1], f"baseline {spec.variant} (gates.baseline.variant)")
+        return BaselineChoice(in_sweep, "no baseline configured (gates.baseline.variant): against the first variant, "
+                              f"{in_sweep.name}")
+    if isinstance(in_sweep, str):
+        return BaselineChoice(None, f"{in_sweep}: no differences")
+    if in_sweep is not None:
+        return BaselineChoice(in_sweep, f"baseline {spec.variant} (gates.baseline.variant)")
     why = next((b for b in (resolved or {}).values() if isinstance(b, str)), "the baseline of another sweep is resolved by the report")
     return BaselineChoice(None, f"no baseline run: {why}")
 

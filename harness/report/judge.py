@@ -20,19 +20,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
+from harness.report.significance import Difference as Bootstrap
 from harness.report.significance import paired_bootstrap
 from harness.stats.compare import DEFAULT_EQUIVALENCE, Difference
-from harness.stats.multiple import adjust
+from harness.stats.multiple import FAMILY_CORRECTION, adjust
+from harness.stats.power import mdd_normal, n_to_detect
 from harness.tracking.contract import higher_is_better
 from harness.tracking.differences import DEFAULT_SCORE_EQUIVALENCE, RunDifference, difference
 from harness.tracking.reader import RunRecord
 
 Samples = dict[str, dict[str, dict[int, float]]]
 """run id -> quality metric -> document id -> score (harness.report.significance.read_samples)."""
-PERF_CORRECTION = "holm"
-"""Multiple-comparison correction of every family of the report (performance too, like quality)."""
+BOOTSTRAP = "paired bootstrap"
+"""The method of a comparison from per-document samples (`Judge.bootstrap`)."""
 
 
 def family_of(metric: str) -> str:
@@ -63,8 +64,9 @@ class Judge:
         self.level, self.margin, self.samples, self.resamples = level, margin, samples or {}, resamples
         self.equivalence, self.score_equivalence = equivalence, score_equivalence
         self._cache: dict[tuple[str, str, str], Judgement] = {}
+        self._boots: dict[tuple[str, str, str], Bootstrap | None] = {}
         self.families: dict[str, int] = {}
-        """Family -> number of comparisons Holm adjusted over (one per pair of runs and metric)."""
+        """Family -> number of comparisons adjusted over (FAMILY_CORRECTION; one per pair of runs and metric)."""
 
     @classmethod
     def of(cls, rec, samples: Samples | None = None) -> "Judge":
@@ -103,7 +105,7 @@ class Judge:
         for metric, higher in metrics:
             for x, y in couples:
                 there, back = (y.run_id, x.run_id, metric), (x.run_id, y.run_id, metric)
-                if there in seen or x.metric(metric) is None or y.metric(metric) is None:
+                if there in seen or not self._comparable(x, y, metric):
                     continue
                 seen |= {there, back}
                 self._cache[there] = self._raw(y, x, metric, higher)
@@ -113,7 +115,7 @@ class Judge:
                     found.setdefault(family_of(metric), []).append((there, back, d.difference.p_value))
         for fam, items in found.items():
             self.families[fam] = len(items)
-            for (there, back, _), p in zip(items, adjust([p for _, _, p in items], PERF_CORRECTION)):
+            for (there, back, _), p in zip(items, adjust([p for _, _, p in items], FAMILY_CORRECTION)):
                 for key in (there, back):
                     self._cache[key] = self._adjusted(self._cache[key], p, len(items))
 
@@ -122,36 +124,54 @@ class Judge:
         rd = j.difference
         if rd is None or rd.difference is None:
             return j
-        d = rd.difference.adjusted(p, family, PERF_CORRECTION)
+        d = rd.difference.adjusted(p, family, FAMILY_CORRECTION)
         return Judgement(d.verdict, j.confident, j.method, d.outcome_text(),
                          RunDifference(rd.metric, rd.baseline, rd.variant, d, rd.reason))
 
+    def _comparable(self, a: RunRecord, b: RunRecord, metric: str) -> bool:
+        """Both logged `metric`, or both scored its documents (the paired bootstrap needs no logged value)."""
+        if a.metric(metric) is not None and b.metric(metric) is not None:
+            return True
+        return bool(self.samples.get(a.run_id, {}).get(metric) and self.samples.get(b.run_id, {}).get(metric))
+
+    def bootstrap(self, variant: RunRecord, baseline: RunRecord, metric: str) -> Bootstrap | None:
+        """The paired bootstrap of `variant` against `baseline` over the documents both scored (None: a run has no
+        samples of `metric`), unadjusted. One resampling per pair of runs and metric, cached: the other direction is its mirror."""
+        key, back = (variant.run_id, baseline.run_id, metric), (baseline.run_id, variant.run_id, metric)
+        if key not in self._boots:
+            if back in self._boots:
+                other = self._boots[back]
+                self._boots[key] = other.mirrored() if other is not None else None
+            else:
+                sv, sb = self.samples.get(variant.run_id, {}).get(metric), self.samples.get(baseline.run_id, {}).get(metric)
+                self._boots[key] = paired_bootstrap(sb, sv, metric, (baseline.name, variant.name), self.resamples,
+                                                    1.0 - self.level) if sv is not None and sb is not None else None
+        return self._boots[key]
+
     def _bootstrap(self, a: RunRecord, b: RunRecord, metric: str, higher: bool) -> RunDifference | None:
-        """The paired bootstrap of a (variant) against b (baseline) over the documents both scored, as a difference."""
-        sa, sb = self.samples.get(a.run_id, {}).get(metric), self.samples.get(b.run_id, {}).get(metric)
-        if not (sa and sb):
-            return None
-        boot = paired_bootstrap(sb, sa, metric, (b.name, a.name), self.resamples, 1.0 - self.level)
-        if boot.n < 2 or not boot.baseline_mean > 0:
+        """The paired bootstrap of a (variant) against b (baseline) over the documents both scored, as a difference.
+        What it would take: the paired MDD for 0/1 scores (significance.detectable_drop), else the normal one from the
+        bootstrap's stderr (harness.stats.power.mdd_normal), and the documents that would detect the margin."""
+        boot = self.bootstrap(a, b, metric)
+        if boot is None or boot.n < 2 or not boot.baseline_mean > 0:
             return None
         m, base = self.score_equivalence, boot.baseline_mean
-        z = NormalDist().inv_cdf
-        reach = boot.mdd if not math.isnan(boot.mdd) else (z(0.5 + self.level / 2.0) + z(0.8)) * boot.stderr
-        needed = math.ceil(boot.n * (reach / m) ** 2) if reach > 0 else None
+        reach = boot.mdd if not math.isnan(boot.mdd) else mdd_normal(boot.stderr, 1.0 - self.level)
         d = Difference(metric, boot.variant_mean / base, 1.0 + boot.ci_low / base, 1.0 + boot.ci_high / base,
                        boot.outcome(m, higher, self.margin), self.level, boot.n,
-                       f"paired bootstrap over {boot.n} documents", higher, self.margin, boot.p_value, m, reach, needed,
-                       "documents", absolute=True)
+                       f"{BOOTSTRAP} over {boot.n} documents", higher, self.margin, boot.p_value, m, reach,
+                       n_to_detect(boot.n, reach, m), "documents", absolute=True)
         return RunDifference(metric, b.name, a.name, d)
 
     def _raw(self, a: RunRecord, b: RunRecord, metric: str, higher: bool) -> Judgement:
         """a against b before the family's correction."""
         va, vb = a.metric(metric), b.metric(metric)
-        if va is None or vb is None:
+        boot = None if a.run_id == b.run_id else self._bootstrap(a, b, metric, higher)
+        if boot is None and (va is None or vb is None):
             return Judgement("inconclusive", False, "not logged")
         if a.run_id == b.run_id:
             return Judgement("equivalent", True, "the same run")
-        diff = self._bootstrap(a, b, metric, higher) or difference(
+        diff = boot or difference(
             b, a, metric, higher_is_better=higher, level=self.level, margin=self.margin, equivalence=self.equivalence,
             score_equivalence=self.score_equivalence)
         if diff.decided and diff.difference is not None:
@@ -189,4 +209,4 @@ def correction_note(judge: Judge) -> str:
     if not judge.families:
         return ""
     parts = [f"{n} {fam}" for fam, n in judge.families.items()]
-    return f"{PERF_CORRECTION.capitalize()} over {' and '.join(parts)} comparison{'s' * (sum(judge.families.values()) != 1)}"
+    return f"{FAMILY_CORRECTION.capitalize()} over {' and '.join(parts)} comparison{'s' * (sum(judge.families.values()) != 1)}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from harness.report.judge import Judge, how
 from harness.spec.gates import GatesSpec
+from harness.tracking.baselines import sweep_baseline
 from harness.tracking.contract import ERROR_RATE, KNOB_BITS_PER_WEIGHT, KNOB_MAX_NUM_SEQS, KNOB_PARALLEL, higher_is_better
 from harness.tracking.gating import passes
 from harness.tracking.reader import RunRecord
@@ -116,18 +117,9 @@ def break_tie(tied: list[RunRecord], rules: list[TieRule], judge: Judge) -> tupl
 
 
 def in_sweep_baselines(gates: GatesSpec, runs: list[RunRecord]) -> dict[str, RunRecord | str]:
-    """Baselines for relative rules when the baseline is a variant of the same run set."""
-    spec = gates.baseline
-    if spec is None or spec.variant is None or spec.run_id is not None or spec.tag is not None:
-        return {}
-    found = [r for r in runs if r.name == spec.variant]
-    if not found:
-        why = f"baseline variant '{spec.variant}' is not among the compared runs ({sorted(r.name for r in runs)})"
-        return {r.run_id: why for r in runs}
-    base = found[-1]
-    if base.failed:
-        return {r.run_id: f"baseline variant '{spec.variant}' failed" for r in runs}
-    return {r.run_id: base for r in runs}
+    """Baselines for relative rules when the baseline is a variant of the same run set (harness.tracking.baselines)."""
+    found = sweep_baseline(gates.baseline, runs) if gates.baseline is not None else None
+    return {} if found is None else {r.run_id: found for r in runs}
 
 
 def recommend(runs: list[RunRecord], gates: GatesSpec, baselines: dict[str, RunRecord | str] | None = None,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.quality.results import metric_name, safe
 from harness.quality.samples import sample_task
-from harness.stats.multiple import QUALITY_CORRECTION, adjust
+from harness.stats.multiple import FAMILY_CORRECTION, adjust
 from harness.stats.power import mdd_proportion
 from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT, quality_metric
 
@@ -113,6 +113,13 @@ class Difference:
             return self.p_adjusted < self.alpha
         return self.ci_low > 0 or self.ci_high < 0
 
+    def mirrored(self) -> "Difference":
+        """The same comparison the other way round (baseline and variant swapped), from the same resampling: the
+        differences negate, so the intervals flip and the p-value, stderr and MDD stay (one bootstrap per pair of runs)."""
+        return replace(self, baseline=self.variant, variant=self.baseline, baseline_mean=self.variant_mean,
+                       variant_mean=self.baseline_mean, delta=-self.delta, ci_low=-self.ci_high, ci_high=-self.ci_low,
+                       eq_low=-self.eq_high, eq_high=-self.eq_low)
+
     def mdd_text(self) -> str:
         """`n=40: drops smaller than 0.20 cannot be detected`, or ''."""
         if math.isnan(self.mdd):
@@ -149,7 +156,7 @@ def detectable_drop(n: int, discordant: float, alpha: float = 0.05, power: float
     return max(floor, mdd_proportion(n, alpha=alpha, power=power, paired=True, discordant=psi))
 
 
-def adjust_family(diffs: list[Difference], method: str = QUALITY_CORRECTION) -> list[Difference]:
+def adjust_family(diffs: list[Difference], method: str = FAMILY_CORRECTION) -> list[Difference]:
     """The differences with p-values adjusted together (those with a p-value; n = 0 ones unchanged)."""
     idx = [i for i, d in enumerate(diffs) if not math.isnan(d.p_value)]
     adjusted = adjust([diffs[i].p_value for i in idx], method)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.stats.decide import DEFAULT_MARGIN, OUTCOMES, decide_log_ratios
+from harness.stats.decide import DEFAULT_MARGIN, OUTCOMES, decide_log_ratios, sign_test, t_outcome
 from harness.stats.design import DEFAULT_LEVEL
 from harness.stats.estimate import Statistic, vectorised
 from harness.stats.plan import DEFAULT_POWER, blocks_to_detect, log_margin, mde
@@ -170,37 +170,32 @@ def _reach(n: int, sd: float, level: float, equivalence: float) -> tuple[float, 
 def _t_result(metric, mean, se, df, level, n, method, higher_is_better, margin, equivalence,
               to_ratio=math.exp, unit="repeats", scale=1.0) -> Difference:
     """The t interval of `mean` (a log-ratio, or a difference / `scale`: `to_ratio` maps it to the ratio shown),
-    with TOST within +-`equivalence` (on the log scale for logs; relative to the baseline's mean otherwise).
+    with TOST within +-`equivalence` (on the log scale for logs; relative to the baseline's mean otherwise):
+    harness.stats.decide's rule (`t_outcome`, and `sign_test` at zero spread) on this design's mean, se and df.
 
     Zero spread (se = 0, e.g. identical values in every block): no interval (a zero-width one would claim
     certainty) and, instead of p = 0, the exact sign test: all n differences on one side, p = 2 * 0.5^n
     (p = 1 when they are all 0); never equivalent (no interval)."""
+    alpha = 1.0 - level
+    ratio = to_ratio(mean)
+    relevant = not abs(ratio - 1.0) < margin
     if se <= 1e-12 * max(1.0, abs(mean)) or not math.isfinite(se):
-        p = 1.0 if mean == 0.0 else min(1.0, 2.0 * 0.5**n)
-        ratio = to_ratio(mean)
-        v = "inconclusive" if p >= 1.0 - level or abs(ratio - 1.0) < margin else \
-            ("better" if (ratio > 1.0) == higher_is_better else "worse")
+        v, p = sign_test(mean, n, higher_is_better=higher_is_better, alpha=alpha, relevant=relevant)
         return Difference(metric, ratio, math.nan, math.nan, v, level, n,
                           f"{method}; zero spread: no interval, exact sign test", higher_is_better, margin, p,
                           equivalence, math.nan, None, unit)
-    from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile (what scipy.stats.t evaluates)
-
-    alpha = 1.0 - level
-    half = float(stdtrit(df, 1.0 - alpha / 2.0)) * se
-    tost = float(stdtrit(df, 1.0 - alpha)) * se
     delta = log_margin(equivalence) if to_ratio is math.exp else equivalence * scale
-    equivalent = mean - tost > -delta and mean + tost < delta
-    low, high = mean - half, mean + half
-    p = 2.0 * float(stdtr(df, -abs(mean) / se))
-    ratio, lo, hi = to_ratio(mean), to_ratio(low), to_ratio(high)
+    v, low, high, p = t_outcome(mean, se, df, delta=delta, higher_is_better=higher_is_better, alpha=alpha,
+                                relevant=relevant)
+    lo, hi = to_ratio(low), to_ratio(high)
     unit_sd = se * math.sqrt(n) / (1.0 if to_ratio is math.exp else scale)
     reach, needed = _reach(n, unit_sd, level, equivalence)
     if lo <= 0.0:  # a ratio cannot be <= 0: refuse the interval rather than print a negative bound
         return Difference(metric, ratio, math.nan, math.nan, "inconclusive", level, n,
                           f"{method}; lower bound <= 0: no ratio interval", higher_is_better, margin, p,
                           equivalence, reach, needed, unit)
-    return Difference(metric, ratio, lo, hi, verdict(ratio, lo, hi, higher_is_better, margin, equivalent=equivalent),
-                      level, n, method, higher_is_better, margin, p, equivalence, reach, needed, unit)
+    return Difference(metric, ratio, lo, hi, v, level, n, method, higher_is_better, margin, p, equivalence, reach,
+                      needed, unit)
 
 
 def _with_zeros(*groups: Sequence[float]) -> bool:

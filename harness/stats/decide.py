@@ -91,6 +91,38 @@ def _sign_test_p(n: int) -> float:
     return min(1.0, 2.0 * 0.5**n)
 
 
+def _direction(mean: float, higher_is_better: bool) -> str:
+    return "better" if (mean > 0) == higher_is_better else "worse"
+
+
+def sign_test(mean: float, n: int, *, higher_is_better: bool, alpha: float, relevant: bool) -> tuple[str, float]:
+    """Zero spread (every difference equal): (outcome, p) by the exact sign test, all n differences on one side
+    (p = 2 * 0.5^n; 1 when they are all 0): better/worse if p < alpha and the effect is `relevant` (at least the
+    caller's min_effect), else inconclusive; never equivalent (no interval)."""
+    p = 1.0 if mean == 0.0 else _sign_test_p(n)
+    return (_direction(mean, higher_is_better) if p < alpha and relevant else "inconclusive"), p
+
+
+def t_outcome(mean: float, se: float, df: float, *, delta: float, higher_is_better: bool, alpha: float,
+              relevant: bool) -> tuple[str, float, float, float]:
+    """(outcome, low, high, p) of a mean difference with standard error `se` (> 0) and `df` degrees of freedom, on
+    the test's own scale (log-ratios here; harness.stats.compare also passes a Welch mean of logs or a raw
+    difference): the two-sided (1 - alpha) t-interval [low, high] and its p; equivalent when TOST at `alpha`
+    puts the (1 - 2 alpha) interval inside +-`delta` (checked first); better/worse when the interval excludes 0
+    and the effect is `relevant`; else inconclusive (the module docstring)."""
+    from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile
+
+    half = float(stdtrit(df, 1.0 - alpha / 2.0)) * se
+    low, high = mean - half, mean + half
+    p = 2.0 * float(stdtr(df, -abs(mean) / se))
+    tost = float(stdtrit(df, 1.0 - alpha)) * se
+    if mean - tost > -delta and mean + tost < delta:
+        return "equivalent", low, high, p
+    if (low > 0 or high < 0) and relevant:
+        return _direction(mean, higher_is_better), low, high, p
+    return "inconclusive", low, high, p
+
+
 def decide_log_ratios(log_ratios: Sequence[float], *, higher_is_better: bool, margin: float = DEFAULT_MARGIN,
                       alpha: float = 0.05, min_effect: float = 0.0, power: float = DEFAULT_POWER) -> Decision:
     """The outcome from per-block log-ratios log(variant / baseline) (see the module docstring)."""
@@ -111,32 +143,16 @@ def decide_log_ratios(log_ratios: Sequence[float], *, higher_is_better: bool, ma
     def result(outcome, low, high, s, method, p):
         return Decision(outcome, ratio, low, high, margin, n, method, alpha, p, s, power)
 
-    def direction() -> str:
-        return "better" if (mean > 0) == higher_is_better else "worse"
-
     if n < 2:
         return result("inconclusive", math.nan, math.nan, math.nan, "one block: no interval", math.nan)
     s = float(np.std(x, ddof=1))
+    relevant = abs(math.expm1(mean)) >= min_effect
     if s <= 1e-12 * max(1.0, abs(mean)):  # zero spread (up to rounding): no zero-width interval; the exact sign test
-        p = 1.0 if mean == 0.0 else _sign_test_p(n)
-        relevant = abs(math.expm1(mean)) >= min_effect
-        outcome = direction() if (p < alpha and relevant) else "inconclusive"
+        outcome, p = sign_test(mean, n, higher_is_better=higher_is_better, alpha=alpha, relevant=relevant)
         return result(outcome, math.nan, math.nan, 0.0, f"zero spread: no interval; exact sign test (p = {p:.3g})", p)
-    from scipy.special import stdtr, stdtrit  # Student's t cdf and quantile
-
-    se, df = s / math.sqrt(n), n - 1.0
-    half = float(stdtrit(df, 1.0 - alpha / 2.0)) * se
-    low, high = mean - half, mean + half
-    p = 2.0 * float(stdtr(df, -abs(mean) / se))
-    tost = float(stdtrit(df, 1.0 - alpha)) * se
-    method = f"paired t on log-ratios; TOST +-{margin:.0%} at {alpha:g}"
-    if mean - tost > -delta and mean + tost < delta:
-        outcome = "equivalent"
-    elif (low > 0 or high < 0) and abs(math.expm1(mean)) >= min_effect:
-        outcome = direction()
-    else:
-        outcome = "inconclusive"
-    return result(outcome, math.exp(low), math.exp(high), s, method, p)
+    outcome, low, high, p = t_outcome(mean, s / math.sqrt(n), n - 1.0, delta=delta, higher_is_better=higher_is_better,
+                                      alpha=alpha, relevant=relevant)
+    return result(outcome, math.exp(low), math.exp(high), s, f"paired t on log-ratios; TOST +-{margin:.0%} at {alpha:g}", p)
 
 
 def decide(baseline: Sequence[float], variant: Sequence[float], *, higher_is_better: bool,

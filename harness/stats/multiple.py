@@ -1,6 +1,7 @@
 """Multiple-comparison control: adjusted p-values for a family of comparisons in one report.
 
-The report uses Holm (QUALITY_CORRECTION) for quality comparisons: it controls the family-wise error rate
+The report uses Holm (FAMILY_CORRECTION) for every family of its comparisons (performance, quality, fidelity;
+harness.report.judge): it controls the family-wise error rate
 (the chance of calling even one of the comparisons significant when none differs) under any dependence
 between them, which suits a handful of tasks x variants where one false "regression" misleads the whole
 decision. Benjamini-Hochberg controls the false discovery rate instead (the expected share of false calls
@@ -12,7 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-QUALITY_CORRECTION = "holm"
+FAMILY_CORRECTION = "holm"
+"""The multiple-comparison correction a report applies within each family of its comparisons (adjust's default)."""
+QUALITY_CORRECTION = FAMILY_CORRECTION
+"""The older name of FAMILY_CORRECTION (quality was the first family corrected)."""
 
 
 def _check(pvalues: Sequence[float]) -> list[float]:
@@ -50,7 +54,7 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     return out
 
 
-def adjust(pvalues: Sequence[float], method: str = QUALITY_CORRECTION) -> list[float]:
+def adjust(pvalues: Sequence[float], method: str = FAMILY_CORRECTION) -> list[float]:
     """Adjusted p-values by `method`: "holm", "bh" (Benjamini-Hochberg) or "none"."""
     if method == "holm":
         return holm(pvalues)

@@ -45,6 +45,23 @@ def mdd_proportion(n: int, p: float = 0.5, alpha: float = 0.05, power: float = 0
     return _z(alpha, power) * math.sqrt(2.0 * p * (1.0 - p) / n)
 
 
+def mdd_normal(stderr: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimum detectable difference of a mean whose standard error is `stderr`, by the normal approximation:
+    (z_{1-alpha/2} + z_{power}) * stderr. For a paired bootstrap over documents (harness.report.judge) on a score
+    that is not a proportion (BLEU, a graded score): the difference is absolute, on the score's scale, and n is
+    documents (hundreds), so the normal quantile stands where harness.stats.plan.mde's t on per-block log-ratios
+    (relative, a handful of blocks) would not apply; proportions use `mdd_proportion` (paired) instead."""
+    return _z(alpha, power) * stderr
+
+
+def n_to_detect(n: int, mdd: float, margin: float) -> int | None:
+    """Total n that would detect `margin` when n detect `mdd` (the MDD shrinks as 1 / sqrt(n)):
+    ceil(n (mdd / margin)^2); None when mdd is not positive (no spread: no estimate)."""
+    if not mdd > 0:
+        return None
+    return math.ceil(n * (mdd / margin) ** 2)
+
+
 def _se_df(n: int, cv: float, paired: bool) -> tuple[float, float]:
     s = math.sqrt(math.log1p(cv * cv))
     if paired:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from harness.errors import ExperimentNotFound, RunNotFound
@@ -10,6 +11,29 @@ from harness.tracking.reader import RunRecord
 
 if TYPE_CHECKING:
     from harness.tracking.reader import RunStore
+
+
+def baseline_name(spec: BaselineSpec | None, names: Sequence[str]) -> str | None:
+    """The variant of one sweep every other is compared with: gates.baseline.variant when it is one of `names`, else
+    the first (None: no names). The adaptive repeats' baseline (harness.pipeline.adaptive) and the report's
+    (`sweep_baseline`)."""
+    wanted = spec.variant if spec is not None else None
+    return wanted if wanted in names else next(iter(names), None)
+
+
+def sweep_baseline(spec: BaselineSpec | None, runs: list[RunRecord]) -> RunRecord | str | None:
+    """The baseline run among one run set's `runs` (`baseline_name`): with no gates.baseline the first finished run;
+    for gates.baseline.variant (no run_id or tag) the last run of that variant, or why it cannot serve (not among
+    the runs, failed). None: no finished run, or the baseline is another sweep's (`resolve_baselines`)."""
+    if spec is not None and (spec.variant is None or spec.run_id is not None or spec.tag is not None):
+        return None
+    pool = runs if spec is not None else [r for r in runs if not r.failed]
+    name = baseline_name(spec, [r.name for r in pool])
+    if spec is not None and name != spec.variant:
+        return f"baseline variant '{spec.variant}' is not among the compared runs ({sorted(r.name for r in runs)})"
+    order = reversed(pool) if spec is not None else pool  # a named variant's last run; else the first finished one
+    base = next((r for r in order if r.name == name), None)
+    return f"baseline variant '{name}' failed" if base is not None and base.failed else base
 
 
 def pick(pool: list[RunRecord], candidate: RunRecord, spec: BaselineSpec, where: str) -> RunRecord | str:

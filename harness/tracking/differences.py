@@ -22,6 +22,7 @@ from statistics import NormalDist
 
 from harness.stats.compare import DEFAULT_EQUIVALENCE, Difference, paired_difference, unpaired_difference, verdict
 from harness.stats.plan import DEFAULT_POWER
+from harness.stats.power import mdd_normal, n_to_detect
 from harness.tracking.contract import Param
 from harness.tracking.run_record import RunRecord
 
@@ -123,7 +124,8 @@ def _normal(names: tuple[str, str, str], base: float, value: float, se: float, n
     Equivalent: the (1 - 2 alpha) interval of the difference lies inside +-m (m = `equivalence`, absolute when
     `absolute`, else relative to the baseline); better/worse: the (1 - alpha) interval excludes 0 and it is not
     equivalent; else inconclusive with the minimum detectable difference (z_{1-alpha/2} + z_{0.8}) se (absolute,
-    or relative) and the n (`unit`) that would detect m, n (mde / m)^2 (se shrinks as 1/sqrt(n))."""
+    or relative) and the n (`unit`) that would detect m, n (mde / m)^2 (se shrinks as 1/sqrt(n);
+    harness.stats.power's mdd_normal and n_to_detect)."""
     alpha = 1.0 - level
     z = NormalDist().inv_cdf
     delta, half, tost = value - base, z(1.0 - alpha / 2.0) * se, z(1.0 - alpha) * se
@@ -131,8 +133,8 @@ def _normal(names: tuple[str, str, str], base: float, value: float, se: float, n
     ratio, low, high = value / base, 1.0 + (delta - half) / base, 1.0 + (delta + half) / base
     p = min(1.0, math.erfc(abs(delta) / se / math.sqrt(2.0))) if se > 0 else float(delta == 0.0)
     equivalent = se > 0 and abs(delta) + tost < m
-    reach = (z(1.0 - alpha / 2.0) + z(DEFAULT_POWER)) * se
-    needed = math.ceil(n * (reach / m) ** 2) if se > 0 and n > 0 and m > 0 else None
+    reach = mdd_normal(se, alpha, DEFAULT_POWER)
+    needed = n_to_detect(n, reach, m) if n > 0 and m > 0 else None
     d = Difference(names[0], ratio, low, high, verdict(ratio, low, high, higher_is_better, margin, equivalent=equivalent),
                    level, n, method, higher_is_better, margin, p, equivalence, reach if absolute else reach / base,
                    needed, unit, absolute)
