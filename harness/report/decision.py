@@ -250,7 +250,7 @@ def report_judge(ok: list[RunRecord], columns: list[ColumnSpec], gates: GatesSpe
         base = own if isinstance(own, RunRecord) else choice.run
         if base is not None and base.run_id != r.run_id:
             pairs.append((base, r))
-    judge.prepare(ok, [(m, h) for m, h in metrics if any(r.metric(m) is not None for r in ok)], pairs)
+    judge.prepare(ok, [(m, h) for m, h in metrics if any(r.metric(m) is not None for r in ok)], pairs, primary=[rec.objective])
     return judge
 
 

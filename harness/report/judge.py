@@ -9,8 +9,8 @@ inconclusive (with what it would take):
   - otherwise by point value ("point"): better/worse by the values, inconclusive when equal or within `margin`
     (never "equivalent": that needs an interval).
 `prepare(runs, metrics)` makes every comparison of the report up front (each pair of runs on each metric, both
-ways) and adjusts their p-values by Holm within each family (performance, quality, fidelity: the metric's
-prefix), so a better/worse that does not survive the correction is inconclusive. The Pareto frontiers, the
+ways) and adjusts their p-values by Holm within each family (the objective's own, then performance, quality,
+fidelity: the metric's prefix), so a better/worse that does not survive the correction is inconclusive. The Pareto frontiers, the
 recommendation, the best-in-column stars, the differences against the baseline and the quality significance
 section all read these ADJUSTED outcomes, so one report never disagrees with itself.
 """
@@ -34,6 +34,10 @@ Samples = dict[str, dict[str, dict[int, float]]]
 """run id -> quality metric -> document id -> score (harness.report.significance.read_samples)."""
 BOOTSTRAP = "paired bootstrap"
 """The method of a comparison from per-document samples (`Judge.bootstrap`)."""
+
+
+PRIMARY = "objective"
+"""The family of the primary metric's comparisons (`prepare(primary=...)`): adjusted apart from the secondary ones."""
 
 
 def family_of(metric: str) -> str:
@@ -93,11 +97,14 @@ class Judge:
         return j.difference or RunDifference(metric, baseline.name, variant.name, None, j.method)
 
     def prepare(self, runs: Sequence[RunRecord], metrics: Iterable[tuple[str, bool]],
-                pairs: Iterable[tuple[RunRecord, RunRecord]] = ()) -> None:
+                pairs: Iterable[tuple[RunRecord, RunRecord]] = (), primary: Iterable[str] = ()) -> None:
         """Every comparison of the report, made now and Holm-adjusted per family: each unordered pair of `runs`
         (and each extra (baseline, variant) pair, e.g. a variant and its baseline from another sweep) on each
-        (metric, higher is better). Both directions share one p-value and count once in the family."""
+        (metric, higher is better). Both directions share one p-value and count once in the family. The `primary`
+        metrics (the objective: the question the study asks) form a family of their own (PRIMARY), so the answer
+        to that question is corrected over the variants only, not over every secondary metric."""
         metrics = list(dict.fromkeys(metrics))
+        primary = frozenset(primary)
         couples = [(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
         couples += [(b, v) for b, v in pairs if b.run_id != v.run_id]
         seen: set[tuple[str, str, str]] = set()
@@ -112,7 +119,8 @@ class Judge:
                 self._cache[back] = self._raw(x, y, metric, higher)
                 d = self._cache[there].difference
                 if d is not None and d.decided and d.difference is not None and not math.isnan(d.difference.p_value):
-                    found.setdefault(family_of(metric), []).append((there, back, d.difference.p_value))
+                    fam = PRIMARY if metric in primary else family_of(metric)
+                    found.setdefault(fam, []).append((there, back, d.difference.p_value))
         for fam, items in found.items():
             self.families[fam] = len(items)
             for (there, back, _), p in zip(items, adjust([p for _, _, p in items], FAMILY_CORRECTION)):
@@ -205,7 +213,7 @@ def how(judgements: Iterable[Judgement]) -> str:
 
 
 def correction_note(judge: Judge) -> str:
-    """`Holm over 12 performance and 4 quality comparisons`, or ''."""
+    """`Holm over 4 objective and 12 performance and 4 quality comparisons`, or '' (the families: Judge.prepare)."""
     if not judge.families:
         return ""
     parts = [f"{n} {fam}" for fam, n in judge.families.items()]

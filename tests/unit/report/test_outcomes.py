@@ -102,7 +102,7 @@ def test_table_stars_frontier_and_recommendation_agree_with_the_adjusted_verdict
     r = build_decision(runs, GatesSpec(), "exp", "s", smoke=False)
     d = r.perf.of("b", T)
     assert d.verdict == "inconclusive" and d.difference.correction == "holm" and d.difference.family == 15
-    assert "Holm over 15 performance comparisons" in r.perf.note()
+    assert "Holm over 15 objective" in r.perf.note()  # the objective (out tok/s by default) is a family of its own
     assert any(line.startswith("b out tok/s: inconclusive after Holm over 15 (p ") and "could not detect less than" in line
                for line in r.perf.details()), r.perf.details()
     # b has the highest point value; a is not shown worse than it after the correction: both starred, a tie
@@ -146,3 +146,25 @@ def test_old_specs_keep_working_with_the_new_margins(spec):
     g = GatesSpec.model_validate(spec)
     assert g.recommend.equivalence_margin == 0.05 and g.recommend.quality_equivalence_margin == 0.02
     assert g.recommend.margin == spec.get("recommend", {}).get("margin", 0.0)
+
+
+def test_the_objective_is_corrected_over_the_variants_not_over_every_secondary_metric():
+    """A study of 3 variants logging many secondary metrics: the objective's verdict is adjusted over its own 3
+    comparisons (family PRIMARY), so a clear 7% effect stays decided however many secondary metrics are logged."""
+    from harness.report.judge import PRIMARY
+
+    rng = np.random.default_rng(5)
+    drift = 100.0 * np.exp(0.2 * Z[::-1])
+    ratios = {"a": np.ones(10), "b": np.exp(-0.07 + 0.03 * Z), "c": np.exp(rng.normal(0, 0.03, 10))}
+    others = [f"perf/other_{i}" for i in range(20)]  # secondary metrics: pure noise
+    runs = [variant(n, {T: list(drift * r), **{m: list(rng.normal(100, 5, 10)) for m in others}}) for n, r in ratios.items()]
+    many = [(T, True)] + [(m, True) for m in others]
+    judge = Judge()
+    judge.prepare(runs, many, primary=[T])
+    assert judge.families[PRIMARY] == 3 and judge.families["performance"] == 60
+    own = judge.compare(runs[1], runs[0], T)
+    assert own.verdict == "worse"
+    pooled = Judge()
+    pooled.prepare(runs, many)  # everything in one family: the same effect is adjusted over 63
+    assert pooled.families["performance"] == 63
+    assert pooled.compare(runs[1], runs[0], T).difference.difference.p_adjusted > own.difference.difference.p_adjusted
