@@ -253,7 +253,7 @@ class Adaptive:
         r = self.spec.repeats
         design = next(iter(self.designs.values()))
         params = {
-            SweepParam.TARGET: ", ".join(f"{t.metric} +-{t.margin:g}" for t in r.target or []),
+            SweepParam.TARGET: SweepParam.targets({t.metric: t.margin for t in r.target or []}),
             SweepParam.MAX_BLOCKS: str(r.max_blocks),
             SweepParam.LOOKS: str(r.looks),
             SweepParam.LOOK_BLOCKS: ",".join(str(n) for n in self.look_blocks),

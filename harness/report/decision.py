@@ -129,7 +129,7 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     whole = judge is not None and bool(judge.families.get("quality")) and all(
         _adjusted(judge, baseline, r, metric) is not None for r, metric in pairs)
     if judge is None or not whole:
-        judge = Judge.of(rec, samples)
+        judge = Judge.of(rec, samples, margins)
         variants = [r for r in runs if any(v is r for v, _ in pairs)]
         judge.prepare([], [(metric, True) for metric in metrics], [(baseline, r) for r in variants])
     out = []
@@ -235,11 +235,11 @@ def _frontier(runs: list[RunRecord], judge: Judge, x: str, y: str, x_higher: boo
 
 
 def report_judge(ok: list[RunRecord], columns: list[ColumnSpec], gates: GatesSpec, samples: Samples | None,
-                 choice, resolved: dict[str, RunRecord | str] | None = None) -> Judge:
+                 choice, resolved: dict[str, RunRecord | str] | None = None, margins: dict[str, float] | None = None) -> Judge:
     """The report's one judge, prepared: every pair of finished variants (and each variant with its baseline from
     another sweep) on every metric the report compares, Holm-adjusted per family (harness.report.judge)."""
     rec = gates.recommend
-    judge = Judge.of(rec, samples)
+    judge = Judge.of(rec, samples, margins)
     metrics = [(m, h) for m, _, h in columns] + [(m, higher_is_better(m)) for m in headline_perf()]
     metrics += [(rec.objective, higher_is_better(rec.objective)), (rec.throughput_metric, True), (rec.quality_metric, True),
                 (rec.latency_metric, False), (FIDELITY_TOP1, True)]
@@ -266,7 +266,8 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     samples = load_samples(store, runs, workdir or Path("."))
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
     choice = choose_baseline(runs, gates, base_map)
-    judge = report_judge(ok, columns, gates, samples, choice, baselines)
+    margins = store.target_margins(sweep_id) if store is not None and sweep_id else {}  # the design's own margins
+    judge = report_judge(ok, columns, gates, samples, choice, baselines, margins)
     frontiers = [_frontier(ok, judge, t, q, True), _frontier(ok, judge, lat, q, False)]
     if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
         frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput

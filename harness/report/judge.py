@@ -64,19 +64,23 @@ class Judgement:
 
 class Judge:
     def __init__(self, level: float = 0.95, margin: float = 0.0, samples: Samples | None = None, resamples: int = 2000,
-                 equivalence: float = DEFAULT_EQUIVALENCE, score_equivalence: float = DEFAULT_SCORE_EQUIVALENCE):
+                 equivalence: float = DEFAULT_EQUIVALENCE, score_equivalence: float = DEFAULT_SCORE_EQUIVALENCE,
+                 margins: dict[str, float] | None = None):
         self.level, self.margin, self.samples, self.resamples = level, margin, samples or {}, resamples
         self.equivalence, self.score_equivalence = equivalence, score_equivalence
+        self.margins = dict(margins or {})
+        """Metric -> its own equivalence margin (an adaptive sweep's `repeats.target`: the margin its design decided
+        with), over `equivalence` for that metric, so the report and the design answer with one margin."""
         self._cache: dict[tuple[str, str, str], Judgement] = {}
         self._boots: dict[tuple[str, str, str], Bootstrap | None] = {}
         self.families: dict[str, int] = {}
         """Family -> number of comparisons adjusted over (FAMILY_CORRECTION; one per pair of runs and metric)."""
 
     @classmethod
-    def of(cls, rec, samples: Samples | None = None) -> "Judge":
-        """A judge with the levels and margins of a RecommendSpec (gates.recommend)."""
+    def of(cls, rec, samples: Samples | None = None, margins: dict[str, float] | None = None) -> "Judge":
+        """A judge with the levels and margins of a RecommendSpec (gates.recommend), and per-metric margins."""
         return cls(1.0 - rec.alpha, rec.margin, samples, rec.bootstrap_samples, rec.equivalence_margin,
-                   rec.quality_equivalence_margin)
+                   rec.quality_equivalence_margin, margins)
 
     def point(self, a: float, b: float, higher: bool) -> str:
         """Point comparison: inconclusive when equal, or within `margin` of each other (relative)."""
@@ -180,8 +184,8 @@ class Judge:
         if a.run_id == b.run_id:
             return Judgement("equivalent", True, "the same run")
         diff = boot or difference(
-            b, a, metric, higher_is_better=higher, level=self.level, margin=self.margin, equivalence=self.equivalence,
-            score_equivalence=self.score_equivalence)
+            b, a, metric, higher_is_better=higher, level=self.level, margin=self.margin,
+            equivalence=self.margins.get(metric, self.equivalence), score_equivalence=self.score_equivalence)
         if diff.decided and diff.difference is not None:
             d = diff.difference
             return Judgement(d.verdict, True, d.method, d.outcome_text(), diff)

@@ -426,6 +426,23 @@ class SweepParam:
     DESIGN = "repeats.design"
     BASELINE = "repeats.baseline"
 
+    @staticmethod
+    def targets(margins: dict[str, float]) -> str:
+        """The TARGET param's value: `perf/output_tokens_per_s +-0.05, perf/tpot_p50_ms +-0.1`."""
+        return ", ".join(f"{metric} +-{margin:g}" for metric, margin in margins.items())
+
+    @staticmethod
+    def target_margins(value: str) -> dict[str, float]:
+        """The TARGET param read back: metric -> the equivalence margin the design decided with ({} if none)."""
+        out = {}
+        for part in value.split(","):
+            metric, _, margin = part.strip().partition(" +-")
+            try:
+                out[metric] = float(margin)
+            except ValueError:
+                continue
+        return out
+
 
 class SweepMetric:
     """Metrics on a repeated sweep's run: what adaptive repeats did and the variance components `harness plan` reuses.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ArtifactNotFound, ExperimentNotFound, RunNotFound, TrackingError
-from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, STATUS_OK, Tag
+from harness.tracking.contract import KIND_SWEEP, QUALITY_DIR, SPEC_ARTIFACT, STATUS_OK, SweepParam, Tag
 from harness.tracking.mlflow_errors import mlflow_errors
 from harness.tracking.run_record import KIND_REPEAT, TAG_BLOCK, TAG_REPEAT, RunRecord, int_tag, record_of
 from harness.tracking.store import client, tracking_uri
@@ -201,6 +201,11 @@ class RunStore:
         except yaml.YAMLError as exc:
             raise TrackingError(f"run {sweep_id} {SPEC_ARTIFACT} is not valid YAML: {str(exc).splitlines()[0]}") from None
         return data if isinstance(data, dict) else {}
+
+    def target_margins(self, sweep_id: str) -> dict[str, float]:
+        """An adaptive sweep's target metrics with the equivalence margin its design decided with ({} otherwise): the
+        report judges those metrics with the same margins (harness.report.judge.Judge.margins)."""
+        return SweepParam.target_margins(self._run(sweep_id).data.params.get(SweepParam.TARGET, ""))
 
     def adaptive_design(self, sweep_id: str) -> list[str]:
         """An adaptive sweep's (`repeats.target`) stop reason, then its decision per comparison, as the sweep logged

@@ -168,3 +168,17 @@ def test_the_objective_is_corrected_over_the_variants_not_over_every_secondary_m
     pooled.prepare(runs, many)  # everything in one family: the same effect is adjusted over 63
     assert pooled.families["performance"] == 63
     assert pooled.compare(runs[1], runs[0], T).difference.difference.p_adjusted > own.difference.difference.p_adjusted
+
+
+def test_the_report_judges_a_design_target_with_the_designs_own_margin():
+    """An adaptive sweep decided `equivalent within +-10%` on its target: the report (default margin 5%) must say the
+    same, not `inconclusive, not shown equivalent within 5%` (SweepParam.TARGET carries the margins to the report)."""
+    from harness.tracking.contract import SweepParam
+
+    margins = SweepParam.target_margins(SweepParam.targets({T: 0.1, "perf/tpot_p50_ms": 0.25}))
+    assert margins == {T: 0.1, "perf/tpot_p50_ms": 0.25} and SweepParam.target_margins("") == {}
+    runs = runs_with({"a": np.ones(10), "b": np.exp(0.02 + 0.06 * Z)})  # within 10%, not provably within 5%
+    plain, own = Judge(), Judge(margins=margins)
+    assert plain.compare(runs[1], runs[0], T).verdict == "inconclusive"
+    j = own.compare(runs[1], runs[0], T)
+    assert j.verdict == "equivalent" and "within +-10%" in j.detail
