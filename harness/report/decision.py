@@ -129,7 +129,7 @@ def compare_quality(samples: Samples, store_known: bool, runs: list[RunRecord], 
     whole = judge is not None and bool(judge.families.get("quality")) and all(
         _adjusted(judge, baseline, r, metric) is not None for r, metric in pairs)
     if judge is None or not whole:
-        judge = Judge.of(rec, samples, margins)
+        judge = Judge.of(rec, samples, judge.margins if judge is not None else None)
         variants = [r for r in runs if any(v is r for v, _ in pairs)]
         judge.prepare([], [(metric, True) for metric in metrics], [(baseline, r) for r in variants])
     out = []
