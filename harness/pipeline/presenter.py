@@ -80,6 +80,8 @@ class Presenter:
         cap = result.capacity
         if cap is not None:
             self.say(f"capacity at SLO: {cap.label} ({cap.method}, {cap.measurements} measurements)")
+            if cap.confirm is not None:
+                self.say(f"capacity confirmation: {cap.confirm.label}")
         elif result.scan:
             self.say(f"rate scan: highest point meeting the SLOs: {result.max_point_meeting_slo}")
         for st in result.steps:

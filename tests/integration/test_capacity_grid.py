@@ -33,7 +33,8 @@ def test_grid_and_confirm_window_are_logged(fake_server, tmp_path):
     (variant,) = resolve_variants(spec)
     outcome = VariantOutcome(variant=variant, folder=tmp_path / "v")
     t = time.time()
-    _Measurement(spec, RunningServer(endpoint=ep, model=None), outcome, Presenter(lambda m: None)).run()
+    said: list[str] = []
+    _Measurement(spec, RunningServer(endpoint=ep, model=None), outcome, Presenter(said.append)).run()
     took = time.time() - t
     assert not outcome.failures, outcome.failures
     cap = outcome.load.capacity
@@ -43,6 +44,7 @@ def test_grid_and_confirm_window_are_logged(fake_server, tmp_path):
     confirm = cap.confirm
     assert confirm is not None and confirm.point == round(0.7 * cap.users) == 2.0, confirm
     assert confirm.requests >= 10 and confirm.attainment >= 0.9 and confirm.low < confirm.attainment and confirm.confirmed, confirm
+    assert any(line.startswith("capacity confirmation: confirmed at 2:") for line in said), said
     assert sorted(p.name for p in (tmp_path / "v" / "load").iterdir()) == ["capacity-confirm-2", "grid-1-2", "grid-2-4"]
 
     log = SweepLogger(spec, [variant])
