@@ -24,7 +24,7 @@ log "healthy after $((SECONDS - t0)) s"; curl -s http://127.0.0.1:8011/metrics >
 SYS=$(python3 -c "print(' '.join(['the quick brown fox jumps over the lazy dog'] * 40))")
 body() { printf '{"model": "llama-2-7b-awq", "messages": [{"role": "system", "content": "%s"}, {"role": "user", "content": "Question %s: say something."}], "max_tokens": 64, "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true}}' "$SYS" "$1"; }
 for wave in 1 2 3 4; do
-  for k in $(seq 1 12); do curl -sN http://127.0.0.1:8011/v1/chat/completions -H 'Content-Type: application/json' -d "$(body $wave-$k)" > $D/reply_$wave_$k.sse & done
+  for k in $(seq 1 12); do curl -sN http://127.0.0.1:8011/v1/chat/completions -H 'Content-Type: application/json' -d "$(body $wave-$k)" > $D/reply_${wave}_${k}.sse & done
   wait
 done
 body last > $D/request.json
