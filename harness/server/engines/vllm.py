@@ -153,6 +153,10 @@ class Vllm(Engine):
               "the model could not be downloaded (unknown or gated repo, no network or no token): check server.model"),
         cause(r"Invalid repository ID or local directory|Repo id must be in the form", "the model could not be loaded: check server.model"),
         cause(r"compute capability", "the GPU's compute capability is too old for this config"),
+        # vLLM 0.26.0 on an H100, an AWQ (float16) model with --kv-cache-dtype fp8 (benchmarks/results/vllm-7b-llama2-awq/)
+        cause(r"For FP16/BF16 input, output must have the same dtype as inputs",
+              "an fp8 KV cache is not supported with this model's float16 attention in this vLLM version: "
+              "kv_cache_dtype auto (or a bfloat16 model)"),
     )
 
     def launch(self, server: ServerSpec, model: str, port: int) -> Launch:

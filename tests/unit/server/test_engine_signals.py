@@ -82,3 +82,15 @@ def test_real_captures_without_these_counters_are_unchanged(vllm_fixtures):
     assert not [k for k in m if k.startswith(("spec_decode", "kv_offload"))]
     # the signals already mapped are still there
     assert 0 < m["prefix_cache_hit_rate"] <= 1 and "preemptions" in m and m["prompt_tokens"] > 0
+
+
+def test_a_real_h100_capture_of_vllm_0_26_reads_the_same_names():
+    """Two real scrapes of vLLM 0.26.0 serving with n-gram speculative decoding (tests/fixtures/vllm-0.26.0-h100/):
+    the names mapped from vLLM's source are the ones it exposes; the window's deltas and rates come out exact."""
+    real = FIXTURE.parent / "vllm-0.26.0-h100"
+    m = _window((real / "metrics_ngram_before.txt").read_text(), (real / "metrics_ngram_after.txt").read_text())
+    assert m["spec_decode_drafts"] == 34240 and m["spec_decode_draft_tokens"] == 100580
+    assert m["spec_decode_accepted_tokens"] == 100580 and m["spec_decode_acceptance_rate"] == 1.0  # random weights repeat
+    assert m["spec_decode_accepted_per_draft"] == pytest.approx(100580 / 34240)
+    assert m["prefix_cache_hit_rate"] == pytest.approx(273680 / 432312) and m["preemptions"] == 0
+    assert not any(k.startswith("kv_offload") for k in m)  # no offloading configured: no metric, not 0

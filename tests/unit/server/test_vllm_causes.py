@@ -21,6 +21,8 @@ CASES = [
     ("OSError: [Errno 98] error while attempting to bind on address ('127.0.0.1', 8000): address already in use", "port is taken"),
     ("RuntimeError: No CUDA GPUs are available", "no usable GPU"),
     ("ValueError: Invalid repository ID or local directory specified: '/models/nope'.", "could not be loaded"),
+    ("(EngineCore pid=1563) RuntimeError: For FP16/BF16 input, output must have the same dtype as inputs. For FP8 input, "
+     "output must have dtype BF16", "fp8 KV cache"),
     ("OSError: org/nope is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'", "downloaded"),
 ]
 
