@@ -88,6 +88,12 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]], total_sum: 
     return buckets[-1][0]
 
 
+def _bucket_of(q: float, buckets: list[tuple[float, float]]) -> int | None:
+    """The index of the cumulative bucket holding the q-quantile's rank (None for an empty histogram)."""
+    rank = q * buckets[-1][1] if buckets else 0.0
+    return next((i for i, (_, count) in enumerate(buckets) if count >= rank and count > 0), None)
+
+
 def _first_present(candidates: list[str], names: set[str]) -> str | None:
     return next((c for c in candidates if c in names), None)
 
@@ -95,6 +101,7 @@ def _first_present(candidates: list[str], names: set[str]) -> str | None:
 def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, float]:
     """Harness-named metrics for the window between `before` and `after`."""
     out: dict[str, float] = {}
+    unresolved: set[str] = set()
     for name, candidates in COUNTERS.items():
         key = _first_present(candidates, set(after.samples))
         if key is not None:
@@ -122,6 +129,8 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
                 value = histogram_quantile(q, delta, total)
                 if value is not None:
                     out[f"{name}_p{int(q * 100)}"] = value
+            if _bucket_of(0.5, delta) == _bucket_of(0.9, delta):
+                unresolved.add(name)  # p50 and p90 interpolated inside one bucket: their gap is the bucket's, not the data's
     if out.get("prefix_cache_queries"):
         out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
     if out.get("spec_decode_drafts", 0.0) > 0:  # speculative decoding drafted in the window
@@ -129,7 +138,7 @@ def summarize(before: Scrape, after: Scrape, series: list[Scrape]) -> dict[str, 
         out["spec_decode_accepted_per_draft"] = accepted / out["spec_decode_drafts"]
         if out.get("spec_decode_draft_tokens", 0.0) > 0:
             out["spec_decode_acceptance_rate"] = accepted / out["spec_decode_draft_tokens"]
-    if out.get("tpot_s_p50") and "tpot_s_p90" in out:
+    if out.get("tpot_s_p50") and "tpot_s_p90" in out and "tpot_s" not in unresolved:
         out["tpot_s_spread"] = (out["tpot_s_p90"] - out["tpot_s_p50"]) / out["tpot_s_p50"]
     return {name: Measured(v, fact_of_server(name)) for name, v in out.items()}
 
@@ -141,7 +150,9 @@ TPOT_SPREAD_WARN = 0.5
 """`server/tpot_s_spread` above this: the server's own time per token wanders within the window (a warning names it)."""
 DERIVED_FACTS = {"tpot_s_spread": MetricFact("lower", "fraction", "server TPOT spread")}
 """Metrics this module derives from others: `tpot_s_spread` = (TPOT p90 - p50) / p50 over the window, from the
-server's histogram (vLLM; llama.cpp has none), the server's own noise as the host gives it."""
+server's histogram (vLLM; llama.cpp has none), the server's own noise as the host gives it. Not derived when p50 and
+p90 fall in one bucket: the interpolated gap would be the bucket's width (vLLM 0.26's lowest TPOT bucket is [0, 10 ms],
+so every 7B window on an H100 read "80%")."""
 
 
 def noisy_server(metrics: dict[str, float]) -> str | None:

@@ -74,8 +74,9 @@ def _server_summary() -> dict[str, float]:
 
     samples = {names[0]: 1.0 for names in (*COUNTERS.values(), *GAUGES.values())}
     for names in HISTOGRAMS.values():
-        samples |= {names[0] + "_count": 1.0, names[0] + "_sum": 0.5}
-    after = Scrape(1.0, samples, {names[0]: [(1.0, 1.0), (math.inf, 1.0)] for names in HISTOGRAMS.values()})
+        samples |= {names[0] + "_count": 2.0, names[0] + "_sum": 2.0}
+    # two observations in two buckets: a histogram that resolves its p50 from its p90 (so the spread is derived too)
+    after = Scrape(1.0, samples, {names[0]: [(1.0, 1.0), (2.0, 2.0), (math.inf, 2.0)] for names in HISTOGRAMS.values()})
     return summarize(Scrape(0.0, {}, {}), after, [after])
 
 

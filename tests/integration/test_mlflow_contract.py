@@ -160,7 +160,7 @@ def logged(tmp_path_factory, vllm_fixtures):
                                     {"name": "dies", "server": {"llamacpp": {"parallel": 2}}}]}, {}, [])
     p4, v, dies = resolve_variants(spec)
     llama = (LLAMACPP_METRICS.format(p=0, g=0, busy=0), LLAMACPP_METRICS.format(p=3000, g=480, busy=4))
-    vllm = ((vllm_fixtures / "metrics_idle.txt").read_text(), (vllm_fixtures / "metrics_after_load_seqs8.txt").read_text())
+    vllm = ((vllm_fixtures / "metrics_idle.txt").read_text(), (vllm_fixtures / "metrics_after_load.txt").read_text())
     died = Failure("server", "llama-server exited during the load", "ServerExitedError", 1, "out of memory", "ggml: OOM")
     log = SweepLogger(spec, [p4, v, dies])
     parent = log.start_sweep(tmp / "run")

@@ -94,3 +94,20 @@ def test_a_real_h100_capture_of_vllm_0_26_reads_the_same_names():
     assert m["spec_decode_accepted_per_draft"] == pytest.approx(100580 / 34240)
     assert m["prefix_cache_hit_rate"] == pytest.approx(273680 / 432312) and m["preemptions"] == 0
     assert not any(k.startswith("kv_offload") for k in m)  # no offloading configured: no metric, not 0
+
+
+def test_no_tpot_spread_when_the_histogram_cannot_resolve_it():
+    """On the H100 every TPOT fell in vLLM's lowest bucket [0, 10 ms]: p50 and p90 interpolated in one bucket read
+    0.005 and 0.009, an "80% spread" that is the bucket's width; no spread (and no warning) is derived from it."""
+    from harness.server.metrics import noisy_server
+
+    real = FIXTURE.parent / "vllm-0.26.0-h100"
+    m = _window((real / "metrics_ngram_before.txt").read_text(), (real / "metrics_ngram_after.txt").read_text())
+    assert m["tpot_s_p50"] < m["tpot_s_p90"] <= 0.01 and "tpot_s_spread" not in m and noisy_server(m) is None
+    # a histogram that does resolve it still gives the spread
+    lines = ["# TYPE vllm:request_time_per_output_token_seconds histogram"]
+    for le, c in (("0.01", 40), ("0.025", 50), ("0.05", 100), ("+Inf", 100)):
+        lines.append(f'vllm:request_time_per_output_token_seconds_bucket{{le="{le}"}} {c}')
+    lines += ["vllm:request_time_per_output_token_seconds_sum 2.0", "vllm:request_time_per_output_token_seconds_count 100"]
+    w = _window(None, "\n".join(lines) + "\n")
+    assert w["tpot_s_spread"] > 0.5 and noisy_server(w) is not None
