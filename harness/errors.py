@@ -48,11 +48,14 @@ class ServerError(HarnessError):
 class ServerExitedError(ServerError):
     """The server process exited while it was expected to be running."""
 
-    def __init__(self, message: str, returncode: int | None, log_tail: str, cause: str | None = None):
+    def __init__(self, message: str, returncode: int | None, log_tail: str, cause: str | None = None,
+                 transient: bool = False):
         self.message = message
         self.returncode = returncode
         self.log_tail = log_tail
         self.cause = cause
+        self.transient = transient
+        """The cause may pass by itself (an engine's `Cause.transient`): a start that failed on it may be retried."""
         text = message
         if cause:
             text += f"\nlikely cause: {cause}"

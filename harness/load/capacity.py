@@ -189,10 +189,11 @@ class CapacitySearch:
         """The confirm window at `fraction` x the capacity (none when the capacity has no value: censored or unbracketed)."""
         c = self.spec.capacity
         assert c is not None and c.confirm is not None
-        value = capacity_interval(self.searches).value if self.searches else math.nan
+        found = capacity_interval(self.searches) if self.searches else None
+        value = found.value if found is not None else math.nan
         if not math.isfinite(value):
-            self.failures.append(Failure("load", "capacity confirm: no confirm window, the capacity has no value "
-                                                 f"({capacity_interval(self.searches).label if self.searches else 'no search completed'})",
+            why = found.label if found is not None else "no search completed"
+            self.failures.append(Failure("load", f"capacity confirm: no confirm window, the capacity has no value ({why})",
                                          "LoadError"))
             return
         point = float(max(1, round(value * c.confirm.fraction))) if self.closed else value * c.confirm.fraction

@@ -68,23 +68,29 @@ def shared_warning(holders: Sequence[GpuHolder], own_pids: frozenset[int] = froz
     return "; ".join(parts) + ": measurements share the GPU; vLLM's memory profiling may fail"
 
 
-def _reader(devices: list[int | str] | None) -> NvmlReader | None:
+def _reader(env: Mapping[str, str]) -> NvmlReader | None:
+    """NVML on the GPUs of `env`'s CUDA_VISIBLE_DEVICES; None when it hides every GPU, or without NVML or a GPU."""
+    devices = visible_devices(env)
+    if devices == []:
+        return None
     try:
         return NvmlReader(devices)
     except GpuUnavailable:
         return None
 
 
+def _others(reader: NvmlReader) -> list[GpuHolder]:
+    """The compute processes on the reader's GPUs, this one left out."""
+    return [GpuHolder(*h) for h in reader.holders() if h[1] != os.getpid()]
+
+
 def other_holders(env: Mapping[str, str]) -> list[GpuHolder] | None:
     """The compute processes on the GPUs of `env`'s CUDA_VISIBLE_DEVICES, this one left out; None without NVML or a GPU."""
-    devices = visible_devices(env)
-    if devices == []:
-        return None
-    reader = _reader(devices)
+    reader = _reader(env)
     if reader is None:
         return None
     try:
-        return [GpuHolder(*h) for h in reader.holders() if h[1] != os.getpid()]
+        return _others(reader)
     finally:
         reader.close()
 
@@ -93,9 +99,7 @@ def wait_memory_freed(env: Mapping[str, str], sleep: Callable[[float], None] = t
     """Wait until no other process holds memory on the server's GPUs, or the used memory has stopped falling for
     SETTLED_S (someone else keeps theirs), at most FREE_WAIT_MAX_S; without NVML a FIXED_PAUSE_S pause. Returns what it
     waited for."""
-    max_s, settled_s = FREE_WAIT_MAX_S, SETTLED_S
-    devices = visible_devices(env)
-    reader = _reader(devices) if devices != [] else None
+    reader = _reader(env)
     if reader is None:
         sleep(FIXED_PAUSE_S)
         return f"paused {FIXED_PAUSE_S:.0f}s (no NVML to watch the GPU memory)"
@@ -103,12 +107,12 @@ def wait_memory_freed(env: Mapping[str, str], sleep: Callable[[float], None] = t
         started = last_fall = time.monotonic()
         lowest = reader.used_bytes()
         while True:
-            if not [h for h in reader.holders() if h[1] != os.getpid()]:
+            if not _others(reader):
                 return f"GPU memory freed ({(reader.used_bytes() or 0) / GIB:.1f} GiB in use)"
             now = time.monotonic()
-            if now - started >= max_s:
-                return f"waited {max_s:.0f}s; {(lowest or 0) / GIB:.1f} GiB still in use"
-            if now - last_fall >= settled_s:
+            if now - started >= FREE_WAIT_MAX_S:
+                return f"waited {FREE_WAIT_MAX_S:.0f}s; {(lowest or 0) / GIB:.1f} GiB still in use"
+            if now - last_fall >= SETTLED_S:
                 return f"GPU memory settled at {(lowest or 0) / GIB:.1f} GiB in use"
             sleep(POLL_S)
             used = reader.used_bytes()

@@ -29,7 +29,7 @@ from harness.server.engines import ENGINES, Engine, Launch, engine, find_engine
 from harness.server.gpu_memory import other_holders, shared_warning, wait_memory_freed
 from harness.server.host import pin, split_cores
 from harness.server.model_source import ResolvedModel, resolve_model
-from harness.server.process import ManagedProcess, likely_cause, matched_cause
+from harness.server.process import ManagedProcess, likely_cause
 from harness.server.readiness import Liveness, wait_ready
 from harness.server.version import server_version
 from harness.spec.model import ResolvedVariant, ServerSpec
@@ -212,18 +212,8 @@ def note(log_path: Path, line: str) -> None:
         pass
 
 
-def _retried(exc: ServerExitedError, kind: str, attempt: int, retries: int) -> bool:
-    """Whether a start that exited during startup is tried again: a transient cause (engines' `Cause.transient`) only."""
-    found = matched_cause(exc.log_tail, kind)
-    return found is not None and found.transient and attempt <= retries
-
-
-def _say(say: Callable[[str], None] | None, message: str) -> None:
-    (say or log.warning)(message)
-
-
 @contextlib.contextmanager
-def serve(variant: ResolvedVariant, workdir: Path, say: Callable[[str], None] | None = None) -> Iterator[RunningServer]:
+def serve(variant: ResolvedVariant, workdir: Path, say: Callable[[str], None] = log.warning) -> Iterator[RunningServer]:
     """Launch or attach the variant's server and yield it once ready. `say` shows a line on screen (the presenter's;
     default: a logged warning): a GPU that another process holds, a start retried."""
     spec = variant.server
@@ -247,7 +237,7 @@ def serve(variant: ResolvedVariant, workdir: Path, say: Callable[[str], None] | 
     server_env = {**os.environ, **env}
     shared = shared_warning(other_holders(server_env) or []) if planned.engine.uses_gpu else None
     if shared:
-        _say(say, f"warning: {shared}")
+        say(f"warning: {shared}")
     with exported(GIVEN_KEY_ENV, planned.engine.given_key(spec)):  # `--api-key K`'s key, sent as the bearer key
         attempt = 1
         while True:
@@ -257,15 +247,15 @@ def serve(variant: ResolvedVariant, workdir: Path, say: Callable[[str], None] | 
                 break
             except ServerExitedError as exc:
                 proc.stop()
-                if not _retried(exc, spec.kind, attempt, spec.startup_retries):
+                if not (exc.transient and attempt <= spec.startup_retries):  # an engine's `Cause.transient` only
                     if attempt == 1:
                         raise
                     raise ServerExitedError(f"{exc.message} (started {attempt} times, retried on a transient cause; "
                                             f"server.startup_retries={spec.startup_retries})",
-                                            exc.returncode, exc.log_tail, exc.cause) from None
+                                            exc.returncode, exc.log_tail, exc.cause, exc.transient) from None
                 line = (f"start {attempt} of at most {spec.startup_retries + 1} exited during startup on a transient cause "
                         f"({exc.cause}): retrying once the GPU memory is freed")
-                _say(say, line)
+                say(line)
                 note(log_path, line)
                 note(log_path, f"{wait_memory_freed(server_env)}; starting the server again")
                 attempt += 1

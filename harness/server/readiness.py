@@ -15,7 +15,7 @@ import httpx
 
 from harness.errors import ReadinessTimeout, ServerError, ServerExitedError
 from harness.server.endpoint import Endpoint
-from harness.server.process import likely_cause
+from harness.server.process import matched_cause
 
 PROBE_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
@@ -56,12 +56,14 @@ def _check_alive(proc: _Watched | None, engine: str | None = None, answered_at: 
     if proc is None or (code := proc.poll()) is None:
         return
     log = proc.log_tail(60)
+    found = matched_cause(log, engine)
     if answered_at is None:
-        raise ServerExitedError(f"server exited with code {code} before it was ready", code, log, likely_cause(log, engine))
+        raise ServerExitedError(f"server exited with code {code} before it was ready", code, log,
+                                found.text if found else None, found is not None and found.transient)
     # ready answers while our own process is gone came from someone else on the port
     raise ServerExitedError(
         f"server exited with code {code}, yet something else answered at {answered_at}: another process holds the port",
-        code, log, likely_cause(log, engine) or "the port is taken: leave server.port empty to pick a free one")
+        code, log, found.text if found else "the port is taken: leave server.port empty to pick a free one")
 
 
 def probe(endpoint: Endpoint, client: httpx.Client, warmup_max_tokens: int, deadline: float | None = None) -> None:
