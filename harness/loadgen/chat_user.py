@@ -26,14 +26,14 @@ from gevent import GreenletExit
 from locust import User, events, task
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from harness.loadgen import process_state, relay, stopping, transport
+from harness.loadgen import process_state, relay, stopping, transport, workload
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import SharedPacer
 from harness.loadgen.process_state import RecordWriter
 from harness.loadgen.record import RequestRecord
 from harness.loadgen.timeline import StreamTimeline
 from harness.loadgen.transport import Transport
-from harness.loadgen.workload import ChatRequest, Workload
+from harness.loadgen.workload import ChatRequest, Source
 from harness.spec.load import LoadSpec
 
 IDLE_S = 3600.0
@@ -119,7 +119,7 @@ class ChatUser(User):
         self.slot: tuple[int, float] | None = None
         self.index = next(state.user_numbers)
         self.failures_in_a_row = 0
-        self.workload = Workload(self.load, state.stream_seed * 100_000 + self.index, state.dataset)
+        self.workload: Source = workload.make(self.load, state.stream_seed * 100_000 + self.index, state.prepared)
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(
             self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved
@@ -139,6 +139,8 @@ class ChatUser(User):
         if self.budget is not None and not self.budget.take():  # load.requests were all started
             return
         req: ChatRequest = self.workload.next()
+        if req.pause_s and self.pacer is None:  # an agent's think time (open loop: the schedule decides)
+            self._pause(req.pause_s)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": req.messages,
@@ -151,6 +153,7 @@ class ChatUser(User):
             body["ignore_eos"] = True
         if self.load.min_tokens is not None:
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
+        body.update(req.extra)
         keep_text = self.load.turns > 1 or self.load.tokenizer is not None
         stopped: BaseException | None = None
         try:
@@ -165,6 +168,7 @@ class ChatUser(User):
         rec.max_tokens = req.max_tokens
         rec.prompt_tokens_target = req.prompt_tokens_target
         rec.conversation, rec.turn = req.conversation, req.turn
+        rec.kind, rec.prefix_group = req.kind, req.prefix_group
         rec.ignore_eos = self.load.ignore_eos
         rec.min_tokens = body.get("min_tokens")
         rec.user = self.index

@@ -27,13 +27,13 @@ import gevent
 import requests
 
 from harness.errors import LoadError
+from harness.loadgen import workload
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX, RequestRecord
 from harness.loadgen.relay import WorkerRelay, master_role, worker_spec
 from harness.loadgen.transport import Resolved
-from harness.loadgen.workload import load_dataset
 from harness.spec.load import LoadSpec
 
 LAG_TICK_S = 0.005
@@ -101,7 +101,8 @@ class ProcessState:
     writer: RecordWriter
     pacer: SharedPacer | None
     """Open loop: the arrival schedule this process claims from (None in closed loop)."""
-    dataset: list[list[dict[str, str]]] | None
+    prepared: Any
+    """What the prompt source shares between this process's users (workload.prepare: a dataset's lines, a trace's rows)."""
     relay: WorkerRelay | None
     """A remote worker's relay to its master (None otherwise)."""
     reactor: StreamReactor
@@ -177,13 +178,13 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
             pacer = SharedPacer(ArrivalSchedule(load, share), None)
         else:
             pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
-    dataset = load_dataset(load.dataset) if load.dataset is not None else None
+    prepared = workload.prepare(load)
     budget = None
     if load.requests is not None:
         budget = RequestBudget(load.requests, (getattr(opts, "requests_file", "") or None) if opts else None)
     state = ProcessState(
         spec=load, headers=headers, model=model, writer=RecordWriter(path, remote.add_record if remote is not None else None),
-        pacer=pacer, dataset=dataset, relay=remote, reactor=StreamReactor(),
+        pacer=pacer, prepared=prepared, relay=remote, reactor=StreamReactor(),
         stream_seed=zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()), budget=budget,
     )
     if lag_path or remote is not None:

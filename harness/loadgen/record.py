@@ -57,9 +57,17 @@ class RequestRecord:
     send_lag_s: float | None = None
     """Open loop: `t_start - t_scheduled`, how late the client sent it (a busy pool or a slow client)."""
     conversation: int = 0
-    """Conversation number within this user (multi-turn)."""
+    """Conversation (or session) number within this user (multi-turn, agentic)."""
     turn: int = 0
     """Turn within the conversation, from 0."""
+    kind: str = "chat"
+    """The request's kind (`chat`, or a structured kind such as `json` / `tools`): metrics are split by it."""
+    prefix_group: int | None = None
+    """Prefix pools and traces: the shared-prefix group of the prompt."""
+    output_valid: bool | None = None
+    """Structured requests: the reply parsed and validated (JSON schema, tool-call shape); None when not checked."""
+    invalid_reason: str | None = None
+    """Why a structured reply was invalid (short)."""
     ignore_eos: bool = False
     """`ignore_eos` was sent."""
     min_tokens: int | None = None

@@ -1,16 +1,21 @@
 """What each user sends: synthetic chat / document-QA prompts, a shared system prompt,
-multi-turn conversations that carry their history, or conversations from a JSONL file.
+multi-turn conversations that carry their history, or conversations from a JSONL file; the other
+prompt sources of `load.workload` (trace replay, prefix pools, agentic sessions) live in modules
+of their own, named in `SOURCES` and imported only when a spec uses them.
 
 Pure code (no network); one `Workload` per simulated user, deterministic for (seed, stream).
+A source class has `prepare(load)` (once per process: files read, pools built; its value is shared by
+the process's users), `__init__(load, stream, prepared)`, `next() -> ChatRequest` and `reply(text)`.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import LoadError
 from harness.loadgen.prompts import PromptGenerator, sample_length, system_prompt
@@ -29,6 +34,14 @@ class ChatRequest:
     """Synthetic prompts: the sampled length of the new user message (None for dataset prompts)."""
     conversation: int
     turn: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Body fields beyond the chat's own (`response_format`, `tools`, `tool_choice`, ...), merged into the request."""
+    kind: str = "chat"
+    """What kind of request this is (`chat`, `json`, `tools`, ...): metrics are split by it when a workload mixes kinds."""
+    prefix_group: int | None = None
+    """Prefix pools and traces: the shared-prefix group this prompt belongs to."""
+    pause_s: float = 0.0
+    """Seconds the user waits before sending it (an agent's think time); closed loop only."""
 
 
 def _text(content: Any) -> str:
@@ -74,8 +87,44 @@ def load_dataset(spec: DatasetSpec) -> list[list[dict[str, str]]]:
     return out
 
 
+class Source(Protocol):
+    """What a prompt source gives one user."""
+
+    def next(self) -> ChatRequest: ...
+
+    def reply(self, text: str | None) -> None: ...
+
+
+SOURCES: dict[str, str] = {
+    "trace": "harness.loadgen.trace_source",
+    "prefix_pool": "harness.loadgen.prefix_pool",
+    "agentic": "harness.loadgen.agentic",
+}
+"""`load.workload` prompt sources: name -> module holding its `Source` class (imported on use)."""
+
+
+def source_class(load: LoadSpec) -> Any:
+    """The `Source` class of the spec's prompt source; None for the built-in synthetic / dataset workload."""
+    name = load.workload.source
+    return None if name is None else importlib.import_module(SOURCES[name]).Source
+
+
+def prepare(load: LoadSpec) -> Any:
+    """Once per process: what the spec's source shares between users (a dataset's lines, a trace's rows, a pool)."""
+    cls = source_class(load)
+    if cls is not None:
+        return cls.prepare(load)
+    return load_dataset(load.dataset) if load.dataset is not None else None
+
+
+def make(load: LoadSpec, stream: int, prepared: Any) -> Source:
+    """One user's source."""
+    cls = source_class(load)
+    return cls(load, stream, prepared) if cls is not None else Workload(load, stream, prepared)
+
+
 class Workload:
-    """The request source of one user."""
+    """The request source of one user: synthetic chats (one or more turns) or a dataset's conversations."""
 
     def __init__(self, load: LoadSpec, stream: int, dataset: list[list[dict[str, str]]] | None = None):
         self.load = load

@@ -11,31 +11,16 @@ from pydantic import Field, field_validator, model_validator
 
 from harness.spec.base import SpecDeprecation, Strict
 from harness.spec.capacity import MAX_RATE, MAX_REQUESTS, REQUESTS_CAP_S, CapacitySearchSpec, check_capacity, check_requests
+from harness.spec.load_dist import LengthDist
+from harness.spec.workload import WorkloadSpec
+
+__all__ = ["LengthDist", "LoadSpec", "WorkloadSpec"]
 
 # sane upper bounds: beyond them a spec is a typo, not a plan
 MAX_DURATION_S = 7 * 86400.0
 MAX_TIMEOUT_S = 86400.0
 MAX_USERS = 100_000
 MAX_PROCESSES = 256
-
-
-class LengthDist(Strict):
-    """A token-length distribution, sampled per request with the load seed."""
-
-    kind: Literal["fixed", "uniform", "normal"] = Field("fixed", description="fixed: always `mean`; uniform: [min, max]; normal: N(mean, stdev) clipped to [min, max].")
-    mean: int = Field(..., ge=1, description="Mean (or fixed) length in tokens.")
-    stdev: float = Field(0.0, ge=0, description="Standard deviation for kind=normal.")
-    min: int = Field(1, ge=1, description="Lower bound in tokens.")
-    max: int | None = Field(None, ge=1, description="Upper bound in tokens; None = 2 x mean.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "LengthDist":
-        hi = self.max if self.max is not None else 2 * self.mean
-        if self.min > hi:
-            raise ValueError(f"min ({self.min}) is larger than max ({hi})")
-        if self.kind == "fixed" and not (self.min <= self.mean <= hi):
-            raise ValueError("mean must lie within [min, max]")
-        return self
 
 
 def _dist(mean: int, stdev: int, lo: int, hi: int) -> dict[str, Any]:
@@ -169,10 +154,10 @@ class LoadSpec(Strict):
 
     enabled: bool = Field(True, description="Run the load test at all.")
     locustfile: str | None = Field(None, description="Locustfile to run; None = the bundled `harness/loadgen/locustfiles/chat.py` (or `chat_steps.py` for closed-loop steps).")
-    pattern: Literal["closed", "constant", "poisson", "steps", "burst"] = Field(
+    pattern: Literal["closed", "constant", "poisson", "steps", "burst", "trace"] = Field(
         "closed",
         description="closed: `users` send back to back; constant / poisson: open loop at `rate` req/s (evenly spaced or Poisson arrivals) "
-        "from one pacer shared by all users and processes; steps: `steps`; burst: `burst`.",
+        "from one pacer shared by all users and processes; steps: `steps`; burst: `burst`; trace: the arrival times of `workload.trace`.",
     )
     users: int = Field(4, ge=1, le=MAX_USERS, description="Concurrent simulated users (closed loop); for open-loop patterns the pool of senders, i.e. the most requests in flight.")
     rate: float | None = Field(None, gt=0, le=MAX_RATE, description="Requests per second for pattern constant / poisson.")
@@ -219,6 +204,7 @@ class LoadSpec(Strict):
     system_prompt_tokens: int = Field(0, ge=0, description="Length of one seeded system prompt shared by every request (exercises prefix caching); 0 = none.")
     turns: int = Field(1, ge=1, description="Turns per conversation: each turn resends the history (previous prompts and replies) plus a new user message.")
     dataset: DatasetSpec | None = Field(None, description="Take prompts from a JSONL file instead of synthetic text.")
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec, description="Workloads beyond synthetic chats: trace replay, prefix pools, agentic sessions, structured output, exact prompt lengths (docs/workloads.md).")
     ignore_eos: bool = Field(False, description="Ask the server to ignore EOS so outputs reach max_tokens (llama.cpp and vLLM support it); recorded per request.")
     min_tokens: int | None = Field(None, ge=1, description="Send `min_tokens` (vLLM supports it; llama.cpp ignores it); recorded per request.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature of load requests.")
@@ -328,6 +314,7 @@ class LoadSpec(Strict):
         check_requests(self)
         if self.dataset is not None and (self.turns > 1 or self.system_prompt_tokens or self.preset == "rag"):
             raise ValueError("`dataset` supplies whole conversations: leave turns=1, system_prompt_tokens=0 and preset unset")
+        self._check_workload()
         if self.distributed.role != "local" and self.processes > 1:
             raise ValueError(
                 "use either `processes` (one machine) or `distributed` (master/worker), not both: a master runs no users; "
@@ -335,10 +322,21 @@ class LoadSpec(Strict):
             )
         return self
 
+    def _check_workload(self) -> None:
+        w = self.workload
+        if (self.pattern == "trace") != (w.trace is not None):
+            raise ValueError("pattern: trace and workload.trace go together: the trace's arrival times are the schedule")
+        if w.source is not None and self.dataset is not None:
+            raise ValueError(f"workload.{w.source} and `dataset` are both prompt sources: give one")
+        if w.source is not None and self.turns > 1:
+            raise ValueError(f"workload.{w.source} sets its own turns: leave load.turns at 1 (agentic: workload.agentic.turns)")
+        if self.pattern == "trace" and (self.rate_scan is not None or self.capacity is not None):
+            raise ValueError("a trace replays its own arrival times: no rate_scan or capacity search (scale it with workload.trace.speedup)")
+
     @property
     def open_loop(self) -> bool:
         """Requests are sent on a schedule (pacer) rather than back to back."""
-        return self.pattern in ("constant", "poisson", "burst") or (self.pattern == "steps" and self.steps[0].rate is not None)
+        return self.pattern in ("constant", "poisson", "burst", "trace") or (self.pattern == "steps" and self.steps[0].rate is not None)
 
     @property
     def shaped(self) -> bool:
