@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The GPU proof of issue 18 (and issue 17's "a 5-10% effect decided"): examples/vllm-7b-llama2-awq.yaml, the
-# Llama-2-7B-AWQ tuning study (synthetic weights, four knobs against vLLM's defaults), run by
+# Llama-2-7B-AWQ tuning study (synthetic weights, five knobs against vLLM's defaults), run by
 # `device_run.sh start study7b` from a snapshot of the checkout, with device_run.sh's environment.
 # The model folder (Llama-2-7B's config.json with the published AWQ quantization_config + the embedded tokenizer) is
 # materialised on the CPU machine (harness.server.synthetic.materialise(shape, Path(".gpu-model"))) and carried.
 #   1. colocate.py: the study's own vLLM argv per variant (gpu_memory_utilization 0.18 each) and its attach spec
-#   2. the five servers started one after the other (a server that fails to start is left out and said so)
+#   2. the servers started one after the other (a server that fails to start is left out and said so)
 #   3. `harness run` of the attach spec: interleaved blocks, one server measured at a time, the others idle
 #   4. compare, MLflow export, each server's /metrics and one streamed reply (real captures for the fixtures)
 # Results under /root/res (collected by device_run.sh). Env: SHARE (0.18), ONLY="base,kv-fp8" (start only those);
