@@ -21,6 +21,7 @@ from harness.load.records import RequestRecord, complete_lines_since, read_recor
 from harness.load.settle import settled_start
 from harness.load.stats import Distribution, LoadSummary, summarize
 from harness.load.tokens import TokenCounter, count_records, make_counter
+from harness.loadgen import trace_formats
 from harness.loadgen.locustfiles import locustfile
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX
 from harness.loadgen.stopping import HURRY_SIGNAL
@@ -251,6 +252,8 @@ class LoadRun(SubprocessStage):
         """record file -> (bytes read, complete lines) so far: progress reads only what was appended since."""
 
     def start(self) -> "LoadRun":
+        if self.spec.workload.trace is not None:  # a trace that cannot be read, or an empty window, fails now, not in Locust
+            trace_formats.read(self.spec.workload.trace)
         if self.spec.tokenizer is not None:  # a tokenizer that cannot be built fails now, not after the run
             self.counter = make_counter(self.spec.tokenizer, self.endpoint)
         self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start

@@ -1,12 +1,13 @@
 """Open-loop pacing: one seeded arrival schedule shared by every user and every local process.
 
 `ArrivalSchedule` is pure: the i-th arrival's offset (seconds from the start) for constant-rate,
-Poisson, rate-step and burst patterns; with `load.requests` = N it has N arrivals (or fewer when the
-run's cap comes first). `SharedPacer` hands out arrival indices from a small file under an exclusive
+Poisson, rate-step, burst and trace patterns (a trace: its rows' scaled offsets, harness/loadgen/trace_formats.py);
+with `load.requests` = N it has N arrivals (or fewer when the run's cap comes first). `SharedPacer` hands out arrival indices from a small file under an exclusive
 lock, so Locust's `--processes` workers draw from one schedule: the first claim fixes the start
 time, every later claim gets the next index. A user claims the next arrival only when it is free,
 so when every user is busy the send happens late and the lag (`send_lag_s`) shows it. Across
-machines (master/worker) each worker paces its own share (see docs/metrics.md).
+machines (master/worker) each worker paces its own share (see docs/metrics.md); a trace's worker k of n
+takes its arrivals k, k+n, k+2n, ... and `claim` hands out the trace's row index, so the request sent is that row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 import time
 from pathlib import Path
 
+from harness.loadgen import trace_formats
 from harness.loadgen.shared_struct import SharedStruct
 from harness.spec.load import LoadSpec
 
@@ -45,7 +47,13 @@ class ArrivalSchedule:
         self._t = 0.0
         self._seg = 0
         self._j = 0
-        if spec.pattern == "steps":
+        self.trace: list[float] | None = None
+        if spec.pattern == "trace":  # the trace's own (scaled) offsets, within the run
+            assert spec.workload.trace is not None
+            self.trace = [r.offset_s for r in trace_formats.read(spec.workload.trace)]
+            self.segments = []
+            self.poisson = False
+        elif spec.pattern == "steps":
             self.segments = []
             t = 0.0
             for step in spec.steps:
@@ -67,7 +75,14 @@ class ArrivalSchedule:
             self.offsets.append(nxt)
         return self.offsets[i]
 
+    def row(self, i: int) -> int:
+        """The global arrival index of this pacer's i-th arrival: the trace row it sends (worker k of n takes k + i*n)."""
+        return self.k + i * self.n if self.trace is not None else i
+
     def _next(self) -> float | None:
+        if self.trace is not None:
+            j = self.row(len(self.offsets))
+            return self.trace[j] if j < len(self.trace) and self.trace[j] < self.horizon_s else None
         if self.spec.pattern == "burst":
             assert self.spec.burst is not None
             b = self.spec.burst
@@ -119,7 +134,8 @@ class SharedPacer:
         return t0, i
 
     def claim(self) -> tuple[int, float] | None:
-        """(index, scheduled epoch time) of the next arrival, or None when the schedule is over."""
+        """(index, scheduled epoch time) of the next arrival, or None when the schedule is over; the index is the
+        schedule's global one (a trace's row, `ArrivalSchedule.row`)."""
         t0, i = self._take()
         off = self.schedule.offset(i)
-        return None if off is None else (i, t0 + off)
+        return None if off is None else (self.schedule.row(i), t0 + off)

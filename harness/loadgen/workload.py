@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,27 @@ def _text(content: Any) -> str:
     return ""
 
 
-def parse_line(obj: Any, fmt: str) -> list[dict[str, str]] | None:
-    """Messages up to and including the last user message, or None when the line has none."""
+REPLY_TOKENS_PER_WORD = 4 / 3
+"""`dataset.output_lengths: data`: a reply's tokens are estimated as ceil(its whitespace words x this) (English
+text runs about 0.75 words per BPE token); the server's usage reports the real count."""
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    """One line of a dataset: its messages up to the last user message and the length of the reply after it."""
+
+    messages: list[dict[str, str]]
+    reply_tokens: int | None = None
+    """Estimated tokens of the assistant reply following the last user message (None: the line has none)."""
+
+
+def reply_tokens(text: str) -> int:
+    """A reply's length in tokens, estimated from its words (REPLY_TOKENS_PER_WORD)."""
+    return max(1, math.ceil(len(text.split()) * REPLY_TOKENS_PER_WORD))
+
+
+def parse_line(obj: Any, fmt: str) -> DatasetItem | None:
+    """Messages up to and including the last user message (and its reply's length), or None when the line has none."""
     if not isinstance(obj, dict):
         return None
     if fmt == "openai" or (fmt == "auto" and "messages" in obj):
@@ -64,10 +84,14 @@ def parse_line(obj: Any, fmt: str) -> list[dict[str, str]] | None:
         return None
     msgs = [{"role": _ROLES[str(r).lower()], "content": c} for r, c in raw if str(r).lower() in _ROLES and c]
     last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=None)
-    return None if last_user is None else msgs[: last_user + 1]
+    if last_user is None:
+        return None
+    after = msgs[last_user + 1] if last_user + 1 < len(msgs) else None
+    reply = reply_tokens(after["content"]) if after is not None and after["role"] == "assistant" else None
+    return DatasetItem(msgs[: last_user + 1], reply)
 
 
-def load_dataset(spec: DatasetSpec) -> list[list[dict[str, str]]]:
+def load_dataset(spec: DatasetSpec) -> list[DatasetItem]:
     """Every usable conversation of the file; lines without a user message are skipped."""
     out = []
     path = Path(spec.path)
@@ -79,9 +103,9 @@ def load_dataset(spec: DatasetSpec) -> list[list[dict[str, str]]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise LoadError(f"{path}:{n}: not JSON ({exc.msg}); each line must be one JSON object") from None
-            msgs = parse_line(obj, spec.format)
-            if msgs:
-                out.append(msgs)
+            item = parse_line(obj, spec.format)
+            if item is not None:
+                out.append(item)
     if not out:
         raise LoadError(f"{path}: no line holds a user message in the {spec.format} format (`messages` with role/content or ShareGPT `conversations`)")
     return out
@@ -126,7 +150,7 @@ def make(load: LoadSpec, stream: int, prepared: Any) -> Source:
 class Workload:
     """The request source of one user: synthetic chats (one or more turns) or a dataset's conversations."""
 
-    def __init__(self, load: LoadSpec, stream: int, dataset: list[list[dict[str, str]]] | None = None):
+    def __init__(self, load: LoadSpec, stream: int, dataset: list[DatasetItem] | None = None):
         self.load = load
         self.gen = PromptGenerator(load.prompt_tokens, load.output_tokens, load.seed, stream=stream, kind=load.prompt_kind)
         self.rng = random.Random(f"{load.seed}:{stream}:workload")
@@ -147,10 +171,13 @@ class Workload:
 
     def next(self) -> ChatRequest:
         if self.dataset is not None:
-            msgs = self.dataset[self.order[self.position % len(self.order)]]
+            item = self.dataset[self.order[self.position % len(self.order)]]
             self.position += 1
             self.conversation += 1
-            return ChatRequest(list(msgs), sample_length(self.load.output_tokens, self.rng), None, self.conversation, 0)
+            max_tokens = sample_length(self.load.output_tokens, self.rng)  # drawn either way: one seeded sequence
+            if self.load.dataset is not None and self.load.dataset.output_lengths == "data" and item.reply_tokens is not None:
+                max_tokens = item.reply_tokens
+            return ChatRequest(list(item.messages), max_tokens, None, self.conversation, 0)
         if self.turn >= self.load.turns:
             self.conversation += 1
             self.turn = 0

@@ -76,6 +76,12 @@ class DatasetSpec(Strict):
     path: str = Field(..., description="JSONL file; each line `{\"messages\": [{role, content}, ...]}` (OpenAI) or `{\"conversations\": [{from, value}, ...]}` (ShareGPT).")
     format: Literal["auto", "openai", "sharegpt"] = Field("auto", description="Line format; auto = detect per line from its keys.")
     shuffle: bool = Field(True, description="Visit the lines in a seeded random order (per user) rather than file order.")
+    output_lengths: Literal["spec", "data"] = Field(
+        "spec",
+        description="Where a request's `max_tokens` comes from. spec: `load.output_tokens`; data: the length of the line's own "
+        "assistant reply that follows its last user message, estimated as ceil(words x 4/3) tokens (lines without one fall back "
+        "to `load.output_tokens`); with `load.ignore_eos` the server generates exactly that many.",
+    )
 
     @field_validator("path")
     @classmethod

@@ -36,7 +36,8 @@ class TraceSpec(Strict):
     )
     speedup: float = Field(1.0, gt=0, le=MAX_TRACE_SPEEDUP, description="Time scaling: arrivals come `speedup` times faster than in the trace (2 = twice the rate).")
     start_s: float = Field(0.0, ge=0, description="Window start, in trace seconds after its first arrival.")
-    duration_s: float | None = Field(None, gt=0, description="Window length in trace seconds; None = to the end of the trace. The run lasts this / speedup (plus `load.warmup_s`, whose arrivals are replayed but not measured).")
+    duration_s: float | None = Field(None, gt=0, description="Window length in trace seconds; None = to the end of the trace. The window's arrivals, divided by `speedup`, "
+                                       "are sent within the run (`load.warmup_s` + `load.duration_s`, the warm-up's replayed but not measured); later ones are not sent.")
     max_output_tokens: int | None = Field(None, ge=1, description="Cap on a request's output length (max_tokens); None = the trace's own.")
 
     @field_validator("path")

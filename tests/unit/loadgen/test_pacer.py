@@ -93,3 +93,28 @@ def test_shared_pacer_hands_each_slot_to_exactly_one_process(tmp_path):
     t0s = {round(t - i / 1000, 6) for i, t in claims}
     assert len(t0s) == 1  # one shared start time
     assert SharedPacer(ArrivalSchedule(LoadSpec(pattern="constant", rate=1, warmup_s=0, duration_s=1))).claim()[0] == 0
+
+
+def _trace_spec(tmp_path, stamps, **load) -> LoadSpec:
+    import json
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"timestamp": t, "input_tokens": 8, "output_tokens": 4}) + "\n" for t in stamps))
+    trace = {"path": str(path), **load.pop("trace", {})}
+    return LoadSpec(pattern="trace", users=4, **{"warmup_s": 0, "duration_s": 30, **load}, workload={"trace": trace})
+
+
+def test_trace_schedule_is_the_trace_scaled_within_the_run(tmp_path):
+    spec = _trace_spec(tmp_path, [10, 12, 12, 18, 50, 70], trace={"speedup": 2})
+    assert _offsets(spec) == [0.0, 1.0, 1.0, 4.0, 20.0]  # the 70 s arrival (30 s scaled) is past the 30 s run: not sent
+    capped = _trace_spec(tmp_path, [10, 12, 12, 18, 50, 70], requests=3, duration_s=60)
+    assert _offsets(capped) == [0.0, 2.0, 2.0]  # load.requests still caps
+
+
+def test_trace_workers_take_every_nth_arrival_and_claim_its_row(tmp_path):
+    spec = _trace_spec(tmp_path, [0, 1, 2, 3, 4, 5, 6])
+    assert _offsets(spec, (1, 3)) == [1.0, 4.0] and _offsets(spec, (0, 3)) == [0.0, 3.0, 6.0]
+    pacer = SharedPacer(ArrivalSchedule(spec, (1, 3)))
+    rows = [pacer.claim() for _ in range(3)]
+    assert [r[0] for r in rows[:2]] == [1, 4] and rows[2] is None  # the index handed to the source is the trace row
+    assert rows[1][1] - rows[0][1] == pytest.approx(3.0)

@@ -65,11 +65,29 @@ def test_jsonl_openai_and_sharegpt(tmp_path):
     ]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
     data = load_dataset(DatasetSpec(path=str(path)))
-    assert data[0] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]  # trailing reply dropped
-    assert [m["content"] for m in data[1]] == ["q1", "a1", "q2"] and len(data) == 2
+    assert data[0].messages == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]  # trailing reply dropped
+    assert [m["content"] for m in data[1].messages] == ["q1", "a1", "q2"] and len(data) == 2
     spec = LoadSpec(dataset={"path": str(path), "shuffle": False})
     w = Workload(spec, 0, data)
-    assert [w.next().messages for _ in range(3)] == [data[0], data[1], data[0]]
+    assert [w.next().messages for _ in range(3)] == [data[0].messages, data[1].messages, data[0].messages]
     path.write_text('{"messages": []}\nnot json\n')
     with pytest.raises(LoadError, match=r"d.jsonl:2: not JSON"):
         load_dataset(DatasetSpec(path=str(path)))
+
+
+def test_dataset_output_lengths_from_the_data(tmp_path):
+    path = tmp_path / "sg.jsonl"
+    lines = [
+        {"conversations": [{"from": "human", "value": "q1"}, {"from": "gpt", "value": "one two three four five six"}]},  # 6 words -> 8
+        {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}, {"from": "human", "value": "last"}]},  # no reply
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " ".join(["w"] * 30)}]},  # 30 -> 40
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    data = load_dataset(DatasetSpec(path=str(path)))
+    assert [d.reply_tokens for d in data] == [8, None, 40]
+    fixed = {"kind": "fixed", "mean": 17, "max": 17}
+    spec = LoadSpec(dataset={"path": str(path), "shuffle": False, "output_lengths": "data"}, output_tokens=fixed, ignore_eos=True)
+    w = Workload(spec, 0, data)
+    assert [w.next().max_tokens for _ in range(3)] == [8, 17, 40]  # the line without a reply falls back to load.output_tokens
+    as_spec = Workload(LoadSpec(dataset={"path": str(path), "shuffle": False}, output_tokens=fixed), 0, data)
+    assert [as_spec.next().max_tokens for _ in range(3)] == [17, 17, 17]
