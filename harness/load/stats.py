@@ -181,6 +181,12 @@ class LoadSummary:
     (`usage.prompt_tokens_details.cached_tokens`): the share of prompt the server's prefix cache served. NaN when none said."""
     cached_prompt_reported: int = field(default=0, metadata=COUNT.meta())
     """Successful requests whose usage said how many prompt tokens were cached (the rate's sample)."""
+    cache_hit_request_rate: float = field(default=math.nan, metadata=FRACTION_UP.meta("cache hits"))
+    """Of those, the share that were cache hits: at least CACHE_HIT_SHARE of the prompt served from the cache. NaN when none said."""
+    ttft_p50_ms_cache_hit: float = field(default=math.nan, metadata=LOWER_MS.meta("TTFT p50, cache hit"))
+    """TTFT p50 of the successful requests that were cache hits (NaN when none was)."""
+    ttft_p50_ms_cache_miss: float = field(default=math.nan, metadata=LOWER_MS.meta("TTFT p50, cache miss"))
+    """TTFT p50 of the successful requests whose usage said they were not cache hits (NaN when none was)."""
     host_steal_pct: float = field(default=math.nan, metadata=PERCENT_DOWN.meta("CPU steal"))
     """CPU time the hypervisor gave other guests during the load, in % of this host's CPU time (/proc/stat; NaN
     where unreadable): a noisy neighbour (harness/load/noise.py)."""
@@ -214,12 +220,26 @@ def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]
     }
 
 
+CACHE_HIT_SHARE = 0.5
+"""A request is a cache hit when the server served at least this share of its prompt from its cache: llama.cpp reuses a
+slot's common prefix, so a cold prompt still reports a few cached tokens (its chat template's first ones)."""
+
+
 def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
-    """The share of prompt tokens served from the server's cache, over requests whose usage said (docs/metrics.md)."""
+    """The share of prompt tokens served from the server's cache, over requests whose usage said, and TTFT p50 of the
+    cache hits against the misses (docs/metrics.md)."""
     said = [r for r in with_usage if r.cached_prompt_tokens is not None and r.prompt_tokens]
     prompt = sum(r.prompt_tokens or 0 for r in said)
+    hits = [r for r in said if (r.cached_prompt_tokens or 0) >= CACHE_HIT_SHARE * (r.prompt_tokens or 0)]
+    misses = [r for r in said if (r.cached_prompt_tokens or 0) < CACHE_HIT_SHARE * (r.prompt_tokens or 0)]
+
+    def ttft_p50(rs: list[RequestRecord]) -> float:
+        return percentile([r.ttft_s * 1000.0 for r in rs if r.ttft_s is not None], 50)
+
     return {"cached_prompt_tokens_rate": sum(r.cached_prompt_tokens or 0 for r in said) / prompt if prompt else math.nan,
-            "cached_prompt_reported": len(said)}
+            "cached_prompt_reported": len(said),
+            "cache_hit_request_rate": len(hits) / len(said) if said else math.nan,
+            "ttft_p50_ms_cache_hit": ttft_p50(hits), "ttft_p50_ms_cache_miss": ttft_p50(misses)}
 
 
 def cut_by_stop(rec: RequestRecord) -> bool:

@@ -158,7 +158,8 @@ class ChatUser(User):
         if self.load.min_tokens is not None:
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
         body.update(req.extra)
-        keep_text = self.load.turns > 1 or self.load.tokenizer is not None
+        # a reply's text is kept where it joins the history (multi-turn, agentic sessions) or is counted (load.tokenizer)
+        keep_text = self.load.turns > 1 or self.load.tokenizer is not None or self.load.workload.agentic is not None
         stopped: BaseException | None = None
         try:
             rec, reply = self._send(body, keep_text)

@@ -6,6 +6,7 @@ The pipeline calls these methods with typed values; the presenter turns them int
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,9 @@ class Presenter:
                 latency += f" ({s.timeouts} timed out; E2E p95 with them at their timeout {s.e2e_censored_ms.p95:.0f} ms)"
         if s.cached_prompt_reported:  # the server's usage said how much of each prompt its cache served
             latency += f", {100 * s.cached_prompt_tokens_rate:.0f}% of prompt tokens cached"
+            sides = [f"{v:.0f} ms on {name}" for name, v in (("hits", s.ttft_p50_ms_cache_hit), ("misses", s.ttft_p50_ms_cache_miss))
+                     if not math.isnan(v)]
+            latency += f" ({100 * s.cache_hit_request_rate:.0f}% cache hits" + (f"; TTFT p50 {', '.join(sides)})" if sides else ")")
         self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, {latency}")
         if s.tokenizer_error:
             self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")

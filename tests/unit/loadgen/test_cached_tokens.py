@@ -78,3 +78,21 @@ def test_no_request_said_no_rate():
     assert s.cached_prompt_reported == 0 and math.isnan(s.cached_prompt_tokens_rate)
     flat = s.flat_metrics()
     assert "perf/cached_prompt_tokens_rate" not in flat and flat["perf/cached_prompt_reported"] == 0
+
+
+def test_ttft_of_cache_hits_beside_misses():
+    def rec(t: float, prompt: int, cached: int | None, ttft: float) -> RequestRecord:
+        r = _rec(t, prompt, cached)
+        r.ttft_s = ttft
+        return r
+
+    # a hit: at least half the prompt cached (llama.cpp's cold prompt still reports its template's first tokens)
+    recs = [rec(10.0, 300, 280, 0.02), rec(11.0, 300, 150, 0.04), rec(12.0, 300, 3, 0.5), rec(13.0, 300, 0, 0.7),
+            rec(14.0, 300, None, 9.0)]  # did not say: in neither
+    s = summarize(recs, window_start=5.0, window_end=20.0)
+    assert s.cache_hit_request_rate == pytest.approx(2 / 4)
+    assert s.ttft_p50_ms_cache_hit == pytest.approx(30.0) and s.ttft_p50_ms_cache_miss == pytest.approx(600.0)
+    flat = s.flat_metrics()
+    assert flat["perf/ttft_p50_ms_cache_hit"].fact.direction == "lower" and flat["perf/ttft_p50_ms_cache_miss"] == pytest.approx(600.0)
+    only_hits = summarize(recs[:2], window_start=5.0, window_end=20.0).flat_metrics()
+    assert only_hits["perf/cache_hit_request_rate"] == 1.0 and "perf/ttft_p50_ms_cache_miss" not in only_hits
