@@ -187,6 +187,26 @@ class LoadSummary:
     """TTFT p50 of the successful requests that were cache hits (NaN when none was)."""
     ttft_p50_ms_cache_miss: float = field(default=math.nan, metadata=LOWER_MS.meta("TTFT p50, cache miss"))
     """TTFT p50 of the successful requests whose usage said they were not cache hits (NaN when none was)."""
+    structured_requests: int = field(default=0, metadata=COUNT.meta())
+    """Successful structured requests (`load.workload.structured`) whose reply was checked: the invalid rate's sample."""
+    invalid_outputs: int = field(default=0, metadata=LOWER_COUNT.meta())
+    """Of those, replies that failed the check (not JSON, not the schema, a malformed or unknown tool call)."""
+    invalid_output_rate: float = field(default=math.nan, metadata=FRACTION_DOWN.meta("invalid output"))
+    """invalid_outputs / structured_requests; NaN without a structured request. The server served them: not errors."""
+    invalid_example: str | None = None
+    """The first invalid reply's reason, for the screen."""
+    ttft_chat_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TTFT of the plain chat requests, when the load mixes request kinds (`perf/ttft_chat_p50_ms`, ...)."""
+    ttft_json_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TTFT of the JSON-schema requests, when the load mixes request kinds."""
+    ttft_tools_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TTFT of the tool-call requests (the first tool-call piece counts as output), when the load mixes request kinds."""
+    tpot_chat_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TPOT of the plain chat requests, when the load mixes request kinds."""
+    tpot_json_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TPOT of the JSON-schema requests, when the load mixes request kinds."""
+    tpot_tools_ms: Distribution = field(default_factory=lambda: Distribution.of_seconds([]), metadata=LOWER_MS.meta())
+    """TPOT of the tool-call requests, when the load mixes request kinds."""
     host_steal_pct: float = field(default=math.nan, metadata=PERCENT_DOWN.meta("CPU steal"))
     """CPU time the hypervisor gave other guests during the load, in % of this host's CPU time (/proc/stat; NaN
     where unreadable): a noisy neighbour (harness/load/noise.py)."""
@@ -240,6 +260,25 @@ def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float
             "cached_prompt_reported": len(said),
             "cache_hit_request_rate": len(hits) / len(said) if said else math.nan,
             "ttft_p50_ms_cache_hit": ttft_p50(hits), "ttft_p50_ms_cache_miss": ttft_p50(misses)}
+
+
+KIND_SPLIT = ("chat", "json", "tools")
+"""Request kinds whose TTFT/TPOT are logged apart when a load mixes kinds (`perf/ttft_json_p50_ms`, ...)."""
+
+
+def _structured_stats(ok: Sequence[RequestRecord]) -> dict[str, object]:
+    """Structured replies checked and found invalid, and TTFT/TPOT per request kind when the load mixes kinds."""
+    checked = [r for r in ok if r.output_valid is not None]
+    invalid = [r for r in checked if not r.output_valid]
+    out: dict[str, object] = {"structured_requests": len(checked), "invalid_outputs": len(invalid),
+                              "invalid_output_rate": len(invalid) / len(checked) if checked else math.nan,
+                              "invalid_example": next((r.invalid_reason for r in invalid if r.invalid_reason), None)}
+    if len({r.kind for r in ok}) > 1:
+        for kind in KIND_SPLIT:
+            of_kind = [r for r in ok if r.kind == kind]
+            out[f"ttft_{kind}_ms"] = Distribution.of_seconds([r.ttft_s for r in of_kind if r.ttft_s is not None])
+            out[f"tpot_{kind}_ms"] = Distribution.of_seconds([t for r in of_kind if (t := tpot_s(r)) is not None])
+    return out
 
 
 def cut_by_stop(rec: RequestRecord) -> bool:
@@ -333,4 +372,5 @@ def summarize(
         output_tokens_per_s_split_half_sd=split_half_sd(per_sub),
         **_client_token_stats(with_usage),
         **_cached_prompt_stats(with_usage),
+        **_structured_stats(ok),  # type: ignore[arg-type]
     )

@@ -26,7 +26,7 @@ from gevent import GreenletExit
 from locust import User, events, task
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from harness.loadgen import process_state, relay, stopping, transport, workload
+from harness.loadgen import process_state, relay, stopping, structured, transport, workload
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import SharedPacer
 from harness.loadgen.process_state import RecordWriter
@@ -119,7 +119,8 @@ class ChatUser(User):
         self.slot: tuple[int, float] | None = None
         self.index = next(state.user_numbers)
         self.failures_in_a_row = 0
-        self.workload: Source = workload.make(self.load, state.stream_seed * 100_000 + self.index, state.prepared)
+        stream = state.stream_seed * 100_000 + self.index
+        self.workload: Source = structured.wrap(self.load, stream, workload.make(self.load, stream, state.prepared))
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(
             self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved
@@ -158,11 +159,13 @@ class ChatUser(User):
         if self.load.min_tokens is not None:
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
         body.update(req.extra)
-        # a reply's text is kept where it joins the history (multi-turn, agentic sessions) or is counted (load.tokenizer)
-        keep_text = self.load.turns > 1 or self.load.tokenizer is not None or self.load.workload.agentic is not None
+        checked = req.kind in structured.KINDS  # a structured reply is validated: its text and tool calls are kept
+        # a reply's text is kept where it joins the history (multi-turn, agentic sessions), is counted (load.tokenizer) or checked
+        keep_text = self.load.turns > 1 or self.load.tokenizer is not None or self.load.workload.agentic is not None or checked
         stopped: BaseException | None = None
+        calls: list[dict[str, str]] = []
         try:
-            rec, reply = self._send(body, keep_text)
+            rec, reply, calls = self._send(body, keep_text)
         except StoppedMidRequest as exc:  # the load was stopped during this request: it is recorded, then the user stops
             rec, reply, stopped = exc.record, "", exc.exit
         if rec.error and self.key and self.key in rec.error:  # a server that echoes the bearer token: never on disk
@@ -174,6 +177,9 @@ class ChatUser(User):
         rec.prompt_tokens_target = req.prompt_tokens_target
         rec.conversation, rec.turn = req.conversation, req.turn
         rec.kind, rec.prefix_group = req.kind, req.prefix_group
+        spec = self.load.workload.structured
+        if checked and rec.ok and spec is not None:  # served: is the output what was asked for?
+            rec.output_valid, rec.invalid_reason = structured.check(spec, req.kind, reply, calls, rec.finish_reason)
         rec.ignore_eos = self.load.ignore_eos
         rec.min_tokens = body.get("min_tokens")
         rec.user = self.index
@@ -231,7 +237,7 @@ class ChatUser(User):
         rec.backoff_s = min(BACKOFF_FIRST_S * 2 ** min(self.failures_in_a_row - 1, 30), BACKOFF_MAX_S)
         return rec.backoff_s
 
-    def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str]:
+    def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str, list[dict[str, str]]]:
         payload = json.dumps(body).encode()
         for attempt in (0, 1):
             rec = RequestRecord(t_start=time.time(), reconnected=attempt == 1)
@@ -239,7 +245,7 @@ class ChatUser(User):
             timeline = StreamTimeline(rec, keep_text)
             try:
                 self.transport.post(payload, timeline, t0)
-                return rec, timeline.reply()
+                return rec, timeline.reply(), timeline.tool_calls()
             except transport.StaleConnection:
                 # A kept-alive connection the server had closed: retry once on a fresh one, and say so.
                 if attempt == 0:
@@ -256,7 +262,7 @@ class ChatUser(User):
                 raise StoppedMidRequest(rec, exc) from None
             rec.ok = False
             rec.e2e_s = time.perf_counter() - t0
-            return rec, ""
+            return rec, "", []
         raise AssertionError("unreachable")
 
     def _fire(self, rec: RequestRecord) -> None:

@@ -89,6 +89,8 @@ class ChatChunk(NamedTuple):
     finish_reason: str | None = None
     error: str | None = None
     done: bool = False
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    """`delta.tool_calls` as received: streamed pieces of tool calls (`index`, `function.name`, `function.arguments`)."""
 
 
 _decode = json.JSONDecoder().decode
@@ -168,13 +170,15 @@ def parse_chat_event(data: str) -> ChatChunk:
     if len(choices) == 1:  # the usual case: one choice, one delta
         choice = choices[0]
         delta = choice.get("delta") or {}
+        calls = delta.get("tool_calls")
         return ChatChunk(
             delta.get("content") or "",
             delta.get("reasoning_content") or delta.get("reasoning") or "",
             usage,
             choice.get("finish_reason"),
+            tool_calls=tuple(c for c in calls if isinstance(c, dict)) if isinstance(calls, list) else (),
         )
-    content, reasoning, finish = [], [], None
+    content, reasoning, finish, tool_calls = [], [], None, []
     for choice in choices:
         delta = choice.get("delta") or {}
         if delta.get("content"):
@@ -182,5 +186,19 @@ def parse_chat_event(data: str) -> ChatChunk:
         r = delta.get("reasoning_content") or delta.get("reasoning")
         if r:
             reasoning.append(r)
+        if isinstance(delta.get("tool_calls"), list):
+            tool_calls += [c for c in delta["tool_calls"] if isinstance(c, dict)]
         finish = choice.get("finish_reason") or finish
-    return ChatChunk(content="".join(content), reasoning="".join(reasoning), usage=usage, finish_reason=finish)
+    return ChatChunk(content="".join(content), reasoning="".join(reasoning), usage=usage, finish_reason=finish,
+                     tool_calls=tuple(tool_calls))
+
+
+def tool_call_text(calls: tuple[dict[str, Any], ...]) -> str:
+    """The generated text a chunk's tool-call pieces carry (names and argument fragments): non-empty means the chunk
+    carries output tokens, timed like content (TTFT, ITL)."""
+    out = []
+    for call in calls:
+        fn = call.get("function")
+        if isinstance(fn, dict):
+            out += [v for v in (fn.get("name"), fn.get("arguments")) if isinstance(v, str)]
+    return "".join(out)

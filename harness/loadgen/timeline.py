@@ -1,9 +1,9 @@
 """Turn a streamed response (bytes with arrival times) into a RequestRecord.
 
 Pure code, no I/O: the Locust user feeds it what it reads, tests feed it hand-built timelines.
-Definitions are in docs/metrics.md: TTFT is the first chunk with non-empty *content*; reasoning
-content only sets `first_reasoning_s`; chunks without content (role, finish, usage) are not ITL
-points.
+Definitions are in docs/metrics.md: TTFT is the first chunk with non-empty *content* or a piece of a
+tool call (its name or argument text: generated tokens too); reasoning content only sets
+`first_reasoning_s`; chunks without either (role, finish, usage) are not ITL points.
 
 Errors (docs/metrics.md): the first error the server reports wins, with its own message — an error
 event or `data: {"error": ...}` in the stream (`StreamError: <message>`), or a 200 answer that is not an
@@ -17,7 +17,7 @@ import json
 
 from harness.loadgen.record import RequestRecord
 from harness.loadgen.sse import (MESSAGE_CHARS, SSEDecoder, body_message, cached_prompt_tokens, error_message, parse_chat_event,
-                                 parse_error_event)
+                                 parse_error_event, tool_call_text)
 
 HEAD_BYTES = 8192
 """A 200 answer's first bytes kept until its first event: a body that never becomes an event stream is read as such."""
@@ -30,6 +30,8 @@ class StreamTimeline:
         self.rec = rec
         self.keep_text = keep_text
         self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        """Kept with the text: streamed tool calls by index, their name and argument pieces joined."""
         self._decoder = SSEDecoder()
         self._done = False
         self._chars = 0
@@ -50,13 +52,15 @@ class StreamTimeline:
             rec.error = chunk.error
         if chunk.reasoning and rec.first_reasoning_s is None:
             rec.first_reasoning_s = now
-        if chunk.content:
+        called = tool_call_text(chunk.tool_calls) if chunk.tool_calls else ""
+        if chunk.content or called:
             if rec.ttft_s is None:
                 rec.ttft_s = now
             rec.chunk_offsets_s.append(now)
-            self._chars += len(chunk.content)
+            self._chars += len(chunk.content) + len(called)
             if self.keep_text:
                 self.text.append(chunk.content)
+                self._call_pieces(chunk.tool_calls)
         if chunk.finish_reason:
             rec.finish_reason = chunk.finish_reason
         if chunk.usage:
@@ -95,5 +99,22 @@ class StreamTimeline:
             return f"ErrorBody: {msg}"
         return f"NotAStream: a 200 answer without a single server-sent event: {body_message(text)[:MESSAGE_CHARS]}"
 
+    def _call_pieces(self, pieces: tuple[dict, ...]) -> None:
+        """Accumulate tool-call deltas per `index` (OpenAI streams a call's name once, then its arguments in pieces)."""
+        for piece in pieces:
+            fn = piece.get("function") if isinstance(piece.get("function"), dict) else {}
+            index = piece.get("index")
+            if not isinstance(index, int):  # no index: a named piece opens a call, the rest go on the last one
+                index = len(self.calls) if fn.get("name") or not self.calls else max(self.calls)
+            call = self.calls.setdefault(index, {"name": "", "arguments": ""})
+            if isinstance(fn.get("name"), str):  # a name said again whole is kept once; one streamed in pieces is joined
+                call["name"] = fn["name"] if fn["name"].startswith(call["name"]) else call["name"] + fn["name"]
+            if isinstance(fn.get("arguments"), str):
+                call["arguments"] += fn["arguments"]
+
     def reply(self) -> str:
         return "".join(self.text)
+
+    def tool_calls(self) -> list[dict[str, str]]:
+        """The streamed tool calls (`{"name", "arguments"}`), in index order; kept only with the text."""
+        return [self.calls[i] for i in sorted(self.calls)]

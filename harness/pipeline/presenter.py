@@ -104,6 +104,9 @@ class Presenter:
         self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, {latency}")
         if s.tokenizer_error:
             self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")
+        if s.structured_requests:  # structured output / tool calls: how many replies failed the client's check
+            why = f"; first: {s.invalid_example}" if s.invalid_example else ""
+            self.say(f"structured: {s.structured_requests} requests, {s.invalid_outputs} invalid ({100 * s.invalid_output_rate:.0f}%){why}")
 
     def quality_done(self, result: "QualityResult") -> None:
         q = result.flat_metrics("")

@@ -89,7 +89,47 @@ class StructuredSpec(Strict):
             v = getattr(self, name)
             if isinstance(v, str):
                 _existing(v, f"structured.{name} file")
+        from jsonschema import SchemaError, validators  # lazy: only specs with `structured` pay for it
+
+        checks = [("json_schema", self.schema())] if self.json_schema is not None else []
+        names: set[str] = set()
+        for i, tool in enumerate(self.tool_list()):
+            fn = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+                raise ValueError(f"structured.tools[{i}]: each tool is `{{type: function, function: {{name, description?, "
+                                 "parameters?}}}}` (OpenAI's shape)")
+            if fn["name"] in names:
+                raise ValueError(f"structured.tools[{i}]: a second tool named {fn['name']!r}: tool names must differ")
+            names.add(fn["name"])
+            checks.append((f"tools[{i}].function.parameters", fn.get("parameters", {"type": "object"})))
+        for where, schema in checks:
+            if not isinstance(schema, dict):
+                raise ValueError(f"structured.{where}: a JSON schema is an object, not {type(schema).__name__}")
+            try:
+                validators.validator_for(schema).check_schema(schema)
+            except SchemaError as exc:
+                raise ValueError(f"structured.{where} is not a valid JSON schema: {exc.message}") from None
         return self
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema, read from its file when `json_schema` is a path."""
+        return _json_file(self.json_schema, "json_schema") if isinstance(self.json_schema, str) else dict(self.json_schema or {})
+
+    def tool_list(self) -> list[dict[str, Any]]:
+        """The tools, read from their file when `tools` is a path."""
+        tools = _json_file(self.tools, "tools") if isinstance(self.tools, str) else list(self.tools or [])
+        if not isinstance(tools, list):
+            raise ValueError("structured.tools file: holds a JSON list of tools")
+        return tools
+
+
+def _json_file(path: str, what: str) -> Any:
+    import json
+
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"structured.{what} file {path!r} is not readable JSON: {exc}") from None
 
 
 class WorkloadSpec(Strict):

@@ -4,6 +4,7 @@ FAKE_DIE_AFTER=<seconds> makes it print an out-of-memory line and exit 137 mid-r
 FAKE_MODE=<mode> selects a fault mode of tests.fakes.openai_server (FAKE_SLOW_S: how slow `slow` is);
 FAKE_TTFT_S, FAKE_INTERVAL_S program the timing and FAKE_JITTER multiplies every delay by a random factor in [1-j, 1+j];
 FAKE_CACHED_TOKENS=<n> reports n cached prompt tokens (of 5) in each stream's usage (`prompt_tokens_details`);
+FAKE_INVALID=<fraction> answers that share of structured requests (response_format / tools) with an invalid reply;
 FAKE_SLOTS=<n> answers at most n streams at once, the rest queue (reported as running / deferred on /metrics);
 FAKE_FAIL_FIRST=<path>: the first launch (while <path> does not exist) creates it, prints an error and exits 1.
 """
@@ -45,6 +46,7 @@ def main() -> None:
                       slow_s=float(os.environ.get("FAKE_SLOW_S", "0")), jitter=float(os.environ.get("FAKE_JITTER", "0")),
                       slots=int(os.environ.get("FAKE_SLOTS", "0")),
                       cached_tokens=int(os.environ["FAKE_CACHED_TOKENS"]) if os.environ.get("FAKE_CACHED_TOKENS") else None)
+    state.invalid = float(os.environ.get("FAKE_INVALID", "0"))
     start(state, args.port)
     print(f"fake llama-server listening on {args.port}", flush=True)
     die_after = float(os.environ.get("FAKE_DIE_AFTER", "0"))

@@ -14,6 +14,11 @@ served, later ones stall after one content chunk for `slow_s`, else an hour), en
 `gets` counts GET requests per path (e.g. liveness probes).
 `cached_tokens` (None: not said) adds `prompt_tokens_details: {cached_tokens: n}` to each stream's usage, as vLLM
 with `--enable-prompt-tokens-details` and OpenAI do.
+Structured requests (mode ok): a `response_format: json_schema` request gets a JSON reply fitting its schema, streamed as
+content pieces; a `tools` request gets a call of its first tool with arguments fitting its `parameters`, streamed as
+`delta.tool_calls` pieces (the name first, then the arguments), finish_reason `tool_calls`. `invalid` (a fraction) makes
+that share of them invalid, evenly spread: the JSON cut short, or the arguments not JSON; `structured` counts them and
+`invalid_sent` the invalid ones.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
@@ -42,6 +47,10 @@ class FakeState:
         tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0, cached_tokens: int | None = None,
     ):
         self.cached_tokens = cached_tokens
+        self.invalid = 0.0
+        """Structured requests: the fraction answered with an invalid reply (spread evenly over them)."""
+        self.structured = 0
+        self.invalid_sent = 0
         """Cached prompt tokens each stream's usage reports (`prompt_tokens_details`); None: the usage does not say."""
         self.after = after
         """stall_after: streams served before the stalls begin."""
@@ -202,6 +211,9 @@ class Handler(JsonHandler):
 
     def _stream(self, st: FakeState, body: dict) -> None:
         n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
+        if st.mode == "ok" and (body.get("tools") or (body.get("response_format") or {}).get("type") == "json_schema"):
+            self._structured(st, body, n)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -231,6 +243,66 @@ class Handler(JsonHandler):
             usage["prompt_tokens_details"] = {"cached_tokens": st.cached_tokens}
         send({"choices": [], "usage": usage})
         send("[DONE]")
+
+
+    def _structured(self, st: FakeState, body: dict, n: int) -> None:
+        """A JSON reply or a tool call, streamed in about `n` pieces; invalid for the programmed share of requests."""
+        with st.lock:
+            st.structured += 1
+            k = st.structured
+            invalid = int(k * st.invalid) > int((k - 1) * st.invalid)  # the k-th is invalid when the share's count steps up
+            st.invalid_sent += invalid
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+        def send(obj) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            self.wfile.write(f"data: {data}\n\n".encode())
+            self.wfile.flush()
+
+        def pieces(text: str) -> list[str]:
+            size = max(1, -(-len(text) // max(1, n)))
+            return [text[i:i + size] for i in range(0, len(text), size)]
+
+        send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]})
+        time.sleep(st.ttft_s)
+        if body.get("tools"):
+            fn = body["tools"][0]["function"]
+            args = json.dumps(example(fn.get("parameters", {"type": "object"})))
+            args = args[:-1] if invalid else args  # cut: not JSON
+            deltas = [{"tool_calls": [{"index": 0, "id": "call_0", "type": "function", "function": {"name": fn["name"], "arguments": ""}}]}]
+            deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces(args)]
+            finish = "tool_calls"
+        else:
+            text = json.dumps(example(body["response_format"]["json_schema"]["schema"]))
+            text = text[: len(text) // 2] if invalid else text
+            deltas = [{"content": p} for p in pieces(text)]
+            finish = "stop"
+        for i, delta in enumerate(deltas):
+            if i:
+                time.sleep(st.interval_s)
+            send({"choices": [{"index": 0, "delta": delta}]})
+        with st.lock:
+            st.generated += len(deltas)
+        send({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        send({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(deltas), "total_tokens": 5 + len(deltas)}})
+        send("[DONE]")
+
+
+def example(schema: dict) -> object:
+    """A value fitting a (simple) JSON schema: enums' first value, objects with every property, one-item arrays."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type", "object")
+    kind = kind[0] if isinstance(kind, list) else kind
+    if kind == "object":
+        return {k: example(v) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [example(schema.get("items") or {"type": "string"})]
+    return {"string": "text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "text")
 
 
 def start(state: FakeState, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:

@@ -47,3 +47,20 @@ def test_chat_event_kinds():
     assert parse_chat_event('{"error":{"message":"boom"}}').error == "StreamError: boom"
     assert parse_chat_event("{nope").error.startswith("MalformedStream: ")
     assert parse_chat_event(" [DONE]").done
+
+
+def test_tool_call_deltas_are_parsed_as_output():
+    """`delta.tool_calls` pieces come through (one choice or several); their name/argument text marks output tokens."""
+    from harness.loadgen.sse import tool_call_text
+
+    named = parse_chat_event('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function",'
+                             '"function":{"name":"get_weather","arguments":""}}]}}]}')
+    assert named.content == "" and named.tool_calls[0]["function"]["name"] == "get_weather"
+    assert tool_call_text(named.tool_calls) == "get_weather"
+    piece = parse_chat_event('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"ci"}}]}}]}')
+    assert tool_call_text(piece.tool_calls) == '{"ci'
+    two = parse_chat_event('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"a"}}]}},'
+                           '{"index":1,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"b"}}]}}]}')
+    assert tool_call_text(two.tool_calls) == "ab"
+    assert parse_chat_event('{"choices":[{"delta":{"tool_calls":null}}]}').tool_calls == ()
+    assert tool_call_text(parse_chat_event('{"choices":[{"delta":{"tool_calls":[{"index":0,"type":"function"}]}}]}').tool_calls) == ""
