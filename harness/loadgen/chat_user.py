@@ -122,7 +122,8 @@ class ChatUser(User):
         self.workload: Source = workload.make(self.load, state.stream_seed * 100_000 + self.index, state.prepared)
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(
-            self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved
+            self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved,
+            self.load.tls,
         )
         if self.pacer is not None:  # the first task runs before any wait_time
             self.slot = self.pacer.claim()

@@ -14,7 +14,7 @@ from harness.spec.capacity import MAX_RATE, MAX_REQUESTS, REQUESTS_CAP_S, Capaci
 from harness.spec.load_dist import LengthDist
 from harness.spec.workload import WorkloadSpec
 
-__all__ = ["LengthDist", "LoadSpec", "WorkloadSpec"]
+__all__ = ["LengthDist", "LoadSpec", "TLSSpec", "WorkloadSpec"]
 
 # sane upper bounds: beyond them a spec is a typo, not a plan
 MAX_DURATION_S = 7 * 86400.0
@@ -149,6 +149,38 @@ class CpuAffinity(Strict):
     )
 
 
+class TLSSpec(Strict):
+    """How the load generator checks an https:// endpoint's certificate (both transports alike)."""
+
+    verify: bool = Field(
+        True,
+        description="Verify the server's certificate chain and its host name (SNI and hostname checking as any client does). "
+        "false: accept any certificate (a self-signed test server), with a warning on screen; the traffic is still encrypted.",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the CA (or the self-signed certificate itself) that signed the server's certificate, trusted "
+        "instead of the system CA store: a private CA or a self-signed server. None = the system CA store (SSL_CERT_FILE / "
+        "SSL_CERT_DIR override it, as for OpenSSL). Paths are relative to the working directory.",
+    )
+
+    @field_validator("ca_file")
+    @classmethod
+    def _exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"CA file {v!r} does not exist (paths are relative to the working directory)")
+        return v
+
+    @model_validator(mode="after")
+    def _insecure(self) -> "TLSSpec":
+        if not self.verify:
+            if self.ca_file is not None:
+                raise ValueError("tls.ca_file is only read when verify is true: drop ca_file, or set verify: true")
+            warnings.warn("load.tls.verify is false: server certificates are not checked (anyone on the path can pose as the server)",
+                          UserWarning, stacklevel=2)
+        return self
+
+
 class LoadSpec(Strict):
     """The Locust chat workload run against the endpoint."""
 
@@ -227,10 +259,11 @@ class LoadSpec(Strict):
     http_client: Literal["auto", "reactor", "requests"] = Field(
         "auto",
         description="How the load generator reads streams. reactor: one epoll reader per process stamps every "
-        "chunk as it is read (thousands of streams per process; plain http:// only, ignores proxy variables); "
-        "requests: urllib3 per user (TLS, proxies; slower per chunk, so timestamps lag sooner under load); "
-        "auto: reactor for http://, requests for https://.",
+        "chunk as it is read, over http:// and https:// alike (thousands of streams per process; ignores proxy variables); "
+        "requests: urllib3 per user (proxies; slower per chunk, so timestamps lag sooner under load); "
+        "auto: the reactor for http:// and https:// (set requests to go through a proxy). Both honour `tls`.",
     )
+    tls: TLSSpec = Field(default_factory=TLSSpec, description="https:// endpoints: certificate verification and a private CA (docs/workloads.md, TLS endpoints).")
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, description="Locust worker processes on this machine (1 = a single process; at most 256).")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Master/worker across machines.")
     tokenizer: str | None = Field(

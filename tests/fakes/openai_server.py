@@ -16,6 +16,7 @@ served, later ones stall after one content chunk for `slow_s`, else an hour), en
 with `--enable-prompt-tokens-details` and OpenAI do.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word); None answers it 404.
+`start(..., ssl_context=...)` serves https (tests/integration/test_tls_transport.py makes the certificate).
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
 """
 
@@ -25,6 +26,8 @@ import argparse
 import contextlib
 import json
 import random
+import socket
+import ssl
 import threading
 import time
 from http.server import ThreadingHTTPServer
@@ -233,9 +236,38 @@ class Handler(JsonHandler):
         send("[DONE]")
 
 
-def start(state: FakeState, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+class TLSServer(ThreadingHTTPServer):
+    """https: each accepted connection is wrapped in `ssl_context` and shakes hands in its own thread."""
+
+    ssl_context: ssl.SSLContext
+    handshake_errors: list[str]
+    """Handshakes that failed (e.g. the client rejected the certificate), as the server saw them."""
+
+    def get_request(self):  # noqa: ANN201 - socketserver's signature
+        conn, addr = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else Nagle holds a reply behind TLS 1.3's session tickets
+        conn.settimeout(10)  # a client that never finishes the handshake cannot hold the thread forever
+        return self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            self.handshake_errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
+def start(state: FakeState, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """Serve `state` on a thread; with `ssl_context` (a server-side context holding the certificate), https."""
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
+    if ssl_context is None:
+        server = ThreadingHTTPServer((host, port), handler)
+    else:
+        server = TLSServer((host, port), handler)
+        server.ssl_context = ssl_context
+        server.handshake_errors = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
