@@ -168,7 +168,8 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
         headers["Authorization"] = f"Bearer {os.environ[key_env]}"
     model = opts.model if opts and opts.model else ""
     if not model:
-        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30)
+        verify = (load.tls.ca_file or True) if load.tls.verify else False  # load.tls, as the transports check it
+        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30, verify=verify)
         r.raise_for_status()
         model = r.json()["data"][0]["id"]
     pacer = None

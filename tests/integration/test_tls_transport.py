@@ -8,6 +8,7 @@ TLS error recorded, unless `load.tls.ca_file` names the test CA or `verify` is o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import socket
@@ -194,15 +195,17 @@ def test_spec_checks_the_ca_file(tmp_path):
 
 
 def test_load_stage_over_https(fake_server, ca, tmp_path):
-    """(d) The Locust load stage against the https server for ~2 s: every request timed by the reactor, none failed."""
+    """(d) The Locust load stage against the https server for ~2 s (auto: the reactor), none failed, TTFT as programmed."""
     from harness.load.runner import LoadRun
     from harness.spec.model import LengthDist, LoadSpec
 
     ep, state = fake_server(ttft_s=0.1, interval_s=0.02, chunks=8, ssl_context=ca.server_context(LOCAL))
     spec = LoadSpec(users=2, spawn_rate=10, duration_s=2, warmup_s=0, prompt_tokens=LengthDist(mean=20),
                     output_tokens=LengthDist(mean=8, max=8), request_timeout_s=10, tls={"ca_file": str(ca.ca_file)})
-    result = LoadRun(spec, ep, tmp_path).start().finish()
+    # no model given: each Locust process asks GET /v1/models first, over https with the same `load.tls`
+    result = LoadRun(spec, dataclasses.replace(ep, model=""), tmp_path).start().finish()
     s = result.summary
+    assert state.gets.get("/v1/models", 0) >= 1
     assert s.requests >= 4 and s.errors == 0, [r.error for r in result.records if not r.ok][:3]
     assert 80 <= s.ttft_ms.p50 <= 200  # programmed 100 ms (plus one handshake per request: connections are not kept)
     assert all(len(r.chunk_offsets_s) == 8 for r in result.records)
