@@ -38,6 +38,28 @@ PRESETS: dict[str, dict[str, Any]] = {
 _HF_TOKENIZER = re.compile(r"hf:(//)?[\w.-]+/[\w.-]+")
 
 
+def _tokenizer_value(v: str, field: str = "") -> str:
+    """A tokenizer named in the spec (`load.tokenizer`, `load.workload.exact_lengths`): `server`, hf:ORG/NAME or a local file.
+    `field`: a prefix naming the field for errors pydantic does not locate itself (e.g. "load.workload.exact_lengths: ")."""
+    if v == "server":
+        return v
+    if v.startswith("hf:"):
+        if not _HF_TOKENIZER.fullmatch(v):
+            raise ValueError(f"{field}{v!r} is not a Hub repository; write hf:ORG/NAME, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+        return v
+    path = Path(v).expanduser()
+    if path.is_dir() and not (path / "tokenizer.json").is_file():
+        raise ValueError(f"{field}folder {v!r} holds no tokenizer.json; point at the file itself, a .gguf file, `server` or hf:ORG/NAME")
+    if path.is_file() and path.suffix not in (".json", ".gguf"):
+        raise ValueError(f"{field}{v!r} is neither a tokenizer.json nor a .gguf file; use one of those, `server` or hf:ORG/NAME")
+    if not path.exists():
+        raise ValueError(
+            f"{field}{v!r} is not `server`, hf:ORG/NAME or an existing tokenizer.json / folder / .gguf path "
+            "(paths are relative to the working directory)"
+        )
+    return v
+
+
 class SLOSpec(Strict):
     """Service-level objectives: a request meets them when it succeeded and every set bound holds."""
 
@@ -277,23 +299,7 @@ class LoadSpec(Strict):
     @field_validator("tokenizer")
     @classmethod
     def _tokenizer(cls, v: str | None) -> str | None:
-        if v is None or v == "server":
-            return v
-        if v.startswith("hf:"):
-            if not _HF_TOKENIZER.fullmatch(v):
-                raise ValueError(f"{v!r} is not a Hub repository; write hf:ORG/NAME, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct")
-            return v
-        path = Path(v).expanduser()
-        if path.is_dir() and not (path / "tokenizer.json").is_file():
-            raise ValueError(f"folder {v!r} holds no tokenizer.json; point at the file itself, a .gguf file, `server` or hf:ORG/NAME")
-        if path.is_file() and path.suffix not in (".json", ".gguf"):
-            raise ValueError(f"{v!r} is neither a tokenizer.json nor a .gguf file; use one of those, `server` or hf:ORG/NAME")
-        if not path.exists():
-            raise ValueError(
-                f"{v!r} is not `server`, hf:ORG/NAME or an existing tokenizer.json / folder / .gguf path "
-                "(paths are relative to the working directory)"
-            )
-        return v
+        return None if v is None else _tokenizer_value(v)
 
     @model_validator(mode="before")
     @classmethod
@@ -363,6 +369,13 @@ class LoadSpec(Strict):
             raise ValueError(f"workload.{w.source} and `dataset` are both prompt sources: give one")
         if w.source is not None and self.turns > 1:
             raise ValueError(f"workload.{w.source} sets its own turns: leave load.turns at 1 (agentic: workload.agentic.turns)")
+        if w.exact_lengths is not None:
+            _tokenizer_value(w.exact_lengths, "load.workload.exact_lengths: ")
+            if self.dataset is not None or self.prompt_kind == "document_qa":
+                raise ValueError("load.workload.exact_lengths fits synthetic chat prompts (words + an instruction): not a `dataset`, "
+                                 "nor prompt_kind document_qa, whose sentences do not add up token by token")
+            if self.distributed.role == "master":
+                raise ValueError("load.workload.exact_lengths is not relayed to distributed workers yet: leave it unset with `distributed`")
         if self.pattern == "trace" and (self.rate_scan is not None or self.capacity is not None):
             raise ValueError("a trace replays its own arrival times: no rate_scan or capacity search (scale it with workload.trace.speedup)")
 

@@ -15,7 +15,8 @@ served, later ones stall after one content chunk for `slow_s`, else an hour), en
 `cached_tokens` (None: not said) adds `prompt_tokens_details: {cached_tokens: n}` to each stream's usage, as vLLM
 with `--enable-prompt-tokens-details` and OpenAI do.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
-whitespace-separated word); None answers it 404.
+whitespace-separated word, two for a word longer than `long_words` characters); None answers it 404.
+`count_prompts`: each stream's usage.prompt_tokens counts its messages that way (else 5).
 `start(..., ssl_context=...)` serves https (tests/integration/test_tls_transport.py makes the certificate).
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
 """
@@ -43,7 +44,12 @@ class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
         tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0, cached_tokens: int | None = None,
+        long_words: int | None = None, count_prompts: bool = False,
     ):
+        self.long_words = long_words
+        """/tokenize: a word longer than this many characters is two tokens (None: every word is one)."""
+        self.count_prompts = count_prompts
+        """Each stream's usage.prompt_tokens counts its messages' tokens by the /tokenize rule (else 5), no chat template."""
         self.cached_tokens = cached_tokens
         """Cached prompt tokens each stream's usage reports (`prompt_tokens_details`); None: the usage does not say."""
         self.after = after
@@ -72,6 +78,10 @@ class FakeState:
         self.bodies: list[dict] = []  # the last 1000 request bodies, for assertions on what clients sent
         self.gets: dict[str, int] = {}
         self.lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        """Tokens of `text` by the fake's tokenizer: one per whitespace-separated word, two for a long word (`long_words`)."""
+        return sum(1 + (self.long_words is not None and len(w) > self.long_words) for w in text.split())
 
 
 class Handler(JsonHandler):
@@ -193,12 +203,12 @@ class Handler(JsonHandler):
         with st.lock:
             st.tokenize_bodies = st.tokenize_bodies[-999:] + [body]
         if st.tokenize == "llamacpp":  # like llama-server: no `content` -> no tokens
-            self._json(200, {"tokens": list(range(len(str(body.get("content", "")).split())))})
+            self._json(200, {"tokens": list(range(st.count(str(body.get("content", "")))))})
         elif st.tokenize == "vllm":  # like vLLM: `prompt` and `model` required, extra keys ignored
             if "prompt" not in body or body.get("model") != st.model:
                 self._json(422 if "prompt" not in body else 404, {"error": {"message": "bad tokenize request"}})
                 return
-            n = len(body["prompt"].split())
+            n = st.count(body["prompt"])
             self._json(200, {"count": n, "max_model_len": 4096, "tokens": list(range(n)), "token_strs": None})
         else:
             self._json(404, {"error": {"message": "not found"}})
@@ -229,7 +239,8 @@ class Handler(JsonHandler):
             if st.mode == "drop" and i == n // 2:
                 return  # connection closes: no usage, no [DONE]
         send({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-        usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
+        p = sum(st.count(str(m.get("content", ""))) for m in body.get("messages") or []) if st.count_prompts else 5
+        usage = {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n}
         if st.cached_tokens is not None:
             usage["prompt_tokens_details"] = {"cached_tokens": st.cached_tokens}
         send({"choices": [], "usage": usage})
