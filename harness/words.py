@@ -19,6 +19,18 @@ WORDS = (
 ).split()
 
 
-def words(n: int, rng: random.Random) -> str:
-    """`n` seeded words (at least one), each one token for common BPE tokenizers."""
-    return " ".join(rng.choice(WORDS) for _ in range(max(1, n)))
+_vocabulary: list[str] = WORDS
+"""What `words` draws from in this process (`use`)."""
+
+
+def use(vocabulary: list[str]) -> None:
+    """This process's prompts draw from `vocabulary`: the words one token each by the served model's tokenizer
+    (`load.workload.exact_lengths`, set once per Locust process before any prompt is made)."""
+    global _vocabulary
+    _vocabulary = list(vocabulary)
+
+
+def words(n: int, rng: random.Random, vocabulary: list[str] | None = None) -> str:
+    """`n` seeded words (at least one), each one token for common BPE tokenizers (from `vocabulary` when given, else `use`'s)."""
+    pool = vocabulary or _vocabulary
+    return " ".join(rng.choice(pool) for _ in range(max(1, n)))

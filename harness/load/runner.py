@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import Failure, LoadError
 from harness.facts import HIGHER, NEITHER
+from harness.load import exact_lengths
 from harness.load.capacity_result import CapacityAtSLO
 from harness.load.noise import host_noise
 from harness.load.records import RequestRecord, complete_lines_since, read_record_files
@@ -37,6 +38,8 @@ OPEN_LOOP_MARGIN_S = 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 log = logging.getLogger(__name__)
+EXACT_LENGTHS_FILE = "exact_lengths.json"
+"""load.workload.exact_lengths: the fitted vocabulary, in the load folder (read by every Locust process)."""
 
 
 def default_locustfile(shaped: bool = False) -> Path:
@@ -212,6 +215,8 @@ def locust_argv(spec: LoadSpec, endpoint: Endpoint, art: LoadArtifacts) -> list[
     ]
     if spec.open_loop:
         argv += ["--pacer-file", str(art.pacer)]
+    if spec.workload.exact_lengths is not None:  # written by LoadRun.start, before Locust starts
+        argv += ["--harness-words", str(art.folder / EXACT_LENGTHS_FILE)]
     if spec.requests is not None:
         argv += ["--requests-file", str(art.count)]
     if endpoint.api_key_env:
@@ -256,6 +261,10 @@ class LoadRun(SubprocessStage):
             trace_formats.read(self.spec.workload.trace)
         if self.spec.tokenizer is not None:  # a tokenizer that cannot be built fails now, not after the run
             self.counter = make_counter(self.spec.tokenizer, self.endpoint)
+        if self.spec.workload.exact_lengths is not None:  # the prompt vocabulary, fitted to the served model's tokenizer
+            fitted = exact_lengths.fit(self.spec, self.endpoint)
+            fitted.write(self.art.folder / EXACT_LENGTHS_FILE)
+            log.info("%s", fitted.describe())
         self.art.pacer.unlink(missing_ok=True)  # a fresh schedule: the first claim sets its start
         self.art.count.unlink(missing_ok=True)
         self._counted.clear()
@@ -265,6 +274,18 @@ class LoadRun(SubprocessStage):
         self.affinity = self._pin()
         log.info("%s", self.affinity)
         return self
+
+    def _exact_lengths(self, measured: list[RequestRecord]) -> None:
+        """The achieved prompt lengths, written beside the fit; a warning on screen when some missed their target."""
+        achieved = exact_lengths.Achieved.of(measured)
+        if achieved is None:
+            log.warning("load.workload.exact_lengths: the server reported no prompt tokens (usage), so the achieved lengths are unknown")
+            return
+        achieved.record(self.art.folder / EXACT_LENGTHS_FILE)
+        log.info("load.workload.exact_lengths: %s", achieved.describe())
+        if achieved.exact < achieved.requests:
+            log.warning("load.workload.exact_lengths: %d of %d prompts were not their target length: %s",
+                        achieved.requests - achieved.exact, achieved.requests, achieved.describe())
 
     def _pin(self) -> str:
         """Keep Locust off a launched local server's cores (`load.cpu_affinity`); the sentence saying what was done."""
@@ -358,6 +379,8 @@ class LoadRun(SubprocessStage):
         tokenizer_error = None
         if self.counter is not None:  # after Locust has exited: never in the load generator's hot path
             tokenizer_error = count_records([r for r in records if start <= r.t_start < end], self.counter)
+        if self.spec.workload.exact_lengths is not None:
+            self._exact_lengths([r for r in records if start <= r.t_start < end])
         summary = replace(summarize(records, start, end, self.spec.slo), tokenizer_error=tokenizer_error, records_dropped=read.dropped,
                           warmup_s=warmup_s, host_steal_pct=steal_pct(self.cpu_before, cpu_times()))
         lags = self.art.lag_samples_ms()

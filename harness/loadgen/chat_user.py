@@ -63,6 +63,8 @@ def _add_arguments(parser: Any) -> None:
                         help="Open loop: file through which local processes share one arrival schedule")
     parser.add_argument("--requests-file", type=str, env_var="HARNESS_REQUESTS_FILE", default="", include_in_web_ui=False,
                         help="load.requests: file through which local processes share the request count")
+    parser.add_argument("--harness-words", type=str, env_var="HARNESS_WORDS_FILE", default="", include_in_web_ui=False,
+                        help="load.workload.exact_lengths: the fitted prompt vocabulary (JSON, harness/load/exact_lengths.py)")
     parser.add_argument("--lag-file", type=str, env_var="HARNESS_LAG_FILE", default="", include_in_web_ui=False,
                         help="Write this process's event-loop lag samples (ms) to <lag-file>.<pid>")
     # the web UI listens on loopback unless asked otherwise (`--web-host '*'` for all interfaces, as Locust spells it)
@@ -123,7 +125,8 @@ class ChatUser(User):
         self.workload: Source = structured.wrap(self.load, stream, workload.make(self.load, stream, state.prepared))
         self.url = self.host.rstrip("/") + "/v1/chat/completions"
         self.transport: Transport = transport.make(
-            self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved
+            self.load.http_client, self.url, self.headers, self.load.request_timeout_s, self.load.reuse_connections, state.reactor, state.resolved,
+            self.load.tls,
         )
         if self.pacer is not None:  # the first task runs before any wait_time
             self.slot = self.pacer.claim()

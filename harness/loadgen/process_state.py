@@ -14,6 +14,7 @@ import errno
 import gc
 import itertools
 import json
+import logging
 import os
 import socket
 import threading
@@ -27,7 +28,7 @@ import gevent
 import requests
 
 from harness.errors import LoadError
-from harness.loadgen import workload
+from harness.loadgen import prompts, workload
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
@@ -168,7 +169,8 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
         headers["Authorization"] = f"Bearer {os.environ[key_env]}"
     model = opts.model if opts and opts.model else ""
     if not model:
-        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30)
+        verify = (load.tls.ca_file or True) if load.tls.verify else False  # load.tls, as the transports check it
+        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30, verify=verify)
         r.raise_for_status()
         model = r.json()["data"][0]["id"]
     pacer = None
@@ -178,6 +180,13 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
             pacer = SharedPacer(ArrivalSchedule(load, share), None)
         else:
             pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
+    if opts and getattr(opts, "harness_words", ""):  # load.workload.exact_lengths, fitted by the harness before the run
+        with open(opts.harness_words) as fh:
+            fitted = json.load(fh)
+        prompts.use_fit(fitted["words"], fitted["tail_tokens"])
+    elif load.workload.exact_lengths is not None:  # Locust started by hand (the web UI): nothing fitted the words
+        logging.getLogger(__name__).warning("load.workload.exact_lengths is fitted by `harness run` before Locust starts; without "
+                                            "--harness-words the prompts are sized by word counts, not exactly")
     prepared = workload.prepare(load)
     budget = None
     if load.requests is not None:

@@ -2,7 +2,8 @@
 
 Without a tokenizer, lengths are in words drawn from a list of common English words that
 BPE tokenizers encode as one token each (harness/words.py); the server's reported prompt tokens
-are what the metrics use.
+are what the metrics use. With `load.workload.exact_lengths` the words and the instruction's length
+are fitted to the served model's tokenizer first (`use_fit`), so a chat prompt is its target length.
 """
 
 from __future__ import annotations
@@ -10,12 +11,30 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from harness import words as vocabulary
 from harness.spec.load import LengthDist
 from harness.words import words
 
 _INSTRUCTION = "Read the words above and write a short story that uses as many of them as you can."
 _QUESTION = "Using only the document above, summarise what it says about the first and the last sentence."
 _SYSTEM_TAIL = "You are a helpful assistant. Answer the user's request."
+
+
+_tail_tokens: int | None = None
+"""Tokens of `instruction_tail()` by the served model's tokenizer (`use_fit`); None = estimated from its words."""
+
+
+def instruction_tail() -> str:
+    """The fixed text after a synthetic chat prompt's words."""
+    return "\n\n" + _INSTRUCTION
+
+
+def use_fit(words_: list[str], tail_tokens: int | None) -> None:
+    """`load.workload.exact_lengths` in this process (harness/load/exact_lengths.py measured it): prompts draw from the
+    one-token words, and a chat prompt of target n is n - tail_tokens words and the instruction, n tokens exactly."""
+    global _tail_tokens
+    vocabulary.use(words_)
+    _tail_tokens = tail_tokens
 
 
 def document(n: int, rng: random.Random) -> str:
@@ -67,6 +86,6 @@ class PromptGenerator:
             overhead = len(_QUESTION.split()) + 4
             text = "Document:\n" + document(n - overhead, self.rng) + "\n\n" + _QUESTION
         else:
-            overhead = len(_INSTRUCTION.split()) + 2
-            text = words(n - overhead, self.rng) + "\n\n" + _INSTRUCTION
+            overhead = _tail_tokens if _tail_tokens is not None else len(_INSTRUCTION.split()) + 2
+            text = words(n - overhead, self.rng) + instruction_tail()
         return PromptSample(text=text, target_tokens=n, max_tokens=sample_length(self.output_dist, self.rng))

@@ -10,7 +10,12 @@ after the read, and feeds it to an incremental HTTP parser (geventhttpclient's l
 chunked, content-length and close-delimited bodies). The user greenlet sleeps until its
 response is complete: one switch per request instead of one per chunk.
 
-Plain `http://` only (no TLS, no proxy); `load.http_client` picks `requests` otherwise.
+https:// streams go the same way: the user greenlet does the TLS handshake and sends (gevent's
+`ssl`), then the reactor reads the TLS socket without blocking (`SSLWantReadError`: a record is
+not complete yet, wait for the next epoll event; `SSLWantWriteError`: the TLS layer must write
+first, wait for the socket to be writable) and stamps the decrypted bytes right after the read.
+Records already decrypted and buffered in the TLS object (`pending()`) are read at once, since
+epoll only sees the kernel's buffer. No proxy: `load.http_client: requests` for one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +38,7 @@ BATCH = 64
 """Sockets served per epoll poll before yielding to other greenlets (bounds the reader's time slice)."""
 
 OnBody = Callable[[float, bytes], None]
+_EVENTS = select.EPOLLIN | select.EPOLLRDHUP
 
 
 class StreamClosed(ConnectionError):
@@ -64,6 +71,10 @@ class Stream:
     error: BaseException | None = None
     t_end: float | None = None
     received_any: bool = False
+    tls: bool = False
+    """`sock` is a (gevent) `ssl.SSLSocket`, read through its TLS layer."""
+    wants_write: bool = False
+    """The TLS layer asked to write before it can read (epoll then waits for writability too)."""
 
     def __post_init__(self) -> None:
         self.parser = _Parser(self.method, self)
@@ -90,7 +101,11 @@ class StreamReactor:
     def add(self, stream: Stream) -> None:
         fd = stream.sock.fileno()
         self._streams[fd] = stream
-        self._epoll.register(fd, select.EPOLLIN | select.EPOLLRDHUP)
+        self._epoll.register(fd, _EVENTS)
+        if stream.tls:
+            stream.sock.settimeout(0.0)  # reads raise SSLWant*Error instead of waiting (the sender sets its timeout again)
+            if stream.sock.pending():  # already decrypted: epoll would never say so
+                self._read(fd, stream)
 
     def cancel(self, stream: Stream, error: BaseException) -> None:
         """Stop reading a stream (timeout, user stopped); its socket is the caller's to close."""
@@ -125,10 +140,14 @@ class StreamReactor:
 
     def _read(self, fd: int, stream: Stream) -> None:
         try:
-            data = os.read(fd, READ_SIZE)
-        except BlockingIOError:
+            data = self._recv_tls(fd, stream) if stream.tls else os.read(fd, READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
             return
-        except OSError as exc:
+        except ssl.SSLWantWriteError:
+            stream.wants_write = True
+            self._epoll.modify(fd, _EVENTS | select.EPOLLOUT)
+            return
+        except OSError as exc:  # ssl.SSLError included: a broken TLS stream is a measured error
             self._finish(stream, exc)
             return
         now = time.perf_counter()
@@ -147,6 +166,17 @@ class StreamReactor:
             self._finish(stream, StreamClosed("connection closed before the response ended" if stream.received_any else "connection closed"))
         else:
             stream.received_any = True
+
+    def _recv_tls(self, fd: int, stream: Stream) -> bytes:
+        """What the TLS layer can decrypt now (b"" at the end of the connection); raises SSLWant*Error when nothing yet."""
+        sock = stream.sock
+        if stream.wants_write:
+            stream.wants_write = False
+            self._epoll.modify(fd, _EVENTS)
+        data = sock.recv(READ_SIZE)
+        while data and sock.pending():  # a record larger than the read: its rest is decrypted already, epoll won't signal it
+            data += sock.recv(READ_SIZE)
+        return data
 
     @staticmethod
     def _flush(stream: Stream, now: float) -> None:

@@ -7,20 +7,25 @@ out to be closed by the server before any response byte (the caller retries once
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
+import ssl
 import time
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import gevent.socket
+import gevent.ssl
 import requests
+import requests.adapters
 import urllib3
 from gevent import monkey
 
 from harness.loadgen.reactor import Stream, StreamReactor
 from harness.loadgen.sse import body_message
 from harness.loadgen.timeline import StreamTimeline
+from harness.spec.load import TLSSpec
 
 CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_BYTES = 4096
@@ -61,10 +66,28 @@ class Transport(Protocol):
 
 
 def pick(kind: str, base_url: str) -> str:
-    """`load.http_client` resolved: auto = reactor for http://, requests for https://."""
+    """`load.http_client` resolved: auto = the reactor, for http:// and https:// alike."""
     if kind != "auto":
         return kind
-    return "reactor" if urlsplit(base_url).scheme == "http" else "requests"
+    return "reactor" if urlsplit(base_url).scheme in ("http", "https") else "requests"
+
+
+@functools.lru_cache(maxsize=8)
+def tls_context(verify: bool, ca_file: str | None, cooperative: bool) -> ssl.SSLContext:
+    """The client TLS context of `load.tls`, one per process and setting: the same checks for both transports.
+
+    verify: the chain against `ca_file`, else the system CA store, and the host name (SNI is sent for names).
+    `cooperative`: gevent's context (the reactor's handshake and sends yield), else the `ssl` module's (urllib3's).
+    """
+    ctx = (gevent.ssl.SSLContext if cooperative else ssl.SSLContext)(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname, CERT_REQUIRED
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca_file is not None:
+        ctx.load_verify_locations(cafile=ca_file)
+    else:
+        ctx.load_default_certs()
+    return ctx
 
 
 _poll = monkey.get_original("select", "poll") if monkey.is_module_patched("select") else select.poll
@@ -96,12 +119,14 @@ class ReactorTransport:
 
     def __init__(
         self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool,
-        reactor: StreamReactor | None = None, resolved: Resolved | None = None,
+        reactor: StreamReactor | None = None, resolved: Resolved | None = None, tls: TLSSpec | None = None,
     ):
         parts = urlsplit(url)
-        if parts.scheme != "http":
-            raise ValueError(f"the reactor client speaks plain http, not {parts.scheme!r}; set load.http_client: requests")
-        self.addr = (parts.hostname or "127.0.0.1", parts.port or 80)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"the reactor client speaks http and https, not {parts.scheme!r}; set load.http_client: requests")
+        tls = tls or TLSSpec()
+        self._tls = tls_context(tls.verify, tls.ca_file, True) if parts.scheme == "https" else None
+        self.addr = (parts.hostname or "127.0.0.1", parts.port or (443 if self._tls else 80))
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.netloc.rsplit("@", 1)[-1]
         lines = [f"Host: {host}", "Accept: text/event-stream", f"Connection: {'keep-alive' if reuse else 'close'}"]
@@ -125,6 +150,12 @@ class ReactorTransport:
             sock.close()
             raise
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:  # the handshake, cooperatively, within the connect timeout; a bad certificate raises here
+            try:
+                sock = self._tls.wrap_socket(sock, server_hostname=self.addr[0])
+            except BaseException:
+                sock.close()
+                raise
         sock.settimeout(self.timeout_s)
         return sock
 
@@ -145,8 +176,10 @@ class ReactorTransport:
 
         request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (self.path.encode(), self._head, len(payload))
         stream = Stream(sock, on_body, t0)
+        stream.tls = self._tls is not None
         keep = False
         try:
+            sock.settimeout(self.timeout_s)  # the reactor left a kept TLS socket non-blocking
             sock.sendall(request + payload)
             self._reactor.add(stream)
             if not stream.done.wait(self.timeout_s - (time.perf_counter() - t0)):
@@ -185,10 +218,13 @@ class ReactorTransport:
 
 
 class RequestsTransport:
-    """`requests` with `read1`: TLS, proxies and everything else urllib3 supports; slower per chunk."""
+    """`requests` with `read1`: proxies and everything else urllib3 supports; slower per chunk."""
 
-    def __init__(self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool):
+    def __init__(self, url: str, headers: dict[str, str], timeout_s: float, reuse: bool, tls: TLSSpec | None = None):
         self.url = url
+        self.tls = tls or TLSSpec()
+        if not self.tls.verify:  # said once by the spec; urllib3 would repeat it on every request
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.headers = headers
         self.timeout_s = timeout_s
         self.reuse = reuse
@@ -197,11 +233,13 @@ class RequestsTransport:
 
     def post(self, payload: bytes, timeline: StreamTimeline, t0: float) -> None:
         self.reused = self._session is not None
-        session = self._session or requests.Session()
+        session = self._session or self._new_session()
         self._session = None
         rec = timeline.rec
         try:
-            with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(CONNECT_TIMEOUT_S, self.timeout_s)) as resp:
+            # verify per request: a session's verify=False loses to REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (requests' merge)
+            with session.post(self.url, data=payload, headers=self.headers, stream=True, timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
+                              verify=self.tls.verify) as resp:
                 rec.status = resp.status_code
                 if resp.status_code != 200:
                     rec.error = f"HTTP {resp.status_code}: {body_message(resp.text[:ERROR_BODY_BYTES])}"
@@ -241,16 +279,47 @@ class RequestsTransport:
         else:
             session.close()
 
+    def _new_session(self) -> requests.Session:
+        """A session with `load.tls`'s context (the system CA store, as the reactor, rather than requests' certifi)."""
+        session = requests.Session()
+        session.mount("https://", _TLSAdapter(tls_context(self.tls.verify, self.tls.ca_file, False)))
+        return session
+
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
             self._session = None
 
 
+class _TLSAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections trust exactly the given context's CAs (not certifi, not REQUESTS_CA_BUNDLE)."""
+
+    def __init__(self, context: ssl.SSLContext):
+        self._context = context
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **{**kwargs, "ssl_context": self._context})
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # noqa: ANN001, ANN201 - requests' signature
+        return super().proxy_manager_for(proxy, **{**proxy_kwargs, "ssl_context": self._context})
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # noqa: ANN001, ANN201 - requests' signature
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool.pop("ca_certs", None)  # urllib3 would load them into the shared context
+        pool.pop("ca_cert_dir", None)
+        return host, pool
+
+    def cert_verify(self, conn, url, verify, cert) -> None:  # noqa: ANN001 - requests' signature
+        super().cert_verify(conn, url, verify, cert)
+        conn.ca_certs = conn.ca_cert_dir = None  # requests' default: its certifi bundle
+
+
 def make(
     kind: str, url: str, headers: dict[str, str], timeout_s: float, reuse: bool,
-    reactor: StreamReactor | None = None, resolved: Resolved | None = None,
+    reactor: StreamReactor | None = None, resolved: Resolved | None = None, tls: TLSSpec | None = None,
 ) -> Transport:
+    """`tls`: `load.tls` (None = its defaults: verify against the system CA store)."""
     if pick(kind, url) == "reactor":
-        return ReactorTransport(url, headers, timeout_s, reuse, reactor, resolved)
-    return RequestsTransport(url, headers, timeout_s, reuse)
+        return ReactorTransport(url, headers, timeout_s, reuse, reactor, resolved, tls)
+    return RequestsTransport(url, headers, timeout_s, reuse, tls)

@@ -14,7 +14,7 @@ from harness.spec.capacity import MAX_RATE, MAX_REQUESTS, REQUESTS_CAP_S, Capaci
 from harness.spec.load_dist import LengthDist
 from harness.spec.workload import WorkloadSpec
 
-__all__ = ["LengthDist", "LoadSpec", "WorkloadSpec"]
+__all__ = ["LengthDist", "LoadSpec", "TLSSpec", "WorkloadSpec"]
 
 # sane upper bounds: beyond them a spec is a typo, not a plan
 MAX_DURATION_S = 7 * 86400.0
@@ -36,6 +36,28 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Workload presets: the lengths (in tokens) they set unless the spec sets them itself."""
 
 _HF_TOKENIZER = re.compile(r"hf:(//)?[\w.-]+/[\w.-]+")
+
+
+def _tokenizer_value(v: str, field: str = "") -> str:
+    """A tokenizer named in the spec (`load.tokenizer`, `load.workload.exact_lengths`): `server`, hf:ORG/NAME or a local file.
+    `field`: a prefix naming the field for errors pydantic does not locate itself (e.g. "load.workload.exact_lengths: ")."""
+    if v == "server":
+        return v
+    if v.startswith("hf:"):
+        if not _HF_TOKENIZER.fullmatch(v):
+            raise ValueError(f"{field}{v!r} is not a Hub repository; write hf:ORG/NAME, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+        return v
+    path = Path(v).expanduser()
+    if path.is_dir() and not (path / "tokenizer.json").is_file():
+        raise ValueError(f"{field}folder {v!r} holds no tokenizer.json; point at the file itself, a .gguf file, `server` or hf:ORG/NAME")
+    if path.is_file() and path.suffix not in (".json", ".gguf"):
+        raise ValueError(f"{field}{v!r} is neither a tokenizer.json nor a .gguf file; use one of those, `server` or hf:ORG/NAME")
+    if not path.exists():
+        raise ValueError(
+            f"{field}{v!r} is not `server`, hf:ORG/NAME or an existing tokenizer.json / folder / .gguf path "
+            "(paths are relative to the working directory)"
+        )
+    return v
 
 
 class SLOSpec(Strict):
@@ -155,6 +177,38 @@ class CpuAffinity(Strict):
     )
 
 
+class TLSSpec(Strict):
+    """How the load generator checks an https:// endpoint's certificate (both transports alike)."""
+
+    verify: bool = Field(
+        True,
+        description="Verify the server's certificate chain and its host name (SNI and hostname checking as any client does). "
+        "false: accept any certificate (a self-signed test server), with a warning on screen; the traffic is still encrypted.",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the CA (or the self-signed certificate itself) that signed the server's certificate, trusted "
+        "instead of the system CA store: a private CA or a self-signed server. None = the system CA store (SSL_CERT_FILE / "
+        "SSL_CERT_DIR override it, as for OpenSSL). Paths are relative to the working directory.",
+    )
+
+    @field_validator("ca_file")
+    @classmethod
+    def _exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"CA file {v!r} does not exist (paths are relative to the working directory)")
+        return v
+
+    @model_validator(mode="after")
+    def _insecure(self) -> "TLSSpec":
+        if not self.verify:
+            if self.ca_file is not None:
+                raise ValueError("tls.ca_file is only read when verify is true: drop ca_file, or set verify: true")
+            warnings.warn("load.tls.verify is false: server certificates are not checked (anyone on the path can pose as the server)",
+                          UserWarning, stacklevel=2)
+        return self
+
+
 class LoadSpec(Strict):
     """The Locust chat workload run against the endpoint."""
 
@@ -233,10 +287,11 @@ class LoadSpec(Strict):
     http_client: Literal["auto", "reactor", "requests"] = Field(
         "auto",
         description="How the load generator reads streams. reactor: one epoll reader per process stamps every "
-        "chunk as it is read (thousands of streams per process; plain http:// only, ignores proxy variables); "
-        "requests: urllib3 per user (TLS, proxies; slower per chunk, so timestamps lag sooner under load); "
-        "auto: reactor for http://, requests for https://.",
+        "chunk as it is read, over http:// and https:// alike (thousands of streams per process; ignores proxy variables); "
+        "requests: urllib3 per user (proxies; slower per chunk, so timestamps lag sooner under load); "
+        "auto: the reactor for http:// and https:// (set requests to go through a proxy). Both honour `tls`.",
     )
+    tls: TLSSpec = Field(default_factory=TLSSpec, description="https:// endpoints: certificate verification and a private CA (docs/workloads.md, TLS endpoints).")
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, description="Locust worker processes on this machine (1 = a single process; at most 256).")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Master/worker across machines.")
     tokenizer: str | None = Field(
@@ -250,23 +305,7 @@ class LoadSpec(Strict):
     @field_validator("tokenizer")
     @classmethod
     def _tokenizer(cls, v: str | None) -> str | None:
-        if v is None or v == "server":
-            return v
-        if v.startswith("hf:"):
-            if not _HF_TOKENIZER.fullmatch(v):
-                raise ValueError(f"{v!r} is not a Hub repository; write hf:ORG/NAME, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct")
-            return v
-        path = Path(v).expanduser()
-        if path.is_dir() and not (path / "tokenizer.json").is_file():
-            raise ValueError(f"folder {v!r} holds no tokenizer.json; point at the file itself, a .gguf file, `server` or hf:ORG/NAME")
-        if path.is_file() and path.suffix not in (".json", ".gguf"):
-            raise ValueError(f"{v!r} is neither a tokenizer.json nor a .gguf file; use one of those, `server` or hf:ORG/NAME")
-        if not path.exists():
-            raise ValueError(
-                f"{v!r} is not `server`, hf:ORG/NAME or an existing tokenizer.json / folder / .gguf path "
-                "(paths are relative to the working directory)"
-            )
-        return v
+        return None if v is None else _tokenizer_value(v)
 
     @model_validator(mode="before")
     @classmethod
@@ -336,6 +375,13 @@ class LoadSpec(Strict):
             raise ValueError(f"workload.{w.source} and `dataset` are both prompt sources: give one")
         if w.source is not None and self.turns > 1:
             raise ValueError(f"workload.{w.source} sets its own turns: leave load.turns at 1 (agentic: workload.agentic.turns)")
+        if w.exact_lengths is not None:
+            _tokenizer_value(w.exact_lengths, "load.workload.exact_lengths: ")
+            if self.dataset is not None or self.prompt_kind == "document_qa":
+                raise ValueError("load.workload.exact_lengths fits synthetic chat prompts (words + an instruction): not a `dataset`, "
+                                 "nor prompt_kind document_qa, whose sentences do not add up token by token")
+            if self.distributed.role == "master":
+                raise ValueError("load.workload.exact_lengths is not relayed to distributed workers yet: leave it unset with `distributed`")
         if self.pattern == "trace" and (self.rate_scan is not None or self.capacity is not None):
             raise ValueError("a trace replays its own arrival times: no rate_scan or capacity search (scale it with workload.trace.speedup)")
 

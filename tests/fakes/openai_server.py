@@ -20,7 +20,9 @@ content pieces; a `tools` request gets a call of its first tool with arguments f
 that share of them invalid, evenly spread: the JSON cut short, or the arguments not JSON; `structured` counts them and
 `invalid_sent` the invalid ones.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
-whitespace-separated word); None answers it 404.
+whitespace-separated word, two for a word longer than `long_words` characters); None answers it 404.
+`count_prompts`: each stream's usage.prompt_tokens counts its messages that way (else 5).
+`start(..., ssl_context=...)` serves https (tests/integration/test_tls_transport.py makes the certificate).
 Run standalone: python -m tests.fakes.openai_server --port 0 --mode ok
 """
 
@@ -30,6 +32,8 @@ import argparse
 import contextlib
 import json
 import random
+import socket
+import ssl
 import threading
 import time
 from http.server import ThreadingHTTPServer
@@ -45,7 +49,12 @@ class FakeState:
     def __init__(
         self, mode: str = "ok", chunks: int = 8, ttft_s: float = 0.05, interval_s: float = 0.01, model: str = "fake-model", slots: int = 0,
         tokenize: str | None = None, slow_s: float = 0.0, jitter: float = 0.0, after: int = 0, cached_tokens: int | None = None,
+        long_words: int | None = None, count_prompts: bool = False,
     ):
+        self.long_words = long_words
+        """/tokenize: a word longer than this many characters is two tokens (None: every word is one)."""
+        self.count_prompts = count_prompts
+        """Each stream's usage.prompt_tokens counts its messages' tokens by the /tokenize rule (else 5), no chat template."""
         self.cached_tokens = cached_tokens
         self.invalid = 0.0
         """Structured requests: the fraction answered with an invalid reply (spread evenly over them)."""
@@ -78,6 +87,10 @@ class FakeState:
         self.bodies: list[dict] = []  # the last 1000 request bodies, for assertions on what clients sent
         self.gets: dict[str, int] = {}
         self.lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        """Tokens of `text` by the fake's tokenizer: one per whitespace-separated word, two for a long word (`long_words`)."""
+        return sum(1 + (self.long_words is not None and len(w) > self.long_words) for w in text.split())
 
 
 class Handler(JsonHandler):
@@ -199,12 +212,12 @@ class Handler(JsonHandler):
         with st.lock:
             st.tokenize_bodies = st.tokenize_bodies[-999:] + [body]
         if st.tokenize == "llamacpp":  # like llama-server: no `content` -> no tokens
-            self._json(200, {"tokens": list(range(len(str(body.get("content", "")).split())))})
+            self._json(200, {"tokens": list(range(st.count(str(body.get("content", "")))))})
         elif st.tokenize == "vllm":  # like vLLM: `prompt` and `model` required, extra keys ignored
             if "prompt" not in body or body.get("model") != st.model:
                 self._json(422 if "prompt" not in body else 404, {"error": {"message": "bad tokenize request"}})
                 return
-            n = len(body["prompt"].split())
+            n = st.count(body["prompt"])
             self._json(200, {"count": n, "max_model_len": 4096, "tokens": list(range(n)), "token_strs": None})
         else:
             self._json(404, {"error": {"message": "not found"}})
@@ -238,7 +251,8 @@ class Handler(JsonHandler):
             if st.mode == "drop" and i == n // 2:
                 return  # connection closes: no usage, no [DONE]
         send({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-        usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
+        p = sum(st.count(str(m.get("content", ""))) for m in body.get("messages") or []) if st.count_prompts else 5
+        usage = {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n}
         if st.cached_tokens is not None:
             usage["prompt_tokens_details"] = {"cached_tokens": st.cached_tokens}
         send({"choices": [], "usage": usage})
@@ -305,9 +319,38 @@ def example(schema: dict) -> object:
     return {"string": "text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "text")
 
 
-def start(state: FakeState, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+class TLSServer(ThreadingHTTPServer):
+    """https: each accepted connection is wrapped in `ssl_context` and shakes hands in its own thread."""
+
+    ssl_context: ssl.SSLContext
+    handshake_errors: list[str]
+    """Handshakes that failed (e.g. the client rejected the certificate), as the server saw them."""
+
+    def get_request(self):  # noqa: ANN201 - socketserver's signature
+        conn, addr = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else Nagle holds a reply behind TLS 1.3's session tickets
+        conn.settimeout(10)  # a client that never finishes the handshake cannot hold the thread forever
+        return self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            self.handshake_errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
+def start(state: FakeState, port: int = 0, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """Serve `state` on a thread; with `ssl_context` (a server-side context holding the certificate), https."""
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
+    if ssl_context is None:
+        server = ThreadingHTTPServer((host, port), handler)
+    else:
+        server = TLSServer((host, port), handler)
+        server.ssl_context = ssl_context
+        server.handshake_errors = []
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

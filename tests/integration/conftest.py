@@ -15,15 +15,16 @@ from tests.fakes.openai_server import FakeState, start
 
 @pytest.fixture
 def fake_server():
-    """Factory: fake_server(mode=..., ...) -> (Endpoint, FakeState)."""
+    """Factory: fake_server(mode=..., ..., ssl_context=None) -> (Endpoint, FakeState); a server-side ssl_context serves https."""
     servers = []
 
-    def make(**kw):
+    def make(ssl_context=None, **kw):
         state = FakeState(**kw)
-        srv = start(state)
+        srv = start(state, ssl_context=ssl_context)
         servers.append(srv)
         port = srv.server_address[1]
-        ep = Endpoint(base_url=f"http://127.0.0.1:{port}", model=state.model, metrics_url=f"http://127.0.0.1:{port}/metrics", engine="openai")
+        base = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
+        ep = Endpoint(base_url=base, model=state.model, metrics_url=f"{base}/metrics", engine="openai")
         return ep, state
 
     yield make

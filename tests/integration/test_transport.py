@@ -1,7 +1,7 @@
 """Both stream transports, driven directly (gevent, no Locust) against real servers on loopback.
 
-The reactor transport is the default for http:// (`load.http_client: auto`); the requests one
-handles TLS and proxies. Each must produce the same record for the same stream, keep what
+The reactor transport is the default for http:// and https:// (`load.http_client: auto`); the
+requests one handles proxies. Each must produce the same record for the same stream, keep what
 arrived before a fault, and say which fault it was.
 """
 
@@ -237,9 +237,9 @@ def test_connection_refused_is_an_error_not_a_retry():
     assert not rec.ok and "ConnectionRefusedError" in rec.error
 
 
-def test_auto_picks_reactor_for_http_only(tmp_path: Path):
+def test_auto_picks_reactor_for_http_and_https(tmp_path: Path):
     assert transport.pick("auto", "http://h:1/v1/chat/completions") == "reactor"
-    assert transport.pick("auto", "https://h/v1/chat/completions") == "requests"
+    assert transport.pick("auto", "https://h/v1/chat/completions") == "reactor"  # TLS: tests/integration/test_tls_transport.py
     assert transport.pick("requests", "http://h/v1") == "requests"
     with pytest.raises(ValueError, match="load.http_client"):
-        transport.ReactorTransport("https://h/v1/chat/completions", HEADERS, 1, False)
+        transport.ReactorTransport("ftp://h/v1/chat/completions", HEADERS, 1, False)
