@@ -73,7 +73,7 @@ class Source:
         return ChatRequest(list(self.history), max_tokens, self.tokens, self.conversation, self.turn,
                            pause_s=self.spec.think_time_s if self.turn else 0.0)
 
-    def next(self) -> ChatRequest:
+    def next(self, index: int | None = None) -> ChatRequest:
         if not self.open or self.turn + 1 >= self.spec.turns:
             return self._start()
         n = sample_length(self.spec.tool_result_tokens, self.rng)

@@ -142,11 +142,7 @@ class ChatUser(User):
             return
         if self.budget is not None and not self.budget.take():  # load.requests were all started
             return
-        req: ChatRequest
-        if self.slot is not None and self.load.pattern == "trace":  # a trace's source takes the arrival's index: its row
-            req = self.workload.next(self.slot[0])  # type: ignore[call-arg]
-        else:
-            req = self.workload.next()
+        req: ChatRequest = self.workload.next(self.slot[0] if self.slot is not None else None)  # a trace sends the arrival's row
         if req.pause_s and self.pacer is None:  # an agent's think time (open loop: the schedule decides)
             self._pause(req.pause_s)
         body: dict[str, Any] = {

@@ -43,7 +43,7 @@ class Source:
         self.gen = PromptGenerator(pool.suffix_tokens, load.output_tokens, load.seed, stream=stream, kind=load.prompt_kind)
         self.count = 0
 
-    def next(self) -> ChatRequest:
+    def next(self, index: int | None = None) -> ChatRequest:
         group = self.rng.choices(range(len(self.prefixes)), weights=self.weights)[0]
         suffix = self.gen.next()
         msgs = [{"role": "system", "content": self.prefixes[group]}, {"role": "user", "content": suffix.text}]

@@ -90,8 +90,8 @@ class Structured:
         self.kinds = [k for k in KINDS if k in self.plan.extras]
         self.rng = random.Random(f"{seed}:{stream}:structured")
 
-    def next(self, *args: Any, **kwargs: Any) -> ChatRequest:
-        req = self.inner.next(*args, **kwargs)
+    def next(self, index: int | None = None) -> ChatRequest:
+        req = self.inner.next(index)
         # two draws every request, whatever the outcome: the choice of one request never shifts the next one's
         structured, pick = self.rng.random() < self.spec.ratio, self.rng.randrange(len(self.kinds))
         if not structured:

@@ -114,7 +114,9 @@ def load_dataset(spec: DatasetSpec) -> list[DatasetItem]:
 class Source(Protocol):
     """What a prompt source gives one user."""
 
-    def next(self) -> ChatRequest: ...
+    def next(self, index: int | None = None) -> ChatRequest:
+        """The next request; `index` is the open-loop arrival it goes out at (a trace sends row `index`; others ignore it)."""
+        ...
 
     def reply(self, text: str | None) -> None: ...
 
@@ -169,7 +171,7 @@ class Workload:
         self.turn = load.turns  # forces a new conversation first
         self.history: list[dict[str, str]] = []
 
-    def next(self) -> ChatRequest:
+    def next(self, index: int | None = None) -> ChatRequest:
         if self.dataset is not None:
             item = self.dataset[self.order[self.position % len(self.order)]]
             self.position += 1

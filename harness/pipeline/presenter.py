@@ -100,7 +100,8 @@ class Presenter:
             latency += f", {100 * s.cached_prompt_tokens_rate:.0f}% of prompt tokens cached"
             sides = [f"{v:.0f} ms on {name}" for name, v in (("hits", s.ttft_p50_ms_cache_hit), ("misses", s.ttft_p50_ms_cache_miss))
                      if not math.isnan(v)]
-            latency += f" ({100 * s.cache_hit_request_rate:.0f}% cache hits" + (f"; TTFT p50 {', '.join(sides)})" if sides else ")")
+            if s.cache_hit_request_rate > 0:  # no hit at all: nothing to say beyond the cached share
+                latency += f" ({100 * s.cache_hit_request_rate:.0f}% cache hits; TTFT p50 {', '.join(sides)})"
         self.say(f"load: {s.requests} requests, {s.errors} errors, {s.output_tokens_per_s:.1f} output tok/s, {latency}")
         if s.tokenizer_error:
             self.say(f"warning: client-side token counts skipped ({s.tokenizer_error})")

@@ -268,9 +268,12 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     choice = choose_baseline(runs, gates, base_map)
     margins = store.target_margins(sweep_id) if store is not None and sweep_id else {}  # the design's own margins
     judge = report_judge(ok, columns, gates, samples, choice, baselines, margins)
-    frontiers = [_frontier(ok, judge, t, q, True), _frontier(ok, judge, lat, q, False)]
-    if q != FIDELITY_TOP1 and any(r.metric(FIDELITY_TOP1) is not None for r in ok):
-        frontiers.append(_frontier(ok, judge, t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
+    axes = [(t, q, True), (lat, q, False)]
+    if q != FIDELITY_TOP1:
+        axes.append((t, FIDELITY_TOP1, True))  # fidelity to the baseline vs throughput
+    # a frontier needs a variant measured on both its axes (none with quality and fidelity off): else none is drawn
+    frontiers = [_frontier(ok, judge, x, y, higher) for x, y, higher in axes
+                 if any(r.metric(x) is not None and r.metric(y) is not None for r in ok)]
     rec = recommend(runs, gates, baselines, judge)
     table = build_table(runs, frontiers, rec, columns)
     perf = perf_differences(runs, choice, gates, baselines, judge)

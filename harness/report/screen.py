@@ -199,8 +199,6 @@ def variant_lines(r: "DecisionReport", width: int = WIDTH) -> list[str]:
 def frontier_lines(r: "DecisionReport", width: int = WIDTH) -> list[str]:
     out: list[str] = []
     for f in r.frontiers:
-        if not f.points:  # nothing measured on one of its axes (quality off): no frontier to speak of
-            continue
         out += wrap(f"Pareto {f.y_metric} vs {f.x_metric}: frontier {', '.join(f.on) or '-'}"
                     + "".join(f"; {n} dominated by {', '.join(b)}" for n, b in f.dominated_by.items())
                     + "".join(f"; {n} on it only because inconclusive vs {', '.join(b)}" for n, b in f.uncertain.items()), width)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU proof of issue 18 (and issue 17's "a 5-10% effect decided"): examples/vllm-7b-llama2-awq.yaml, the
-# Llama-2-7B-AWQ tuning study (synthetic weights, five knobs against vLLM's defaults), run by
+# Llama-2-7B-AWQ tuning study (synthetic weights, six knobs against vLLM's defaults), run by
 # `device_run.sh start study7b` from a snapshot of the checkout, with device_run.sh's environment.
 # The model folder (Llama-2-7B's config.json with the published AWQ quantization_config + the embedded tokenizer) is
 # materialised on the CPU machine (harness.server.synthetic.materialise(shape, Path(".gpu-model"))) and carried.

@@ -28,17 +28,19 @@ def _runs(capacity: dict[str, float], tps: dict[str, float], repeats: int = 5, *
 
 def test_capacity_is_the_objective_and_the_throughput_axis_when_searched():
     # b has the higher tok/s at its capacity point, a the higher capacity: capacity decides
-    runs = _runs({"a": 60.0, "b": 15.0}, {"a": 5000.0, "b": 9000.0})
+    runs = _runs({"a": 60.0, "b": 15.0}, {"a": 5000.0, "b": 9000.0}, **{"quality/gsm8k/exact_match_flexible": 0.4})
     r = build_decision(runs, GatesSpec(), "exp", "s", smoke=False)
     assert r.recommendation.objective == CAP and r.recommendation.chosen == "a"
     assert [f.x_metric for f in r.frontiers][0] == CAP
+    without_quality = build_decision(_runs({"a": 60.0, "b": 15.0}, {"a": 5000.0, "b": 9000.0}), GatesSpec(), "exp", "s", smoke=False)
+    assert without_quality.frontiers == []  # nothing measured on the quality axis: no frontier is drawn
     c = compare(RunSet(runs, "s", "exp"), gates=GatesSpec())
     header = c.render().splitlines()[1]
     assert "capacity rps@SLO" in header and header.index("capacity rps@SLO") < header.index("out tok/s")
 
 
 def test_a_spec_that_names_its_objective_keeps_it():
-    runs = _runs({"a": 60.0, "b": 15.0}, {"a": 5000.0, "b": 9000.0})
+    runs = _runs({"a": 60.0, "b": 15.0}, {"a": 5000.0, "b": 9000.0}, **{"quality/gsm8k/exact_match_flexible": 0.4})
     gates = GatesSpec.model_validate({"recommend": {"objective": "perf/output_tokens_per_s",
                                                     "throughput_metric": "perf/output_tokens_per_s"}})
     r = build_decision(runs, gates, "exp", "s", smoke=False)
