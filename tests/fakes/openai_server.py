@@ -222,11 +222,8 @@ class Handler(JsonHandler):
         else:
             self._json(404, {"error": {"message": "not found"}})
 
-    def _stream(self, st: FakeState, body: dict) -> None:
-        n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
-        if st.mode == "ok" and (body.get("tools") or (body.get("response_format") or {}).get("type") == "json_schema"):
-            self._structured(st, body, n)
-            return
+    def _event_stream(self):  # noqa: ANN202
+        """Start a 200 text/event-stream answer; the function that sends one `data:` event (a JSON object or a string)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -235,6 +232,14 @@ class Handler(JsonHandler):
             data = obj if isinstance(obj, str) else json.dumps(obj)
             self.wfile.write(f"data: {data}\n\n".encode())
             self.wfile.flush()
+        return send
+
+    def _stream(self, st: FakeState, body: dict) -> None:
+        n = min(st.chunks, int(body.get("max_tokens") or st.chunks))
+        if st.mode == "ok" and (body.get("tools") or (body.get("response_format") or {}).get("type") == "json_schema"):
+            self._structured(st, body, n)
+            return
+        send = self._event_stream()
 
         send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
         noisy = (lambda d: d * random.uniform(1 - st.jitter, 1 + st.jitter)) if st.jitter else (lambda d: d)
@@ -266,14 +271,7 @@ class Handler(JsonHandler):
             k = st.structured
             invalid = int(k * st.invalid) > int((k - 1) * st.invalid)  # the k-th is invalid when the share's count steps up
             st.invalid_sent += invalid
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-
-        def send(obj) -> None:
-            data = obj if isinstance(obj, str) else json.dumps(obj)
-            self.wfile.write(f"data: {data}\n\n".encode())
-            self.wfile.flush()
+        send = self._event_stream()
 
         def pieces(text: str) -> list[str]:
             size = max(1, -(-len(text) // max(1, n)))
