@@ -8,11 +8,12 @@
 #   2. the servers started one after the other (a server that fails to start is left out and said so)
 #   3. `harness run` of the attach spec: interleaved blocks, one server measured at a time, the others idle
 #   4. compare, MLflow export, each server's /metrics and one streamed reply (real captures for the fixtures)
-# Results under /root/res (collected by device_run.sh). Env: SHARE (0.18), ONLY="base,kv-fp8" (start only those);
+# Results under /root/res (collected by device_run.sh). Env: SPEC (another study of the same shape, e.g.
+# examples/vllm-7b-prefix-pool.yaml or vllm-7b-agentic.yaml), SHARE (0.18), ONLY="base,kv-fp8" (start only those);
 # for a dry run on a CPU machine: RES, VLLM_CMD ("python3 tests/fakes/fake_vllm.py"), EXTRA_SETS ("--set load.duration_s=3").
 set -u
 RES=${RES:-/root/res}; SHAPE=${SHAPE:-llama-2-7b-awq}; MODEL=${MODEL_DIR:-$(pwd)/.gpu-model/synthetic/$SHAPE}
-SPEC=examples/vllm-7b-llama2-awq.yaml; STEM=vllm-7b-llama2-awq; COLO=$RES/colo
+SPEC=${SPEC:-examples/vllm-7b-llama2-awq.yaml}; STEM=$(basename $SPEC .yaml); COLO=$RES/colo
 mkdir -p $RES
 log() { echo "[$(date +%T)] $*"; }
 declare -A PIDOF=() PORTOF=() T0=()
@@ -45,7 +46,7 @@ healthy() { # variant -> 0 healthy (within 420 s of its start), 1 died or timed 
 stop_all() { for p in "${PIDOF[@]}"; do kill -TERM -- -$p 2>/dev/null; done; sleep 8; for p in "${PIDOF[@]}"; do kill -KILL -- -$p 2>/dev/null; done; }
 log "study7b start"; nvidia-smi --query-gpu=name,memory.total,driver_version,power.limit --format=csv,noheader | tee $RES/gpu.txt
 python3 -m pip list 2>/dev/null | grep -iE "^(vllm|torch|transformers|mlflow|lm.eval|locust|nvidia-ml-py) " > $RES/versions.txt
-cp $MODEL/config.json $RES/model-config.json
+cp $MODEL/config.json $RES/model-config.json || { log "no model folder at $MODEL (carry .gpu-model)"; touch $RES/DONE; exit 1; }
 python3 scripts/vllm-gpu/colocate.py $SPEC $MODEL $COLO --share ${SHARE:-0.18} ${VLLM_CMD:+--vllm "$VLLM_CMD"} > /dev/null || { log "colocate failed"; touch $RES/DONE; exit 1; }
 ok=""; order=""
 for v in $(ls $COLO/argv | sed 's/\.json$//' | python3 -c "
@@ -55,6 +56,7 @@ print(' '.join(v for v in order if v in got and (not '${ONLY:-}' or v in '${ONLY
 done
 for v in $order; do healthy $v && ok="$ok,$v"; done
 ok=${ok#,}; log "serving: $ok"; echo "serving $ok" >> $RES/minutes.txt
+[ -n "$ok" ] || { log "no server started: nothing to measure"; stop_all; touch $RES/DONE; exit 1; }
 nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader >> $RES/gpu.txt
 python3 scripts/vllm-gpu/colocate.py $SPEC $MODEL $COLO --share ${SHARE:-0.18} ${VLLM_CMD:+--vllm "$VLLM_CMD"} --only "$ok" > /dev/null
 t0=$SECONDS

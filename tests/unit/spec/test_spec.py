@@ -143,3 +143,10 @@ def test_every_field_has_a_description():
             assert cls.model_config.get("extra") == "forbid", cls
             missing += [f"{cls.__name__}.{n}" for n, f in cls.model_fields.items() if not f.description]
     assert not missing
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_validates(path):
+    """Every spec under examples/ is read, checked and resolved as `harness validate` would (no network, no server)."""
+    spec = load_spec(path, environ={})
+    assert resolve_variants(spec), path.name
