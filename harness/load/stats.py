@@ -129,6 +129,14 @@ class LoadSummary:
     itl_ms: Distribution = field(metadata=LOWER_MS.meta("ITL"))
     e2e_ms: Distribution = field(metadata=LOWER_MS.meta("E2E"))
     excluded_warmup: int = field(metadata=COUNT.meta())
+    prompt_tokens_min: float = field(default=math.nan, metadata=TOKENS.meta())
+    """The achieved input lengths (the server's usage, template included): smallest, median, p90, largest."""
+    prompt_tokens_p50: float = field(default=math.nan, metadata=TOKENS.meta())
+    prompt_tokens_p90: float = field(default=math.nan, metadata=TOKENS.meta())
+    prompt_tokens_max: float = field(default=math.nan, metadata=TOKENS.meta())
+    prompt_tokens_off_target_rate: float = field(default=math.nan, metadata=FRACTION_DOWN.meta("prompts off target"))
+    """Of the requests with a target length, the share whose usage differs from target + the chat template's constant
+    (the most common difference): 0 with `load.workload.exact_lengths`; NaN without targets."""
     interrupted: int = field(default=0, metadata=COUNT.meta())
     """Requests in flight when the load was stopped (Ctrl-C, a web-UI Stop): recorded with what arrived, left out of
     `requests`, the error rate and every latency (the harness cut them, the server did not fail them)."""
@@ -243,6 +251,21 @@ def _client_token_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]
 CACHE_HIT_SHARE = 0.5
 """A request is a cache hit when the server served at least this share of its prompt from its cache: llama.cpp reuses a
 slot's common prefix, so a cold prompt still reports a few cached tokens (its chat template's first ones)."""
+
+
+def _prompt_length_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
+    """The achieved input-length distribution, and how often a prompt missed its target (by more than the template)."""
+    lengths = [float(r.prompt_tokens) for r in with_usage if r.prompt_tokens is not None]
+    if not lengths:
+        return {}
+    out = {"prompt_tokens_min": min(lengths), "prompt_tokens_p50": percentile(lengths, 50),
+           "prompt_tokens_p90": percentile(lengths, 90), "prompt_tokens_max": max(lengths)}
+    diffs = [r.prompt_tokens - r.prompt_tokens_target for r in with_usage
+             if r.prompt_tokens is not None and r.prompt_tokens_target is not None and r.turn == 0]
+    if diffs:  # first turns only: later turns carry a history whose length the target does not count
+        template = max(set(diffs), key=diffs.count)
+        out["prompt_tokens_off_target_rate"] = sum(1 for d in diffs if d != template) / len(diffs)
+    return out
 
 
 def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
@@ -371,6 +394,7 @@ def summarize(
         e2e_censored_ms=Distribution.of_seconds([r.e2e_s for r in ok if r.e2e_s is not None] + [r.e2e_s or 0.0 for r in timed_out]),
         output_tokens_per_s_split_half_sd=split_half_sd(per_sub),
         **_client_token_stats(with_usage),
+        **_prompt_length_stats(with_usage),
         **_cached_prompt_stats(with_usage),
         **_structured_stats(ok),  # type: ignore[arg-type]
     )

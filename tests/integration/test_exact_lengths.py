@@ -68,6 +68,11 @@ def test_load_stage_sends_exact_lengths(fake_server, tmp_path, caplog):
     assert "words are one token by server /tokenize" in caplog.text
     assert "target + 0 (the chat template) for" in caplog.text and "(100%)" in caplog.text
     assert "were not their target length" not in caplog.text
+    logged = result.flat_metrics()  # the achieved distribution, as MLflow gets it
+    assert logged["perf/prompt_tokens_off_target_rate"] == 0.0
+    assert logged["perf/prompt_tokens_min"] <= logged["perf/prompt_tokens_p50"] <= logged["perf/prompt_tokens_p90"] <= logged["perf/prompt_tokens_max"]
+    assert logged["perf/prompt_tokens_max"] in {r.prompt_tokens for r in recs}
     # the same load without the fit: long words count twice, the word-count estimate misses the targets
     plain = LoadRun(_spec(), ep, tmp_path / "plain").start().finish()
     assert sum(r.prompt_tokens != r.prompt_tokens_target for r in plain.records if r.ok) > 0
+    assert plain.flat_metrics()["perf/prompt_tokens_off_target_rate"] > 0

@@ -129,3 +129,18 @@ def test_split_half_sd_zero_for_a_steady_rate_and_positive_for_a_noisy_one():
     assert "perf/output_tokens_per_s_split_half_sd" in summarize(noisy, 0.0, 40.0).flat_metrics()
     sparse = [_rec(0.0, e2e=1.0, n=5, chunks=[0.5])]
     assert math.isnan(summarize(sparse, 0.0, 10.0).output_tokens_per_s_split_half_sd)
+
+
+def test_achieved_prompt_lengths_and_the_share_off_target():
+    """The server's prompt counts summarised; a prompt is off target when it differs from target + the template's
+    constant (the most common difference); later turns (history) are not held to a target."""
+    from harness.load.stats import _prompt_length_stats
+
+    def rec(prompt: int, target: int | None, turn: int = 0) -> RequestRecord:
+        return RequestRecord(t_start=0.0, ok=True, prompt_tokens=prompt, prompt_tokens_target=target, turn=turn)
+
+    out = _prompt_length_stats([rec(130, 100), rec(230, 200), rec(331, 300), rec(90, 60), rec(999, 50, turn=1)])
+    assert out["prompt_tokens_min"] == 90 and out["prompt_tokens_max"] == 999 and out["prompt_tokens_p50"] == 230
+    assert out["prompt_tokens_off_target_rate"] == 1 / 4  # 331 is 31 over, the others 30 (the template)
+    assert "prompt_tokens_off_target_rate" not in _prompt_length_stats([rec(130, None)])
+    assert _prompt_length_stats([]) == {}
