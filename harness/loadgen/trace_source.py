@@ -10,8 +10,11 @@ so a server's prefix cache sees the sharing:
 - harness format: rows with one `prefix_id` start with the same `prefix_tokens` words (default: half the group's
   shortest input), then words of their own.
 
-Rows are independent requests: a `session_id` becomes the record's `conversation` (its rows numbered as `turn`s), but
-no history is resent. `max_tokens` is the row's output length (capped by `max_output_tokens`, at least 1).
+Sessions are replayed (harness format, `session_id`): a later row of a session resends the earlier turns — its
+previous row's messages, an assistant reply of that row's output length (seeded words: the real reply is another
+user's, still streaming or gone) — and a new user message making up the rest of its input length, so the turns share
+their history as a prefix, as a conversation does. The record's `conversation` is the session, `turn` its row number
+in it. `max_tokens` is the row's output length (capped by `max_output_tokens`, at least 1).
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ class Prepared:
         sessions: dict[str, int] = {}
         self.turns: list[int] = []
         seen: dict[str, int] = {}
-        for row in rows:
+        last: dict[str, int] = {}
+        self.previous: list[int | None] = []
+        """The row index of the same session's previous turn (None: a first turn, or no session)."""
+        for i, row in enumerate(rows):
+            self.previous.append(last.get(row.session_id) if row.session_id is not None else None)
+            if row.session_id is not None:
+                last[row.session_id] = i
             if row.prefix_id is not None:
                 groups.setdefault(row.prefix_id, len(groups))
                 shortest[row.prefix_id] = min(shortest.get(row.prefix_id, row.input_tokens), row.input_tokens)
@@ -50,6 +59,7 @@ class Prepared:
         self.shortest = shortest
         self.sessions = sessions
         self._blocks: dict[int, list[str]] = {}
+        self._messages: dict[int, tuple[list[dict[str, str]], int | None]] = {}
 
     def block(self, hid: int) -> list[str]:
         """The words of one Mooncake block (the same for every request of a seed)."""
@@ -80,6 +90,25 @@ class Prepared:
         return words(n, own), None
 
 
+    def messages(self, i: int) -> tuple[list[dict[str, str]], int | None]:
+        """Row i's messages (a session's later turn: the history, a reply, then its own user message) and prefix group."""
+        if i in self._messages:
+            return self._messages[i]
+        prev = self.previous[i]
+        if prev is None:
+            text, group = self.prompt(i)
+            out = [{"role": "user", "content": text}], group
+        else:
+            history, group = self.messages(prev)
+            before, row = self.rows[prev], self.rows[i]
+            reply = words(max(1, before.output_tokens), random.Random(f"{self.seed}:trace-reply:{before.line}"))
+            new = max(1, row.input_tokens - before.input_tokens - before.output_tokens)
+            out = history + [{"role": "assistant", "content": reply},
+                             {"role": "user", "content": words(new, random.Random(f"{self.seed}:trace-row:{row.line}"))}], group
+        self._messages[i] = out
+        return out
+
+
 class Source:
     """One user's view of the trace: `next(index)` builds the request of arrival `index` (its trace row)."""
 
@@ -99,10 +128,10 @@ class Source:
             index, self.position = self.position, self.position + 1
         i = index % len(p.rows)
         row = p.rows[i]
-        text, group = p.prompt(i)
+        messages, group = p.messages(i)
         conversation = p.sessions[row.session_id] if row.session_id is not None else len(p.sessions) + i
         return ChatRequest(
-            messages=[{"role": "user", "content": text}],
+            messages=list(messages),
             max_tokens=max(1, row.output_tokens),
             prompt_tokens_target=row.input_tokens,
             conversation=conversation,

@@ -76,7 +76,21 @@ def test_source_prompts_follow_the_rows_and_share_prefixes():
     assert b.next(3) == r3  # any user sends row i the same way
     own = LoadSpec(pattern="trace", warmup_s=0, duration_s=30, workload={"trace": {"path": str(TRACES / "harness-small.jsonl")}})
     src = Source(own, 0, Source.prepare(own))
-    x, y, z = src.next(0), src.next(4), src.next(1)  # rows 0 and 4: prefix sys-0 (32 tokens); row 1: sys-1
+    x, y, z = src.next(0), src.next(16), src.next(1)  # rows 0 and 16: prefix sys-0 (32 tokens), sessions s0, s2; row 1: sys-1
     wx, wy, wz = (r.messages[0]["content"].split() for r in (x, y, z))
     assert wx[:32] == wy[:32] and wx[:32] != wz[:32] and x.prefix_group == y.prefix_group != z.prefix_group
     assert wx[32:40] != wy[32:40] and len(wx) == x.prompt_tokens_target
+
+
+def test_a_session_s_later_turn_resends_its_history():
+    """Row 4 is session s0's second turn (236 tokens = its first turn's 181 + that turn's 15-token reply + 40 new):
+    it resends the first turn's message and a reply of the first turn's output length, then its own 40 words."""
+    own = LoadSpec(pattern="trace", warmup_s=0, duration_s=30, workload={"trace": {"path": str(TRACES / "harness-small.jsonl")}})
+    prepared = Source.prepare(own)
+    first, second = Source(own, 0, prepared).next(0), Source(own, 3, prepared).next(4)
+    assert [m["role"] for m in second.messages] == ["user", "assistant", "user"]
+    assert second.messages[0] == first.messages[0] and len(second.messages[1]["content"].split()) == 15
+    assert len(second.messages[2]["content"].split()) == 40
+    assert sum(len(m["content"].split()) for m in second.messages) == second.prompt_tokens_target == 236
+    assert (second.conversation, second.turn) == (first.conversation, 1) and (first.turn == 0)
+    assert second.prefix_group == first.prefix_group  # the history carries the first turn's prefix
