@@ -72,5 +72,8 @@ def test_the_quality_axis_is_a_task_the_runs_ran_else_fidelity():
     fid = [RunRecord("i", "a", "0", "s", "ok", {"perf/output_tokens_per_s": 1.0, "fidelity/top1_agreement": 0.9,
                                                 "fidelity/kl": 0.01}, {}, {})]
     assert resolved_axes(RecommendSpec(), fid).quality_metric == "fidelity/top1_agreement"
+    assert [f.y_metric for f in build_decision(fid, GatesSpec(), "exp", "s", smoke=False).frontiers][0] == "fidelity/top1_agreement"
+    no_load = [RunRecord("i", "a", "0", "s", "ok", {"fidelity/top1_agreement": 0.9}, {}, {})]
+    assert build_decision(no_load, GatesSpec(), "exp", "s", smoke=False).frontiers == []  # no throughput axis measured
     named = RecommendSpec(quality_metric="quality/ifeval/prompt_level_strict_acc")
     assert resolved_axes(named, mc).quality_metric == "quality/ifeval/prompt_level_strict_acc"  # the spec's choice kept
