@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.errors import TokenizerError
 from harness.load.records import RequestRecord
+from harness.load.stats import target_fit
 from harness.load.tokens import make_counter
 from harness.loadgen.prompts import instruction_tail
 from harness.server.endpoint import Endpoint
@@ -89,14 +90,11 @@ class Achieved:
 
     @classmethod
     def of(cls, records: Sequence[RequestRecord]) -> "Achieved | None":
-        pairs = [(r.prompt_tokens, r.prompt_tokens_target) for r in records
-                 if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0]
-        if not pairs:
+        fit = target_fit(records)
+        if fit is None:
             return None
-        diffs = sorted(got - want for got, want in pairs)
-        lengths = sorted(got for got, _ in pairs)
-        return cls(len(pairs), diffs[0], sum(d == diffs[0] for d in diffs), diffs[-1] - diffs[0],
-                   (lengths[0], lengths[len(lengths) // 2], lengths[-1]))
+        lengths = sorted(r.prompt_tokens for r in records if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0)
+        return cls(*fit, (lengths[0], lengths[len(lengths) // 2], lengths[-1]))
 
     def describe(self) -> str:
         lo, mid, hi = self.lengths

@@ -135,8 +135,8 @@ class LoadSummary:
     prompt_tokens_p90: float = field(default=math.nan, metadata=TOKENS.meta())
     prompt_tokens_max: float = field(default=math.nan, metadata=TOKENS.meta())
     prompt_tokens_off_target_rate: float = field(default=math.nan, metadata=FRACTION_DOWN.meta("prompts off target"))
-    """Of the requests with a target length, the share whose usage differs from target + the chat template's constant
-    (the most common difference): 0 with `load.workload.exact_lengths`; NaN without targets."""
+    """Of the first turns with a target length, the share whose usage differs from target + the chat template's
+    constant (`target_fit`): 0 with `load.workload.exact_lengths`; NaN without targets."""
     interrupted: int = field(default=0, metadata=COUNT.meta())
     """Requests in flight when the load was stopped (Ctrl-C, a web-UI Stop): recorded with what arrived, left out of
     `requests`, the error rate and every latency (the harness cut them, the server did not fail them)."""
@@ -260,12 +260,22 @@ def _prompt_length_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float
         return {}
     out = {"prompt_tokens_min": min(lengths), "prompt_tokens_p50": percentile(lengths, 50),
            "prompt_tokens_p90": percentile(lengths, 90), "prompt_tokens_max": max(lengths)}
-    diffs = [r.prompt_tokens - r.prompt_tokens_target for r in with_usage
-             if r.prompt_tokens is not None and r.prompt_tokens_target is not None and r.turn == 0]
-    if diffs:  # first turns only: later turns carry a history whose length the target does not count
-        template = max(set(diffs), key=diffs.count)
-        out["prompt_tokens_off_target_rate"] = sum(1 for d in diffs if d != template) / len(diffs)
+    fit = target_fit(with_usage)
+    if fit is not None:
+        requests, _, exact, _ = fit
+        out["prompt_tokens_off_target_rate"] = (requests - exact) / requests
     return out
+
+
+def target_fit(records: Sequence[RequestRecord]) -> tuple[int, int, int, int] | None:
+    """How close first-turn prompts came to their target length (later turns carry a history the target does not
+    count): (requests, the chat template's tokens = the smallest usage - target, how many are exactly target +
+    template, the largest extra beyond that); None without a target and a usage."""
+    diffs = sorted(r.prompt_tokens - r.prompt_tokens_target for r in records
+                   if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0)
+    if not diffs:
+        return None
+    return len(diffs), diffs[0], sum(d == diffs[0] for d in diffs), diffs[-1] - diffs[0]
 
 
 def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-import requests
 
 from harness.errors import LoadError
-from harness.loadgen import prompts, workload
+from harness.loadgen import prompts, transport, workload
 from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
@@ -169,8 +168,8 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
         headers["Authorization"] = f"Bearer {os.environ[key_env]}"
     model = opts.model if opts and opts.model else ""
     if not model:
-        verify = (load.tls.ca_file or True) if load.tls.verify else False  # load.tls, as the transports check it
-        r = requests.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30, verify=verify)
+        with transport.tls_session(load.tls) as session:  # load.tls, as the transports check it
+            r = session.get(environment.host.rstrip("/") + "/v1/models", headers=headers, timeout=30, verify=load.tls.verify)
         r.raise_for_status()
         model = r.json()["data"][0]["id"]
     pacer = None

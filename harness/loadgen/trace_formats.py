@@ -15,6 +15,7 @@ with its offset in seconds from the window's start, already divided by `speedup`
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,7 +142,14 @@ def _raw(path: Path, fmt: str) -> list[tuple[float, TraceRow]]:
 
 
 def read(spec: TraceSpec) -> list[TraceRow]:
-    """The window's rows sorted by arrival, offsets from the window's start divided by `speedup`."""
+    """The window's rows sorted by arrival, offsets from the window's start divided by `speedup`: read once per
+    process (the pacer's schedule and the prompt source share it)."""
+    return list(_read(spec.model_dump_json()))
+
+
+@functools.lru_cache(maxsize=4)
+def _read(spec_json: str) -> tuple[TraceRow, ...]:
+    spec = TraceSpec.model_validate_json(spec_json)
     path = Path(spec.path).expanduser()
     fmt = detect(path) if spec.format == "auto" else spec.format
     raw = _raw(path, fmt)
@@ -160,7 +168,7 @@ def read(spec: TraceSpec) -> list[TraceRow]:
     if not rows:
         raise LoadError(f"{path}: the window (start_s {spec.start_s:g}, duration_s {spec.duration_s}) holds no request: the trace's "
                         f"{len(raw)} arrivals span {span:g} s after the first; set workload.trace.start_s below that")
-    return rows
+    return tuple(rows)
 
 
 def _with(row: TraceRow, **changes: Any) -> TraceRow:

@@ -280,10 +280,7 @@ class RequestsTransport:
             session.close()
 
     def _new_session(self) -> requests.Session:
-        """A session with `load.tls`'s context (the system CA store, as the reactor, rather than requests' certifi)."""
-        session = requests.Session()
-        session.mount("https://", _TLSAdapter(tls_context(self.tls.verify, self.tls.ca_file, False)))
-        return session
+        return tls_session(self.tls)
 
     def close(self) -> None:
         if self._session is not None:
@@ -313,6 +310,13 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
     def cert_verify(self, conn, url, verify, cert) -> None:  # noqa: ANN001 - requests' signature
         super().cert_verify(conn, url, verify, cert)
         conn.ca_certs = conn.ca_cert_dir = None  # requests' default: its certifi bundle
+
+
+def tls_session(tls: TLSSpec) -> requests.Session:
+    """A requests session with `load.tls`'s context (the system CA store, as the reactor, rather than requests' certifi)."""
+    session = requests.Session()
+    session.mount("https://", _TLSAdapter(tls_context(tls.verify, tls.ca_file, False)))
+    return session
 
 
 def make(

@@ -133,7 +133,7 @@ def test_split_half_sd_zero_for_a_steady_rate_and_positive_for_a_noisy_one():
 
 def test_achieved_prompt_lengths_and_the_share_off_target():
     """The server's prompt counts summarised; a prompt is off target when it differs from target + the template's
-    constant (the most common difference); later turns (history) are not held to a target."""
+    constant (the smallest difference, `target_fit`); later turns (history) are not held to a target."""
     from harness.load.stats import _prompt_length_stats
 
     def rec(prompt: int, target: int | None, turn: int = 0) -> RequestRecord:
