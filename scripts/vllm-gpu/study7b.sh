@@ -9,11 +9,12 @@
 #   3. `harness run` of the attach spec: interleaved blocks, one server measured at a time, the others idle
 #   4. compare, MLflow export, each server's /metrics and one streamed reply (real captures for the fixtures)
 # Results under /root/res (collected by device_run.sh). Env: SPEC (another study of the same shape, e.g.
-# examples/vllm-7b-prefix-pool.yaml or vllm-7b-agentic.yaml), SHARE (0.18), ONLY="base,kv-fp8" (start only those);
+# examples/vllm-7b-prefix-pool.yaml or vllm-7b-agentic.yaml), SPECS="a.yaml b.yaml" (the servers of the first,
+# each spec measured in turn on those whose argv it shares), SHARE (0.18), ONLY="base,kv-fp8" (start only those);
 # for a dry run on a CPU machine: RES, VLLM_CMD ("python3 tests/fakes/fake_vllm.py"), EXTRA_SETS ("--set load.duration_s=3").
 set -u
 RES=${RES:-/root/res}; SHAPE=${SHAPE:-llama-2-7b-awq}; MODEL=${MODEL_DIR:-$(pwd)/.gpu-model/synthetic/$SHAPE}
-SPEC=${SPEC:-examples/vllm-7b-llama2-awq.yaml}; STEM=$(basename $SPEC .yaml); COLO=$RES/colo
+[ -n "${SPECS:-}" ] && SPEC=${SPECS%% *}; SPEC=${SPEC:-examples/vllm-7b-llama2-awq.yaml}; STEM=$(basename $SPEC .yaml); COLO=$RES/colo
 mkdir -p $RES
 log() { echo "[$(date +%T)] $*"; }
 declare -A PIDOF=() PORTOF=() T0=()
@@ -58,14 +59,20 @@ for v in $order; do healthy $v && ok="$ok,$v"; done
 ok=${ok#,}; log "serving: $ok"; echo "serving $ok" >> $RES/minutes.txt
 [ -n "$ok" ] || { log "no server started: nothing to measure"; stop_all; touch $RES/DONE; exit 1; }
 nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader >> $RES/gpu.txt
-python3 scripts/vllm-gpu/colocate.py $SPEC $MODEL $COLO --share ${SHARE:-0.18} ${VLLM_CMD:+--vllm "$VLLM_CMD"} --only "$ok" > /dev/null
-t0=$SECONDS
-MLFLOW_TRACKING_URI=sqlite:///$RES/$STEM.db python3 -m harness run $COLO/$STEM-colocated.yaml --set tracking.run_dir=$RES/runs ${EXTRA_SETS:-} > $RES/$STEM.log 2>&1
-log "harness rc=$?"; tail -6 $RES/$STEM.log
-echo "$STEM wall_s $((SECONDS - t0))" >> $RES/minutes.txt
-MLFLOW_TRACKING_URI=sqlite:///$RES/$STEM.db python3 -m harness compare $STEM-colocated > $RES/$STEM-compare.txt 2>&1
-python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/$STEM.db $STEM-colocated $RES/$STEM-export 2>&1 | tail -1
-cp -r $(ls -d reports/$STEM-colocated-* 2>/dev/null | tail -1) $RES/report 2>/dev/null
+for SP in ${SPECS:-$SPEC}; do  # each spec measured on the servers started above (its argv must be theirs)
+  ST=$(basename $SP .yaml); C=$RES/colo-$ST; SP_OK=""
+  python3 scripts/vllm-gpu/colocate.py $SP $MODEL $C --share ${SHARE:-0.18} ${VLLM_CMD:+--vllm "$VLLM_CMD"} > /dev/null || { log "$ST: colocate failed"; continue; }
+  for v in ${ok//,/ }; do [ -f $C/argv/$v.json ] && cmp -s $C/argv/$v.json $COLO/argv/$v.json && SP_OK="$SP_OK,$v"; done
+  SP_OK=${SP_OK#,}; [ -n "$SP_OK" ] || { log "$ST: no running server has its argv: skipped"; continue; }
+  python3 scripts/vllm-gpu/colocate.py $SP $MODEL $C --share ${SHARE:-0.18} ${VLLM_CMD:+--vllm "$VLLM_CMD"} --only "$SP_OK" > /dev/null
+  t0=$SECONDS; log "$ST on $SP_OK"
+  MLFLOW_TRACKING_URI=sqlite:///$RES/$ST.db python3 -m harness run $C/$ST-colocated.yaml --set tracking.run_dir=$RES/runs ${EXTRA_SETS:-} > $RES/$ST.log 2>&1
+  log "$ST harness rc=$?"; tail -6 $RES/$ST.log
+  echo "$ST wall_s $((SECONDS - t0))" >> $RES/minutes.txt
+  MLFLOW_TRACKING_URI=sqlite:///$RES/$ST.db python3 -m harness compare $ST-colocated > $RES/$ST-compare.txt 2>&1
+  python3 scripts/vllm-gpu/export_mlflow.py sqlite:///$RES/$ST.db $ST-colocated $RES/$ST-export 2>&1 | tail -1
+  cp -r $(ls -d reports/$ST-colocated-* 2>/dev/null | tail -1) $RES/report-$ST 2>/dev/null
+done
 for v in ${ok//,/ }; do  # real captures: /metrics after the load, a streamed reply with usage (the second: cached)
   curl -s http://127.0.0.1:${PORTOF[$v]}/metrics > $RES/metrics_$v.txt
   for n in 1 2; do curl -sN http://127.0.0.1:${PORTOF[$v]}/v1/chat/completions -H 'Content-Type: application/json' -d "{\"model\": \"$SHAPE\", \"messages\": [{\"role\": \"system\", \"content\": \"$(printf 'You are a careful assistant. %.0s' $(seq 1 40))\"}, {\"role\": \"user\", \"content\": \"Say hi.\"}], \"max_tokens\": 8, \"stream\": true, \"stream_options\": {\"include_usage\": true}}" > $RES/chat_stream_$v.sse; done
