@@ -266,7 +266,7 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
     samples = load_samples(store, runs, workdir or Path("."))
     base_map = baselines if baselines is not None else in_sweep_baselines(gates, runs)
     choice = choose_baseline(runs, gates, base_map)
-    margins = store.target_margins(sweep_id) if store is not None and sweep_id else {}  # the design's own margins
+    margins, design = store.adaptive_design(sweep_id) if store is not None and sweep_id else ({}, [])  # its own margins
     judge = report_judge(ok, columns, gates, samples, choice, baselines, margins)
     axes = [(t, q, True), (lat, q, False)]
     if q != FIDELITY_TOP1:
@@ -288,6 +288,5 @@ def build_decision(runs: list[RunRecord], gates: GatesSpec, experiment: str, swe
         if best is not None and len([r for r in ok if r.metric(metric) is not None]) > 1:
             tied[label] = [r.name for r in same]
     roof, roof_note = rooflines(ok, gates)
-    design = store.adaptive_design(sweep_id) if store is not None and sweep_id else []
     return DecisionReport(experiment, sweep_id, smoke, runs, gates, table, frontiers, rec, diffs, note, gsm8k_flags(ok), roof,
                           roof_note, perf, intervals, tied, level, columns, repeats=few_repeats(runs, columns), design=design)

@@ -58,10 +58,11 @@ def publish(
         images[f"frontier {i + 1}"] = name
     latency_vs_load_plot(report.runs, out_dir / "latency_vs_load.png")
     images["latency vs load"] = "latency_vs_load.png"
-    (out_dir / "report.md").write_text(markdown(report, images))
-    (out_dir / "report.html").write_text(to_html(report, images))
+    knobs = knob_table(report)
+    (out_dir / "report.md").write_text(markdown(report, images, knobs))
+    (out_dir / "report.html").write_text(to_html(report, images, knobs))
     report.table.to_csv(out_dir / "table.csv")
-    knob_table(report).write_csv(out_dir / CSV_FILE)
+    knobs.write_csv(out_dir / CSV_FILE)
     rec = report.recommendation
     (out_dir / "recommendation.json").write_text(json.dumps({
         "recommended": rec.chosen, "objective": rec.objective, "value": rec.value, "interval": rec.interval,

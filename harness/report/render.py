@@ -7,7 +7,7 @@ import html
 from harness.report.cells import Formatted, format_table
 from harness.report.columns import noise_floor_line, star_legend
 from harness.report.decision import DESIGN_NOTE, DecisionReport
-from harness.report.knob_table import SECTION, knob_table
+from harness.report.knob_table import SECTION, KnobTable, knob_table
 
 
 def _cells(r: DecisionReport) -> Formatted:
@@ -76,7 +76,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(c) + " |" for c in rows]
 
 
-def markdown(r: DecisionReport, images: dict[str, str]) -> str:
+def markdown(r: DecisionReport, images: dict[str, str], knobs: KnobTable | None = None) -> str:
+    """The report as Markdown (`knobs`: the knob table when the caller built it already)."""
     title = f"# Decision report: {r.experiment}" + (f" (sweep {r.sweep_id})" if r.sweep_id else "")
     lines = [title, ""]
     if r.smoke:
@@ -85,7 +86,7 @@ def markdown(r: DecisionReport, images: dict[str, str]) -> str:
     lines += _md_table(["variant"] + cells.header, [[n] + c for n, c in cells.rows])
     legend = _legend(r, cells)
     lines += ["", legend, ""] if legend else [""]
-    lines += knob_table(r).markdown()
+    lines += (knobs if knobs is not None else knob_table(r)).markdown()
     header, rows = _perf_table(r)
     for heading, items in _sections(r):
         lines += [f"## {heading}", ""] + [f"- {i}" for i in items if i] + [""]
@@ -107,7 +108,8 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def to_html(r: DecisionReport, images: dict[str, str]) -> str:
+def to_html(r: DecisionReport, images: dict[str, str], knobs: KnobTable | None = None) -> str:
+    """The report as HTML (`knobs` as for `markdown`)."""
     body = [f"<h1>Decision report: {html.escape(r.experiment)}</h1>"]
     if r.sweep_id:
         body.append(f"<p>MLflow sweep run <code>{html.escape(r.sweep_id)}</code></p>")
@@ -118,7 +120,7 @@ def to_html(r: DecisionReport, images: dict[str, str]) -> str:
     legend = _legend(r, cells)
     if legend:
         body.append(f"<p>{html.escape(legend)}</p>")
-    knobs = knob_table(r)
+    knobs = knobs if knobs is not None else knob_table(r)
     if knobs.shown:
         body.append(f"<h2>{html.escape(SECTION)}</h2><p>{html.escape(knobs.note)}</p>"
                     + (_html_table(knobs.header(), knobs.cells()) if knobs.rows else ""))

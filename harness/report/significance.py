@@ -16,7 +16,6 @@ from pathlib import Path
 
 from harness.quality.results import metric_name, safe
 from harness.quality.samples import sample_task
-from harness.stats.multiple import FAMILY_CORRECTION, adjust
 from harness.stats.power import mdd_proportion
 from harness.tracking.contract import GSM8K_FLEXIBLE, GSM8K_STRICT, IFEVAL_PROMPT_LOOSE, IFEVAL_PROMPT_STRICT, quality_metric
 
@@ -154,16 +153,6 @@ def detectable_drop(n: int, discordant: float, alpha: float = 0.05, power: float
     floor = mdd_proportion(n, alpha=alpha, power=power, paired=True, discordant=1.0) ** 2
     psi = min(1.0, max(0.0, discordant))
     return max(floor, mdd_proportion(n, alpha=alpha, power=power, paired=True, discordant=psi))
-
-
-def adjust_family(diffs: list[Difference], method: str = FAMILY_CORRECTION) -> list[Difference]:
-    """The differences with p-values adjusted together (those with a p-value; n = 0 ones unchanged)."""
-    idx = [i for i, d in enumerate(diffs) if not math.isnan(d.p_value)]
-    adjusted = adjust([diffs[i].p_value for i in idx], method)
-    out = list(diffs)
-    for i, p in zip(idx, adjusted):
-        out[i] = replace(diffs[i], p_adjusted=p, correction=method, family=len(idx))
-    return out
 
 
 def paired_bootstrap(

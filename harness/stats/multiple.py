@@ -15,8 +15,6 @@ from collections.abc import Sequence
 
 FAMILY_CORRECTION = "holm"
 """The multiple-comparison correction a report applies within each family of its comparisons (adjust's default)."""
-QUALITY_CORRECTION = FAMILY_CORRECTION
-"""The older name of FAMILY_CORRECTION (quality was the first family corrected)."""
 
 
 def _check(pvalues: Sequence[float]) -> list[float]:

@@ -202,19 +202,17 @@ class RunStore:
             raise TrackingError(f"run {sweep_id} {SPEC_ARTIFACT} is not valid YAML: {str(exc).splitlines()[0]}") from None
         return data if isinstance(data, dict) else {}
 
-    def target_margins(self, sweep_id: str) -> dict[str, float]:
-        """An adaptive sweep's target metrics with the equivalence margin its design decided with ({} otherwise): the
-        report judges those metrics with the same margins (harness.report.judge.Judge.margins)."""
-        return SweepParam.target_margins(self._run(sweep_id).data.params.get(SweepParam.TARGET, ""))
-
-    def adaptive_design(self, sweep_id: str) -> list[str]:
-        """An adaptive sweep's (`repeats.target`) stop reason, then its decision per comparison, as the sweep logged
-        them (tags harness.repeats_stop, harness.repeats_decisions); [] for a sweep without a target."""
-        tags = self._run(sweep_id).data.tags
-        stop = tags.get(Tag.REPEATS_STOP)
+    def adaptive_design(self, sweep_id: str) -> tuple[dict[str, float], list[str]]:
+        """An adaptive sweep's (`repeats.target`) design, read from its run once: the target metrics with the
+        equivalence margin it decided with (the report judges them with the same margins,
+        harness.report.judge.Judge.margins), and its stop reason then its decision per comparison as logged (tags
+        harness.repeats_stop, harness.repeats_decisions). ({}, []) for a sweep without a target."""
+        data = self._run(sweep_id).data
+        margins = SweepParam.target_margins(data.params.get(SweepParam.TARGET, ""))
+        stop = data.tags.get(Tag.REPEATS_STOP)
         if not stop:
-            return []
-        return [stop, *[line for line in tags.get(Tag.REPEATS_DECISIONS, "").splitlines() if line.strip()]]
+            return margins, []
+        return margins, [stop, *[line for line in data.tags.get(Tag.REPEATS_DECISIONS, "").splitlines() if line.strip()]]
 
     def gates_of_sweep(self, sweep_id: str) -> "GatesSpec":
         """The `gates` section of the spec a sweep ran with (defaults when it had none)."""

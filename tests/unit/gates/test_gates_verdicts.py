@@ -11,7 +11,8 @@ import pytest
 
 from harness.gates.outputs import to_junit, to_markdown
 from harness.report.decision import compare_quality
-from harness.report.significance import adjust_family, detectable_drop, paired_bootstrap
+from harness.report.significance import detectable_drop, paired_bootstrap
+from tests.unit.report.family import adjust_family
 from harness.spec.gates import GatesSpec
 from harness.stats.estimate import median_ci
 from harness.tracking.gating import evaluate

@@ -9,7 +9,8 @@ from harness.report.compare import compare
 from harness.report.decision import build_decision
 from harness.report.publish import PublishedReport
 from harness.report.screen import WIDTH, comparison_screen, report_screen, verbose_report
-from harness.report.significance import adjust_family, paired_bootstrap
+from harness.report.significance import paired_bootstrap
+from tests.unit.report.family import adjust_family
 from harness.spec.gates import GatesSpec
 from harness.tracking.reader import RunRecord, RunSet
 

@@ -47,11 +47,8 @@ def test_the_report_compares_another_task_on_its_samples(tmp_path):
             path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
             return [path]
 
-        def target_margins(self, sweep_id: str) -> dict[str, float]:  # a sweep with a fixed count: no targets
-            return {}
-
-        def adaptive_design(self, sweep_id: str) -> list[str]:  # a sweep with a fixed count: no design
-            return []
+        def adaptive_design(self, sweep_id: str) -> tuple[dict[str, float], list[str]]:  # a fixed count: no design
+            return {}, []
 
     runs = [_run("base", {"quality/arc_easy/acc": 1.0, "quality/arc_easy/acc_stderr": 0.0}),
             _run("q2", {"quality/arc_easy/acc": 0.5, "quality/arc_easy/acc_stderr": 0.065})]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.stats.compare import paired_difference
-from harness.stats.multiple import QUALITY_CORRECTION, adjust, benjamini_hochberg, holm
+from harness.stats.multiple import FAMILY_CORRECTION, adjust, benjamini_hochberg, holm
 from harness.stats.power import mdd_proportion, mdd_relative, power_relative, repeats_needed
 from harness.stats.simulate import NoiseModel, measure_blocks, trials
 
@@ -19,7 +19,7 @@ def test_holm_by_hand():
     # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
     assert holm(P) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0]) and holm([]) == []
-    assert QUALITY_CORRECTION == "holm" and adjust(P) == holm(P)
+    assert FAMILY_CORRECTION == "holm" and adjust(P) == holm(P)
 
 
 def test_benjamini_hochberg_by_hand():
