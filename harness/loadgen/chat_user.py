@@ -164,7 +164,7 @@ class ChatUser(User):
         stopped: BaseException | None = None
         calls: list[dict[str, str]] = []
         try:
-            rec, reply, calls = self._send(body, keep_text)
+            rec, reply, calls = self._send(body, keep_text, withheld=req.kind == structured.TOOLS)
         except StoppedMidRequest as exc:  # the load was stopped during this request: it is recorded, then the user stops
             rec, reply, stopped = exc.record, "", exc.exit
         if rec.error and self.key and self.key in rec.error:  # a server that echoes the bearer token: never on disk
@@ -236,12 +236,13 @@ class ChatUser(User):
         rec.backoff_s = min(BACKOFF_FIRST_S * 2 ** min(self.failures_in_a_row - 1, 30), BACKOFF_MAX_S)
         return rec.backoff_s
 
-    def _send(self, body: dict[str, Any], keep_text: bool = False) -> tuple[RequestRecord, str, list[dict[str, str]]]:
+    def _send(self, body: dict[str, Any], keep_text: bool = False, withheld: bool = False
+              ) -> tuple[RequestRecord, str, list[dict[str, str]]]:
         payload = json.dumps(body).encode()
         for attempt in (0, 1):
             rec = RequestRecord(t_start=time.time(), reconnected=attempt == 1)
             t0 = time.perf_counter()
-            timeline = StreamTimeline(rec, keep_text)
+            timeline = StreamTimeline(rec, keep_text, withheld)
             try:
                 self.transport.post(payload, timeline, t0)
                 return rec, timeline.reply(), timeline.tool_calls()

@@ -26,9 +26,13 @@ HEAD_BYTES = 8192
 class StreamTimeline:
     """Feed `(offset_s, raw_bytes)` as they arrive, then `finish(offset_s)`."""
 
-    def __init__(self, rec: RequestRecord, keep_text: bool = False):
+    def __init__(self, rec: RequestRecord, keep_text: bool = False, withheld: bool = False):
         self.rec = rec
         self.keep_text = keep_text
+        self.withheld = withheld
+        """The server may hold the reply back until it parses (a tool-call request: vLLM streams a call only once its
+        JSON parses): tokens generated with nothing streamed are then a reply with no tool call, for the structured
+        check to count invalid, not a NoContent error."""
         self.text: list[str] = []
         self.calls: dict[int, dict[str, str]] = {}
         """Kept with the text: streamed tool calls by index, their name and argument pieces joined."""
@@ -83,7 +87,7 @@ class StreamTimeline:
             rec.error = failure
         if rec.error is None and not self._done:
             rec.error = "IncompleteStream: the stream ended without [DONE]"
-        if rec.error is None and rec.ttft_s is None and (rec.completion_tokens or 0) > 0:
+        if rec.error is None and rec.ttft_s is None and (rec.completion_tokens or 0) > 0 and not self.withheld:
             rec.error = "NoContent: usage reports tokens but no content arrived"
         rec.ok = rec.error is None
         return rec

@@ -17,7 +17,8 @@ with `--enable-prompt-tokens-details` and OpenAI do.
 Structured requests (mode ok): a `response_format: json_schema` request gets a JSON reply fitting its schema, streamed as
 content pieces; a `tools` request gets a call of its first tool with arguments fitting its `parameters`, streamed as
 `delta.tool_calls` pieces (the name first, then the arguments), finish_reason `tool_calls`. `invalid` (a fraction) makes
-that share of them invalid, evenly spread: the JSON cut short, or the arguments not JSON; `structured` counts them and
+that share of each kind invalid, evenly spread: the JSON cut short, or the arguments not JSON, or (every other invalid tool
+call, as vLLM sends a call that never parses) no delta at all with finish_reason `length`; `structured` counts them and
 `invalid_sent` the invalid ones.
 `tokenize` = "llamacpp" or "vllm" answers POST /tokenize in that server's shape (one token per
 whitespace-separated word, two for a word longer than `long_words` characters); None answers it 404.
@@ -60,6 +61,8 @@ class FakeState:
         """Structured requests: the fraction answered with an invalid reply (spread evenly over them)."""
         self.structured = 0
         self.invalid_sent = 0
+        self.of_kind: dict[str, int] = {}
+        """Structured requests per kind ("json", "tools"): the invalid share is spread evenly over each."""
         """Cached prompt tokens each stream's usage reports (`prompt_tokens_details`); None: the usage does not say."""
         self.after = after
         """stall_after: streams served before the stalls begin."""
@@ -266,11 +269,13 @@ class Handler(JsonHandler):
 
     def _structured(self, st: FakeState, body: dict, n: int) -> None:
         """A JSON reply or a tool call, streamed in about `n` pieces; invalid for the programmed share of requests."""
+        kind = "tools" if body.get("tools") else "json"
         with st.lock:
             st.structured += 1
-            k = st.structured
+            k = st.of_kind[kind] = st.of_kind.get(kind, 0) + 1  # spread evenly over each kind's requests
             invalid = int(k * st.invalid) > int((k - 1) * st.invalid)  # the k-th is invalid when the share's count steps up
             st.invalid_sent += invalid
+            withheld = invalid and kind == "tools" and int(k * st.invalid) % 2 == 1
         send = self._event_stream()
 
         def pieces(text: str) -> list[str]:
@@ -286,6 +291,14 @@ class Handler(JsonHandler):
             deltas = [{"tool_calls": [{"index": 0, "id": "call_0", "type": "function", "function": {"name": fn["name"], "arguments": ""}}]}]
             deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces(args)]
             finish = "tool_calls"
+            if withheld:  # every other invalid call (the first one too) withheld, as vLLM does with a call that
+                time.sleep(st.interval_s * len(deltas))  # never parses: tokens generated, no delta, cut at max_tokens
+                with st.lock:
+                    st.generated += len(deltas)
+                send({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+                send({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(deltas), "total_tokens": 5 + len(deltas)}})
+                send("[DONE]")
+                return
         else:
             text = json.dumps(example(body["response_format"]["json_schema"]["schema"]))
             text = text[: len(text) // 2] if invalid else text

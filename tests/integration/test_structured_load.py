@@ -1,7 +1,8 @@
 """Structured output and tool calls through the real stack: half the requests carry a JSON-schema `response_format` or
 `tools` (load.workload.structured, ratio 0.5); the programmed llama-server stand-in answers them with a streamed JSON
-reply or streamed `tool_calls` deltas and makes a quarter of them invalid (FAKE_INVALID); the Locust process checks each
-reply, and the variant's MLflow run carries `perf/invalid_output_rate` ~ 0.25 with TTFT/TPOT split by kind."""
+reply or streamed `tool_calls` deltas and makes a quarter of them invalid (FAKE_INVALID; some tool calls withheld: tokens
+and no delta, as vLLM sends a call that never parses); the Locust process checks each reply, and the variant's MLflow
+run carries `perf/invalid_output_rate` ~ 0.25 with TTFT/TPOT split by kind, and no error."""
 
 from __future__ import annotations
 
@@ -55,5 +56,9 @@ def test_invalid_output_rate_and_kinds_are_logged(tmp_path, monkeypatch):
     assert m["perf/invalid_outputs"] == pytest.approx(m["perf/invalid_output_rate"] * n)
     for kind in ("chat", "json", "tools"):  # the load mixes kinds: each one's TTFT/TPOT apart
         assert m[f"perf/ttft_{kind}_p50_ms"] > 0 and m[f"perf/tpot_{kind}_p50_ms"] > 0
+    import json  # a withheld call (tokens, no delta, cut at max_tokens) is a served reply with no tool call, not an error
+    records = [json.loads(x) for f in (tmp_path / "runs").rglob("records.jsonl") for x in f.read_text().splitlines()]
+    withheld = [r for r in records if r["kind"] == "tools" and r["ttft_s"] is None and r["completion_tokens"]]
+    assert withheld and all(r["ok"] and r["invalid_reason"] == "no tool call (cut at max_tokens)" for r in withheld)
     line = next((line for line in lines if "structured: " in line), str(lines))
     assert f"{n:.0f} requests, {m['perf/invalid_outputs']:.0f} invalid" in line and "first: " in line, line

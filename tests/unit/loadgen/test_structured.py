@@ -131,6 +131,27 @@ def test_tool_call_deltas_are_timed_as_output_tokens_and_joined_per_index():
     assert tl.reply() == ""
 
 
+@pytest.mark.parametrize("withheld", [True, False])
+def test_a_tool_request_answered_with_tokens_and_no_call_is_an_invalid_reply_not_an_error(withheld: bool):
+    """What vLLM 0.26 sent on the H100 for `tool_choice: required` with random weights (benchmarks/results/
+    vllm-7b-workloads/): the role chunk, 128 tokens generated (finish `length`), no tool-call delta, since vLLM
+    streams a call only once its JSON parses. For a tool request that is a reply with no tool call (invalid, counted by
+    the structured check); for any other request the same stream is a NoContent error."""
+    rec = RequestRecord(t_start=0.0)
+    tl = StreamTimeline(rec, keep_text=True, withheld=withheld)
+    tl.feed(0.01, _sse({"role": "assistant", "content": ""}))
+    tl.feed(1.17, b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\n'
+                  b'data: {"choices":[],"usage":{"prompt_tokens":288,"completion_tokens":128}}\n\ndata: [DONE]\n\n')
+    tl.finish(1.18)
+    assert rec.ttft_s is None and rec.finish_reason == "length" and rec.completion_tokens == 128
+    if withheld:
+        assert rec.ok and rec.error is None
+        spec = _load(tools=[TOOL], tool_choice="required").workload.structured
+        assert structured.check(spec, "tools", tl.reply(), tl.tool_calls(), rec.finish_reason) == (False, "no tool call (cut at max_tokens)")
+    else:
+        assert not rec.ok and rec.error.startswith("NoContent")
+
+
 def test_tool_calls_are_not_kept_without_the_text():
     rec = RequestRecord(t_start=0.0)
     tl = StreamTimeline(rec)
