@@ -73,8 +73,13 @@ def cell(d: RunDifference | None) -> str:
         interval = "no interval" if math.isnan(x.low) else f"[{x.low:.3f}, {x.high:.3f}]"
         word = f"equiv +-{x.equivalence:.0%}" if x.verdict == "equivalent" and not x.absolute else x.verdict
         return f"x{x.ratio:.3f} {interval} {word}"
+    if d.difference is not None and not math.isnan(d.difference.ratio):  # e.g. zero spread: no interval, the sign test
+        x = d.difference                                                  # not significant after the correction
+        how = x.method.partition("; ")[2].replace("no interval; ", "") or x.method
+        adjusted = f", {x.correction} p={x.p_adjusted:.3g}" if x.correction else ""
+        return f"x{x.ratio:.3f} no interval ({how}{adjusted}) {x.verdict}"
     short = "1 repeat" if "1 repeat" in d.reason else d.reason
-    return f"- ({short})"
+    return f"- ({short})" if short else "-"
 
 
 def choose_baseline(runs: list[RunRecord], gates: GatesSpec, resolved: dict[str, RunRecord | str] | None = None) -> BaselineChoice:

@@ -50,13 +50,14 @@ def _sections(r: DecisionReport) -> list[tuple[str, list[str]]]:
                   + (f"; missing metrics: {', '.join(f.missing)}" if f.missing else ""))
         if f.methods:
             fr.append(f.note())
-    out.append(("Pareto frontiers", fr))
+    out.append(("Pareto frontiers", fr or ["none drawn: no variant was measured on both axes of a frontier (a quality or "
+                                            "fidelity metric against throughput or latency)"]))
     if r.design:
         out.append(("Adaptive repeats", [f"{r.design[0]}: {DESIGN_NOTE}", *r.design[1:]]))
     if r.perf is not None:
         perf = [r.perf.note()] + ([] if r.perf.items else ["-"]) + r.perf.details()
         out.append(("Performance differences (verdicts)", perf))
-    sig = [d.sentence() for d in r.differences] or ["-"]
+    sig = [d.sentence() for d in r.differences] or ([] if r.significance_note else ["-"])
     out.append(("Quality differences (significance)", [r.significance_note] + sig))
     floor = noise_floor_line(r.runs)
     if floor:

@@ -24,7 +24,7 @@ launch() { # variant: start its server, return once its KV cache is allocated (t
   PORTOF[$v]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['port'])" $COLO/argv/$v.json)
   python3 -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['argv']))" $COLO/argv/$v.json > $RES/serve_$v.cmd
   setsid nohup python3 -c "import json,os,sys; a=json.load(open(sys.argv[1]))['argv']; os.execvp(a[0], a)" \
-    $COLO/argv/$v.json >> $RES/server_$v.log 2>&1 < /dev/null &
+    $COLO/argv/$v.json > $RES/server_$v.log 2>&1 < /dev/null &  # a fresh log: its KV-cache line is this start's
   PIDOF[$v]=$!
   for i in $(seq 1 300); do
     grep -q "GPU KV cache size" $RES/server_$v.log 2>/dev/null && { log "$v KV cache allocated after $((SECONDS - T0[$v]))s"; return 0; }

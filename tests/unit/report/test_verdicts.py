@@ -196,3 +196,18 @@ def test_error_bars_on_the_frontier_and_one_repeat_intervals_labelled(tmp_path):
     text = compare(RunSet([one, other], "s", "exp"), gates=GatesSpec()).render()
     assert "200.0 [180.0, 230.0]" in text and "decides nothing" in text
     assert "- (1 repeat)" in text  # the difference table: no verdict from one repeat
+
+
+def test_a_zero_spread_difference_demoted_by_the_correction_still_shows_its_ratio():
+    """req/s of closed-loop agentic sessions on the H100 (benchmarks/results/vllm-7b-workloads/agentic): the same
+    count in every block (224 vs 256), so no interval; the exact sign test over 6 blocks (p = 0.031) is not
+    significant after Holm over 10 comparisons. The cell says so instead of an empty `- ()`."""
+    from harness.report.differences import cell
+    from harness.stats.compare import paired_difference
+    from harness.tracking.differences import RunDifference
+
+    d = paired_difference("perf/requests_per_s", [21.33] * 6, [18.67] * 6, higher_is_better=True)
+    assert d.verdict == "worse" and d.p_value == pytest.approx(2 * 0.5 ** 6)
+    demoted = d.adjusted(min(1.0, d.p_value * 10), 10)
+    text = cell(RunDifference("perf/requests_per_s", "base", "no-prefix-cache", demoted))
+    assert text == "x0.875 no interval (zero spread: exact sign test (p = 0.0312), holm p=0.312) inconclusive", text
