@@ -187,12 +187,28 @@ class RunStore:
         with mlflow_errors(f"cannot download artifact {path} of run {run_id}", ArtifactNotFound):
             return Path(self.client.download_artifacts(run_id, path, str(dest)))
 
+    def _local_artifact_root(self, run_id: str) -> Path | None:
+        """The run's artifact folder when the store keeps artifacts on this machine's disk (a path or file:// URI)."""
+        from urllib.parse import unquote, urlparse
+
+        uri = self._run(run_id).info.artifact_uri or ""
+        parsed = urlparse(uri)
+        if parsed.scheme in ("", "file"):
+            return Path(unquote(parsed.path if parsed.scheme else uri))
+        return None
+
     def spec_section(self, sweep_id: str) -> dict[str, Any]:
         """The experiment spec a sweep logged (artifact spec/experiment.yaml), as a plain mapping; {} if it logged none."""
         import yaml
 
         folder = SPEC_ARTIFACT.rsplit("/", 1)[0]
         if SPEC_ARTIFACT not in {f.path for f in self._artifacts(sweep_id, folder)}:
+            root = self._local_artifact_root(sweep_id)
+            if root is not None and not root.exists():  # a store copied without its artifacts: not "logged none"
+                raise ArtifactNotFound(
+                    f"cannot read the spec sweep {sweep_id} ran with: its artifacts should be at {root}, which does not "
+                    "exist (the tracking store was moved or copied without its artifact folder); copy that folder too, "
+                    "or give the gates yourself (`harness compare --gates SPEC.yaml`)")
             return {}
         with tempfile.TemporaryDirectory() as tmp:
             text = self._download(sweep_id, SPEC_ARTIFACT, Path(tmp)).read_text()

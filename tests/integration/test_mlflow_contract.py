@@ -278,6 +278,19 @@ def test_compare_publish_gate_read_the_runs_once(logged, tmp_path, monkeypatch):
     tags = store.client.get_run(parent).data.tags
     assert tags[Tag.GATE] == "run failed" and tags[Tag.RECOMMENDED] == published.report.recommendation.chosen
     assert store.spec_section(parent)["name"] == "contract" and store.gates_of_sweep(parent).empty
+    # a store copied without its artifact folder: said, with the fix, never read as "no spec logged" (default gates)
+    from urllib.parse import urlparse
+
+    from harness.errors import ArtifactNotFound
+
+    root = Path(urlparse(store.client.get_run(parent).info.artifact_uri).path)
+    moved = root.with_name(root.name + ".moved")
+    root.rename(moved)
+    try:
+        with pytest.raises(ArtifactNotFound, match="without its artifact folder.*--gates SPEC.yaml"):
+            RunStore(uri).gates_of_sweep(parent)
+    finally:
+        moved.rename(root)
     # the per-prompt fidelity rows are an MLflow table of each variant run
     p4 = next(r for r in runset.runs if r.name == "p4")
     assert '"path": "fidelity/prompts.json", "type": "table"' in store.client.get_run(p4.run_id).data.tags["mlflow.loggedArtifacts"]

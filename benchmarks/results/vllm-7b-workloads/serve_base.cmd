@@ -1,0 +1,1 @@
+python3 -m vllm.entrypoints.cli.main serve /root/hrepo/.gpu-model/synthetic/llama-2-7b-awq --served-model-name llama-2-7b-awq --host 127.0.0.1 --port 8001 --enable-prompt-tokens-details --max-num-seqs 64 --max-model-len 2048 --gpu-memory-utilization 0.4 --seed 0 --load-format dummy
