@@ -83,6 +83,9 @@ class Source:
         self.turn += 1
         return self._send({"role": "user", "content": TOOL_HEADER + words(n, self.rng)}, n, max_tokens)
 
+    keeps_replies = True
+    """The model's answers join the session's history."""
+
     def reply(self, text: str | None) -> None:
         """The model's answer joins the history; a failed request (None) ends the session."""
         if text is None:

@@ -159,8 +159,8 @@ class ChatUser(User):
             body["min_tokens"] = min(self.load.min_tokens, req.max_tokens)
         body.update(req.extra)
         checked = req.kind in structured.KINDS  # a structured reply is validated: its text and tool calls are kept
-        # a reply's text is kept where it joins the history (multi-turn, agentic sessions), is counted (load.tokenizer) or checked
-        keep_text = self.load.turns > 1 or self.load.tokenizer is not None or self.load.workload.agentic is not None or checked
+        # a reply's text is kept where the source uses it (a history), is counted (load.tokenizer) or checked
+        keep_text = self.workload.keeps_replies or self.load.tokenizer is not None or checked
         stopped: BaseException | None = None
         calls: list[dict[str, str]] = []
         try:

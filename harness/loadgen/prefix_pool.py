@@ -51,5 +51,8 @@ class Source:
         self.count += 1
         return req
 
+    keeps_replies = False
+    """Requests are independent."""
+
     def reply(self, text: str | None) -> None:
         """Requests are independent: a reply changes nothing."""

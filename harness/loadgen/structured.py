@@ -99,6 +99,10 @@ class Structured:
         kind = self.kinds[pick]
         return replace(req, extra={**req.extra, **self.plan.extras[kind]}, kind=kind)
 
+    @property
+    def keeps_replies(self) -> bool:
+        return self.inner.keeps_replies
+
     def reply(self, text: str | None) -> None:
         self.inner.reply(text)
 

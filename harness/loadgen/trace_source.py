@@ -11,10 +11,15 @@ so a server's prefix cache sees the sharing:
   shortest input), then words of their own.
 
 Sessions are replayed (harness format, `session_id`): a later row of a session resends the earlier turns — its
-previous row's messages, an assistant reply of that row's output length (seeded words: the real reply is another
-user's, still streaming or gone) — and a new user message making up the rest of its input length, so the turns share
-their history as a prefix, as a conversation does. The record's `conversation` is the session, `turn` its row number
-in it. `max_tokens` is the row's output length (capped by `max_output_tokens`, at least 1).
+previous row's messages, the assistant's reply to that row, and a new user message making up the rest of its input
+length — so the turns share their history as a prefix, as a conversation does. The reply is the server's own when
+this process received it before the later row was built (the users of a process share one `Prepared`; whichever user
+sent the earlier row hands its reply over), so a cache that keeps generated tokens can hit on it too, as in a real
+conversation; else (the earlier row still streaming, failed, or sent by another process) seeded words of the earlier
+row's output length stand in. The new message's length follows the trace's accounting (earlier input + earlier
+output), so a real reply shorter than the trace's output length leaves the prompt short of its target by as much
+(`perf/prompt_tokens_off_target_rate`). The record's `conversation` is the session, `turn` its row number in it.
+`max_tokens` is the row's output length (capped by `max_output_tokens`, at least 1).
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ class Prepared:
         self.sessions = sessions
         self._blocks: dict[int, list[str]] = {}
         self._messages: dict[int, tuple[list[dict[str, str]], int | None]] = {}
+        self.awaited = {prev: i for i, prev in enumerate(self.previous) if prev is not None}
+        """Row -> its session's next row: a reply is kept for that turn until it is built."""
+        self.replies: dict[int, str] = {}
+        """Row index -> the server's reply to it, while its session's next turn is not built yet."""
+        self.real_replies = 0
+        """Later turns built on the server's own reply (the rest on seeded stand-ins)."""
 
     def block(self, hid: int) -> list[str]:
         """The words of one Mooncake block (the same for every request of a seed)."""
@@ -90,6 +101,10 @@ class Prepared:
         return words(n, own), None
 
 
+    def built(self, i: int) -> bool:
+        """Were row i's messages built already (its history then fixed)?"""
+        return i in self._messages
+
     def messages(self, i: int) -> tuple[list[dict[str, str]], int | None]:
         """Row i's messages (a session's later turn: the history, a reply, then its own user message) and prefix group."""
         if i in self._messages:
@@ -101,7 +116,11 @@ class Prepared:
         else:
             history, group = self.messages(prev)
             before, row = self.rows[prev], self.rows[i]
-            reply = words(max(1, before.output_tokens), random.Random(f"{self.seed}:trace-reply:{before.line}"))
+            reply = self.replies.pop(prev, None)
+            if reply is None:
+                reply = words(max(1, before.output_tokens), random.Random(f"{self.seed}:trace-reply:{before.line}"))
+            else:
+                self.real_replies += 1
             new = max(1, row.input_tokens - before.input_tokens - before.output_tokens)
             out = history + [{"role": "assistant", "content": reply},
                              {"role": "user", "content": words(new, random.Random(f"{self.seed}:trace-row:{row.line}"))}], group
@@ -121,6 +140,8 @@ class Source:
         self.load = load
         self.prepared: Prepared = prepared
         self.position = stream  # only without an index (never under pattern trace): walk the rows from here
+        self.sent: int | None = None
+        """The row of this user's last request (its reply goes to the row's next turn, if any)."""
 
     def next(self, index: int | None = None) -> ChatRequest:
         p = self.prepared
@@ -128,6 +149,7 @@ class Source:
             index, self.position = self.position, self.position + 1
         i = index % len(p.rows)
         row = p.rows[i]
+        self.sent = i
         messages, group = p.messages(i)
         conversation = p.sessions[row.session_id] if row.session_id is not None else len(p.sessions) + i
         return ChatRequest(
@@ -139,5 +161,13 @@ class Source:
             prefix_group=group,
         )
 
+    @property
+    def keeps_replies(self) -> bool:
+        """Does a reply's text matter (the trace has sessions)? Else the user need not keep it."""
+        return bool(self.prepared.awaited)
+
     def reply(self, text: str | None) -> None:
-        """Rows are independent requests: nothing carries over."""
+        """The server's reply to this user's last row: kept for its session's next turn (if it has one, not built yet)."""
+        p, i = self.prepared, self.sent
+        if text and i is not None and i in p.awaited and not p.built(p.awaited[i]):
+            p.replies[i] = text

@@ -5,7 +5,8 @@ of their own, named in `SOURCES` and imported only when a spec uses them.
 
 Pure code (no network); one `Workload` per simulated user, deterministic for (seed, stream).
 A source class has `prepare(load)` (once per process: files read, pools built; its value is shared by
-the process's users), `__init__(load, stream, prepared)`, `next() -> ChatRequest` and `reply(text)`.
+the process's users), `__init__(load, stream, prepared)`, `next() -> ChatRequest`, `reply(text)` and
+`keeps_replies` (does a reply's text matter to it? Only then does the user keep the streamed text).
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ class Source(Protocol):
 
     def reply(self, text: str | None) -> None: ...
 
+    @property
+    def keeps_replies(self) -> bool:
+        """Does `reply` use the text (a conversation's history)? The user keeps a reply's text only then (or to check
+        or count it)."""
+        ...
+
 
 SOURCES: dict[str, str] = {
     "trace": "harness.loadgen.trace_source",
@@ -191,9 +198,14 @@ class Workload:
         self.turn += 1
         return req
 
+    @property
+    def keeps_replies(self) -> bool:
+        """Multi-turn synthetic chats carry their replies in the history."""
+        return self.dataset is None and self.load.turns > 1
+
     def reply(self, text: str | None) -> None:
         """The assistant's answer to the last request; None (failed) ends the conversation."""
-        if self.dataset is not None or self.load.turns == 1:
+        if not self.keeps_replies:
             return
         if text is None:
             self.turn = self.load.turns

@@ -53,3 +53,22 @@ def test_a_trace_replays_in_each_format(fake_server, tmp_path, fmt):
     assert sorted(r.prompt_tokens_target for r in recs) == sorted(i for _, i, _ in ROWS)
     sent = sorted(len(b["messages"][-1]["content"].split()) for b in state.bodies if b.get("stream"))
     assert sent == sorted(i for _, i, _ in ROWS)  # each prompt as long as its row's input (one word ~ one token)
+
+
+def test_a_session_s_later_turn_resends_the_server_s_own_reply(fake_server, tmp_path):
+    """Two sessions of two turns, the second turns 1 s after the first (their replies long done): each second turn's
+    request carries the server's own streamed reply to the first as its assistant message, not a stand-in."""
+    ep, state = fake_server(ttft_s=0.02, interval_s=0.01, chunks=8)
+    rows = [(0.0, 20, 3, "s0"), (0.1, 24, 4, "s1"), (1.0, 40, 2, "s0"), (1.1, 44, 2, "s1")]
+    path = tmp_path / "sessions.jsonl"
+    path.write_text("".join(json.dumps({"timestamp": t, "input_tokens": i, "output_tokens": o, "session_id": s}) + "\n"
+                            for t, i, o, s in rows))
+    spec = LoadSpec(pattern="trace", users=4, warmup_s=0, duration_s=2, request_timeout_s=10,
+                    workload={"trace": {"path": str(path)}})
+    result = LoadRun(spec, ep, tmp_path / "run").start().finish()
+    assert len(result.records) == 4 and all(r.ok for r in result.records), [r.error for r in result.records]
+    later = [b["messages"] for b in state.bodies if b.get("stream") and len(b["messages"]) == 3]
+    assert len(later) == 2
+    for messages in later:  # the fake streams " tok0 tok1 ..." (one piece per output token): the reply it sent
+        reply = messages[1]["content"].split()
+        assert messages[1]["role"] == "assistant" and reply == [f"tok{k}" for k in range(len(reply))] and len(reply) in (3, 4)

@@ -94,3 +94,35 @@ def test_a_session_s_later_turn_resends_its_history():
     assert sum(len(m["content"].split()) for m in second.messages) == second.prompt_tokens_target == 236
     assert (second.conversation, second.turn) == (first.conversation, 1) and (first.turn == 0)
     assert second.prefix_group == first.prefix_group  # the history carries the first turn's prefix
+
+
+def test_a_later_turn_resends_the_server_s_own_reply_when_this_process_got_it():
+    """Rows 0 and 4 are session s0's first two turns, sent by two users of one process: the reply user A received
+    for row 0 is the assistant message of row 4's history (a cache keeping generated tokens hits on it, as in a real
+    conversation). A reply arriving after the later turn was built, a failed one, or a row without a later turn is
+    not kept; without the reply the seeded stand-in of the trace's output length is sent."""
+    own = LoadSpec(pattern="trace", warmup_s=0, duration_s=30, workload={"trace": {"path": str(TRACES / "harness-small.jsonl")}})
+    prepared = Source.prepare(own)
+    a, b = Source(own, 0, prepared), Source(own, 3, prepared)
+    assert a.keeps_replies and b.keeps_replies  # the trace has sessions: the users keep the streamed text
+    first = a.next(0)
+    a.reply("the server's own answer")
+    second = b.next(4)
+    assert second.messages[0] == first.messages[0] and second.messages[1] == {"role": "assistant", "content": "the server's own answer"}
+    assert len(second.messages[2]["content"].split()) == 40 and prepared.real_replies == 1 and not prepared.replies
+    b.reply("late")  # row 4's own next turn, if it has one, gets it; a second reply to row 0 changes nothing
+    assert b.next(4) == second
+
+    fresh = Source.prepare(own)
+    c, d = Source(own, 0, fresh), Source(own, 1, fresh)
+    c.next(0)
+    early = d.next(4)  # built before row 0's reply came back: the seeded stand-in (15 words: row 0's output length)
+    c.reply("too late")
+    assert len(early.messages[1]["content"].split()) == 15 and fresh.real_replies == 0 and not fresh.replies
+    c.next(0)
+    c.reply(None)  # a failed request keeps nothing
+    assert not fresh.replies
+
+    plain = LoadSpec(pattern="trace", warmup_s=0, duration_s=30,
+                     workload={"trace": {"path": str(TRACES / "mooncake-conversation-head.jsonl")}})
+    assert not Source(plain, 0, Source.prepare(plain)).keeps_replies  # no sessions: replies are not kept
