@@ -32,7 +32,7 @@ from harness.loadgen.count import RequestBudget
 from harness.loadgen.pacer import ArrivalSchedule, SharedPacer
 from harness.loadgen.reactor import StreamReactor
 from harness.loadgen.record import EXIT_RECORDS_UNWRITABLE, UNWRITABLE_SUFFIX, RequestRecord
-from harness.loadgen.relay import WorkerRelay, master_role, worker_spec
+from harness.loadgen.relay import WorkerRelay, master_role, words_fit, worker_spec
 from harness.loadgen.transport import Resolved
 from harness.spec.load import LoadSpec
 
@@ -179,9 +179,8 @@ def build(environment: Any, relay: WorkerRelay | None) -> ProcessState:
             pacer = SharedPacer(ArrivalSchedule(load, share), None)
         else:
             pacer = SharedPacer(ArrivalSchedule(load, (0, 1)), (opts.pacer_file or None) if opts else None)
-    if opts and getattr(opts, "harness_words", ""):  # load.workload.exact_lengths, fitted by the harness before the run
-        with open(opts.harness_words) as fh:
-            fitted = json.load(fh)
+    fitted = words_fit(opts, remote is not None)  # load.workload.exact_lengths, fitted by the harness before the run
+    if fitted is not None:
         prompts.use_fit(fitted["words"], fitted["tail_tokens"])
     elif load.workload.exact_lengths is not None:  # Locust started by hand (the web UI): nothing fitted the words
         logging.getLogger(__name__).warning("load.workload.exact_lengths is fitted by `harness run` before Locust starts; without "

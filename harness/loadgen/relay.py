@@ -30,6 +30,9 @@ from pydantic import ValidationError, field_validator
 
 from harness.spec.load import LoadSpec
 
+FIT_OPTION = "harness_words_fit"
+"""load.workload.exact_lengths: the master's fitted vocabulary (the JSON of `--harness-words`), put among its options,
+which Locust sends every worker with each spawn (custom options travel master -> worker)."""
 RECORDS_MESSAGE = "harness_records"
 DRAIN_MESSAGE = "harness_drain"
 FLUSH_EVERY_S = 0.5
@@ -224,13 +227,22 @@ class WorkerLoadSpec(LoadSpec):
     """The master's `load` block as a remote worker reads it.
 
     A tokenizer path names a file on the master, which counts the tokens after the run; the
-    worker only has to keep each reply's text, so any tokenizer reads as `server` here.
+    worker only has to keep each reply's text, so any tokenizer reads as `server` here. The same
+    holds for `workload.exact_lengths`: the master fitted the words, the worker gets the fit
+    (FIT_OPTION) and needs no tokenizer of its own.
     """
 
     @field_validator("tokenizer", mode="before")
     @classmethod
     def _counted_on_the_master(cls, v: Any) -> Any:
         return v if v in (None, "server") else "server"
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _fitted_on_the_master(cls, v: Any) -> Any:
+        if isinstance(v, dict) and v.get("exact_lengths") not in (None, "server"):
+            return {**v, "exact_lengths": "server"}
+        return v
 
 
 def master_role(raw_load: str) -> bool:
@@ -241,6 +253,19 @@ def master_role(raw_load: str) -> bool:
         return False
 
 
+def words_fit(opts: Any, remote: bool) -> dict[str, Any] | None:
+    """This process's fitted vocabulary (load.workload.exact_lengths): a remote worker's came with its master's options
+    (FIT_OPTION; the master's file path means nothing on another machine), a local process reads the file; None when
+    nothing was fitted."""
+    import json
+
+    if remote:
+        text = getattr(opts, FIT_OPTION, "") if opts else ""
+        return json.loads(text) if text else None
+    path = getattr(opts, "harness_words", "") if opts else ""
+    return json.loads(Path(path).read_text()) if path else None
+
+
 def worker_spec(raw_load: str) -> LoadSpec:
     """The master's `load` block as a remote worker reads it (`WorkerLoadSpec`)."""
     return WorkerLoadSpec.model_validate_json(raw_load)  # JSON mode, as the master validated it
@@ -248,6 +273,8 @@ def worker_spec(raw_load: str) -> LoadSpec:
 
 def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:
     opts = environment.parsed_options
+    if getattr(opts, "harness_words", ""):  # the fit is a file here; a remote worker gets its content with the options
+        setattr(opts, FIT_OPTION, Path(opts.harness_words).read_text())
     expect = int(getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "harness_load", "") and master_role(opts.harness_load) else 0
     accepted: set[str] = set()
 

@@ -380,8 +380,6 @@ class LoadSpec(Strict):
             if self.dataset is not None or self.prompt_kind == "document_qa":
                 raise ValueError("load.workload.exact_lengths fits synthetic chat prompts (words + an instruction): not a `dataset`, "
                                  "nor prompt_kind document_qa, whose sentences do not add up token by token")
-            if self.distributed.role == "master":
-                raise ValueError("load.workload.exact_lengths is not relayed to distributed workers yet: leave it unset with `distributed`")
         if self.pattern == "trace" and (self.rate_scan is not None or self.capacity is not None):
             raise ValueError("a trace replays its own arrival times: no rate_scan or capacity search (scale it with workload.trace.speedup)")
 

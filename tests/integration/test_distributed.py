@@ -1,4 +1,5 @@
-"""Locust master/worker across "machines": workers relay their raw records to the master.
+"""Locust master/worker across "machines": workers relay their raw records to the master, and get the master's
+fitted prompt vocabulary (load.workload.exact_lengths) with its options.
 
 The master is a `LoadRun` with `load.distributed.role: master` in one folder; two workers are
 `harness worker` processes, each with its own working directory and folder. Where this machine
@@ -94,7 +95,9 @@ def _free_port(host: str) -> int:
 
 
 def test_workers_on_other_machines_relay_their_records_to_the_master(network: Network, tmp_path: Path) -> None:
-    state = FakeState(ttft_s=0.03, interval_s=0.005, chunks=6)
+    # /tokenize counts a word longer than 5 characters as two tokens, and so does usage: only a fitted vocabulary
+    # (load.workload.exact_lengths, fitted by the master) gives prompts of exactly their target length
+    state = FakeState(ttft_s=0.03, interval_s=0.005, chunks=6, tokenize="vllm", long_words=5, count_prompts=True)
     server = start(state, host=network.host_ip)
     port = _free_port(network.host_ip)
     ep = Endpoint(base_url=f"http://{network.host_ip}:{server.server_address[1]}", model=state.model, engine="openai")
@@ -102,7 +105,8 @@ def test_workers_on_other_machines_relay_their_records_to_the_master(network: Ne
     # arrivals k/20 + 3j/20, so 80 in the 4 s together
     spec = LoadSpec(
         pattern="constant", rate=20, users=4, duration_s=3, warmup_s=1, request_timeout_s=10,
-        prompt_tokens=LengthDist(mean=20), output_tokens=LengthDist(mean=6, max=6),
+        prompt_tokens=LengthDist(kind="uniform", mean=40, min=20, max=60), output_tokens=LengthDist(mean=6, max=6),
+        workload={"exact_lengths": "server"},
         distributed={"role": "master", "master_host": network.host_ip, "master_port": port, "expect_workers": 3, "wait_for_workers_s": 60},
     )
     master_dir = tmp_path / "master"
@@ -156,6 +160,9 @@ def test_workers_on_other_machines_relay_their_records_to_the_master(network: Ne
     # the summary is computed from the merged records
     expect = summarize(union, result.window_start, result.window_end, spec.slo)
     assert result.summary.requests == expect.requests > 0 and result.summary.errors == 0
+    # the workers drew from the master's fit, relayed with its options (the master's file is hidden from them where
+    # isolated): every prompt is its target length by the server's count
+    assert all(r.prompt_tokens == r.prompt_tokens_target for r in merged if r.ok), [(r.prompt_tokens, r.prompt_tokens_target) for r in merged][:5]
     # client lag samples came along too
     assert list((master_dir / "load").glob("client_lag.worker-*")) and result.summary.client_lag_ms.count > 0
     print(f"isolated={network.isolated} {network.notes} merged={len(merged)} per worker={[len(x) for x in local]}")

@@ -67,3 +67,22 @@ def test_the_master_role_is_read_from_the_raw_load_json():
 def test_a_remote_worker_keeps_replies_for_a_tokenizer_that_lives_on_the_master():
     spec = worker_spec(json.dumps({"tokenizer": "/only/on/the/master/tokenizer.json", "distributed": {"role": "master"}}))
     assert spec.tokenizer == "server" and spec.distributed.role == "master"
+
+
+def test_a_remote_worker_reads_exact_lengths_from_the_fit_its_master_sent(tmp_path: Path):
+    """The tokenizer the master fitted with may live only there; a worker takes the fit from its options, never from
+    the master's file path (which names nothing on another machine), and a local process reads the file."""
+    from types import SimpleNamespace
+
+    from harness.loadgen.relay import FIT_OPTION, words_fit
+
+    raw = {"workload": {"exact_lengths": "/only/on/the/master/tokenizer.json"}, "distributed": {"role": "master"}}
+    assert worker_spec(json.dumps(raw)).workload.exact_lengths == "server"
+    fit = {"words": ["a", "b"], "tail_tokens": 9}
+    opts = SimpleNamespace(harness_words="/only/on/the/master/exact_lengths.json", **{FIT_OPTION: json.dumps(fit)})
+    assert words_fit(opts, remote=True) == fit
+    assert words_fit(SimpleNamespace(harness_words="/only/on/the/master/exact_lengths.json"), remote=True) is None
+    local = tmp_path / "exact_lengths.json"
+    local.write_text(json.dumps(fit))
+    assert words_fit(SimpleNamespace(harness_words=str(local)), remote=False) == fit
+    assert words_fit(SimpleNamespace(harness_words=""), remote=False) is None
