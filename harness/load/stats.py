@@ -195,6 +195,10 @@ class LoadSummary:
     """TTFT p50 of the successful requests that were cache hits (NaN when none was)."""
     ttft_p50_ms_cache_miss: float = field(default=math.nan, metadata=LOWER_MS.meta("TTFT p50, cache miss"))
     """TTFT p50 of the successful requests whose usage said they were not cache hits (NaN when none was)."""
+    history_server_reply_rate: float = field(default=math.nan, metadata=FRACTION_UP.meta("server replies resent"))
+    """Trace sessions: of the successful later turns, the share whose history resent the server's own reply to the
+    turn before (the rest resent seeded stand-ins: the reply went to another process, failed or came too late). NaN
+    without a session's later turn."""
     structured_requests: int = field(default=0, metadata=COUNT.meta())
     """Successful structured requests (`load.workload.structured`) whose reply was checked: the invalid rate's sample."""
     invalid_outputs: int = field(default=0, metadata=LOWER_COUNT.meta())
@@ -276,6 +280,11 @@ def target_fit(records: Sequence[RequestRecord]) -> tuple[int, int, int, int] | 
     if not diffs:
         return None
     return len(diffs), diffs[0], sum(d == diffs[0] for d in diffs), diffs[-1] - diffs[0]
+
+
+def _share(flags: Sequence[bool]) -> float:
+    """The share of True among `flags`; NaN when there are none."""
+    return sum(flags) / len(flags) if flags else math.nan
 
 
 def _cached_prompt_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float]:
@@ -407,4 +416,5 @@ def summarize(
         **_prompt_length_stats(with_usage),
         **_cached_prompt_stats(with_usage),
         **_structured_stats(ok),  # type: ignore[arg-type]
+        history_server_reply_rate=_share([r.history == "server" for r in ok if r.history is not None]),
     )

@@ -175,7 +175,7 @@ class ChatUser(User):
         rec.max_tokens = req.max_tokens
         rec.prompt_tokens_target = req.prompt_tokens_target
         rec.conversation, rec.turn = req.conversation, req.turn
-        rec.kind, rec.prefix_group = req.kind, req.prefix_group
+        rec.kind, rec.prefix_group, rec.history = req.kind, req.prefix_group, req.history
         spec = self.load.workload.structured
         if checked and rec.ok and spec is not None:  # served: is the output what was asked for?
             rec.output_valid, rec.invalid_reason = structured.check(spec, req.kind, reply, calls, rec.finish_reason)

@@ -64,6 +64,9 @@ class RequestRecord:
     """The request's kind (`chat`, or a structured kind such as `json` / `tools`): metrics are split by it."""
     prefix_group: int | None = None
     """Prefix pools and traces: the shared-prefix group of the prompt."""
+    history: str | None = None
+    """A trace session's later turn: `server` when its history resent the server's own reply, `stand-in` when seeded
+    words stood in for it; None otherwise."""
     output_valid: bool | None = None
     """Structured requests: the reply parsed and validated (JSON schema, tool-call shape); None when not checked."""
     invalid_reason: str | None = None

@@ -69,8 +69,8 @@ class Prepared:
         """Row -> its session's next row: a reply is kept for that turn until it is built."""
         self.replies: dict[int, str] = {}
         """Row index -> the server's reply to it, while its session's next turn is not built yet."""
-        self.real_replies = 0
-        """Later turns built on the server's own reply (the rest on seeded stand-ins)."""
+        self._history: dict[int, str] = {}
+        """Later turns: whose reply the history resends, `server` or `stand-in` (ChatRequest.history)."""
 
     def block(self, hid: int) -> list[str]:
         """The words of one Mooncake block (the same for every request of a seed)."""
@@ -105,6 +105,10 @@ class Prepared:
         """Were row i's messages built already (its history then fixed)?"""
         return i in self._messages
 
+    def history(self, i: int) -> str | None:
+        """Whose reply row i's history resends (`server` / `stand-in`), once its messages are built; None for a first turn."""
+        return self._history.get(i)
+
     def messages(self, i: int) -> tuple[list[dict[str, str]], int | None]:
         """Row i's messages (a session's later turn: the history, a reply, then its own user message) and prefix group."""
         if i in self._messages:
@@ -117,10 +121,9 @@ class Prepared:
             history, group = self.messages(prev)
             before, row = self.rows[prev], self.rows[i]
             reply = self.replies.pop(prev, None)
+            self._history[i] = "stand-in" if reply is None else "server"
             if reply is None:
                 reply = words(max(1, before.output_tokens), random.Random(f"{self.seed}:trace-reply:{before.line}"))
-            else:
-                self.real_replies += 1
             new = max(1, row.input_tokens - before.input_tokens - before.output_tokens)
             out = history + [{"role": "assistant", "content": reply},
                              {"role": "user", "content": words(new, random.Random(f"{self.seed}:trace-row:{row.line}"))}], group
@@ -159,6 +162,7 @@ class Source:
             conversation=conversation,
             turn=p.turns[i],
             prefix_group=group,
+            history=p.history(i),
         )
 
     @property

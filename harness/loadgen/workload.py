@@ -44,6 +44,9 @@ class ChatRequest:
     """Prefix pools and traces: the shared-prefix group this prompt belongs to."""
     pause_s: float = 0.0
     """Seconds the user waits before sending it (an agent's think time); closed loop only."""
+    history: str | None = None
+    """A trace session's later turn: whose reply its history resends, `server` (the server's own) or `stand-in`
+    (seeded words: the reply was not at hand); None for other requests."""
 
 
 def _text(content: Any) -> str:

@@ -72,3 +72,6 @@ def test_a_session_s_later_turn_resends_the_server_s_own_reply(fake_server, tmp_
     for messages in later:  # the fake streams " tok0 tok1 ..." (one piece per output token): the reply it sent
         reply = messages[1]["content"].split()
         assert messages[1]["role"] == "assistant" and reply == [f"tok{k}" for k in range(len(reply))] and len(reply) in (3, 4)
+    assert sorted(r.history or "" for r in result.records) == ["", "", "server", "server"]  # recorded per request
+    assert result.summary.history_server_reply_rate == 1.0
+    assert result.flat_metrics()["perf/history_server_reply_rate"] == 1.0  # as MLflow gets it

@@ -109,7 +109,8 @@ def test_a_later_turn_resends_the_server_s_own_reply_when_this_process_got_it():
     a.reply("the server's own answer")
     second = b.next(4)
     assert second.messages[0] == first.messages[0] and second.messages[1] == {"role": "assistant", "content": "the server's own answer"}
-    assert len(second.messages[2]["content"].split()) == 40 and prepared.real_replies == 1 and not prepared.replies
+    assert len(second.messages[2]["content"].split()) == 40 and second.history == "server" and not prepared.replies
+    assert first.history is None  # a first turn resends no reply
     b.reply("late")  # row 4's own next turn, if it has one, gets it; a second reply to row 0 changes nothing
     assert b.next(4) == second
 
@@ -118,7 +119,7 @@ def test_a_later_turn_resends_the_server_s_own_reply_when_this_process_got_it():
     c.next(0)
     early = d.next(4)  # built before row 0's reply came back: the seeded stand-in (15 words: row 0's output length)
     c.reply("too late")
-    assert len(early.messages[1]["content"].split()) == 15 and fresh.real_replies == 0 and not fresh.replies
+    assert len(early.messages[1]["content"].split()) == 15 and early.history == "stand-in" and not fresh.replies
     c.next(0)
     c.reply(None)  # a failed request keeps nothing
     assert not fresh.replies
