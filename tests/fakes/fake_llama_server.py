@@ -31,6 +31,22 @@ def install(folder: Path) -> tuple[Path, Path]:
     return fake, model
 
 
+def load_only_spec(folder: Path, name: str, env: dict[str, str], load: dict) -> dict:
+    """A spec (as build_spec takes it) of one variant served by the installed stand-in, load only (quality, fidelity,
+    /metrics off), tracked in a SQLite store in `folder` (`folder / "mlflow.db"`)."""
+    fake, model = install(folder)
+    return {
+        "name": name,
+        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
+                   "llamacpp": {"binary": str(fake)}, "env": env},
+        "load": load,
+        "quality": {"enabled": False},
+        "fidelity": {"enabled": False},
+        "metrics": {"enabled": False},
+        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "run_dir": str(folder / "runs")},
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.fake_llama_server import install as install_fake_llama
+from tests.fakes.fake_llama_server import load_only_spec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -23,19 +23,10 @@ def test_cached_prompt_tokens_rate_is_logged(tmp_path, monkeypatch):
     from harness.pipeline.presenter import Presenter
     from harness.spec import build_spec
 
-    fake, model = install_fake_llama(tmp_path)
     monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = build_spec({
-        "name": "cached",
-        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
-                   "llamacpp": {"binary": str(fake)}, "env": {"FAKE_CACHED_TOKENS": "3", "FAKE_TTFT_S": "0.01"}},
-        "load": {"users": 2, "duration_s": 1, "warmup_s": 0, "request_timeout_s": 5},
-        "quality": {"enabled": False},
-        "fidelity": {"enabled": False},
-        "metrics": {"enabled": False},
-        "tracking": {"uri": uri, "run_dir": str(tmp_path / "runs")},
-    }, {}, [])
+    spec = build_spec(load_only_spec(tmp_path, "cached", {"FAKE_CACHED_TOKENS": "3", "FAKE_TTFT_S": "0.01"},
+                                     {"users": 2, "duration_s": 1, "warmup_s": 0, "request_timeout_s": 5}), {}, [])
+    uri = spec.tracking.uri
     lines: list[str] = []
     result = run_experiment(spec, Presenter(lines.append), compare=False)
     assert not result.failed_variants, [f.headline for o in result.sweep.outcomes for f in o.failures]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.fake_llama_server import install as install_fake_llama
+from tests.fakes.fake_llama_server import load_only_spec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -28,20 +28,12 @@ def test_invalid_output_rate_and_kinds_are_logged(tmp_path, monkeypatch):
     from harness.pipeline.presenter import Presenter
     from harness.spec import build_spec
 
-    fake, model = install_fake_llama(tmp_path)
     monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = build_spec({
-        "name": "structured",
-        "server": {"kind": "llamacpp", "model": str(model), "served_model_name": "fake-model", "startup_timeout_s": 30,
-                   "llamacpp": {"binary": str(fake)}, "env": {"FAKE_INVALID": "0.25", "FAKE_TTFT_S": "0.01", "FAKE_INTERVAL_S": "0.003"}},
-        "load": {"users": 2, "duration_s": 2, "warmup_s": 0, "request_timeout_s": 5,
-                 "workload": {"structured": {"json_schema": SCHEMA, "tools": [TOOL], "ratio": 0.5}}},
-        "quality": {"enabled": False},
-        "fidelity": {"enabled": False},
-        "metrics": {"enabled": False},
-        "tracking": {"uri": uri, "run_dir": str(tmp_path / "runs")},
-    }, {}, [])
+    spec = build_spec(load_only_spec(
+        tmp_path, "structured", {"FAKE_INVALID": "0.25", "FAKE_TTFT_S": "0.01", "FAKE_INTERVAL_S": "0.003"},
+        {"users": 2, "duration_s": 2, "warmup_s": 0, "request_timeout_s": 5,
+         "workload": {"structured": {"json_schema": SCHEMA, "tools": [TOOL], "ratio": 0.5}}}), {}, [])
+    uri = spec.tracking.uri
     lines: list[str] = []
     result = run_experiment(spec, Presenter(lines.append), compare=False)
     assert not result.failed_variants, [f.headline for o in result.sweep.outcomes for f in o.failures]
