@@ -160,8 +160,9 @@ def noisy_server(metrics: dict[str, float]) -> str | None:
     spread = metrics.get("tpot_s_spread")
     if spread is None or spread <= TPOT_SPREAD_WARN:
         return None
-    return (f"noisy host: the server's own time per output token spread {100 * spread:.0f}% (p90 vs p50, its /metrics) within "
-            f"the window (> {100 * TPOT_SPREAD_WARN:.0f}%): its CPU side (a busy core, another process, a shared GPU) is not steady")
+    return (f"noisy server: its own time per output token spread {100 * spread:.0f}% (p90 vs p50, its /metrics) within the "
+            f"window (> {100 * TPOT_SPREAD_WARN:.0f}%): prefills interleaved with decoding (prompts arriving while others "
+            "decode, long or uncached prompts) or a host that is not steady (a busy core, another process, a shared GPU)")
 
 
 def fact_of_server(name: str) -> MetricFact | None:
