@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.errors import TokenizerError
 from harness.load.records import RequestRecord
-from harness.load.stats import target_fit
+from harness.load.stats import target_fit, targeted_first_turns
 from harness.load.tokens import make_counter
 from harness.loadgen.prompts import instruction_tail
 from harness.server.endpoint import Endpoint
@@ -93,7 +93,7 @@ class Achieved:
         fit = target_fit(records)
         if fit is None:
             return None
-        lengths = sorted(r.prompt_tokens for r in records if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0)
+        lengths = sorted(r.prompt_tokens for r in targeted_first_turns(records))
         return cls(*fit, (lengths[0], lengths[len(lengths) // 2], lengths[-1]))
 
     def describe(self) -> str:

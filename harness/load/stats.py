@@ -271,12 +271,17 @@ def _prompt_length_stats(with_usage: Sequence[RequestRecord]) -> dict[str, float
     return out
 
 
+def targeted_first_turns(records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """The first-turn requests with a target length and a usage: the ones whose length can be held to its target
+    (later turns carry a history the target does not count)."""
+    return [r for r in records if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0]
+
+
 def target_fit(records: Sequence[RequestRecord]) -> tuple[int, int, int, int] | None:
-    """How close first-turn prompts came to their target length (later turns carry a history the target does not
-    count): (requests, the chat template's tokens = the smallest usage - target, how many are exactly target +
-    template, the largest extra beyond that); None without a target and a usage."""
-    diffs = sorted(r.prompt_tokens - r.prompt_tokens_target for r in records
-                   if r.prompt_tokens is not None and r.prompt_tokens_target and r.turn == 0)
+    """How close first-turn prompts came to their target length (`targeted_first_turns`): (requests, the chat
+    template's tokens = the smallest usage - target, how many are exactly target + template, the largest extra beyond
+    that); None without a target and a usage."""
+    diffs = sorted(r.prompt_tokens - r.prompt_tokens_target for r in targeted_first_turns(records))
     if not diffs:
         return None
     return len(diffs), diffs[0], sum(d == diffs[0] for d in diffs), diffs[-1] - diffs[0]

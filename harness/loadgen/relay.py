@@ -19,6 +19,7 @@ from the user module's init hook, inside a Locust process only.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -257,8 +258,6 @@ def words_fit(opts: Any, remote: bool) -> dict[str, Any] | None:
     """This process's fitted vocabulary (load.workload.exact_lengths): a remote worker's came with its master's options
     (FIT_OPTION; the master's file path means nothing on another machine), a local process reads the file; None when
     nothing was fitted."""
-    import json
-
     if remote:
         text = getattr(opts, FIT_OPTION, "") if opts else ""
         return json.loads(text) if text else None
@@ -273,9 +272,10 @@ def worker_spec(raw_load: str) -> LoadSpec:
 
 def _install_master(environment: Any, runner: Any, sink: RecordSink) -> None:
     opts = environment.parsed_options
-    if getattr(opts, "harness_words", ""):  # the fit is a file here; a remote worker gets its content with the options
-        setattr(opts, FIT_OPTION, Path(opts.harness_words).read_text())
-    expect = int(getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "harness_load", "") and master_role(opts.harness_load) else 0
+    distributed = bool(getattr(opts, "harness_load", "")) and master_role(opts.harness_load)
+    if distributed and getattr(opts, "harness_words", ""):  # the fit is a file here; remote workers get its content
+        setattr(opts, FIT_OPTION, Path(opts.harness_words).read_text())  # with the options (local ones read the file)
+    expect = int(getattr(opts, "expect_workers", 0) or 0) if distributed else 0
     accepted: set[str] = set()
 
     def on_connect(client_id: str, **_: Any) -> None:

@@ -143,12 +143,20 @@ def _raw(path: Path, fmt: str) -> list[tuple[float, TraceRow]]:
 
 def read(spec: TraceSpec) -> list[TraceRow]:
     """The window's rows sorted by arrival, offsets from the window's start divided by `speedup`: read once per
-    process (the pacer's schedule and the prompt source share it)."""
-    return list(_read(spec.model_dump_json()))
+    process (the pacer's schedule and the prompt source share it), again when the file changed (a long-lived process:
+    the web UI, a sweep's later variants)."""
+    path = Path(spec.path).expanduser()
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None  # _raw says what is wrong with the path
+    return list(_read(spec.model_dump_json(), stamp))
 
 
 @functools.lru_cache(maxsize=4)
-def _read(spec_json: str) -> tuple[TraceRow, ...]:
+def _read(spec_json: str, stamp: tuple[int, int] | None) -> tuple[TraceRow, ...]:
+    """`read`'s work, cached by the spec and the file's (mtime, size) `stamp`."""
     spec = TraceSpec.model_validate_json(spec_json)
     path = Path(spec.path).expanduser()
     fmt = detect(path) if spec.format == "auto" else spec.format

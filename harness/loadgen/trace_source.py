@@ -100,7 +100,6 @@ class Prepared:
             return " ".join(shared + rest), self.groups[row.prefix_id]
         return words(n, own), None
 
-
     def built(self, i: int) -> bool:
         """Were row i's messages built already (its history then fixed)?"""
         return i in self._messages

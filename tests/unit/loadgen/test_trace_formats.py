@@ -127,3 +127,13 @@ def test_a_later_turn_resends_the_server_s_own_reply_when_this_process_got_it():
     plain = LoadSpec(pattern="trace", warmup_s=0, duration_s=30,
                      workload={"trace": {"path": str(TRACES / "mooncake-conversation-head.jsonl")}})
     assert not Source(plain, 0, Source.prepare(plain)).keeps_replies  # no sessions: replies are not kept
+
+
+def test_a_trace_is_read_once_and_again_when_its_file_changes(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"timestamp": 0, "input_tokens": 10, "output_tokens": 2}\n')
+    spec = TraceSpec(path=str(path))
+    first = read(spec)
+    assert read(spec) == first and len(first) == 1  # the same rows (served from the per-process cache)
+    path.write_text('{"timestamp": 0, "input_tokens": 10, "output_tokens": 2}\n{"timestamp": 1, "input_tokens": 20, "output_tokens": 3}\n')
+    assert [r.input_tokens for r in read(spec)] == [10, 20]  # an edited file is read again
